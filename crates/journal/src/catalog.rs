@@ -1,0 +1,246 @@
+//! Everything in the journal but its shifts: settings, ideas, people, devices. Small enough
+//! to derive whole after every change, and the part that names resolve against.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Idea, IdeaStatus, Person, Settings};
+
+/// Settings, ideas, people and devices, with the merging of same-named entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// The journal's schema major version.
+    pub schema_version: u64,
+    /// Settings that travel with the journal.
+    pub settings: Settings,
+    /// Every idea record, by raw id (same-titled ones included).
+    pub ideas: BTreeMap<String, Idea>,
+    /// Every person record, by raw id (same-named ones included).
+    pub people: BTreeMap<String, Person>,
+    /// Device names by actor id (hex).
+    pub devices: BTreeMap<String, String>,
+    /// The id of the contacts document.
+    pub contacts_doc: Option<String>,
+    /// For each idea record that shares its title with an older one, the older one's id.
+    pub idea_alias: BTreeMap<String, String>,
+    /// For each person record that shares its name with an older one, the older one's id.
+    pub person_alias: BTreeMap<String, String>,
+}
+
+/// How names compare: case, `-`, `_` and runs of spaces do not matter.
+pub fn normalize(name: &str) -> String {
+    name.trim()
+        .to_lowercase()
+        .replace(['-', '_'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether two normalized names are close enough that one is probably a typo of the other.
+fn similar(a: &str, b: &str) -> bool {
+    let limit = if a.chars().count().min(b.chars().count()) <= 4 {
+        1
+    } else {
+        2
+    };
+    strsim::levenshtein(a, b) <= limit
+        || (a.len() >= 3 && b.len() >= 3 && (a.starts_with(b) || b.starts_with(a)))
+}
+
+/// Records sharing a name merge into the oldest (then lowest id): two devices that both
+/// created `+ux` while offline end up with one idea, and no tag is lost.
+fn aliases<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a str, i64)>,
+) -> BTreeMap<String, String> {
+    let mut first: BTreeMap<String, (i64, &'a String)> = BTreeMap::new();
+    let mut all = Vec::new();
+    for (id, name, created) in entries {
+        let key = normalize(name);
+        all.push((id, key.clone()));
+        let slot = first.entry(key).or_insert((created, id));
+        if (created, id) < (slot.0, slot.1) {
+            *slot = (created, id);
+        }
+    }
+    all.into_iter()
+        .filter_map(|(id, key)| {
+            let canonical = first[&key].1;
+            (canonical != id).then(|| (id.clone(), canonical.clone()))
+        })
+        .collect()
+}
+
+/// What a `+name` or `@name` turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    /// An existing record (the canonical id).
+    Existing(&'a str),
+    /// No record has that name, and none is close: create it.
+    New,
+    /// No record has that name, but this one is close.
+    Similar(&'a str),
+}
+
+impl Catalog {
+    /// Computes the alias maps after the records are read.
+    pub fn finish(&mut self) {
+        self.idea_alias = aliases(
+            self.ideas
+                .iter()
+                .map(|(id, i)| (id, i.title.as_str(), i.created_at_ms)),
+        );
+        self.person_alias = aliases(
+            self.people
+                .iter()
+                .map(|(id, p)| (id, p.name.as_str(), p.created_at_ms)),
+        );
+    }
+
+    /// The canonical id of an idea record.
+    pub fn idea_id<'a>(&'a self, raw: &'a str) -> &'a str {
+        self.idea_alias.get(raw).map_or(raw, String::as_str)
+    }
+
+    /// The canonical id of a person record.
+    pub fn person_id<'a>(&'a self, raw: &'a str) -> &'a str {
+        self.person_alias.get(raw).map_or(raw, String::as_str)
+    }
+
+    /// The idea a raw id refers to, after merging.
+    pub fn idea(&self, raw: &str) -> Option<&Idea> {
+        self.ideas.get(self.idea_id(raw))
+    }
+
+    /// The person a raw id refers to, after merging.
+    pub fn person(&self, raw: &str) -> Option<&Person> {
+        self.people.get(self.person_id(raw))
+    }
+
+    /// Ideas after merging, by id.
+    pub fn canonical_ideas(&self) -> impl Iterator<Item = &Idea> {
+        self.ideas
+            .values()
+            .filter(|i| !self.idea_alias.contains_key(&i.id))
+    }
+
+    /// People after merging, by id.
+    pub fn canonical_people(&self) -> impl Iterator<Item = &Person> {
+        self.people
+            .values()
+            .filter(|p| !self.person_alias.contains_key(&p.id))
+    }
+
+    /// Every raw id merged into `canonical`, itself included.
+    pub fn idea_group(&self, canonical: &str) -> Vec<String> {
+        group(canonical, &self.idea_alias)
+    }
+
+    /// Every raw id merged into `canonical`, itself included.
+    pub fn person_group(&self, canonical: &str) -> Vec<String> {
+        group(canonical, &self.person_alias)
+    }
+
+    /// Resolves an idea title.
+    pub fn resolve_idea(&self, title: &str) -> Resolved<'_> {
+        resolve(
+            title,
+            self.canonical_ideas()
+                .map(|i| (i.id.as_str(), i.title.as_str())),
+        )
+    }
+
+    /// Resolves a person's name.
+    pub fn resolve_person(&self, name: &str) -> Resolved<'_> {
+        resolve(
+            name,
+            self.canonical_people()
+                .map(|p| (p.id.as_str(), p.name.as_str())),
+        )
+    }
+
+    /// Ideas closed as dead ends: doors closed.
+    pub fn doors_closed(&self) -> usize {
+        self.canonical_ideas()
+            .filter(|i| i.status == IdeaStatus::DeadEnd)
+            .count()
+    }
+
+    /// A device's name, or the start of its actor id.
+    pub fn device_name(&self, actor: &str) -> String {
+        self.devices
+            .get(actor)
+            .cloned()
+            .unwrap_or_else(|| format!("device {}", &actor[..actor.len().min(8)]))
+    }
+}
+
+fn group(canonical: &str, alias: &BTreeMap<String, String>) -> Vec<String> {
+    let mut ids = vec![canonical.to_owned()];
+    ids.extend(
+        alias
+            .iter()
+            .filter(|(_, c)| c.as_str() == canonical)
+            .map(|(raw, _)| raw.clone()),
+    );
+    ids
+}
+
+fn resolve<'a>(name: &str, entries: impl Iterator<Item = (&'a str, &'a str)>) -> Resolved<'a> {
+    let wanted = normalize(name);
+    let mut close = None;
+    for (id, title) in entries {
+        let have = normalize(title);
+        if have == wanted {
+            return Resolved::Existing(id);
+        }
+        if close.is_none() && similar(&have, &wanted) {
+            close = Some(title);
+        }
+    }
+    close.map_or(Resolved::New, Resolved::Similar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::IdeaStatus;
+
+    fn idea(id: &str, title: &str, created: i64) -> Idea {
+        Idea {
+            id: id.into(),
+            title: title.into(),
+            why: None,
+            status: IdeaStatus::Exploring,
+            created_at_ms: created,
+            closed_at_ms: None,
+            closing_note: None,
+        }
+    }
+
+    #[test]
+    fn same_titles_merge_into_the_oldest() {
+        let mut c = Catalog::default();
+        for i in [
+            idea("bbbb", "UX", 5),
+            idea("aaaa", "ux", 9),
+            idea("cccc", "Teaching", 1),
+        ] {
+            c.ideas.insert(i.id.clone(), i);
+        }
+        c.finish();
+        assert_eq!(c.idea_id("aaaa"), "bbbb");
+        assert_eq!(c.idea("aaaa").unwrap().id, "bbbb");
+        assert_eq!(c.canonical_ideas().count(), 2);
+        assert_eq!(c.idea_group("bbbb"), vec!["bbbb", "aaaa"]);
+        assert_eq!(
+            c.resolve_idea("+ux".trim_start_matches('+')),
+            Resolved::Existing("bbbb")
+        );
+        assert_eq!(c.resolve_idea("teachin"), Resolved::Similar("Teaching"));
+        assert_eq!(c.resolve_idea("uxx"), Resolved::Similar("UX"));
+        assert_eq!(c.resolve_idea("gardening"), Resolved::New);
+        assert_eq!(normalize("  UX_design-Work "), "ux design work");
+    }
+}

@@ -1,0 +1,84 @@
+//! nudge-journal: the journal of micro shifts, ideas and people, as one Automerge document.
+//!
+//! No I/O happens here: callers load and store the document's bytes (see `nudge-store`) and
+//! pass in the clock ([`Now`]).
+//!
+//! - [`Journal`] (`journal.rs`): the schema, reading it ([`Journal::catalog`],
+//!   [`Journal::shifts`]) and the commands, each one Automerge change with a message.
+//! - [`Catalog`] (`catalog.rs`): settings, ideas, people and devices, with same-named records
+//!   (created on two devices at once) merged into one.
+//! - [`Summary`] (`summary.rs`): per-day aggregates and planned shifts, maintained one shift
+//!   at a time so that a cache of it answers `list` and `week` without the document.
+//! - [`week`], [`streak`] (`week.rs`): the weekly view.
+//! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
+//! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
+
+mod catalog;
+mod contacts;
+mod export;
+mod history;
+pub mod ids;
+mod journal;
+mod model;
+mod suggest;
+mod summary;
+mod undo;
+mod values;
+mod week;
+pub mod when;
+
+pub use automerge;
+pub use catalog::{Catalog, Resolved, normalize};
+pub use contacts::Contacts;
+pub use export::export;
+pub use history::{HistoryEntry, history};
+pub use journal::{Created, Journal, NewShift, PersonEdit, SCHEMA_MAJOR, ShiftEdit, TagRef};
+pub use model::{
+    Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Settings, Shift, ShiftStatus,
+    WeekStart,
+};
+pub use suggest::suggest;
+pub use summary::Summary;
+pub use undo::Undone;
+pub use week::{DayCount, IdeaCount, Week, streak, week, weeks};
+pub use when::Now;
+
+/// What can go wrong with a journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes are not an Automerge document.
+    #[error("the journal data is damaged: {0}")]
+    Corrupt(String),
+    /// The document is not a nudge journal.
+    #[error("this document is not a nudge journal: {0}")]
+    NotAJournal(String),
+    /// A newer nudge wrote this journal.
+    #[error(
+        "this journal uses schema version {found}, newer than this nudge understands ({supported}); upgrade nudge to change it (reading still works)"
+    )]
+    NewerSchema {
+        /// The journal's version.
+        found: u64,
+        /// This code's version.
+        supported: u64,
+    },
+    /// No shift has that id.
+    #[error("no such shift")]
+    NoSuchShift,
+    /// No idea has that id.
+    #[error("no such idea")]
+    NoSuchIdea,
+    /// No person has that id.
+    #[error("no such person")]
+    NoSuchPerson,
+    /// A value the user gave is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing to undo.
+    #[error("nothing to undo: this device has made no change that is not undone yet")]
+    NothingToUndo,
+    /// Automerge refused an operation.
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}

@@ -1,0 +1,302 @@
+//! Time: the clock and zone commands run at, and the date words people type.
+
+use jiff::civil::{Date, DateTime, Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+
+/// The moment a command runs at and the zone of the device running it.
+#[derive(Clone, Debug)]
+pub struct Now {
+    /// The instant.
+    pub ts: Timestamp,
+    /// The device's time zone.
+    pub tz: TimeZone,
+}
+
+impl Now {
+    /// A fixed moment in a zone (tests, `NUDGE_NOW`).
+    pub fn new(ts: Timestamp, tz: TimeZone) -> Self {
+        Self { ts, tz }
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn ms(&self) -> i64 {
+        self.ts.as_millisecond()
+    }
+
+    /// The moment in the device's zone.
+    pub fn zoned(&self) -> Zoned {
+        self.ts.to_zoned(self.tz.clone())
+    }
+
+    /// Today's local date.
+    pub fn today(&self) -> Date {
+        self.zoned().date()
+    }
+
+    /// The zone's IANA name, or its fixed offset when it has none.
+    pub fn tz_name(&self) -> String {
+        zone_name(&self.tz, self.ts)
+    }
+
+    /// The local date of an instant given in milliseconds.
+    pub fn local_date(&self, ms: i64) -> Date {
+        to_timestamp(ms).to_zoned(self.tz.clone()).date()
+    }
+}
+
+/// The IANA name of a zone, or its offset at `ts` (e.g. `+05:30`) when it has none.
+pub fn zone_name(tz: &TimeZone, ts: Timestamp) -> String {
+    match tz.iana_name() {
+        Some(name) => name.to_owned(),
+        None => tz.to_offset(ts).to_string(),
+    }
+}
+
+/// An instant from milliseconds since the epoch, clamped into jiff's range.
+pub fn to_timestamp(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// RFC 3339 in UTC with second precision, as `--json` shows instants.
+pub fn rfc3339(ms: i64) -> String {
+    to_timestamp(ms)
+        .round(jiff::Unit::Second)
+        .unwrap_or(to_timestamp(ms))
+        .to_string()
+}
+
+const WHEN_HELP: &str = "use today, yesterday, a weekday, '3d ago', '2h ago', 2026-11-20 or '2026-11-20 17:00' (a time like 17:00 may follow a day)";
+
+fn weekday_of(word: &str) -> Option<Weekday> {
+    let days = [
+        ("monday", Weekday::Monday),
+        ("tuesday", Weekday::Tuesday),
+        ("wednesday", Weekday::Wednesday),
+        ("thursday", Weekday::Thursday),
+        ("friday", Weekday::Friday),
+        ("saturday", Weekday::Saturday),
+        ("sunday", Weekday::Sunday),
+    ];
+    days.iter()
+        .find(|(name, _)| word.len() >= 3 && name.starts_with(word))
+        .map(|(_, day)| *day)
+}
+
+/// The most recent `day` on or before `today`.
+pub fn last_weekday(today: Date, day: Weekday) -> Date {
+    let back = (today.weekday().to_monday_zero_offset() - day.to_monday_zero_offset() + 7) % 7;
+    today.checked_sub(i64::from(back).days()).unwrap_or(today)
+}
+
+/// A time of day: `17:00`, `9:30`, `09:30:15`.
+fn parse_time(text: &str) -> Option<Time> {
+    let mut parts = text.split(':');
+    let hour: i8 = parts.next()?.parse().ok()?;
+    let minute: i8 = parts.next()?.parse().ok()?;
+    let second: i8 = match parts.next() {
+        Some(s) => s.parse().ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Time::new(hour, minute, second, 0).ok()
+}
+
+fn parse_day(word: &str, now: &Now) -> Option<Date> {
+    let today = now.today();
+    match word {
+        "today" => Some(today),
+        "yesterday" => today.yesterday().ok(),
+        _ => weekday_of(word)
+            .map(|day| last_weekday(today, day))
+            .or_else(|| word.parse::<Date>().ok()),
+    }
+}
+
+fn parse_ago(text: &str, now: &Now) -> Option<Zoned> {
+    let amount = text.strip_suffix("ago")?.trim();
+    let split = amount.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = amount.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let span = match unit.trim() {
+        "m" | "min" | "mins" | "minute" | "minutes" => n.minutes(),
+        "h" | "hour" | "hours" => n.hours(),
+        "d" | "day" | "days" => n.days(),
+        "w" | "week" | "weeks" => n.weeks(),
+        _ => return None,
+    };
+    now.zoned().checked_sub(span).ok()
+}
+
+/// Parses when something happened (`--at`): a day word or date with an optional time, a
+/// relative `N{m,h,d,w} ago`, an ISO date-time, or an RFC 3339 instant. A day without a time
+/// means noon that day.
+pub fn parse_when(text: &str, now: &Now) -> Result<Zoned, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let bad = || format!("cannot read the time {text:?}: {WHEN_HELP}");
+    if lower == "now" {
+        return Ok(now.zoned());
+    }
+    if let Some(z) = parse_ago(&lower, now) {
+        return Ok(z);
+    }
+    if let Ok(ts) = lower.to_uppercase().parse::<Timestamp>() {
+        return Ok(ts.to_zoned(now.tz.clone()));
+    }
+    if lower.len() > 10
+        && let Ok(dt) = lower.replace(" ", "T").parse::<DateTime>()
+    {
+        return dt.to_zoned(now.tz.clone()).map_err(|_| bad());
+    }
+    if let Some(t) = parse_time(&lower) {
+        return now
+            .today()
+            .to_datetime(t)
+            .to_zoned(now.tz.clone())
+            .map_err(|_| bad());
+    }
+    let mut words = lower.split_whitespace();
+    let day = words
+        .next()
+        .and_then(|w| parse_day(w, now))
+        .ok_or_else(bad)?;
+    let time = match words.next() {
+        None => Time::constant(12, 0, 0, 0),
+        Some(t) => parse_time(t).ok_or_else(bad)?,
+    };
+    if words.next().is_some() {
+        return Err(bad());
+    }
+    day.to_datetime(time)
+        .to_zoned(now.tz.clone())
+        .map_err(|_| bad())
+}
+
+/// Parses a day (`--since`): a day word, a date, or `N{d,w} ago`.
+pub fn parse_date(text: &str, now: &Now) -> Result<Date, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    if let Some(z) = parse_ago(&lower, now) {
+        return Ok(z.date());
+    }
+    parse_day(&lower, now)
+        .or_else(|| {
+            lower
+                .to_uppercase()
+                .parse::<Timestamp>()
+                .ok()
+                .map(|ts| ts.to_zoned(now.tz.clone()).date())
+        })
+        .ok_or_else(|| format!("cannot read the date {text:?}: {WHEN_HELP}"))
+}
+
+/// A short relative phrase for an instant: `just now`, `5m ago`, `3h ago`, `yesterday`,
+/// `4d ago`, or the date.
+pub fn relative(ms: i64, now: &Now) -> String {
+    let secs = (now.ms() - ms) / 1000;
+    if secs < 0 {
+        return format!("on {}", now.local_date(ms));
+    }
+    let days = (now.today() - now.local_date(ms)).get_days();
+    match secs {
+        0..60 => "just now".into(),
+        60..3600 => format!("{}m ago", secs / 60),
+        _ if days == 0 => format!("{}h ago", secs / 3600),
+        _ if days == 1 => "yesterday".into(),
+        _ if days < 14 => format!("{days}d ago"),
+        _ => format!("on {}", now.local_date(ms)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Now {
+        // Wednesday 2026-11-25 10:30 in Berlin.
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        let ts: Timestamp = "2026-11-25T09:30:00Z".parse().unwrap();
+        Now::new(ts, tz)
+    }
+
+    fn at(text: &str) -> String {
+        parse_when(text, &now())
+            .unwrap()
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+
+    #[test]
+    fn day_words_with_and_without_times() {
+        assert_eq!(at("now"), "2026-11-25 10:30");
+        assert_eq!(at("today"), "2026-11-25 12:00");
+        assert_eq!(at("yesterday 17:00"), "2026-11-24 17:00");
+        assert_eq!(at("Monday"), "2026-11-23 12:00");
+        assert_eq!(at("wed 8:15"), "2026-11-25 08:15");
+        assert_eq!(at("thursday"), "2026-11-19 12:00");
+        assert_eq!(at("3d ago"), "2026-11-22 10:30");
+        assert_eq!(at("2h ago"), "2026-11-25 08:30");
+        assert_eq!(at("1w ago"), "2026-11-18 10:30");
+        assert_eq!(at("2026-11-20"), "2026-11-20 12:00");
+        assert_eq!(at("2026-11-20 17:05"), "2026-11-20 17:05");
+        assert_eq!(at("2026-11-20T17:05"), "2026-11-20 17:05");
+        assert_eq!(at("2026-11-20T16:05:00Z"), "2026-11-20 17:05");
+        assert_eq!(at("9:00"), "2026-11-25 09:00");
+    }
+
+    #[test]
+    fn nonsense_is_an_error_that_says_what_works() {
+        for bad in [
+            "someday",
+            "3x ago",
+            "2026-13-01",
+            "today 25:00",
+            "today at noon",
+            "",
+        ] {
+            let err = parse_when(bad, &now()).unwrap_err();
+            assert!(err.contains("yesterday"), "{bad}: {err}");
+        }
+        assert!(parse_date("blue", &now()).is_err());
+    }
+
+    #[test]
+    fn dates_for_since() {
+        assert_eq!(
+            parse_date("monday", &now()).unwrap().to_string(),
+            "2026-11-23"
+        );
+        assert_eq!(
+            parse_date("2w ago", &now()).unwrap().to_string(),
+            "2026-11-11"
+        );
+        assert_eq!(
+            parse_date("2026-01-02", &now()).unwrap().to_string(),
+            "2026-01-02"
+        );
+    }
+
+    #[test]
+    fn relative_phrases() {
+        let n = now();
+        assert_eq!(relative(n.ms() - 10_000, &n), "just now");
+        assert_eq!(relative(n.ms() - 5 * 60_000, &n), "5m ago");
+        assert_eq!(relative(n.ms() - 3 * 3_600_000, &n), "3h ago");
+        assert_eq!(relative(n.ms() - 24 * 3_600_000, &n), "yesterday");
+        assert_eq!(relative(n.ms() - 4 * 86_400_000, &n), "4d ago");
+        assert_eq!(relative(n.ms() - 40 * 86_400_000, &n), "on 2026-10-16");
+    }
+
+    #[test]
+    fn zone_names() {
+        assert_eq!(now().tz_name(), "Europe/Berlin");
+        let fixed = TimeZone::fixed(jiff::tz::offset(5));
+        assert_eq!(zone_name(&fixed, now().ts), "+05");
+        assert_eq!(rfc3339(1_764_063_000_123), "2025-11-25T09:30:00Z");
+    }
+}

@@ -1,0 +1,26 @@
+//! nudge-store: where nudge keeps its Automerge documents.
+//!
+//! Every document is stored event-sourced: an append-only log of the Automerge changes made
+//! to it, content-addressed by change hash and kept in append order ([`DocStore::append`]),
+//! plus snapshots written by compaction ([`DocStore::compact`]), which re-encode the same
+//! changes and only then drop the log entries they cover. Loading is the snapshot followed by
+//! the later changes ([`StoredDoc::concat`]).
+//!
+//! - [`DocStore`]: the storage trait, with its durability rule (nothing counts before `flush`).
+//! - [`SledStore`]: the backend on sled, used by the CLI and the server.
+//! - [`MemoryStore`]: an in-memory backend for tests of code above the store.
+//! - [`doc_store_conformance!`]: the test suite every backend runs.
+//! - [`DocumentId`]: automerge-repo compatible document ids.
+
+mod conformance;
+mod doc_id;
+mod error;
+mod memory;
+mod sled_store;
+mod store;
+
+pub use doc_id::{BadDocumentId, DocumentId};
+pub use error::Error;
+pub use memory::MemoryStore;
+pub use sled_store::{OpenOptions, SledStore};
+pub use store::{ChangeHash, DocStore, NewChange, StoredDoc};

@@ -1,0 +1,105 @@
+//! An in-memory backend, for tests of the layers above the store.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
+use crate::{DocumentId, Error};
+
+#[derive(Default)]
+struct Doc {
+    log: BTreeMap<u64, Vec<u8>>,
+    hashes: HashSet<ChangeHash>,
+    snapshot: Option<(u64, Vec<u8>)>,
+    next: u64,
+}
+
+/// A [`DocStore`] that keeps everything in memory; `flush` does nothing.
+#[derive(Default)]
+pub struct MemoryStore {
+    docs: Mutex<HashMap<DocumentId, Doc>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<DocumentId, Doc>) -> T) -> T {
+        f(&mut self.docs.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl DocStore for MemoryStore {
+    fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+        Ok(self.with(|docs| {
+            let entry = docs.entry(*doc).or_default();
+            let mut added = 0;
+            for change in changes {
+                if entry.hashes.insert(change.hash) {
+                    entry.next += 1;
+                    entry.log.insert(entry.next, change.bytes.clone());
+                    added += 1;
+                }
+            }
+            added
+        }))
+    }
+
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
+        Ok(self.with(|docs| {
+            let entry = docs.get(doc)?;
+            if entry.snapshot.is_none() && entry.log.is_empty() {
+                return None;
+            }
+            Some(StoredDoc {
+                snapshot: entry.snapshot.as_ref().map(|(_, s)| s.clone()),
+                changes: entry.log.values().cloned().collect(),
+                position: entry.next,
+            })
+        }))
+    }
+
+    fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
+        Ok(self.with(|docs| docs.get(doc).map_or(0, |d| d.next)))
+    }
+
+    fn contains(&self, doc: &DocumentId, hash: &ChangeHash) -> Result<bool, Error> {
+        Ok(self.with(|docs| docs.get(doc).is_some_and(|d| d.hashes.contains(hash))))
+    }
+
+    fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, Error> {
+        Ok(self.with(|docs| docs.get(doc).map_or(0, |d| d.log.len())))
+    }
+
+    fn compact(&self, doc: &DocumentId, snapshot: &[u8], through: u64) -> Result<(), Error> {
+        self.with(|docs| {
+            let entry = docs.entry(*doc).or_default();
+            entry.snapshot = Some((through, snapshot.to_vec()));
+            entry.log.retain(|seq, _| *seq > through);
+            entry.next = entry.next.max(through);
+        });
+        Ok(())
+    }
+
+    fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
+        self.with(|docs| docs.remove(doc));
+        Ok(())
+    }
+
+    fn documents(&self) -> Result<Vec<DocumentId>, Error> {
+        let mut ids: Vec<_> = self.with(|docs| docs.keys().copied().collect());
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::doc_store_conformance!(|| ((), crate::MemoryStore::new()));
+}

@@ -1,0 +1,389 @@
+//! The sled backend.
+//!
+//! Layout (all keys start with the 16 document-id bytes, so one document is one key range):
+//! - tree `log`: `doc ‖ seq (u64 BE)` -> change bytes, the append-only log;
+//! - tree `hashes`: `doc ‖ change hash` -> `seq (u64 BE)`, the content address of every
+//!   change ever appended (kept after compaction, so a change is never stored twice);
+//! - tree `snapshots`: `doc` -> `through (u64 BE) ‖ snapshot bytes`, the latest snapshot and
+//!   the log position it covers.
+//!
+//! Other trees of the same database belong to the application ([`SledStore::tree`]).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
+use crate::{DocumentId, Error};
+
+/// How to open a [`SledStore`].
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// How long to wait for another process to release the store before giving up.
+    pub lock_wait: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            lock_wait: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A [`DocStore`] on a sled database in one folder.
+#[derive(Clone)]
+pub struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    hashes: sled::Tree,
+    snapshots: sled::Tree,
+    /// Appends compute the next sequence number before writing; one at a time per store.
+    append_lock: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`, waiting up to `options.lock_wait` while
+    /// another process holds it.
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<Self, Error> {
+        let started = Instant::now();
+        loop {
+            match open_db(path) {
+                Err(Error::Locked { .. }) if started.elapsed() < options.lock_wait => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+                Ok(db) => return Self::from_db(path, db),
+            }
+        }
+    }
+
+    fn from_db(path: &Path, db: sled::Db) -> Result<Self, Error> {
+        let open = |name: &str| db.open_tree(name).map_err(|e| io_error(path, e));
+        Ok(Self {
+            path: path.to_path_buf(),
+            log: open("log")?,
+            hashes: open("hashes")?,
+            snapshots: open("snapshots")?,
+            append_lock: Default::default(),
+            db,
+        })
+    }
+
+    /// The folder the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An application tree in the same database, flushed by the same [`DocStore::flush`].
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, Error> {
+        self.db.open_tree(name).map_err(|e| self.io(e))
+    }
+
+    fn io(&self, e: sled::Error) -> Error {
+        io_error(&self.path, e)
+    }
+
+    fn malformed(&self, detail: impl Into<String>) -> Error {
+        Error::Malformed {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn snapshot_through(&self, doc: &DocumentId) -> Result<Option<(u64, sled::IVec)>, Error> {
+        let Some(value) = self.snapshots.get(doc.as_bytes()).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        let through = read_u64(&value)
+            .ok_or_else(|| self.malformed(format!("snapshot entry of document {doc}")))?;
+        Ok(Some((through, value)))
+    }
+
+    fn last_seq(&self, doc: &DocumentId) -> Result<u64, Error> {
+        let last = self
+            .log
+            .scan_prefix(doc.as_bytes())
+            .keys()
+            .next_back()
+            .transpose()
+            .map_err(|e| self.io(e))?;
+        match last {
+            None => Ok(0),
+            Some(key) => read_u64(&key[16..])
+                .ok_or_else(|| self.malformed(format!("log key of document {doc}"))),
+        }
+    }
+}
+
+fn open_db(path: &Path) -> Result<sled::Db, Error> {
+    // sled can panic on some damaged files; a damaged store must be an error, not a crash.
+    let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+            Err(Error::Locked {
+                path: path.to_path_buf(),
+            })
+        }
+        Ok(Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_)))) => {
+            Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })
+        }
+        Ok(Err(e)) => Err(Error::Io {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: "sled could not recover its files".into(),
+        }),
+    }
+}
+
+fn io_error(path: &Path, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { .. } => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        other => Error::Io {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+fn key(doc: &DocumentId, suffix: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + suffix.len());
+    key.extend_from_slice(doc.as_bytes());
+    key.extend_from_slice(suffix);
+    key
+}
+
+impl DocStore for SledStore {
+    fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let start = self.position(doc)?;
+        let result = (&self.log, &self.hashes).transaction(|(log, hashes)| {
+            let mut seq = start;
+            let mut added = 0;
+            for change in changes {
+                let hash_key = key(doc, &change.hash);
+                if hashes.get(&hash_key)?.is_some() {
+                    continue;
+                }
+                seq += 1;
+                log.insert(key(doc, &seq.to_be_bytes()), change.bytes.as_slice())?;
+                hashes.insert(hash_key, &seq.to_be_bytes())?;
+                added += 1;
+            }
+            Ok::<_, ConflictableTransactionError<()>>(added)
+        });
+        match result {
+            Ok(added) => Ok(added),
+            Err(TransactionError::Storage(e)) => Err(self.io(e)),
+            Err(TransactionError::Abort(())) => unreachable!("the append transaction never aborts"),
+        }
+    }
+
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
+        let snapshot = self.snapshot_through(doc)?;
+        let through = snapshot.as_ref().map_or(0, |(through, _)| *through);
+        let mut changes = Vec::new();
+        let mut position = through;
+        for entry in self
+            .log
+            .range(key(doc, &(through + 1).to_be_bytes())..key(doc, &[0xff; 8]))
+        {
+            let (k, v) = entry.map_err(|e| self.io(e))?;
+            if !k.starts_with(doc.as_bytes()) {
+                break;
+            }
+            position = read_u64(&k[16..])
+                .ok_or_else(|| self.malformed(format!("log key of document {doc}")))?;
+            changes.push(v.to_vec());
+        }
+        if snapshot.is_none() && changes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(StoredDoc {
+            snapshot: snapshot.map(|(_, value)| value[8..].to_vec()),
+            changes,
+            position,
+        }))
+    }
+
+    fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
+        let through = self.snapshot_through(doc)?.map_or(0, |(t, _)| t);
+        Ok(self.last_seq(doc)?.max(through))
+    }
+
+    fn contains(&self, doc: &DocumentId, hash: &ChangeHash) -> Result<bool, Error> {
+        self.hashes
+            .contains_key(key(doc, hash))
+            .map_err(|e| self.io(e))
+    }
+
+    fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, Error> {
+        let through = self.snapshot_through(doc)?.map_or(0, |(t, _)| t);
+        Ok(self
+            .log
+            .range(key(doc, &(through + 1).to_be_bytes())..key(doc, &[0xff; 8]))
+            .count())
+    }
+
+    fn compact(&self, doc: &DocumentId, snapshot: &[u8], through: u64) -> Result<(), Error> {
+        let mut value = Vec::with_capacity(8 + snapshot.len());
+        value.extend_from_slice(&through.to_be_bytes());
+        value.extend_from_slice(snapshot);
+        self.snapshots
+            .insert(doc.as_bytes(), value)
+            .map_err(|e| self.io(e))?;
+        self.flush()?;
+        let mut batch = sled::Batch::default();
+        for k in self
+            .log
+            .range(key(doc, &[0; 8])..=key(doc, &through.to_be_bytes()))
+            .keys()
+        {
+            batch.remove(k.map_err(|e| self.io(e))?);
+        }
+        self.log.apply_batch(batch).map_err(|e| self.io(e))
+    }
+
+    fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
+        for tree in [&self.log, &self.hashes] {
+            let mut batch = sled::Batch::default();
+            for k in tree.scan_prefix(doc.as_bytes()).keys() {
+                batch.remove(k.map_err(|e| self.io(e))?);
+            }
+            tree.apply_batch(batch).map_err(|e| self.io(e))?;
+        }
+        self.snapshots
+            .remove(doc.as_bytes())
+            .map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    fn documents(&self) -> Result<Vec<DocumentId>, Error> {
+        let mut docs = std::collections::BTreeSet::new();
+        for k in self.snapshots.iter().keys() {
+            let k = k.map_err(|e| self.io(e))?;
+            docs.insert(doc_of(&k).ok_or_else(|| self.malformed("snapshot key"))?);
+        }
+        // One step per document: after reading a key, jump past its document's range.
+        let mut cursor: Vec<u8> = Vec::new();
+        loop {
+            let Some(k) = self
+                .log
+                .range(cursor.clone()..)
+                .keys()
+                .next()
+                .transpose()
+                .map_err(|e| self.io(e))?
+            else {
+                break;
+            };
+            let doc = doc_of(&k).ok_or_else(|| self.malformed("log key"))?;
+            docs.insert(doc);
+            cursor = key(&doc, &[0xff; 9]);
+        }
+        Ok(docs.into_iter().collect())
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+fn doc_of(key: &[u8]) -> Option<DocumentId> {
+    Some(DocumentId::from_bytes(key.get(..16)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> SledStore {
+        SledStore::open(dir, &OpenOptions::default()).unwrap()
+    }
+
+    crate::doc_store_conformance!(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        (dir, store)
+    });
+
+    #[test]
+    fn flushed_changes_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = DocumentId::random();
+        {
+            let store = open(dir.path());
+            let change = NewChange {
+                hash: [7; 32],
+                bytes: b"abc".to_vec(),
+            };
+            store.append(&doc, &[change]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = open(dir.path());
+        assert_eq!(
+            store.load(&doc).unwrap().unwrap().changes,
+            vec![b"abc".to_vec()]
+        );
+        assert!(store.contains(&doc, &[7; 32]).unwrap());
+    }
+
+    #[test]
+    fn a_second_opener_is_told_the_store_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open(dir.path());
+        let quick = OpenOptions {
+            lock_wait: Duration::from_millis(50),
+        };
+        let err = SledStore::open(dir.path(), &quick).err().unwrap();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another process"));
+    }
+
+    #[test]
+    fn damaged_files_are_an_error_and_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            let change = NewChange {
+                hash: [1; 32],
+                bytes: vec![1; 100],
+            };
+            store.append(&DocumentId::random(), &[change]).unwrap();
+            store.flush().unwrap();
+        }
+        let conf = dir.path().join("conf");
+        std::fs::write(&conf, b"garbage that is not a sled config").unwrap();
+        let before = std::fs::read(&conf).unwrap();
+        let err = SledStore::open(dir.path(), &OpenOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, Error::Corrupt { .. } | Error::Io { .. }),
+            "unexpected: {err}"
+        );
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+        assert_eq!(std::fs::read(&conf).unwrap(), before);
+    }
+}
