@@ -86,11 +86,7 @@ impl Contacts {
             ("url", &update.url),
         ] {
             match value.as_deref().map(str::trim) {
-                Some("") => {
-                    if tx.get(&obj, key)?.is_some() {
-                        tx.delete(&obj, key)?;
-                    }
-                }
+                Some("") => crate::journal::delete_if_set(&mut tx, &obj, key)?,
                 Some(v) => tx.put(&obj, key, v)?,
                 None => {}
             }

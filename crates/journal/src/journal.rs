@@ -475,9 +475,7 @@ impl Journal {
                     put_done(tx, &obj, &at.unwrap_or_else(|| now.zoned()))?;
                 } else {
                     for key in ["done_at", "done_date", "done_tz"] {
-                        if tx.get(&obj, key)?.is_some() {
-                            tx.delete(&obj, key)?;
-                        }
+                        delete_if_set(tx, &obj, key)?;
                     }
                 }
                 if let Some(little_yes) = little_yes {
@@ -531,9 +529,7 @@ impl Journal {
                         None => tx.put_object(&obj, key, ObjType::Map)?,
                     };
                     for raw in remove {
-                        if tx.get(&members, raw.as_str())?.is_some() {
-                            tx.delete(&members, raw.as_str())?;
-                        }
+                        delete_if_set(tx, &members, raw.as_str())?;
                     }
                     for tag in add {
                         let tag_id = tag_id(tx, now, roots, tag, is_idea, &mut created)?;
@@ -604,11 +600,7 @@ impl Journal {
                         IdeaStatus::Parked | IdeaStatus::DeadEnd => {
                             tx.put(&obj, "closed_at", ScalarValue::Timestamp(now.ms()))?
                         }
-                        _ => {
-                            if tx.get(&obj, "closed_at")?.is_some() {
-                                tx.delete(&obj, "closed_at")?;
-                            }
-                        }
+                        _ => delete_if_set(tx, &obj, "closed_at")?,
                     }
                     if let Some(note) = note {
                         put_optional(tx, &obj, "closing_note", Some(note))?;
@@ -731,6 +723,14 @@ fn clean_text(text: &str) -> Result<String, Error> {
     Ok(text)
 }
 
+/// Deletes `obj[key]` if it is set (deleting an absent key is an error in Automerge).
+pub(crate) fn delete_if_set(tx: &mut Transaction<'_>, obj: &ObjId, key: &str) -> Result<(), Error> {
+    if tx.get(obj, key)?.is_some() {
+        tx.delete(obj, key)?;
+    }
+    Ok(())
+}
+
 fn put_optional(
     tx: &mut Transaction<'_>,
     obj: &ObjId,
@@ -739,11 +739,7 @@ fn put_optional(
 ) -> Result<(), Error> {
     match value.map(str::trim) {
         Some(v) if !v.is_empty() => tx.put(obj, key, v)?,
-        Some(_) => {
-            if tx.get(obj, key)?.is_some() {
-                tx.delete(obj, key)?;
-            }
-        }
+        Some(_) => delete_if_set(tx, obj, key)?,
         None => {}
     }
     Ok(())

@@ -110,7 +110,7 @@ impl Summary {
     }
 
     /// Done shifts ever counted for these idea records.
-    pub fn idea_done<'a>(&self, raw_ids: &[String]) -> u32 {
+    pub fn idea_done(&self, raw_ids: &[String]) -> u32 {
         self.day_ideas
             .values()
             .flat_map(|ideas| raw_ids.iter().filter_map(|id| ideas.get(id)))

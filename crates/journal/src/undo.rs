@@ -107,11 +107,7 @@ fn restore(
 ) -> Result<(), Error> {
     let before = tx.get_at(obj, key, heads)?;
     match before {
-        None => {
-            if tx.get(obj, key)?.is_some() {
-                tx.delete(obj, key)?;
-            }
-        }
+        None => crate::journal::delete_if_set(tx, obj, key)?,
         Some((Value::Scalar(s), _)) => {
             tx.put(obj, key, s.into_owned())?;
         }

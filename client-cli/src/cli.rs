@@ -1,0 +1,356 @@
+//! The command line, as clap definitions. This grammar is a contract: scripts rely on it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Track the five-minute micro shifts that add up to a career change.
+#[derive(Parser, Debug)]
+#[command(name = "nudge", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Where nudge keeps its data (default: the platform data directory).
+    #[arg(long, global = true, env = "NUDGE_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// When to use colour (NO_COLOR is respected with auto).
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Plan a micro shift: nudge add "Email Sam about UX roles" +ux @sam
+    Add(AddArgs),
+    /// Record a shift already made: nudge log "Called Priya" +teaching --at "yesterday 17:00"
+    Log(LogArgs),
+    /// Mark a shift done.
+    Done {
+        /// The shift's id (or a unique prefix of at least 4 characters).
+        id: String,
+        /// What it sparked.
+        #[arg(long, value_name = "TEXT")]
+        little_yes: Option<String>,
+        /// When it was made (default: now).
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
+    },
+    /// Let a shift go this time.
+    Skip {
+        /// The shift's id or prefix.
+        id: String,
+    },
+    /// Drop a shift you no longer want.
+    Drop {
+        /// The shift's id or prefix.
+        id: String,
+    },
+    /// Change a shift's text, kind, minutes, note or tags.
+    Edit(EditArgs),
+    /// Remove a shift.
+    Rm {
+        /// The shift's id or prefix.
+        id: String,
+    },
+    /// Revert this device's last change (with a new change; repeat to go further back).
+    Undo,
+    /// List shifts (planned ones by default).
+    List(ListArgs),
+    /// Show one shift.
+    Show {
+        /// The shift's id or prefix.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// This week's shifts against the goal, per day and per idea, and the streak.
+    Week {
+        /// Show this many weeks, most recent first.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        last: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ideas: the hunches you are exploring.
+    #[command(subcommand)]
+    Idea(IdeaCommand),
+    /// People: possible connections.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// A few concrete micro shifts to try next.
+    Suggest,
+    /// Every change to the journal: when, on which device, what.
+    History {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only the most recent N changes.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// The whole journal as canonical JSON.
+    Export {
+        /// Print JSON (the only format, required for forward compatibility).
+        #[arg(long, required = true)]
+        json: bool,
+    },
+    /// Read or change settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Words of a shift: text words, `+idea` and `@person` tags, in any order.
+#[derive(Args, Debug)]
+pub struct ShiftWords {
+    /// The shift's text, then +idea and @person tags.
+    #[arg(required = true, num_args = 1.., value_name = "TEXT|+IDEA|@PERSON", allow_hyphen_values = false)]
+    pub words: Vec<String>,
+    /// Kind: email, call, message, event, coffee, class, apply, research, other.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// About how many minutes (default 5).
+    #[arg(long)]
+    pub minutes: Option<u32>,
+    /// A note.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Create +ideas and @people even when a similar name exists.
+    #[arg(long)]
+    pub new: bool,
+}
+
+/// `nudge add`.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// The shift.
+    #[command(flatten)]
+    pub shift: ShiftWords,
+}
+
+/// `nudge log`.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// The shift.
+    #[command(flatten)]
+    pub shift: ShiftWords,
+    /// When it was made (default: now): today, yesterday 17:00, monday, 3d ago, 2026-11-20.
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+    /// What it sparked.
+    #[arg(long, value_name = "TEXT")]
+    pub little_yes: Option<String>,
+}
+
+/// `nudge edit`.
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// The shift's id or prefix.
+    pub id: String,
+    /// Tags to add: +idea, @person.
+    #[arg(value_name = "+IDEA|@PERSON")]
+    pub tags: Vec<String>,
+    /// New text.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Tags to remove: --untag +idea --untag @person.
+    #[arg(long, value_name = "+IDEA|@PERSON", allow_hyphen_values = true)]
+    pub untag: Vec<String>,
+    /// New kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// New minutes.
+    #[arg(long)]
+    pub minutes: Option<u32>,
+    /// New note ("" removes it).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// New little yes ("" removes it).
+    #[arg(long)]
+    pub little_yes: Option<String>,
+    /// Create +ideas and @people even when a similar name exists.
+    #[arg(long)]
+    pub new: bool,
+}
+
+/// `nudge list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Filters: +idea, @person.
+    #[arg(value_name = "+IDEA|@PERSON")]
+    pub tags: Vec<String>,
+    /// Every shift, whatever its status.
+    #[arg(long, conflicts_with_all = ["done", "planned"])]
+    pub all: bool,
+    /// Only done shifts.
+    #[arg(long, conflicts_with = "planned")]
+    pub done: bool,
+    /// Only planned shifts (the default).
+    #[arg(long)]
+    pub planned: bool,
+    /// Only shifts made (or, if not made, added) on or after this day.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `nudge idea ...`.
+#[derive(Subcommand, Debug)]
+pub enum IdeaCommand {
+    /// Add an idea to explore.
+    Add {
+        /// Its title (also its +name).
+        title: String,
+        /// Why it is worth a look.
+        #[arg(long)]
+        why: Option<String>,
+        /// Add it even when a similar title exists.
+        #[arg(long)]
+        new: bool,
+    },
+    /// List ideas (dead ends too, with --all).
+    List {
+        /// Include dead ends.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one idea.
+    Show {
+        /// Its id, prefix or title.
+        idea: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an idea aside for now.
+    Park {
+        /// Its id, prefix or title.
+        idea: String,
+        /// A note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Pursue an idea in earnest.
+    Pursue {
+        /// Its id, prefix or title.
+        idea: String,
+        /// A note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Close an idea as a dead end: a door closed, something learned.
+    Drop {
+        /// Its id, prefix or title.
+        idea: String,
+        /// What you learned.
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+/// Fields of a person.
+#[derive(Args, Debug, Default)]
+pub struct PersonFields {
+    /// How you know them.
+    #[arg(long)]
+    pub how: Option<String>,
+    /// Email (kept in the erasable contacts document).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Phone (kept in the erasable contacts document).
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Web address (kept in the erasable contacts document).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Notes.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Status: to_contact, reached_out, talking, met, dormant.
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
+/// `nudge person ...`.
+#[derive(Subcommand, Debug)]
+pub enum PersonCommand {
+    /// Add a person.
+    Add {
+        /// Their name (also their @name).
+        name: String,
+        /// Details.
+        #[command(flatten)]
+        fields: PersonFields,
+        /// Add them even when a similar name exists.
+        #[arg(long)]
+        new: bool,
+    },
+    /// List people, with when each was last contacted.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one person.
+    Show {
+        /// Their id, prefix or name.
+        person: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a person's details.
+    Edit {
+        /// Their id, prefix or name.
+        person: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Details ("" removes one).
+        #[command(flatten)]
+        fields: PersonFields,
+    },
+    /// Erase a person's contact details for good.
+    Forget {
+        /// Their id, prefix or name.
+        person: String,
+    },
+}
+
+/// `nudge config ...`.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a setting (or all of them).
+    Get {
+        /// weekly_goal, week_start (travel with the journal); device.name, color (this device).
+        key: Option<String>,
+    },
+    /// Change a setting.
+    Set {
+        /// weekly_goal, week_start, device.name or color.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+}

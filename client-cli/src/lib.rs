@@ -1,0 +1,144 @@
+//! The `nudge` CLI: a journal of micro shifts, fully offline, on one device.
+//!
+//! - `cli.rs`: the clap grammar (a contract: scripts rely on it).
+//! - `session.rs`: the device's sled store, the journal in it, and the derived-state cache.
+//! - `shifts.rs`, `ideas.rs`, `people.rs`, `misc.rs`: the commands.
+//! - `resolve.rs`: ids, prefixes and `+idea` / `@person` names to records.
+//! - `output.rs`: colour, relative times, JSON shapes.
+//!
+//! Exit codes: 0 success, 1 an error the user can fix (one line on stderr that says how),
+//! 2 bad usage.
+
+mod cli;
+mod ideas;
+mod misc;
+mod output;
+mod people;
+mod resolve;
+mod session;
+mod shifts;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use nudge_journal::Now;
+
+use cli::{Cli, ColorWhen, Command};
+use output::Out;
+use session::Session;
+
+/// Runs the CLI with the process's arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.color {
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+        ColorWhen::Auto => {}
+    }
+    let mut out = Out::default();
+    let result = run(cli, &mut out);
+    let printed = out.print();
+    match (result, printed) {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        (Ok(()), Err(e)) => {
+            let _ = writeln!(std::io::stderr(), "nudge: cannot write output: {e}");
+            ExitCode::from(1)
+        }
+        (Err(e), _) => {
+            let _ = writeln!(
+                anstream::stderr(),
+                "{}nudge:{} {e:#}",
+                output::ERR.render(),
+                output::ERR.render_reset()
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(home) = cli_home.filter(|h| !h.as_os_str().is_empty()) {
+        return Ok(home);
+    }
+    directories::ProjectDirs::from("", "", "nudge")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            anyhow!("cannot find a data directory for this user; pass --home DIR or set NUDGE_HOME")
+        })
+}
+
+/// The clock: `NUDGE_NOW` (an RFC 3339 instant, or a local date-time) if set, else the
+/// system clock; the zone from `TZ` or the system.
+fn now() -> Result<Now> {
+    let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+    let ts = match std::env::var("NUDGE_NOW") {
+        Ok(text) if !text.is_empty() => text
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .or_else(|| {
+                text.replace(' ', "T")
+                    .parse::<jiff::civil::DateTime>()
+                    .ok()
+                    .and_then(|dt| dt.to_zoned(tz.clone()).ok())
+                    .map(|z| z.timestamp())
+            })
+            .with_context(|| {
+                format!("NUDGE_NOW={text:?} is not a time; use RFC 3339, e.g. 2026-11-25T09:30:00Z")
+            })?,
+        _ => jiff::Timestamp::now(),
+    };
+    Ok(Now::new(ts, tz))
+}
+
+fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    let home = home(cli.home)?;
+    let session = Session::open(&home, now()?)?;
+    if cli.color == ColorWhen::Auto
+        && let Some(pref) = session.local_get(session::local::COLOR)?
+    {
+        match pref.as_str() {
+            "always" => anstream::ColorChoice::Always.write_global(),
+            "never" => anstream::ColorChoice::Never.write_global(),
+            _ => {}
+        }
+    }
+    match cli.command {
+        Command::Add(args) => shifts::add(&session, out, args.shift, None, None),
+        Command::Log(args) => {
+            shifts::add(&session, out, args.shift, Some(args.at), args.little_yes)
+        }
+        Command::Done { id, little_yes, at } => shifts::done(&session, out, &id, little_yes, at),
+        Command::Skip { id } => {
+            shifts::set_status(&session, out, &id, nudge_journal::ShiftStatus::Skipped)
+        }
+        Command::Drop { id } => {
+            shifts::set_status(&session, out, &id, nudge_journal::ShiftStatus::Dropped)
+        }
+        Command::Edit(args) => shifts::edit(&session, out, args),
+        Command::Rm { id } => shifts::remove(&session, out, &id),
+        Command::Undo => shifts::undo(&session, out),
+        Command::List(args) => shifts::list(&session, out, args),
+        Command::Show { id, json } => shifts::show(&session, out, &id, json),
+        Command::Week { last, json } => misc::week(&session, out, last, json),
+        Command::Idea(cmd) => ideas::run(&session, out, cmd),
+        Command::Person(cmd) => people::run(&session, out, cmd),
+        Command::Suggest => misc::suggest(&session, out),
+        Command::History { json, limit } => misc::history(&session, out, json, limit),
+        Command::Export { .. } => misc::export(&session, out),
+        Command::Config(cmd) => misc::config(&session, out, cmd),
+    }
+}

@@ -1,0 +1,239 @@
+//! `week`, `suggest`, `history`, `export` and `config`.
+
+use anyhow::{Result, bail};
+use nudge_journal::when::rfc3339;
+use nudge_journal::{Catalog, Summary, history as journal_history};
+use serde_json::json;
+
+use crate::cli::ConfigCommand;
+use crate::output::{DIM, GOOD, Out, TAG, notice, paint};
+use crate::session::{Session, Touched, local};
+
+/// `week`.
+pub fn week(session: &Session, out: &mut Out, last: usize, as_json: bool) -> Result<()> {
+    if last == 0 || last > 520 {
+        bail!("--last takes a number of weeks from 1 to 520");
+    }
+    let (catalog, summary) = match session.view()? {
+        Some(view) => (view.catalog, view.summary),
+        None => (Catalog::default(), Summary::default()),
+    };
+    let today = session.now.today();
+    let weeks = nudge_journal::weeks(&summary, &catalog, today, last);
+    let streak = nudge_journal::streak(&summary, today);
+    let doors = catalog.doors_closed();
+    if as_json {
+        return out.json(&json!({ "weeks": weeks, "streak": streak, "doors_closed": doors }));
+    }
+    for (i, w) in weeks.iter().enumerate() {
+        if i > 0 {
+            out.line("");
+        }
+        let label = if i == 0 {
+            "this week".to_owned()
+        } else {
+            format!("week of {}", w.start)
+        };
+        let headline = format!("{}/{} micro shifts {label}", w.done, w.goal);
+        out.line(if w.done >= w.goal {
+            paint(GOOD, headline)
+        } else {
+            headline
+        });
+        for d in &w.days {
+            let bar = "█".repeat(d.done.min(40) as usize);
+            let future = d.date > today;
+            out.line(format!(
+                "  {} {:<3} {}",
+                d.date.strftime("%a %d"),
+                if future {
+                    String::new()
+                } else {
+                    d.done.to_string()
+                },
+                paint(GOOD, bar),
+            ));
+        }
+        let mut parts: Vec<String> = w
+            .ideas
+            .iter()
+            .map(|c| paint(TAG, format!("+{} {}", c.title, c.done)))
+            .collect();
+        if w.untagged > 0 {
+            parts.push(paint(DIM, format!("untagged {}", w.untagged)));
+        }
+        if !parts.is_empty() {
+            out.line(format!("  {}", parts.join("  ")));
+        }
+    }
+    out.line(format!(
+        "streak: {streak} day{}",
+        if streak == 1 { "" } else { "s" }
+    ));
+    if doors > 0 {
+        out.line(format!(
+            "{doors} door{} closed",
+            if doors == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(())
+}
+
+/// `suggest`.
+pub fn suggest(session: &Session, out: &mut Out) -> Result<()> {
+    let (catalog, summary) = match session.view()? {
+        Some(view) => (view.catalog, view.summary),
+        None => (Catalog::default(), Summary::default()),
+    };
+    for s in nudge_journal::suggest(&catalog, &summary, &session.now.today().to_string()) {
+        out.line(format!("- {s}"));
+    }
+    notice("Plan one: nudge add \"...\"");
+    Ok(())
+}
+
+/// `history`.
+pub fn history(
+    session: &Session,
+    out: &mut Out,
+    as_json: bool,
+    limit: Option<usize>,
+) -> Result<()> {
+    let Some(journal) = session.load_journal()? else {
+        if as_json {
+            out.json(&Vec::<serde_json::Value>::new())?;
+        }
+        return Ok(());
+    };
+    let catalog = journal.catalog()?;
+    let mut entries = journal_history(&journal, &catalog);
+    if let Some(limit) = limit {
+        let skip = entries.len().saturating_sub(limit);
+        entries.drain(..skip);
+    }
+    if as_json {
+        let items: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "hash": e.hash,
+                    "time": rfc3339(e.time_s.saturating_mul(1000)),
+                    "device": e.device,
+                    "actor": e.actor,
+                    "message": e.message,
+                })
+            })
+            .collect();
+        return out.json(&items);
+    }
+    for e in &entries {
+        let when = nudge_journal::when::to_timestamp(e.time_s.saturating_mul(1000))
+            .to_zoned(session.now.tz.clone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string();
+        out.line(format!(
+            "{} {}  {}",
+            paint(DIM, when),
+            paint(DIM, format!("[{}]", e.device)),
+            e.message
+        ));
+    }
+    Ok(())
+}
+
+/// `export --json`.
+pub fn export(session: &Session, out: &mut Out) -> Result<()> {
+    let Some(journal) = session.load_journal()? else {
+        return out.json(&nudge_journal::export(
+            &Catalog::default(),
+            &[],
+            &Default::default(),
+        ));
+    };
+    let catalog = journal.catalog()?;
+    let contacts = session
+        .load_contacts(&catalog)?
+        .map(|(_, c)| c.all())
+        .unwrap_or_default();
+    out.json(&nudge_journal::export(
+        &catalog,
+        &journal.shifts()?,
+        &contacts,
+    ))
+}
+
+const KEYS: &str =
+    "weekly_goal, week_start (travel with the journal), device.name, color (this device only)";
+
+/// `config get|set`.
+pub fn config(session: &Session, out: &mut Out, cmd: ConfigCommand) -> Result<()> {
+    let settings = session
+        .view()?
+        .map(|v| v.catalog.settings)
+        .unwrap_or_default();
+    let get = |key: &str| -> Result<String> {
+        Ok(match key {
+            "weekly_goal" => settings.weekly_goal.to_string(),
+            "week_start" => settings.week_start.to_string(),
+            local::DEVICE_NAME => session.device_name()?,
+            local::COLOR => session
+                .local_get(local::COLOR)?
+                .unwrap_or_else(|| "auto".into()),
+            other => bail!("unknown setting {other:?}; the settings are {KEYS}"),
+        })
+    };
+    match cmd {
+        ConfigCommand::Get { key: Some(key) } => out.line(get(&key)?),
+        ConfigCommand::Get { key: None } => {
+            for key in [
+                "weekly_goal",
+                "week_start",
+                local::DEVICE_NAME,
+                local::COLOR,
+            ] {
+                out.line(format!("{key} = {}", get(key)?));
+            }
+        }
+        ConfigCommand::Set { key, value } => match key.as_str() {
+            "weekly_goal" | "week_start" => {
+                session.write(|journal, _| {
+                    journal.set_setting(&session.now, &key, value.trim())?;
+                    Ok(((), Touched::Shifts(vec![])))
+                })?;
+                out.line(format!("{key} = {}", get_fresh(session, &key)?));
+            }
+            local::DEVICE_NAME => {
+                let name = value.trim();
+                if name.is_empty() {
+                    bail!("device.name cannot be empty");
+                }
+                session.local_set(local::DEVICE_NAME, name)?;
+                if session.journal_id()?.is_some() {
+                    session.write(|journal, _| {
+                        journal.register_device(&session.now, name)?;
+                        Ok(((), Touched::Shifts(vec![])))
+                    })?;
+                }
+                out.line(format!("device.name = {name}"));
+            }
+            local::COLOR => {
+                if !["auto", "always", "never"].contains(&value.as_str()) {
+                    bail!("color is auto, always or never, not {value:?}");
+                }
+                session.local_set(local::COLOR, &value)?;
+                out.line(format!("color = {value}"));
+            }
+            other => bail!("unknown setting {other:?}; the settings are {KEYS}"),
+        },
+    }
+    Ok(())
+}
+
+fn get_fresh(session: &Session, key: &str) -> Result<String> {
+    let settings = session.require_view()?.catalog.settings;
+    Ok(if key == "weekly_goal" {
+        settings.weekly_goal.to_string()
+    } else {
+        settings.week_start.to_string()
+    })
+}

@@ -1,0 +1,57 @@
+//! Output: stdout is buffered per command and written at the end (so a broken pipe is not an
+//! error); notices go straight to stderr. Colour goes through anstream, which drops it when
+//! the stream is not a terminal, NO_COLOR is set, or `--color never` was given.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+/// Errors.
+pub const ERR: Style = AnsiColor::Red.on_default().bold();
+/// Ids.
+pub const ID: Style = AnsiColor::Yellow.on_default();
+/// Quiet details.
+pub const DIM: Style = Style::new().dimmed();
+/// Good news.
+pub const GOOD: Style = AnsiColor::Green.on_default().bold();
+/// Tags.
+pub const TAG: Style = AnsiColor::Cyan.on_default();
+
+/// Wraps text in a style.
+pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
+    format!("{}{text}{}", style.render(), style.render_reset())
+}
+
+/// What a command prints on stdout.
+#[derive(Default)]
+pub struct Out {
+    text: String,
+}
+
+impl Out {
+    /// Adds a line.
+    pub fn line(&mut self, line: impl AsRef<str>) {
+        self.text.push_str(line.as_ref());
+        self.text.push('\n');
+    }
+
+    /// Sets the output to one JSON value.
+    pub fn json<T: Serialize>(&mut self, value: &T) -> anyhow::Result<()> {
+        self.text.push_str(&serde_json::to_string_pretty(value)?);
+        self.text.push('\n');
+        Ok(())
+    }
+
+    /// Writes it all to stdout.
+    pub fn print(&self) -> std::io::Result<()> {
+        let mut stdout = anstream::stdout().lock();
+        stdout.write_all(self.text.as_bytes())?;
+        stdout.flush()
+    }
+}
+
+/// A notice on stderr.
+pub fn notice(text: impl AsRef<str>) {
+    let _ = writeln!(anstream::stderr(), "{}", text.as_ref());
+}

@@ -1,0 +1,298 @@
+//! `nudge person ...`: possible connections. Contact details live in the separate contacts
+//! document, so that `forget` can erase them for good.
+
+use anyhow::{Result, bail};
+use nudge_journal::when::{relative, rfc3339};
+use nudge_journal::{
+    Catalog, Contact, Contacts, Person, PersonEdit, PersonStatus, Resolved, Summary, ids,
+};
+use nudge_store::DocumentId;
+use serde_json::{Value, json};
+
+use crate::cli::{PersonCommand, PersonFields};
+use crate::output::{DIM, ID, Out, notice, paint};
+use crate::resolve;
+use crate::session::{Session, Touched};
+
+fn person_json(
+    catalog: &Catalog,
+    summary: &Summary,
+    short: &str,
+    p: &Person,
+    contact: &Contact,
+) -> Value {
+    json!({
+        "id": p.id,
+        "short_id": short,
+        "name": p.name,
+        "how_known": p.how_known,
+        "notes": p.notes,
+        "status": p.status,
+        "created_at": rfc3339(p.created_at_ms),
+        "last_contact": summary.last_contact(&catalog.person_group(&p.id)),
+        "contact": contact,
+    })
+}
+
+fn short_ids(catalog: &Catalog) -> std::collections::BTreeMap<String, String> {
+    let canonical: std::collections::BTreeMap<String, ()> = catalog
+        .canonical_people()
+        .map(|p| (p.id.clone(), ()))
+        .collect();
+    ids::short_ids(&canonical)
+}
+
+fn contact_of(
+    catalog: &Catalog,
+    all: &std::collections::BTreeMap<String, Contact>,
+    id: &str,
+) -> Contact {
+    let mut c = Contact::default();
+    for raw in catalog.person_group(id) {
+        if let Some(found) = all.get(&raw) {
+            c.email = c.email.or(found.email.clone());
+            c.phone = c.phone.or(found.phone.clone());
+            c.url = c.url.or(found.url.clone());
+        }
+    }
+    c
+}
+
+fn edit_of(fields: &PersonFields, name: Option<String>) -> Result<PersonEdit> {
+    Ok(PersonEdit {
+        name,
+        how_known: fields.how.clone(),
+        notes: fields.notes.clone(),
+        status: fields
+            .status
+            .as_deref()
+            .map(|s| {
+                s.parse::<PersonStatus>()
+                    .map_err(|e| anyhow::anyhow!("--status: {e}"))
+            })
+            .transpose()?,
+    })
+}
+
+fn contact_update(fields: &PersonFields) -> Contact {
+    Contact {
+        email: fields.email.clone(),
+        phone: fields.phone.clone(),
+        url: fields.url.clone(),
+    }
+}
+
+/// Writes contact details for a person into the contacts document (durably).
+fn save_contact(session: &Session, person: &str, update: &Contact) -> Result<()> {
+    if update.email.is_none() && update.phone.is_none() && update.url.is_none() {
+        return Ok(());
+    }
+    let view = session.require_view()?;
+    let Some((id, mut contacts)) = session.load_contacts(&view.catalog)? else {
+        bail!(
+            "the contacts document is not on this device; run `nudge sync` (or restore a backup) and try again"
+        );
+    };
+    let before = contacts.doc().get_heads();
+    contacts.set(&session.now, person, update)?;
+    session.append_since(&id, contacts.doc(), &before)?;
+    session.flush()?;
+    Ok(())
+}
+
+/// Runs a person command.
+pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
+    match cmd {
+        PersonCommand::Add { name, fields, new } => {
+            let name = name.trim().trim_start_matches('@').to_owned();
+            let edit = edit_of(&fields, None)?;
+            let id = session.write(|journal, view| {
+                match view.catalog.resolve_person(&name) {
+                    Resolved::Existing(_) => bail!("someone called {name:?} is already here; give a fuller name (e.g. \"{name} K\") or use `nudge person edit`"),
+                    Resolved::Similar(close) if !new => {
+                        bail!("@{close} is close to {name:?}: use it, or add --new to add {name:?} anyway")
+                    }
+                    _ => {}
+                }
+                Ok((journal.add_person(&session.now, &name, &edit)?, Touched::Shifts(vec![])))
+            })?;
+            save_contact(session, &id, &contact_update(&fields))?;
+            out.line(format!("New person {} @{name}", paint(ID, &id[..8])));
+            out.line(&id);
+        }
+        PersonCommand::List { json } => {
+            let Some(view) = session.view()? else {
+                if json {
+                    out.json(&Vec::<Value>::new())?;
+                } else {
+                    notice(
+                        "Nobody yet. Add someone to reach out to: nudge person add \"Sam Lee\" --how \"old colleague\"",
+                    );
+                }
+                return Ok(());
+            };
+            let contacts = session
+                .load_contacts(&view.catalog)?
+                .map(|(_, c)| c.all())
+                .unwrap_or_default();
+            let shorts = short_ids(&view.catalog);
+            let mut people: Vec<&Person> = view.catalog.canonical_people().collect();
+            people.sort_by_key(|p| p.name.to_lowercase());
+            if json {
+                let items: Vec<Value> = people
+                    .iter()
+                    .map(|p| {
+                        person_json(
+                            &view.catalog,
+                            &view.summary,
+                            &shorts[&p.id],
+                            p,
+                            &contact_of(&view.catalog, &contacts, &p.id),
+                        )
+                    })
+                    .collect();
+                return out.json(&items);
+            }
+            for p in people {
+                let last = view.summary.last_contact(&view.catalog.person_group(&p.id));
+                out.line(format!(
+                    "{} @{}  {}",
+                    paint(ID, format!("{:<6}", shorts[&p.id])),
+                    p.name,
+                    paint(
+                        DIM,
+                        format!("{} · last contact {}", p.status, last.unwrap_or("never"))
+                    ),
+                ));
+            }
+        }
+        PersonCommand::Show { person, json } => {
+            let view = session.require_view()?;
+            let found = resolve::person(&view.catalog, &person)?;
+            let contacts = session
+                .load_contacts(&view.catalog)?
+                .map(|(_, c)| c.all())
+                .unwrap_or_default();
+            let contact = contact_of(&view.catalog, &contacts, &found.id);
+            let shorts = short_ids(&view.catalog);
+            if json {
+                return out.json(&person_json(
+                    &view.catalog,
+                    &view.summary,
+                    &shorts[&found.id],
+                    found,
+                    &contact,
+                ));
+            }
+            out.line(format!(
+                "{} @{}  ({})",
+                paint(ID, &shorts[&found.id]),
+                found.name,
+                found.status
+            ));
+            out.line(format!("  id       {}", found.id));
+            out.line(format!(
+                "  added    {}",
+                relative(found.created_at_ms, &session.now)
+            ));
+            if let Some(how) = &found.how_known {
+                out.line(format!("  known    {how}"));
+            }
+            for (label, value) in [
+                ("email", &contact.email),
+                ("phone", &contact.phone),
+                ("url", &contact.url),
+            ] {
+                if let Some(v) = value {
+                    out.line(format!("  {label:<8} {v}"));
+                }
+            }
+            if let Some(notes) = &found.notes {
+                out.line(format!("  notes    {notes}"));
+            }
+            let last = view
+                .summary
+                .last_contact(&view.catalog.person_group(&found.id));
+            out.line(format!("  last contact {}", last.unwrap_or("never")));
+        }
+        PersonCommand::Edit {
+            person,
+            name,
+            fields,
+        } => {
+            let edit = edit_of(&fields, name.clone())?;
+            let update = contact_update(&fields);
+            if name.is_none()
+                && edit.how_known.is_none()
+                && edit.notes.is_none()
+                && edit.status.is_none()
+                && update.is_empty()
+            {
+                bail!(
+                    "nothing to change: give --name, --how, --email, --phone, --url, --notes or --status"
+                );
+            }
+            let (id, shown) = session.write(|journal, view| {
+                let found = resolve::person(&view.catalog, &person)?;
+                if let Some(new) = &name
+                    && let Resolved::Existing(other) = view.catalog.resolve_person(new)
+                    && other != found.id
+                {
+                    bail!("someone else is already called {new:?}");
+                }
+                let group = view.catalog.person_group(&found.id);
+                let changes = edit.name.is_some()
+                    || edit.how_known.is_some()
+                    || edit.notes.is_some()
+                    || edit.status.is_some();
+                if changes {
+                    journal.edit_person(&session.now, &group, &found.name, &edit)?;
+                }
+                Ok((
+                    (found.id.clone(), name.clone().unwrap_or(found.name.clone())),
+                    Touched::Shifts(vec![]),
+                ))
+            })?;
+            save_contact(session, &id, &update)?;
+            out.line(format!("Updated @{shown}"));
+        }
+        PersonCommand::Forget { person } => forget(session, out, &person)?,
+    }
+    Ok(())
+}
+
+/// Erases a person's contact details: the contacts document is rebuilt without them under a
+/// new id, the journal points at the new one, and the old one is deleted.
+fn forget(session: &Session, out: &mut Out, person: &str) -> Result<()> {
+    let view = session.require_view()?;
+    let found = resolve::person(&view.catalog, person)?.clone();
+    let group = view.catalog.person_group(&found.id);
+    let Some((old_id, contacts)) = session.load_contacts(&view.catalog)? else {
+        bail!(
+            "the contacts document is not on this device; run `nudge sync` (or restore a backup) and try again"
+        );
+    };
+    let new_id = DocumentId::random();
+    let fresh: Contacts = contacts.without(
+        &group,
+        nudge_journal::automerge::ActorId::random(),
+        &session.now,
+    )?;
+    session.store_new_doc(&new_id, fresh.doc())?;
+    session.flush()?;
+    session.write(|journal, _| {
+        journal.set_contacts_doc(
+            &session.now,
+            &new_id.to_string(),
+            &format!("Forget contact details of {}", found.name),
+        )?;
+        Ok(((), Touched::Shifts(vec![])))
+    })?;
+    session.remove_doc(&old_id)?;
+    session.flush()?;
+    out.line(format!(
+        "Erased the contact details of @{}; their name and shifts stay",
+        found.name
+    ));
+    Ok(())
+}

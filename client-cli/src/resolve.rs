@@ -1,0 +1,184 @@
+//! From what people type to records: id prefixes, `+idea` and `@person` names.
+
+use anyhow::{Result, bail};
+use nudge_journal::{Catalog, Idea, Person, Resolved, TagRef, ids};
+
+use crate::output::notice;
+use crate::session::Session;
+
+/// The full id of the shift `text` names (an id or a unique prefix of at least 4).
+pub fn shift_id(session: &Session, text: &str) -> Result<String> {
+    let prefix = text.trim().trim_start_matches('#').to_ascii_lowercase();
+    if !ids::looks_like_prefix(&prefix) {
+        bail!(
+            "{text:?} is not a shift id: use the id shown by `nudge list` (at least 4 characters)"
+        );
+    }
+    let found = session.shift_ids_with_prefix(&prefix)?;
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => {
+            bail!("no shift has an id starting with {prefix:?}; `nudge list --all` shows every id")
+        }
+        many => {
+            let mut listed = Vec::new();
+            for id in many.iter().take(5) {
+                let text = session
+                    .cached_shift(id)?
+                    .map(|s| s.text)
+                    .unwrap_or_default();
+                listed.push(format!("{} ({text})", session.shift_short_id(id)?));
+            }
+            bail!(
+                "{prefix:?} matches {} shifts: {}; type more of the id",
+                many.len(),
+                listed.join(", ")
+            )
+        }
+    }
+}
+
+fn by_prefix<'a, T>(
+    text: &str,
+    items: impl Iterator<Item = (&'a String, &'a T)>,
+) -> Result<Option<&'a T>>
+where
+    T: 'a,
+{
+    let prefix = text.trim().to_ascii_lowercase();
+    if !ids::looks_like_prefix(&prefix) {
+        return Ok(None);
+    }
+    let found: Vec<_> = items.filter(|(id, _)| id.starts_with(&prefix)).collect();
+    match found.as_slice() {
+        [(_, one)] => Ok(Some(*one)),
+        [] => Ok(None),
+        many => bail!(
+            "{prefix:?} matches {} records: {}; type more of the id",
+            many.len(),
+            many.iter()
+                .map(|(id, _)| &id[..8])
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The idea `text` names: a title (with or without `+`) or an id prefix.
+pub fn idea<'a>(catalog: &'a Catalog, text: &str) -> Result<&'a Idea> {
+    let title = text.trim().trim_start_matches('+');
+    match catalog.resolve_idea(title) {
+        Resolved::Existing(id) => Ok(&catalog.ideas[id]),
+        other => {
+            let canonical = catalog.canonical_ideas().map(|i| (&i.id, i));
+            if let Some(found) = by_prefix(title, canonical)? {
+                return Ok(found);
+            }
+            match other {
+                Resolved::Similar(close) => {
+                    bail!("no idea is called {title:?}; did you mean +{close}?")
+                }
+                _ => bail!(
+                    "no idea is called {title:?}; `nudge idea list --all` shows them, `nudge idea add` adds one"
+                ),
+            }
+        }
+    }
+}
+
+/// The person `text` names: a name (with or without `@`) or an id prefix.
+pub fn person<'a>(catalog: &'a Catalog, text: &str) -> Result<&'a Person> {
+    let name = text.trim().trim_start_matches('@');
+    match catalog.resolve_person(name) {
+        Resolved::Existing(id) => Ok(&catalog.people[id]),
+        other => {
+            let canonical = catalog.canonical_people().map(|p| (&p.id, p));
+            if let Some(found) = by_prefix(name, canonical)? {
+                return Ok(found);
+            }
+            match other {
+                Resolved::Similar(close) => {
+                    bail!("nobody is called {name:?}; did you mean @{close}?")
+                }
+                _ => bail!(
+                    "nobody is called {name:?}; `nudge person list` shows everyone, `nudge person add` adds someone"
+                ),
+            }
+        }
+    }
+}
+
+/// A shift's words split into text and tags.
+#[derive(Default)]
+pub struct Words {
+    /// The text words, joined by spaces.
+    pub text: String,
+    /// `+idea` names.
+    pub ideas: Vec<String>,
+    /// `@person` names.
+    pub people: Vec<String>,
+}
+
+/// Splits words into text, `+idea` tags and `@person` tags.
+pub fn split_words(words: &[String]) -> Result<Words> {
+    let mut out = Words::default();
+    let mut text = Vec::new();
+    for word in words {
+        if let Some(name) = word.strip_prefix('+') {
+            if name.trim().is_empty() {
+                bail!("a lone '+' is not an idea: write +name, e.g. +ux");
+            }
+            out.ideas.push(name.to_owned());
+        } else if let Some(name) = word.strip_prefix('@') {
+            if name.trim().is_empty() {
+                bail!("a lone '@' is not a person: write @name, e.g. @sam");
+            }
+            out.people.push(name.to_owned());
+        } else {
+            text.push(word.as_str());
+        }
+    }
+    out.text = text.join(" ");
+    Ok(out)
+}
+
+/// Resolves tag names to records; unknown names become new records (with a notice), and a
+/// name close to an existing one is an error unless `allow_new`.
+pub fn tag_refs(
+    catalog: &Catalog,
+    ideas: &[String],
+    people: &[String],
+    allow_new: bool,
+) -> Result<(Vec<TagRef>, Vec<TagRef>)> {
+    let mut idea_refs = Vec::new();
+    for name in ideas {
+        idea_refs.push(match catalog.resolve_idea(name) {
+            Resolved::Existing(id) => TagRef::Existing(id.to_owned()),
+            Resolved::Similar(close) if !allow_new => bail!(
+                "no idea is called {name:?}, but +{close} is close: use +{close}, or add --new to create +{name}"
+            ),
+            _ => TagRef::New(name.trim().to_owned()),
+        });
+    }
+    let mut person_refs = Vec::new();
+    for name in people {
+        person_refs.push(match catalog.resolve_person(name) {
+            Resolved::Existing(id) => TagRef::Existing(id.to_owned()),
+            Resolved::Similar(close) if !allow_new => bail!(
+                "nobody is called {name:?}, but @{close} is close: use @{close}, or add --new to add @{name}"
+            ),
+            _ => TagRef::New(name.trim().to_owned()),
+        });
+    }
+    Ok((idea_refs, person_refs))
+}
+
+/// Tells the user which records a command created on first use.
+pub fn announce_created(created: &nudge_journal::Created) {
+    for (_, title) in &created.ideas {
+        notice(format!("new idea +{title}"));
+    }
+    for (_, name) in &created.people {
+        notice(format!("new person @{name}"));
+    }
+}
