@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use automerge::hydrate::Value as HValue;
 use automerge::patches::PatchAction;
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{ChangeHash, ObjId, ObjType, Prop, ReadDoc, Value};
+use automerge::{ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
 
 use crate::journal::Journal;
 use crate::{Error, Now};
@@ -63,22 +63,18 @@ impl Journal {
             .ok_or(Error::NothingToUndo)?;
         let patches = self.doc.diff(&deps, &[hash]);
         let mut tx = self.doc.transaction();
-        let mut replaced: HashSet<ObjId> = HashSet::new();
         let result: Result<(), Error> = (|| {
             for patch in patches {
-                let inside_replaced = replaced.contains(&patch.obj)
-                    || patch.path.iter().any(|(o, _)| replaced.contains(o));
-                if inside_replaced {
-                    continue;
-                }
                 let key = match &patch.action {
                     PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => key.clone(),
                     _ => continue,
                 };
-                if let Ok(Some((Value::Object(_), old))) = tx.get(&patch.obj, key.as_str()) {
-                    replaced.insert(old);
-                }
-                restore(&mut tx, &patch.obj, &key, &deps)?;
+                // The object at the same path now: an object the change deleted may have
+                // been rebuilt (by an earlier undo) under a new id since.
+                let Some(target) = current_obj(&tx, &patch.path) else {
+                    continue;
+                };
+                restore(&mut tx, &patch.obj, &target, &key, &deps)?;
             }
             Ok(())
         })();
@@ -98,14 +94,29 @@ impl Journal {
     }
 }
 
-/// Sets `obj[key]` back to its value at `heads`.
+/// The object found by following `path`'s keys from the root of the current document.
+fn current_obj(tx: &Transaction<'_>, path: &[(ObjId, Prop)]) -> Option<ObjId> {
+    let mut obj = ROOT;
+    for (_, prop) in path {
+        match tx.get(&obj, prop.clone()).ok()?? {
+            (Value::Object(_), id) => obj = id,
+            _ => return None,
+        }
+    }
+    Some(obj)
+}
+
+/// Sets `target[key]` to what `old[key]` held at `heads`. `old` and `target` are the same
+/// object unless it was rebuilt (by an earlier undo) since.
 fn restore(
     tx: &mut Transaction<'_>,
-    obj: &ObjId,
+    old: &ObjId,
+    target: &ObjId,
     key: &str,
     heads: &[ChangeHash],
 ) -> Result<(), Error> {
-    let before = tx.get_at(obj, key, heads)?;
+    let obj = target;
+    let before = tx.get_at(old, key, heads)?;
     match before {
         None => crate::journal::delete_if_set(tx, obj, key)?,
         Some((Value::Scalar(s), _)) => {
