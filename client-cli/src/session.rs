@@ -57,6 +57,10 @@ pub enum Touched {
 
 /// The opened store of one device.
 pub struct Session {
+    /// `journal.position` beside the store: the journal's id and the highest log position
+    /// this device has confirmed. sled recovers a damaged log by cutting it short, silently;
+    /// this file, written outside sled, is how such a loss is noticed instead of hidden.
+    marker: PathBuf,
     store: SledStore,
     local: sled::Tree,
     cache: sled::Tree,
@@ -91,6 +95,7 @@ impl Session {
         })?;
         let store = SledStore::open(&home.join("store"), &OpenOptions::default())?;
         Ok(Self {
+            marker: home.join("journal.position"),
             local: store.tree("local")?,
             cache: store.tree("cache")?,
             cache_shifts: store.tree("cache_shifts")?,
@@ -137,15 +142,75 @@ impl Session {
 
     /// The journal's document id, if there is a journal yet.
     pub fn journal_id(&self) -> Result<Option<DocumentId>> {
-        match self.local_get(local::JOURNAL)? {
-            None => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|e| {
+        let stored = match self.local_get(local::JOURNAL)? {
+            None => None,
+            Some(text) => Some(text.parse::<DocumentId>().map_err(|e| {
                 anyhow!(
-                    "{e}: the device settings in {} are damaged",
+                    "{e}: the device settings in {} are damaged; restore the folder from a backup",
                     self.path().display()
                 )
-            }),
+            })?),
+        };
+        match (stored, self.read_marker()?) {
+            (None, Some((id, _))) => bail!(
+                "the store at {} has lost the journal {id} that {} names; nothing was changed: restore the folder from a backup (to start over instead, remove both)",
+                self.path().display(),
+                self.marker.display()
+            ),
+            (Some(a), Some((b, _))) if a != b => bail!(
+                "the store at {} holds journal {a} but {} names {b}; nothing was changed: restore the folder from a backup",
+                self.path().display(),
+                self.marker.display()
+            ),
+            (id, _) => Ok(id),
         }
+    }
+
+    fn read_marker(&self) -> Result<Option<(DocumentId, u64)>> {
+        let text = match std::fs::read_to_string(&self.marker) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.marker.display()));
+            }
+        };
+        let mut parts = text.split_whitespace();
+        let parsed = (|| Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)))();
+        parsed.map(Some).ok_or_else(|| {
+            anyhow!(
+                "{} is damaged; restore the folder from a backup",
+                self.marker.display()
+            )
+        })
+    }
+
+    /// Records the journal's confirmed position, atomically (temporary file, then rename).
+    fn write_marker(&self, id: &DocumentId, position: u64) -> Result<()> {
+        use std::io::Write;
+        let tmp = self.marker.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        writeln!(file, "{id} {position}")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.marker)
+            .with_context(|| format!("cannot write {}", self.marker.display()))?;
+        Ok(())
+    }
+
+    /// The journal's log position, checked against the marker: a store that went back lost
+    /// changes, and must not be used (or written to) as if nothing happened.
+    fn checked_position(&self, id: &DocumentId) -> Result<u64> {
+        let position = self.store.position(id)?;
+        if let Some((_, confirmed)) = self.read_marker()?
+            && position < confirmed
+        {
+            bail!(
+                "the store at {} has lost changes (it ends at {position}, {} confirmed {confirmed}); nothing was changed: restore the folder from a backup or re-sync",
+                self.path().display(),
+                self.marker.display()
+            );
+        }
+        Ok(position)
     }
 
     fn load_doc(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
@@ -223,7 +288,7 @@ impl Session {
         let Some(id) = self.journal_id()? else {
             return Ok(None);
         };
-        let position = self.store.position(&id)?;
+        let position = self.checked_position(&id)?;
         if let Some(meta) = self.cached_meta(position)? {
             return Ok(Some(View {
                 catalog: meta.catalog,
@@ -323,7 +388,7 @@ impl Session {
         };
         journal.check_writable()?;
         let before = journal.doc().get_heads();
-        let mut position = self.store.position(&id)?;
+        let mut position = self.checked_position(&id)?;
         let view = match self.cached_meta(position)? {
             Some(meta) => View {
                 catalog: meta.catalog,
@@ -345,6 +410,7 @@ impl Session {
         }
         self.store.flush()?;
         position = self.store.position(&id)?;
+        self.write_marker(&id, position)?;
         match touched {
             Touched::All => {
                 self.rebuild_cache(&journal, position)?;
@@ -390,8 +456,9 @@ impl Session {
         self.store_new_doc(&contacts_id, contacts.doc())?;
         self.store_new_doc(&id, journal.doc())?;
         self.store.flush()?;
-        // The pointer is written last: a crash before it leaves no half-made journal in use.
+        // The pointers are written last: a crash before them leaves no half-made journal in use.
         self.local_set(local::JOURNAL, &id.to_string())?;
+        self.write_marker(&id, self.store.position(&id)?)?;
         Ok((id, journal))
     }
 
@@ -412,5 +479,60 @@ impl Session {
             Some(view) => Ok(view),
             None => bail!("the journal is empty: start with `nudge add \"a five-minute step\"`"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(dir: &Path) -> Session {
+        let now = Now::new(jiff::Timestamp::UNIX_EPOCH, jiff::tz::TimeZone::UTC);
+        Session::open(dir, now).unwrap()
+    }
+
+    #[test]
+    fn ambiguous_and_unknown_prefixes_say_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = session(dir.path());
+        for id in ["abcd1111", "abcd2222", "ef012345"] {
+            s.cache_shifts.insert(id, encode(&()).unwrap()).unwrap();
+        }
+        let err = crate::resolve::shift_id(&s, "abcd")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("matches 2 shifts"), "{err}");
+        assert!(err.contains("abcd1") && err.contains("abcd2"), "{err}");
+        assert_eq!(crate::resolve::shift_id(&s, "ABCD2").unwrap(), "abcd2222");
+        assert_eq!(crate::resolve::shift_id(&s, "ef01").unwrap(), "ef012345");
+        let err = crate::resolve::shift_id(&s, "9999")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nudge list --all"), "{err}");
+        assert_eq!(s.shift_short_id("abcd1111").unwrap(), "abcd1");
+        assert_eq!(s.shift_short_id("ef012345").unwrap(), "ef01");
+    }
+
+    #[test]
+    fn a_stale_cache_is_rebuilt_from_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = session(dir.path());
+        s.write(|j, _| {
+            let c = j.add_shift(
+                &s.now,
+                nudge_journal::NewShift {
+                    text: "one".into(),
+                    ..Default::default()
+                },
+            )?;
+            Ok((c.id, Touched::Shifts(vec![])))
+        })
+        .unwrap();
+        // The write above did not tell the cache which shift it touched; a cache keyed on the
+        // store position must not be trusted once another write moves the position.
+        s.cache.insert("meta", b"garbage".to_vec()).unwrap();
+        let view = s.view().unwrap().unwrap();
+        assert_eq!(view.summary.open.len(), 1);
+        assert_eq!(s.all_shifts().unwrap().len(), 1);
     }
 }

@@ -1,0 +1,16 @@
+//! The binary starts, and building this test makes cargo build the `nudge` binary that the
+//! end-to-end tests in `tests/` run.
+
+use std::process::Command;
+
+#[test]
+fn help_and_version_work_and_usage_errors_exit_2() {
+    let bin = env!("CARGO_BIN_EXE_nudge");
+    let help = Command::new(bin).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("micro shifts"));
+    let version = Command::new(bin).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("nudge "));
+    let bad = Command::new(bin).arg("no-such-command").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

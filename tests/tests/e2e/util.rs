@@ -1,0 +1,131 @@
+//! Helpers: a temporary home and ways to run `nudge` in it.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+/// The `nudge` binary next to this test executable.
+pub fn nudge_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(format!("nudge{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build --workspace --bins`) first",
+        bin.display()
+    );
+    bin
+}
+
+/// A temporary nudge home with a fixed clock and zone.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    pub now: String,
+    pub tz: String,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            // Wednesday 25 November 2026, 10:30 in Berlin.
+            now: "2026-11-25T09:30:00Z".into(),
+            tz: "Europe/Berlin".into(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(nudge_bin());
+        cmd.env("NUDGE_HOME", self.path())
+            .env("NUDGE_NOW", &self.now)
+            .env("TZ", &self.tz)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .timeout(std::time::Duration::from_secs(30));
+        cmd
+    }
+
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(nudge_bin());
+        cmd.env("NUDGE_HOME", self.path())
+            .env("NUDGE_NOW", &self.now)
+            .env("TZ", &self.tz)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "nudge {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure with `code`; returns stderr.
+    pub fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "nudge {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// Runs with `--json` already in `args`; parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("nudge {args:?} printed no JSON ({e}): {text}"))
+    }
+
+    /// Runs a command that prints a new id on its last line; returns it.
+    pub fn new_id(&self, args: &[&str]) -> String {
+        let out = self.ok(args);
+        let id = out.lines().last().unwrap_or_default().to_owned();
+        assert_eq!(id.len(), 32, "last line of {args:?} is not an id: {out}");
+        id
+    }
+
+    /// Every file under the home, with its bytes.
+    pub fn snapshot_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// The size of the fault loops: `NUDGE_TEST_SCALE=full` runs more rounds.
+pub fn scale(small: usize, full: usize) -> usize {
+    match std::env::var("NUDGE_TEST_SCALE").as_deref() {
+        Ok("full") => full,
+        _ => small,
+    }
+}
