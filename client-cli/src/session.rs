@@ -93,7 +93,12 @@ impl Session {
                 home.display()
             )
         })?;
-        let store = SledStore::open(&home.join("store"), &OpenOptions::default())?;
+        // Every write flushes before it reports success, so no background flusher is needed.
+        let options = OpenOptions {
+            background_flush_ms: None,
+            ..OpenOptions::default()
+        };
+        let store = SledStore::open(&home.join("store"), &options)?;
         Ok(Self {
             marker: home.join("journal.position"),
             local: store.tree("local")?,
@@ -446,20 +451,41 @@ impl Session {
         let actor = self.actor()?;
         let contacts_id = DocumentId::random();
         let contacts = Contacts::create(actor.clone(), &self.now);
-        let id = DocumentId::random();
         let journal = Journal::create(
             actor,
             &self.now,
             &self.device_name()?,
             &contacts_id.to_string(),
         );
-        self.store_new_doc(&contacts_id, contacts.doc())?;
+        let id = self.install_journal(&journal, &contacts_id, &contacts)?;
+        Ok((id, journal))
+    }
+
+    /// Stores a journal made elsewhere (a new one, or one built by a benchmark) as this
+    /// device's journal, with its contacts document. The home must not have a journal yet.
+    pub fn install_journal(
+        &self,
+        journal: &Journal,
+        contacts_id: &DocumentId,
+        contacts: &Contacts,
+    ) -> Result<DocumentId> {
+        if self.journal_id()?.is_some() {
+            bail!("{} already has a journal", self.path().display());
+        }
+        let id = DocumentId::random();
+        self.store_new_doc(contacts_id, contacts.doc())?;
         self.store_new_doc(&id, journal.doc())?;
         self.store.flush()?;
+        self.maybe_compact(&id, journal.doc())?;
         // The pointers are written last: a crash before them leaves no half-made journal in use.
         self.local_set(local::JOURNAL, &id.to_string())?;
         self.write_marker(&id, self.store.position(&id)?)?;
-        Ok((id, journal))
+        Ok(id)
+    }
+
+    /// This device's actor id (created on first use).
+    pub fn device_actor(&self) -> Result<ActorId> {
+        self.actor()
     }
 
     /// Writes a snapshot when enough changes have piled up since the last one.

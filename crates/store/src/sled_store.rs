@@ -4,8 +4,9 @@
 //! - tree `log`: `doc ‖ seq (u64 BE)` -> change bytes, the append-only log;
 //! - tree `hashes`: `doc ‖ change hash` -> `seq (u64 BE)`, the content address of every
 //!   change ever appended (kept after compaction, so a change is never stored twice);
-//! - tree `snapshots`: `doc` -> `through (u64 BE) ‖ snapshot bytes`, the latest snapshot and
-//!   the log position it covers.
+//! - tree `snapshots`: `doc` -> the latest snapshot (a saved document);
+//! - tree `snapshot_through`: `doc` -> `through (u64 BE)`, the log position that snapshot
+//!   covers, kept apart so that asking for a position never reads the snapshot itself.
 //!
 //! Other trees of the same database belong to the application ([`SledStore::tree`]).
 
@@ -24,12 +25,17 @@ use crate::{DocumentId, Error};
 pub struct OpenOptions {
     /// How long to wait for another process to release the store before giving up.
     pub lock_wait: Duration,
+    /// Let sled flush in the background every this many milliseconds, besides the explicit
+    /// [`DocStore::flush`] calls. A short-lived process that flushes before it reports
+    /// success needs none (and starts faster without the flusher thread).
+    pub background_flush_ms: Option<u64>,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         Self {
             lock_wait: Duration::from_secs(3),
+            background_flush_ms: Some(500),
         }
     }
 }
@@ -42,6 +48,7 @@ pub struct SledStore {
     log: sled::Tree,
     hashes: sled::Tree,
     snapshots: sled::Tree,
+    snapshot_through: sled::Tree,
     /// Appends compute the next sequence number before writing; one at a time per store.
     append_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -52,7 +59,7 @@ impl SledStore {
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Self, Error> {
         let started = Instant::now();
         loop {
-            match open_db(path) {
+            match open_db(path, options) {
                 Err(Error::Locked { .. }) if started.elapsed() < options.lock_wait => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -69,6 +76,7 @@ impl SledStore {
             log: open("log")?,
             hashes: open("hashes")?,
             snapshots: open("snapshots")?,
+            snapshot_through: open("snapshot_through")?,
             append_lock: Default::default(),
             db,
         })
@@ -95,13 +103,18 @@ impl SledStore {
         }
     }
 
-    fn snapshot_through(&self, doc: &DocumentId) -> Result<Option<(u64, sled::IVec)>, Error> {
-        let Some(value) = self.snapshots.get(doc.as_bytes()).map_err(|e| self.io(e))? else {
+    /// The log position the latest snapshot covers, if there is one.
+    fn through(&self, doc: &DocumentId) -> Result<Option<u64>, Error> {
+        let Some(value) = self
+            .snapshot_through
+            .get(doc.as_bytes())
+            .map_err(|e| self.io(e))?
+        else {
             return Ok(None);
         };
-        let through = read_u64(&value)
-            .ok_or_else(|| self.malformed(format!("snapshot entry of document {doc}")))?;
-        Ok(Some((through, value)))
+        read_u64(&value)
+            .map(Some)
+            .ok_or_else(|| self.malformed(format!("snapshot position of document {doc}")))
     }
 
     fn last_seq(&self, doc: &DocumentId) -> Result<u64, Error> {
@@ -120,9 +133,12 @@ impl SledStore {
     }
 }
 
-fn open_db(path: &Path) -> Result<sled::Db, Error> {
+fn open_db(path: &Path, options: &OpenOptions) -> Result<sled::Db, Error> {
     // sled can panic on some damaged files; a damaged store must be an error, not a crash.
-    let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()));
+    let config = sled::Config::new()
+        .path(path)
+        .flush_every_ms(options.background_flush_ms);
+    let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
     match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
@@ -201,8 +217,17 @@ impl DocStore for SledStore {
     }
 
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
-        let snapshot = self.snapshot_through(doc)?;
-        let through = snapshot.as_ref().map_or(0, |(through, _)| *through);
+        let through = self.through(doc)?;
+        let snapshot = match through {
+            Some(_) => Some(
+                self.snapshots
+                    .get(doc.as_bytes())
+                    .map_err(|e| self.io(e))?
+                    .ok_or_else(|| self.malformed(format!("snapshot of document {doc}")))?,
+            ),
+            None => None,
+        };
+        let through = through.unwrap_or(0);
         let mut changes = Vec::new();
         let mut position = through;
         for entry in self
@@ -221,14 +246,14 @@ impl DocStore for SledStore {
             return Ok(None);
         }
         Ok(Some(StoredDoc {
-            snapshot: snapshot.map(|(_, value)| value[8..].to_vec()),
+            snapshot: snapshot.map(|value| value.to_vec()),
             changes,
             position,
         }))
     }
 
     fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
-        let through = self.snapshot_through(doc)?.map_or(0, |(t, _)| t);
+        let through = self.through(doc)?.unwrap_or(0);
         Ok(self.last_seq(doc)?.max(through))
     }
 
@@ -239,7 +264,7 @@ impl DocStore for SledStore {
     }
 
     fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, Error> {
-        let through = self.snapshot_through(doc)?.map_or(0, |(t, _)| t);
+        let through = self.through(doc)?.unwrap_or(0);
         Ok(self
             .log
             .range(key(doc, &(through + 1).to_be_bytes())..key(doc, &[0xff; 8]))
@@ -247,12 +272,18 @@ impl DocStore for SledStore {
     }
 
     fn compact(&self, doc: &DocumentId, snapshot: &[u8], through: u64) -> Result<(), Error> {
-        let mut value = Vec::with_capacity(8 + snapshot.len());
-        value.extend_from_slice(&through.to_be_bytes());
-        value.extend_from_slice(snapshot);
-        self.snapshots
-            .insert(doc.as_bytes(), value)
-            .map_err(|e| self.io(e))?;
+        let written = (&self.snapshots, &self.snapshot_through).transaction(|(snaps, thr)| {
+            snaps.insert(doc.as_bytes(), snapshot)?;
+            thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
+            Ok::<_, ConflictableTransactionError<()>>(())
+        });
+        match written {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(self.io(e)),
+            Err(TransactionError::Abort(())) => {
+                unreachable!("the compact transaction never aborts")
+            }
+        }
         self.flush()?;
         let mut batch = sled::Batch::default();
         for k in self
@@ -273,15 +304,15 @@ impl DocStore for SledStore {
             }
             tree.apply_batch(batch).map_err(|e| self.io(e))?;
         }
-        self.snapshots
-            .remove(doc.as_bytes())
-            .map_err(|e| self.io(e))?;
+        for tree in [&self.snapshot_through, &self.snapshots] {
+            tree.remove(doc.as_bytes()).map_err(|e| self.io(e))?;
+        }
         Ok(())
     }
 
     fn documents(&self) -> Result<Vec<DocumentId>, Error> {
         let mut docs = std::collections::BTreeSet::new();
-        for k in self.snapshots.iter().keys() {
+        for k in self.snapshot_through.iter().keys() {
             let k = k.map_err(|e| self.io(e))?;
             docs.insert(doc_of(&k).ok_or_else(|| self.malformed("snapshot key"))?);
         }
@@ -355,6 +386,7 @@ mod tests {
         let _first = open(dir.path());
         let quick = OpenOptions {
             lock_wait: Duration::from_millis(50),
+            ..OpenOptions::default()
         };
         let err = SledStore::open(dir.path(), &quick).err().unwrap();
         assert!(matches!(err, Error::Locked { .. }), "{err}");

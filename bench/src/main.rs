@@ -1,0 +1,215 @@
+//! `nudge-bench`: per-command wall time of the real `nudge` binary on big journals, against
+//! a bare `automerge::Automerge::load` of the same document in the same run.
+//!
+//! Journals are built through the library (one change per shift, as a person would make
+//! them), stored in a home exactly as the CLI stores them, then each command runs as a
+//! process. Sizes come from `NUDGE_TEST_SCALE` (`small`: 2,000 and 10,000 shifts; `full`:
+//! 2,000 and 100,000).
+//!
+//! ```text
+//! cargo build --release --workspace --bins
+//! NUDGE_TEST_SCALE=full target/release/nudge-bench
+//! target/release/nudge-bench build DIR N   # only build a home with N shifts, to profile
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nudge_cli::session::Session;
+use nudge_journal::automerge::Automerge;
+use nudge_journal::{Contacts, Journal, Kind, NewShift, Now, TagRef};
+use nudge_store::DocumentId;
+
+const IDEAS: &[&str] = &[
+    "ux research",
+    "teaching",
+    "pottery",
+    "data journalism",
+    "nursing",
+];
+
+fn nudge_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name(format!("nudge{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        bail!(
+            "{} is missing: run `cargo build --release --workspace --bins` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Builds a journal of `n` shifts over about a year: 1 in 100 planned, the rest done.
+fn build(home: &Path, n: usize, now: &Now) -> Result<()> {
+    let session = Session::open(home, now.clone())?;
+    let actor = session.device_actor()?;
+    let contacts_id = DocumentId::random();
+    let contacts = Contacts::create(actor.clone(), now);
+    let mut journal = Journal::create(actor, now, "bench", &contacts_id.to_string());
+    let mut idea_ids = Vec::new();
+    for title in IDEAS {
+        idea_ids.push(journal.add_idea(now, title, None)?);
+    }
+    let start = now.ts.as_millisecond() - 365 * 86_400_000;
+    let step = (365 * 86_400_000) / n.max(1) as i64;
+    for i in 0..n {
+        let at =
+            nudge_journal::when::to_timestamp(start + step * i as i64).to_zoned(now.tz.clone());
+        journal.add_shift(
+            now,
+            NewShift {
+                text: format!(
+                    "Micro shift number {i}: email someone about {}",
+                    IDEAS[i % IDEAS.len()]
+                ),
+                kind: Some(Kind::ALL[i % Kind::ALL.len()]),
+                ideas: vec![TagRef::Existing(idea_ids[i % idea_ids.len()].clone())],
+                done: (i % 100 != 0).then_some(at),
+                ..NewShift::default()
+            },
+        )?;
+    }
+    session.install_journal(&journal, &contacts_id, &contacts)?;
+    Ok(())
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn run(home: &Path, now: &str, args: &[&str]) -> Result<(Duration, String)> {
+    let started = Instant::now();
+    let out = Command::new(nudge_bin()?)
+        .env("NUDGE_HOME", home)
+        .env("NUDGE_NOW", now)
+        .env("TZ", "Europe/Berlin")
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "nudge {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((took, String::from_utf8(out.stdout)?))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn bench(n: usize, runs: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let home = dir.path();
+    let now_text = "2026-11-25T09:30:00Z";
+    let now = Now::new(now_text.parse()?, jiff::tz::TimeZone::get("Europe/Berlin")?);
+    let built = Instant::now();
+    build(home, n, &now).context("building the journal")?;
+    let build_time = built.elapsed();
+
+    // The baseline: load the same stored document in this process.
+    let session = Session::open(home, now.clone())?;
+    let journal = session.load_journal()?.context("no journal")?;
+    let bytes = journal.doc().save();
+    drop(journal);
+    drop(session);
+    let mut loads = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let doc = Automerge::load(&bytes)?;
+        loads.push(started.elapsed());
+        drop(doc);
+    }
+    let load = median(loads);
+
+    // The first read after the journal arrived rebuilds the cache.
+    let (rebuild, _) = run(home, now_text, &["list"])?;
+    let mut rows: Vec<(&str, Duration)> = Vec::new();
+    for (name, args) in [
+        ("list", &["list"][..]),
+        ("week", &["week"][..]),
+        ("list --json", &["list", "--json"][..]),
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            samples.push(run(home, now_text, args)?.0);
+        }
+        rows.push((name, median(samples)));
+    }
+    let mut adds = Vec::new();
+    let mut dones = Vec::new();
+    for i in 0..runs {
+        let (took, out) = run(
+            home,
+            now_text,
+            &["add", &format!("Bench shift {i}"), "+teaching"],
+        )?;
+        adds.push(took);
+        let id = out.lines().last().unwrap_or_default().to_owned();
+        dones.push(run(home, now_text, &["done", &id])?.0);
+    }
+    rows.insert(0, ("done", median(dones)));
+    rows.insert(0, ("add", median(adds)));
+
+    println!("### {n} shifts");
+    println!();
+    println!(
+        "built through the library in {:.1} s; stored document {} KiB; bare `Automerge::load` (median of {runs}): {}",
+        build_time.as_secs_f64(),
+        bytes.len() / 1024,
+        ms(load)
+    );
+    println!(
+        "first read after the journal arrived (cache rebuild): {} = {:.2}x load",
+        ms(rebuild),
+        rebuild.as_secs_f64() / load.as_secs_f64()
+    );
+    println!();
+    println!("| command | median of {runs} | ratio to bare load |");
+    println!("|---|---|---|");
+    for (name, took) in rows {
+        println!(
+            "| `{name}` | {} | {:.2}x |",
+            ms(took),
+            took.as_secs_f64() / load.as_secs_f64()
+        );
+    }
+    println!();
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    // `nudge-bench build DIR N`: only build a journal of N shifts in DIR, for profiling.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("build") {
+        let (Some(dir), Some(n)) = (args.get(2), args.get(3).and_then(|n| n.parse().ok())) else {
+            bail!("usage: nudge-bench build DIR N");
+        };
+        let now = Now::new(
+            "2026-11-25T09:30:00Z".parse()?,
+            jiff::tz::TimeZone::get("Europe/Berlin")?,
+        );
+        return build(Path::new(dir), n, &now);
+    }
+    let full = std::env::var("NUDGE_TEST_SCALE").as_deref() == Ok("full");
+    let (sizes, runs) = if full {
+        (vec![2_000, 100_000], 11)
+    } else {
+        (vec![2_000, 10_000], 5)
+    };
+    println!(
+        "## nudge-bench (NUDGE_TEST_SCALE={})",
+        if full { "full" } else { "small" }
+    );
+    println!();
+    for n in sizes {
+        bench(n, runs)?;
+    }
+    Ok(())
+}
