@@ -9,6 +9,7 @@
 //! Exit codes: 0 success, 1 an error the user can fix (one line on stderr that says how),
 //! 2 bad usage.
 
+mod cache;
 mod cli;
 mod ideas;
 mod misc;

@@ -6,18 +6,20 @@
 //! log and flush before returning (a printed success is on disk), then patch the cache for
 //! the shifts they touched, with the same code a rebuild uses.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nudge_journal::automerge::{ActorId, Automerge, ChangeHash};
 use nudge_journal::{Catalog, Contacts, Journal, Now, Shift, Summary};
 use nudge_store::{DocStore, DocumentId, NewChange, OpenOptions, SledStore};
-use serde::{Deserialize, Serialize};
+
+use crate::cache::{BUCKETS, Bucket, Cache, IdIndex, Meta, bucket_of};
 
 /// Compact a document's log into a snapshot once it has this many changes since the last.
 const COMPACT_AFTER: usize = 256;
-/// Bump when the cache's shape changes; an old cache is then rebuilt.
-const CACHE_FORMAT: u32 = 1;
 
 /// Settings kept on this device only.
 pub mod local {
@@ -29,14 +31,6 @@ pub mod local {
     pub const DEVICE_NAME: &str = "device.name";
     /// Colour preference.
     pub const COLOR: &str = "color";
-}
-
-#[derive(Serialize, Deserialize)]
-struct CacheMeta {
-    format: u32,
-    position: u64,
-    catalog: Catalog,
-    summary: Summary,
 }
 
 /// Derived state: what reads need.
@@ -63,18 +57,18 @@ pub struct Session {
     marker: PathBuf,
     store: SledStore,
     local: sled::Tree,
-    cache: sled::Tree,
-    cache_shifts: sled::Tree,
+    cache: Cache,
+    /// What this process has read of the cache: the index and the shift files.
+    loaded: RefCell<Loaded>,
     /// The clock and zone.
     pub now: Now,
 }
 
-fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8]) -> Option<T> {
-    postcard::from_bytes(bytes).ok()
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(value).context("encoding the cache")
+#[derive(Default)]
+struct Loaded {
+    meta: Option<Meta>,
+    ids: Option<Arc<IdIndex>>,
+    buckets: [Option<Arc<Bucket>>; BUCKETS],
 }
 
 fn new_change(change: &nudge_journal::automerge::Change) -> NewChange {
@@ -102,8 +96,8 @@ impl Session {
         Ok(Self {
             marker: home.join("journal.position"),
             local: store.tree("local")?,
-            cache: store.tree("cache")?,
-            cache_shifts: store.tree("cache_shifts")?,
+            cache: Cache::new(home.join("cache")),
+            loaded: RefCell::default(),
             store,
             now,
         })
@@ -293,88 +287,141 @@ impl Session {
         let Some(id) = self.journal_id()? else {
             return Ok(None);
         };
-        let position = self.checked_position(&id)?;
-        if let Some(meta) = self.cached_meta(position)? {
-            return Ok(Some(View {
-                catalog: meta.catalog,
-                summary: meta.summary,
-            }));
+        let meta = self.current_meta(&id)?;
+        Ok(Some(View {
+            catalog: meta.catalog,
+            summary: meta.summary,
+        }))
+    }
+
+    /// The cache index for the journal's current position, rebuilt if stale.
+    fn current_meta(&self, id: &DocumentId) -> Result<Meta> {
+        let position = self.checked_position(id)?;
+        if let Some(meta) = &self.loaded.borrow().meta
+            && meta.position == position
+        {
+            return Ok(meta.clone());
+        }
+        if let Some(meta) = self.cache.meta(position) {
+            self.loaded.borrow_mut().meta = Some(meta.clone());
+            return Ok(meta);
         }
         let journal = self
             .load_journal()?
             .ok_or_else(|| anyhow!("the journal disappeared"))?;
-        Ok(Some(self.rebuild_cache(&journal, position)?))
+        self.rebuild_cache(&journal, position)
     }
 
-    fn cached_meta(&self, position: u64) -> Result<Option<CacheMeta>> {
-        let Some(bytes) = self.cache.get("meta")? else {
-            return Ok(None);
-        };
-        Ok(decode::<CacheMeta>(&bytes)
-            .filter(|m| m.format == CACHE_FORMAT && m.position == position))
-    }
-
-    fn rebuild_cache(&self, journal: &Journal, position: u64) -> Result<View> {
+    fn rebuild_cache(&self, journal: &Journal, position: u64) -> Result<Meta> {
         let catalog = journal.catalog()?;
         let shifts = journal.shifts()?;
         let summary = Summary::build(&shifts);
-        self.cache_shifts.clear()?;
-        let mut batch = sled::Batch::default();
-        for shift in &shifts {
-            batch.insert(shift.id.as_bytes(), encode(shift)?);
+        let ids = IdIndex::from_ids(shifts.iter().map(|s| &s.id));
+        let mut buckets: Vec<Bucket> = vec![Bucket::new(); BUCKETS];
+        for shift in shifts {
+            buckets[bucket_of(&shift.id)].insert(shift.id.clone(), shift);
         }
-        self.cache_shifts.apply_batch(batch)?;
-        let meta = CacheMeta {
-            format: CACHE_FORMAT,
-            position,
-            catalog,
-            summary,
-        };
-        self.cache.insert("meta", encode(&meta)?)?;
-        self.store.flush()?;
-        Ok(View {
-            catalog: meta.catalog,
-            summary: meta.summary,
-        })
+        let buckets: Vec<(usize, Arc<Bucket>)> =
+            buckets.into_iter().map(Arc::new).enumerate().collect();
+        let meta = self
+            .cache
+            .write(None, position, catalog, summary, &buckets, &ids)?;
+        let mut loaded = self.loaded.borrow_mut();
+        loaded.meta = Some(meta.clone());
+        loaded.ids = Some(Arc::new(ids));
+        for (b, bucket) in buckets {
+            loaded.buckets[b] = Some(bucket);
+        }
+        Ok(meta)
+    }
+
+    /// The shift file an id or id prefix belongs in, rebuilding the cache if it is stale.
+    fn bucket(&self, id_or_prefix: &str) -> Result<Arc<Bucket>> {
+        let b = bucket_of(id_or_prefix);
+        if let Some(bucket) = &self.loaded.borrow().buckets[b] {
+            return Ok(bucket.clone());
+        }
+        let id = self
+            .journal_id()?
+            .ok_or_else(|| anyhow!("the journal is empty"))?;
+        let meta = self.current_meta(&id)?;
+        if let Some(bucket) = self.cache.bucket(&meta, b) {
+            let bucket = Arc::new(bucket);
+            self.loaded.borrow_mut().buckets[b] = Some(bucket.clone());
+            return Ok(bucket);
+        }
+        let journal = self
+            .load_journal()?
+            .ok_or_else(|| anyhow!("the journal disappeared"))?;
+        self.rebuild_cache(&journal, meta.position)?;
+        let bucket = self.loaded.borrow().buckets[b].clone();
+        bucket.ok_or_else(|| anyhow!("the cache in {} cannot be written", self.path().display()))
     }
 
     /// One shift from the cache, by full id.
     pub fn cached_shift(&self, id: &str) -> Result<Option<Shift>> {
-        Ok(self.cache_shifts.get(id)?.and_then(|b| decode(&b)))
+        Ok(self.bucket(id)?.get(id).cloned())
     }
 
-    /// Full ids of cached shifts starting with `prefix`.
+    /// The index of every shift id, rebuilding the cache if it is stale.
+    fn ids(&self) -> Result<Arc<IdIndex>> {
+        if let Some(ids) = &self.loaded.borrow().ids {
+            return Ok(ids.clone());
+        }
+        let id = self
+            .journal_id()?
+            .ok_or_else(|| anyhow!("the journal is empty"))?;
+        let meta = self.current_meta(&id)?;
+        if let Some(ids) = self.cache.ids(&meta) {
+            let ids = Arc::new(ids);
+            self.loaded.borrow_mut().ids = Some(ids.clone());
+            return Ok(ids);
+        }
+        let journal = self
+            .load_journal()?
+            .ok_or_else(|| anyhow!("the journal disappeared"))?;
+        self.rebuild_cache(&journal, meta.position)?;
+        let ids = self.loaded.borrow().ids.clone();
+        ids.ok_or_else(|| anyhow!("the cache in {} cannot be written", self.path().display()))
+    }
+
+    /// Full ids of shifts starting with `prefix`.
     pub fn shift_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        self.cache_shifts
-            .scan_prefix(prefix.to_ascii_lowercase().as_bytes())
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
-            .collect()
+        if self.journal_id()?.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self.ids()?.with_prefix(prefix))
     }
 
     /// The shortest unique prefix (at least 4) of a shift id.
     pub fn shift_short_id(&self, id: &str) -> Result<String> {
-        let shared = |other: Option<(sled::IVec, sled::IVec)>| {
-            other.map_or(0, |(k, _)| {
-                k.iter()
-                    .zip(id.as_bytes())
+        let shared = self
+            .ids()?
+            .neighbours(id)
+            .iter()
+            .map(|other| {
+                other
+                    .bytes()
+                    .zip(id.bytes())
                     .take_while(|(a, b)| a == b)
                     .count()
             })
-        };
-        let len =
-            shared(self.cache_shifts.get_lt(id)?).max(shared(self.cache_shifts.get_gt(id)?)) + 1;
-        Ok(id[..len.max(nudge_journal::ids::MIN_PREFIX).min(id.len())].to_owned())
+            .max()
+            .unwrap_or(0);
+        Ok(id[..(shared + 1)
+            .max(nudge_journal::ids::MIN_PREFIX)
+            .min(id.len())]
+            .to_owned())
     }
 
     /// Every cached shift, in id order.
     pub fn all_shifts(&self) -> Result<Vec<Shift>> {
         let mut out = Vec::new();
-        for entry in self.cache_shifts.iter().values() {
-            if let Some(shift) = decode(&entry?) {
-                out.push(shift);
-            }
+        for b in 0..BUCKETS {
+            let first = format!("{b:x}");
+            out.extend(self.bucket(&first)?.values().cloned());
         }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 
@@ -393,13 +440,14 @@ impl Session {
         };
         journal.check_writable()?;
         let before = journal.doc().get_heads();
-        let mut position = self.checked_position(&id)?;
-        let view = match self.cached_meta(position)? {
-            Some(meta) => View {
-                catalog: meta.catalog,
-                summary: meta.summary,
-            },
-            None => self.rebuild_cache(&journal, position)?,
+        let old_meta = match self.cache.meta(self.checked_position(&id)?) {
+            Some(meta) => meta,
+            None => self.rebuild_cache(&journal, self.checked_position(&id)?)?,
+        };
+        self.loaded.borrow_mut().meta = Some(old_meta.clone());
+        let view = View {
+            catalog: old_meta.catalog.clone(),
+            summary: old_meta.summary.clone(),
         };
         let device = self.device_name()?;
         if !view
@@ -414,37 +462,86 @@ impl Session {
             return Ok(value);
         }
         self.store.flush()?;
-        position = self.store.position(&id)?;
+        let position = self.store.position(&id)?;
         self.write_marker(&id, position)?;
         match touched {
             Touched::All => {
                 self.rebuild_cache(&journal, position)?;
             }
             Touched::Shifts(ids) => {
-                let mut summary = view.summary;
-                for shift_id in ids {
-                    let old = self.cached_shift(&shift_id)?;
-                    let new = journal.shift(&shift_id)?;
-                    summary.apply(old.as_ref(), new.as_ref());
-                    match &new {
-                        Some(shift) => self
-                            .cache_shifts
-                            .insert(shift_id.as_bytes(), encode(shift)?)?,
-                        None => self.cache_shifts.remove(shift_id.as_bytes())?,
-                    };
+                if !self.patch_cache(&journal, &old_meta, view.summary, position, ids)? {
+                    // A cache file was unusable: derive everything afresh instead.
+                    self.rebuild_cache(&journal, position)?;
                 }
-                let meta = CacheMeta {
-                    format: CACHE_FORMAT,
-                    position,
-                    catalog: journal.catalog()?,
-                    summary,
-                };
-                self.cache.insert("meta", encode(&meta)?)?;
-                self.store.flush()?;
             }
         }
         self.maybe_compact(&id, journal.doc())?;
         Ok(value)
+    }
+
+    /// Updates the cache for the shifts a write touched, through the same
+    /// `Summary::apply` a rebuild uses. Returns false if a cache file was unusable.
+    fn patch_cache(
+        &self,
+        journal: &Journal,
+        old_meta: &Meta,
+        mut summary: Summary,
+        position: u64,
+        ids: Vec<String>,
+    ) -> Result<bool> {
+        let loaded_ids = self.loaded.borrow().ids.clone();
+        let Some(mut index) = loaded_ids
+            .map(|i| i.as_ref().clone())
+            .or_else(|| self.cache.ids(old_meta))
+        else {
+            return Ok(false);
+        };
+        let mut changed: BTreeMap<usize, Bucket> = BTreeMap::new();
+        for shift_id in ids {
+            let b = bucket_of(&shift_id);
+            let bucket = match changed.entry(b) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let loaded = self.loaded.borrow().buckets[b].clone();
+                    match loaded
+                        .map(|l| l.as_ref().clone())
+                        .or_else(|| self.cache.bucket(old_meta, b))
+                    {
+                        Some(current) => e.insert(current),
+                        None => return Ok(false),
+                    }
+                }
+            };
+            let new = journal.shift(&shift_id)?;
+            summary.apply(bucket.get(&shift_id), new.as_ref());
+            match new {
+                Some(shift) => {
+                    index.insert(&shift_id);
+                    bucket.insert(shift_id, shift);
+                }
+                None => {
+                    index.remove(&shift_id);
+                    bucket.remove(&shift_id);
+                }
+            }
+        }
+        let changed: Vec<(usize, Arc<Bucket>)> =
+            changed.into_iter().map(|(b, v)| (b, Arc::new(v))).collect();
+        let meta = self.cache.write(
+            Some(old_meta),
+            position,
+            journal.catalog()?,
+            summary,
+            &changed,
+            &index,
+        )?;
+        let mut loaded = self.loaded.borrow_mut();
+        loaded.meta = Some(meta);
+        loaded.ids = Some(Arc::new(index));
+        for (b, bucket) in changed {
+            loaded.buckets[b] = Some(bucket);
+        }
+        Ok(true)
     }
 
     fn create_journal(&self) -> Result<(DocumentId, Journal)> {
@@ -474,9 +571,14 @@ impl Session {
         }
         let id = DocumentId::random();
         self.store_new_doc(contacts_id, contacts.doc())?;
-        self.store_new_doc(&id, journal.doc())?;
+        let hashes: Vec<_> = journal
+            .doc()
+            .get_changes_meta(&[])
+            .iter()
+            .map(|c| c.hash.0)
+            .collect();
+        self.store.import(&id, &journal.doc().save(), &hashes)?;
         self.store.flush()?;
-        self.maybe_compact(&id, journal.doc())?;
         // The pointers are written last: a crash before them leaves no half-made journal in use.
         self.local_set(local::JOURNAL, &id.to_string())?;
         self.write_marker(&id, self.store.position(&id)?)?;
@@ -517,21 +619,55 @@ mod tests {
         Session::open(dir, now).unwrap()
     }
 
+    fn shift(id: &str) -> Shift {
+        Shift {
+            id: id.into(),
+            text: format!("text of {id}"),
+            status: nudge_journal::ShiftStatus::Planned,
+            created_at_ms: 0,
+            done: None,
+            minutes: 5,
+            kind: nudge_journal::Kind::Other,
+            ideas: Default::default(),
+            people: Default::default(),
+            note: None,
+            little_yes: None,
+        }
+    }
+
     #[test]
     fn ambiguous_and_unknown_prefixes_say_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let s = session(dir.path());
-        for id in ["abcd1111", "abcd2222", "ef012345"] {
-            s.cache_shifts.insert(id, encode(&()).unwrap()).unwrap();
+        {
+            let mut loaded = s.loaded.borrow_mut();
+            let mut a = Bucket::new();
+            for id in ["abcd1111", "abcd2222"] {
+                a.insert(id.into(), shift(id));
+            }
+            let mut e = Bucket::new();
+            e.insert("ef012345".into(), shift("ef012345"));
+            loaded.buckets[10] = Some(Arc::new(a));
+            loaded.buckets[14] = Some(Arc::new(e));
+            let ids: Vec<String> = ["abcd1111", "abcd2222", "ef012345"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            loaded.ids = Some(Arc::new(IdIndex::from_ids(&ids)));
         }
+        s.local_set(local::JOURNAL, &DocumentId::random().to_string())
+            .unwrap();
         let err = crate::resolve::shift_id(&s, "abcd")
             .unwrap_err()
             .to_string();
         assert!(err.contains("matches 2 shifts"), "{err}");
-        assert!(err.contains("abcd1") && err.contains("abcd2"), "{err}");
+        assert!(
+            err.contains("abcd1 (text of abcd1111)") && err.contains("abcd2"),
+            "{err}"
+        );
         assert_eq!(crate::resolve::shift_id(&s, "ABCD2").unwrap(), "abcd2222");
         assert_eq!(crate::resolve::shift_id(&s, "ef01").unwrap(), "ef012345");
-        let err = crate::resolve::shift_id(&s, "9999")
+        let err = crate::resolve::shift_id(&s, "a999")
             .unwrap_err()
             .to_string();
         assert!(err.contains("nudge list --all"), "{err}");
@@ -556,9 +692,73 @@ mod tests {
         .unwrap();
         // The write above did not tell the cache which shift it touched; a cache keyed on the
         // store position must not be trusted once another write moves the position.
-        s.cache.insert("meta", b"garbage".to_vec()).unwrap();
+        s.cache.damage();
+        *s.loaded.borrow_mut() = Loaded::default();
         let view = s.view().unwrap().unwrap();
         assert_eq!(view.summary.open.len(), 1);
         assert_eq!(s.all_shifts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_patched_cache_equals_a_rebuilt_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = session(dir.path());
+        let add = |text: &str, idea: &str| {
+            s.write(|j, v| {
+                let tag = match v.catalog.resolve_idea(idea) {
+                    nudge_journal::Resolved::Existing(id) => {
+                        nudge_journal::TagRef::Existing(id.into())
+                    }
+                    _ => nudge_journal::TagRef::New(idea.into()),
+                };
+                let c = j.add_shift(
+                    &s.now,
+                    nudge_journal::NewShift {
+                        text: text.into(),
+                        ideas: vec![tag],
+                        ..Default::default()
+                    },
+                )?;
+                Ok((c.id.clone(), Touched::Shifts(vec![c.id])))
+            })
+            .unwrap()
+        };
+        let ids: Vec<String> = (0..40)
+            .map(|i| {
+                add(
+                    &format!("shift {i}"),
+                    if i % 2 == 0 { "ux" } else { "teaching" },
+                )
+            })
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            s.write(|j, _| {
+                match i % 4 {
+                    0 => j.set_status(&s.now, id, nudge_journal::ShiftStatus::Done, None, None)?,
+                    1 => j.remove_shift(&s.now, id)?,
+                    2 => {
+                        j.set_status(&s.now, id, nudge_journal::ShiftStatus::Skipped, None, None)?
+                    }
+                    _ => {}
+                }
+                Ok(((), Touched::Shifts(vec![id.clone()])))
+            })
+            .unwrap();
+        }
+        let patched = (
+            s.view().unwrap().unwrap().summary,
+            s.all_shifts().unwrap(),
+            s.shift_short_id(&ids[0]).unwrap(),
+        );
+        s.cache.damage();
+        *s.loaded.borrow_mut() = Loaded::default();
+        let rebuilt = (
+            s.view().unwrap().unwrap().summary,
+            s.all_shifts().unwrap(),
+            s.shift_short_id(&ids[0]).unwrap(),
+        );
+        assert_eq!(patched, rebuilt);
+        assert_eq!(rebuilt.1.len(), 30);
+        assert_eq!(rebuilt.0.day_counts.values().sum::<u32>(), 10);
     }
 }

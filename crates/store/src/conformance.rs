@@ -105,6 +105,23 @@ macro_rules! doc_store_conformance {
             }
 
             #[test]
+            fn import_stores_a_whole_document_as_a_snapshot() {
+                let (_guard, store) = ($make)();
+                let doc = DocumentId::random();
+                store.append(&doc, &[change(9)]).unwrap();
+                store.import(&doc, b"whole", &[[1; 32], [2; 32]]).unwrap();
+                let loaded = store.load(&doc).unwrap().unwrap();
+                assert_eq!(loaded.snapshot.as_deref(), Some(&b"whole"[..]));
+                assert!(loaded.changes.is_empty(), "the old log is replaced");
+                assert_eq!(loaded.position, 2);
+                assert!(store.contains(&doc, &[2; 32]).unwrap());
+                assert!(!store.contains(&doc, &[9; 32]).unwrap());
+                assert_eq!(store.append(&doc, &[change(1), change(3)]).unwrap(), 1);
+                assert_eq!(store.position(&doc).unwrap(), 3);
+                assert_eq!(store.changes_since_snapshot(&doc).unwrap(), 1);
+            }
+
+            #[test]
             fn concat_is_snapshot_then_changes() {
                 let (_guard, store) = ($make)();
                 let doc = DocumentId::random();

@@ -83,6 +83,26 @@ impl DocStore for MemoryStore {
         Ok(())
     }
 
+    fn import(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        hashes: &[ChangeHash],
+    ) -> Result<(), Error> {
+        self.with(|docs| {
+            docs.insert(
+                *doc,
+                Doc {
+                    log: BTreeMap::new(),
+                    hashes: hashes.iter().copied().collect(),
+                    snapshot: Some((hashes.len() as u64, snapshot.to_vec())),
+                    next: hashes.len() as u64,
+                },
+            );
+        });
+        Ok(())
+    }
+
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
         self.with(|docs| docs.remove(doc));
         Ok(())

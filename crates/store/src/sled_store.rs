@@ -296,6 +296,21 @@ impl DocStore for SledStore {
         self.log.apply_batch(batch).map_err(|e| self.io(e))
     }
 
+    fn import(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        hashes: &[ChangeHash],
+    ) -> Result<(), Error> {
+        self.remove(doc)?;
+        let mut batch = sled::Batch::default();
+        for (i, hash) in hashes.iter().enumerate() {
+            batch.insert(key(doc, hash), &(i as u64 + 1).to_be_bytes());
+        }
+        self.hashes.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.compact(doc, snapshot, hashes.len() as u64)
+    }
+
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
         for tree in [&self.log, &self.hashes] {
             let mut batch = sled::Batch::default();

@@ -74,6 +74,12 @@ pub trait DocStore: Send + Sync {
     /// a crash in between leaves both, never neither.
     fn compact(&self, doc: &DocumentId, snapshot: &[u8], through: u64) -> Result<(), Error>;
 
+    /// Stores a whole document at once as a snapshot holding the changes with these hashes,
+    /// replacing anything stored for `doc`. Its position becomes `hashes.len()`. This is how a
+    /// document that arrives whole (a new journal, an import) avoids one log entry per change.
+    fn import(&self, doc: &DocumentId, snapshot: &[u8], hashes: &[ChangeHash])
+    -> Result<(), Error>;
+
     /// Removes everything stored for `doc`.
     fn remove(&self, doc: &DocumentId) -> Result<(), Error>;
 
