@@ -449,14 +449,7 @@ impl Session {
             catalog: old_meta.catalog.clone(),
             summary: old_meta.summary.clone(),
         };
-        let device = self.device_name()?;
-        if !view
-            .catalog
-            .devices
-            .contains_key(&journal.doc().get_actor().to_hex_string())
-        {
-            journal.register_device(&self.now, &device)?;
-        }
+        journal.set_device_name(&self.device_name()?);
         let (value, touched) = f(&mut journal, &view)?;
         if self.append_since(&id, journal.doc(), &before)? == 0 {
             return Ok(value);

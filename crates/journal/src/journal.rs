@@ -106,6 +106,9 @@ pub(crate) struct Roots {
 /// A journal: one Automerge document.
 pub struct Journal {
     pub(crate) doc: Automerge,
+    /// This device's name: recorded (in the same change) by the first command this device
+    /// makes, and again whenever it differs from the journal's record.
+    device: Option<String>,
 }
 
 fn obj_at(doc: &impl ReadDoc, parent: &ObjId, key: &str) -> Option<ObjId> {
@@ -127,6 +130,7 @@ fn brief(id: &str) -> &str {
 impl Journal {
     /// A new journal, created with one change, written by `actor`.
     pub fn create(actor: ActorId, now: &Now, device: &str, contacts_doc: &str) -> Self {
+        let actor_hex = actor.to_hex_string();
         let mut doc = Automerge::new().with_actor(actor);
         let mut tx = doc.transaction();
         let ok: Result<(), automerge::AutomergeError> = (|| {
@@ -136,9 +140,13 @@ impl Journal {
             let defaults = Settings::default();
             tx.put(&settings, "weekly_goal", u64::from(defaults.weekly_goal))?;
             tx.put(&settings, "week_start", defaults.week_start.as_str())?;
-            for key in ["shifts", "ideas", "people", "devices", "shares"] {
+            for key in ["shifts", "ideas", "people", "shares"] {
                 tx.put_object(ROOT, key, ObjType::Map)?;
             }
+            let devices = tx.put_object(ROOT, "devices", ObjType::Map)?;
+            let this = tx.put_object(&devices, actor_hex.as_str(), ObjType::Map)?;
+            tx.put(&this, "first_seen", ScalarValue::Timestamp(now.ms()))?;
+            tx.put(&this, "name", device)?;
             tx.put(ROOT, "contacts_doc", contacts_doc)?;
             Ok(())
         })();
@@ -148,10 +156,10 @@ impl Journal {
                 .with_message("Create journal")
                 .with_time(secs(now)),
         );
-        let mut journal = Self { doc };
-        // A new journal knows its first device; this cannot fail on a fresh document.
-        let _ = journal.register_device(now, device);
-        journal
+        Self {
+            doc,
+            device: Some(device.to_owned()),
+        }
     }
 
     /// Loads a journal from stored bytes (a saved document and/or changes) for `actor`.
@@ -159,6 +167,7 @@ impl Journal {
         let doc = Automerge::load(bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
         let journal = Self {
             doc: doc.with_actor(actor),
+            device: None,
         };
         journal.roots()?;
         Ok(journal)
@@ -166,7 +175,7 @@ impl Journal {
 
     /// Wraps a document (for sync and tests).
     pub fn from_doc(doc: Automerge) -> Result<Self, Error> {
-        let journal = Self { doc };
+        let journal = Self { doc, device: None };
         journal.roots()?;
         Ok(journal)
     }
@@ -356,8 +365,16 @@ impl Journal {
     ) -> Result<T, Error> {
         self.check_writable()?;
         let roots = self.roots()?;
+        let device = self.device.clone();
+        let actor = self.doc.get_actor().to_hex_string();
         let mut tx = self.doc.transaction();
-        match f(&mut tx, &roots) {
+        let result = f(&mut tx, &roots).and_then(|value| {
+            if let Some(name) = &device {
+                name_device(&mut tx, now, &roots, &actor, name)?;
+            }
+            Ok(value)
+        });
+        match result {
             Ok(value) => {
                 let message = message(&value);
                 tx.commit_with(
@@ -374,32 +391,21 @@ impl Journal {
         }
     }
 
-    /// Records this device's name in the journal, if it is not there already.
+    /// Sets this device's name, recorded with the next change it makes.
+    pub fn set_device_name(&mut self, name: &str) {
+        self.device = Some(name.to_owned());
+    }
+
+    /// Records this device's name now, as a change of its own, unless the journal has it.
     /// Returns whether a change was made.
     pub fn register_device(&mut self, now: &Now, name: &str) -> Result<bool, Error> {
         let actor = self.doc.get_actor().to_hex_string();
         let roots = self.roots()?;
-        if let Some(obj) = obj_at(&self.doc, &roots.devices, &actor)
-            && string(&self.hydrate_map(&obj), "name").as_deref() == Some(name)
-        {
+        if device_named(&self.doc, &roots, &actor, name) {
             return Ok(false);
         }
-        self.change(
-            now,
-            |_| format!("Name this device {name:?}"),
-            |tx, roots| {
-                let obj = match obj_at(tx, &roots.devices, &actor) {
-                    Some(obj) => obj,
-                    None => {
-                        let obj = tx.put_object(&roots.devices, actor.as_str(), ObjType::Map)?;
-                        tx.put(&obj, "first_seen", ScalarValue::Timestamp(now.ms()))?;
-                        obj
-                    }
-                };
-                tx.put(&obj, "name", name)?;
-                Ok(())
-            },
-        )?;
+        self.device = Some(name.to_owned());
+        self.change(now, |_| format!("Name this device {name:?}"), |_, _| Ok(()))?;
         Ok(true)
     }
 
@@ -708,6 +714,35 @@ impl Journal {
             },
         )
     }
+}
+
+fn device_named(doc: &impl ReadDoc, roots: &Roots, actor: &str, name: &str) -> bool {
+    obj_at(doc, &roots.devices, actor).is_some_and(|obj| {
+        matches!(doc.get(&obj, "name"), Ok(Some((Value::Scalar(s), _))) if s.as_str() == Some(name))
+    })
+}
+
+/// Records `name` for `actor` in the devices map, unless it is there already.
+fn name_device(
+    tx: &mut Transaction<'_>,
+    now: &Now,
+    roots: &Roots,
+    actor: &str,
+    name: &str,
+) -> Result<(), Error> {
+    if device_named(tx, roots, actor, name) {
+        return Ok(());
+    }
+    let obj = match obj_at(tx, &roots.devices, actor) {
+        Some(obj) => obj,
+        None => {
+            let obj = tx.put_object(&roots.devices, actor, ObjType::Map)?;
+            tx.put(&obj, "first_seen", ScalarValue::Timestamp(now.ms()))?;
+            obj
+        }
+    };
+    tx.put(&obj, "name", name)?;
+    Ok(())
 }
 
 fn clean_text(text: &str) -> Result<String, Error> {

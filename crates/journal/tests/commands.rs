@@ -427,6 +427,28 @@ fn the_same_idea_created_on_two_devices_is_one_idea() {
 }
 
 #[test]
+fn a_device_is_named_in_its_first_change() {
+    let a = journal();
+    let mut b = Journal::from_doc(a.doc().fork().with_actor(ActorId::random())).unwrap();
+    b.set_device_name("phone");
+    let before = b.doc().get_changes(&[]).len();
+    add(&mut b, "Email Sam", &[], &[]);
+    assert_eq!(
+        b.doc().get_changes(&[]).len(),
+        before + 1,
+        "naming rides on the command's change"
+    );
+    let mut names: Vec<String> = b.catalog().unwrap().devices.into_values().collect();
+    names.sort();
+    assert_eq!(names, ["laptop", "phone"]);
+    assert!(
+        !b.register_device(&now(), "phone").unwrap(),
+        "already named"
+    );
+    assert!(b.register_device(&now(), "work phone").unwrap());
+}
+
+#[test]
 fn history_names_devices_and_actions() {
     let mut j = journal();
     add(&mut j, "Email Sam", &[], &[]);
@@ -434,8 +456,9 @@ fn history_names_devices_and_actions() {
     let h = history(&j, &c);
     let messages: Vec<&str> = h.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages[0], "Create journal");
-    assert!(messages[2].starts_with("Add shift"));
-    assert!(messages[2].ends_with("Email Sam"));
+    assert_eq!(messages.len(), 2, "one change per command: {messages:?}");
+    assert!(messages[1].starts_with("Add shift"));
+    assert!(messages[1].ends_with("Email Sam"));
     assert!(h.iter().all(|e| e.device == "laptop"));
 }
 
