@@ -269,6 +269,24 @@ impl Cache {
     }
 }
 
+/// A planned shift with this id, for tests.
+#[cfg(test)]
+pub(crate) fn sample_shift(id: &str) -> Shift {
+    Shift {
+        id: id.into(),
+        text: format!("text of {id}"),
+        status: nudge_journal::ShiftStatus::Planned,
+        created_at_ms: 0,
+        done: None,
+        minutes: 5,
+        kind: nudge_journal::Kind::Other,
+        ideas: Default::default(),
+        people: Default::default(),
+        note: None,
+        little_yes: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +304,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path().to_path_buf());
         let mut bucket = Bucket::new();
-        bucket.insert("0abc".into(), sample("0abc"));
+        bucket.insert("0abc".into(), sample_shift("0abc"));
         let meta = cache
             .write(
                 None,
@@ -332,21 +350,5 @@ mod tests {
         assert_eq!(index.with_prefix("0000").len(), 1);
         let raw = index.raw();
         assert_eq!(raw.len(), 3 * 16);
-    }
-
-    fn sample(id: &str) -> Shift {
-        Shift {
-            id: id.into(),
-            text: "t".into(),
-            status: nudge_journal::ShiftStatus::Planned,
-            created_at_ms: 0,
-            done: None,
-            minutes: 5,
-            kind: nudge_journal::Kind::Other,
-            ideas: Default::default(),
-            people: Default::default(),
-            note: None,
-            little_yes: None,
-        }
     }
 }

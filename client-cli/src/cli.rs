@@ -244,29 +244,21 @@ pub enum IdeaCommand {
         json: bool,
     },
     /// Set an idea aside for now.
-    Park {
-        /// Its id, prefix or title.
-        idea: String,
-        /// A note.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Park(IdeaStatusArgs),
     /// Pursue an idea in earnest.
-    Pursue {
-        /// Its id, prefix or title.
-        idea: String,
-        /// A note.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Pursue(IdeaStatusArgs),
     /// Close an idea as a dead end: a door closed, something learned.
-    Drop {
-        /// Its id, prefix or title.
-        idea: String,
-        /// What you learned.
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Drop(IdeaStatusArgs),
+}
+
+/// `nudge idea park|pursue|drop`.
+#[derive(Args, Debug)]
+pub struct IdeaStatusArgs {
+    /// Its id, prefix or title.
+    pub idea: String,
+    /// A note (for drop: what you learned).
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 /// Fields of a person.

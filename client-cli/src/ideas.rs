@@ -141,9 +141,9 @@ pub fn run(session: &Session, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
                 out.line(format!("  learned {note}"));
             }
         }
-        IdeaCommand::Park { idea, note } => set(session, out, &idea, IdeaStatus::Parked, note)?,
-        IdeaCommand::Pursue { idea, note } => set(session, out, &idea, IdeaStatus::Pursuing, note)?,
-        IdeaCommand::Drop { idea, note } => set(session, out, &idea, IdeaStatus::DeadEnd, note)?,
+        IdeaCommand::Park(a) => set(session, out, &a.idea, IdeaStatus::Parked, a.note)?,
+        IdeaCommand::Pursue(a) => set(session, out, &a.idea, IdeaStatus::Pursuing, a.note)?,
+        IdeaCommand::Drop(a) => set(session, out, &a.idea, IdeaStatus::DeadEnd, a.note)?,
     }
     Ok(())
 }

@@ -612,22 +612,6 @@ mod tests {
         Session::open(dir, now).unwrap()
     }
 
-    fn shift(id: &str) -> Shift {
-        Shift {
-            id: id.into(),
-            text: format!("text of {id}"),
-            status: nudge_journal::ShiftStatus::Planned,
-            created_at_ms: 0,
-            done: None,
-            minutes: 5,
-            kind: nudge_journal::Kind::Other,
-            ideas: Default::default(),
-            people: Default::default(),
-            note: None,
-            little_yes: None,
-        }
-    }
-
     #[test]
     fn ambiguous_and_unknown_prefixes_say_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
@@ -636,10 +620,10 @@ mod tests {
             let mut loaded = s.loaded.borrow_mut();
             let mut a = Bucket::new();
             for id in ["abcd1111", "abcd2222"] {
-                a.insert(id.into(), shift(id));
+                a.insert(id.into(), crate::cache::sample_shift(id));
             }
             let mut e = Bucket::new();
-            e.insert("ef012345".into(), shift("ef012345"));
+            e.insert("ef012345".into(), crate::cache::sample_shift("ef012345"));
             loaded.buckets[10] = Some(Arc::new(a));
             loaded.buckets[14] = Some(Arc::new(e));
             let ids: Vec<String> = ["abcd1111", "abcd2222", "ef012345"]

@@ -39,18 +39,9 @@ fn sigkill_right_after_success_loses_nothing() {
     for i in 0..scale(8, 40) {
         ids.push(add_then_kill(&home, &format!("shift {i}")));
     }
-    let list = home.json(&["list", "--json"]);
-    let listed: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let listed = home.listed_ids();
     for id in &ids {
-        assert!(
-            listed.contains(&id.as_str()),
-            "{id} was printed but is gone"
-        );
+        assert!(listed.contains(id), "{id} was printed but is gone");
     }
 }
 
@@ -79,15 +70,9 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
             confirmed.push(id.to_owned());
         }
         // The store must reopen after every kill, and every confirmed shift must be there.
-        let list = home.json(&["list", "--json"]);
-        let listed: Vec<&str> = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap())
-            .collect();
+        let listed = home.listed_ids();
         for id in &confirmed {
-            assert!(listed.contains(&id.as_str()), "round {i}: {id} lost");
+            assert!(listed.contains(id), "round {i}: {id} lost");
         }
     }
     let export = home.json(&["export", "--json"]);
@@ -128,15 +113,9 @@ fn two_processes_at_once_wait_or_fail_clearly_and_never_corrupt() {
         }
     }
     assert!(!printed.is_empty());
-    let list = home.json(&["list", "--json"]);
-    let listed: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let listed = home.listed_ids();
     for id in &printed {
-        assert!(listed.contains(&id.as_str()), "{id} lost");
+        assert!(listed.contains(id), "{id} lost");
     }
     assert_eq!(listed.len(), printed.len() + 1);
 }

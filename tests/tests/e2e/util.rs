@@ -103,6 +103,16 @@ impl Home {
         id
     }
 
+    /// The full ids `nudge list --json` prints (planned shifts).
+    pub fn listed_ids(&self) -> Vec<String> {
+        let list = self.json(&["list", "--json"]);
+        list.as_array()
+            .expect("list --json prints an array")
+            .iter()
+            .map(|s| s["id"].as_str().expect("every shift has an id").to_owned())
+            .collect()
+    }
+
     /// Every file under the home, with its bytes.
     pub fn snapshot_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
