@@ -80,6 +80,7 @@ fn new_change(change: &nudge_journal::automerge::Change) -> NewChange {
 
 impl Session {
     /// Opens the store in `home`, creating the folder if needed.
+    #[tracing::instrument(skip_all, fields(home = %home.display()))]
     pub fn open(home: &Path, now: Now) -> Result<Self> {
         std::fs::create_dir_all(home).with_context(|| {
             format!(
@@ -217,6 +218,7 @@ impl Session {
     }
 
     /// Loads the journal document (for writes, history and export).
+    #[tracing::instrument(skip_all)]
     pub fn load_journal(&self) -> Result<Option<Journal>> {
         let Some(id) = self.journal_id()? else {
             return Ok(None);
@@ -312,7 +314,9 @@ impl Session {
         self.rebuild_cache(&journal, position)
     }
 
+    #[tracing::instrument(skip_all, fields(position = position))]
     fn rebuild_cache(&self, journal: &Journal, position: u64) -> Result<Meta> {
+        tracing::debug!("deriving the cache from the journal");
         let catalog = journal.catalog()?;
         let shifts = journal.shifts()?;
         let summary = Summary::build(&shifts);
@@ -457,6 +461,7 @@ impl Session {
         self.store.flush()?;
         let position = self.store.position(&id)?;
         self.write_marker(&id, position)?;
+        tracing::debug!(doc = %id, position, "change stored and flushed");
         match touched {
             Touched::All => {
                 self.rebuild_cache(&journal, position)?;
@@ -589,6 +594,7 @@ impl Session {
             return Ok(());
         }
         let through = self.store.position(id)?;
+        tracing::debug!(doc = %id, through, "compacting the log into a snapshot");
         self.store.compact(id, &doc.save(), through)?;
         self.store.flush()?;
         Ok(())

@@ -61,6 +61,7 @@ impl SledStore {
         loop {
             match open_db(path, options) {
                 Err(Error::Locked { .. }) if started.elapsed() < options.lock_wait => {
+                    tracing::debug!(path = %path.display(), "store in use by another process; waiting");
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => return Err(e),

@@ -139,3 +139,59 @@ fn a_store_that_lost_changes_is_refused_not_silently_restarted() {
         "the marker is kept"
     );
 }
+
+#[test]
+fn a_journal_from_a_newer_nudge_is_read_but_not_written() {
+    use nudge_cli::session::{Session, Touched};
+    use nudge_journal::automerge::ROOT;
+    use nudge_journal::automerge::transaction::Transactable;
+
+    let home = Home::new();
+    home.ok(&["add", "Email Sam"]);
+    {
+        // A newer nudge bumped the schema's major version.
+        let now = nudge_journal::Now::new(jiff::Timestamp::UNIX_EPOCH, jiff::tz::TimeZone::UTC);
+        let session = Session::open(home.path(), now).unwrap();
+        session
+            .write(|journal, _| {
+                let mut tx = journal.doc_mut().transaction();
+                tx.put(ROOT, "schema_version", 2u64)?;
+                tx.commit();
+                Ok(((), Touched::All))
+            })
+            .unwrap();
+    }
+    let before = home.ok(&["export", "--json"]);
+    assert_eq!(home.listed_ids().len(), 1, "reading still works");
+    for args in [
+        &["add", "Another"][..],
+        &["config", "set", "weekly_goal", "5"],
+        &["undo"],
+    ] {
+        let e = home.fails(1, args);
+        assert!(one_line(&e).contains("upgrade nudge"), "{args:?}: {e}");
+    }
+    assert_eq!(home.ok(&["export", "--json"]), before, "nothing changed");
+}
+
+#[test]
+fn the_colour_setting_is_a_device_default() {
+    let home = Home::new();
+    home.ok(&["add", "Email Sam"]);
+    home.ok(&["config", "set", "color", "always"]);
+    let out = home.cmd().args(["list"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains('\u{1b}'),
+        "the setting colours a pipe"
+    );
+    let out = home
+        .cmd()
+        .args(["list", "--color", "never"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains('\u{1b}'),
+        "the flag wins"
+    );
+    home.fails(1, &["config", "set", "color", "purple"]);
+}
