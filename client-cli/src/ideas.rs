@@ -49,7 +49,7 @@ pub fn run(session: &Session, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
             })?;
             out.line(format!(
                 "New idea {} +{title}: explore it with a five-minute step",
-                paint(ID, &id[..8])
+                paint(ID, ids::prefix(&id, 8))
             ));
             out.line(&id);
         }

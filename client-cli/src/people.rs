@@ -117,7 +117,10 @@ pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
                 Ok((journal.add_person(&session.now, &name, &edit)?, Touched::Shifts(vec![])))
             })?;
             save_contact(session, &id, &contact_update(&fields))?;
-            out.line(format!("New person {} @{name}", paint(ID, &id[..8])));
+            out.line(format!(
+                "New person {} @{name}",
+                paint(ID, ids::prefix(&id, 8))
+            ));
             out.line(&id);
         }
         PersonCommand::List { json } => {

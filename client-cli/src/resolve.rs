@@ -57,7 +57,7 @@ where
             "{prefix:?} matches {} records: {}; type more of the id",
             many.len(),
             many.iter()
-                .map(|(id, _)| &id[..8])
+                .map(|(id, _)| ids::prefix(id, 8))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

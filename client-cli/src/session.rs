@@ -177,11 +177,11 @@ impl Session {
         let mut parts = text.split_whitespace();
         let parsed = (|| Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)))();
         parsed.map(Some).ok_or_else(|| {
-            anyhow!(
-                "{} is damaged; restore the folder from a backup",
-                self.marker.display()
-            )
-        })
+                anyhow!(
+                    "{} is damaged; nothing was changed: delete that file and run the command again (it only guards against a store that lost changes; see docs/storage.md)",
+                    self.marker.display()
+                )
+            })
     }
 
     /// Records the journal's confirmed position, atomically (temporary file, then rename).
@@ -403,19 +403,11 @@ impl Session {
             .ids()?
             .neighbours(id)
             .iter()
-            .map(|other| {
-                other
-                    .bytes()
-                    .zip(id.bytes())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            })
+            .map(|other| nudge_journal::ids::common_prefix(other, id))
             .max()
             .unwrap_or(0);
-        Ok(id[..(shared + 1)
-            .max(nudge_journal::ids::MIN_PREFIX)
-            .min(id.len())]
-            .to_owned())
+        let len = (shared + 1).max(nudge_journal::ids::MIN_PREFIX);
+        Ok(nudge_journal::ids::prefix(id, len).to_owned())
     }
 
     /// Every cached shift, in id order.

@@ -172,7 +172,7 @@ impl Catalog {
         self.devices
             .get(actor)
             .cloned()
-            .unwrap_or_else(|| format!("device {}", &actor[..actor.len().min(8)]))
+            .unwrap_or_else(|| format!("device {}", crate::ids::prefix(actor, 8)))
     }
 }
 

@@ -95,7 +95,7 @@ impl Contacts {
             CommitOptions::default()
                 .with_message(format!(
                     "Set contact details of {}",
-                    &person[..person.len().min(8)]
+                    crate::ids::prefix(person, 8)
                 ))
                 .with_time(now.ms().div_euclid(1000)),
         );

@@ -10,13 +10,22 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// The first `n` characters of an id (ids from other apps may be short or not ASCII).
+pub fn prefix(id: &str, n: usize) -> &str {
+    match id.char_indices().nth(n) {
+        Some((at, _)) => &id[..at],
+        None => id,
+    }
+}
+
 /// Whether `text` looks like the start of an id (hex only, at least [`MIN_PREFIX`] long).
 pub fn looks_like_prefix(text: &str) -> bool {
     text.len() >= MIN_PREFIX && text.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+/// Characters two ids share at their start.
+pub fn common_prefix(a: &str, b: &str) -> usize {
+    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
 }
 
 /// The shortest unique prefix (at least [`MIN_PREFIX`]) of `id` among the sorted `ids`.
@@ -30,7 +39,7 @@ where
     let shared = before
         .map_or(0, |b| common_prefix(id, b))
         .max(after.map_or(0, |a| common_prefix(id, a)));
-    id[..(shared + 1).max(MIN_PREFIX).min(id.len())].to_owned()
+    prefix(id, (shared + 1).max(MIN_PREFIX)).to_owned()
 }
 
 fn neighbours<'a, I: Iterator<Item = &'a String> + Clone>(
@@ -57,8 +66,8 @@ pub fn short_ids<V>(map: &BTreeMap<String, V>) -> BTreeMap<String, String> {
     for (i, id) in keys.iter().enumerate() {
         let before = i.checked_sub(1).map_or(0, |j| common_prefix(id, keys[j]));
         let after = keys.get(i + 1).map_or(0, |next| common_prefix(id, next));
-        let len = (before.max(after) + 1).max(MIN_PREFIX).min(id.len());
-        out.insert((*id).clone(), id[..len].to_owned());
+        let len = (before.max(after) + 1).max(MIN_PREFIX);
+        out.insert((*id).clone(), prefix(id, len).to_owned());
     }
     out
 }
@@ -122,6 +131,17 @@ mod tests {
         let keys: Vec<String> = map.keys().cloned().collect();
         assert_eq!(short_id("abcdef01", &keys), "abcdef0");
         assert_eq!(short_id("ffff0000", &keys), "ffff");
+    }
+
+    #[test]
+    fn prefixes_never_split_a_character() {
+        assert_eq!(prefix("ab", 8), "ab");
+        assert_eq!(prefix("éèêëàâäô", 4), "éèêë");
+        let mut map = BTreeMap::new();
+        map.insert("ééé1".to_owned(), ());
+        map.insert("ééé2".to_owned(), ());
+        assert_eq!(short_ids(&map)["ééé1"], "ééé1");
+        assert_eq!(common_prefix("ééa", "ééb"), 2);
     }
 
     #[test]

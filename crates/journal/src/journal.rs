@@ -124,7 +124,7 @@ fn secs(now: &Now) -> i64 {
 
 /// The first 8 characters of an id, for change messages.
 fn brief(id: &str) -> &str {
-    &id[..id.len().min(8)]
+    ids::prefix(id, 8)
 }
 
 impl Journal {
