@@ -1,0 +1,18 @@
+//! nudge-protocol: what nudge speaks on the wire, without I/O.
+//!
+//! The protocol is automerge-repo's websocket protocol, version "1" (`docs/protocol.md`),
+//! so that any automerge-repo peer can sync with nudge.
+//!
+//! - [`Message`] (`message.rs`): the CBOR messages (`join`, `peer`, `leave`, `request`,
+//!   `sync`, `doc-unavailable`, `ephemeral`, `error`), encoded and decoded.
+//! - [`inspect`] (`guard.rs`): the guard every inbound message passes before anything acts
+//!   on it: size cap, message shape, ids, and the sync payload.
+//! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
+//!   bloom filters away from automerge's decoder.
+
+mod guard;
+mod message;
+pub mod sync_shape;
+
+pub use guard::{Inbound, Limits, Rejection, inspect};
+pub use message::{DecodeError, Message, PROTOCOL_VERSION, PeerMetadata};
