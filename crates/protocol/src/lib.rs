@@ -7,6 +7,7 @@
 //!   `sync`, `doc-unavailable`, `ephemeral`, `error`), encoded and decoded.
 //! - [`inspect`] (`guard.rs`): the guard every inbound message passes before anything acts
 //!   on it: size cap, message shape, ids, and the sync payload.
+//! - [`Handshake`] (`handshake.rs`): `join` / `peer`, before any sync message.
 //! - [`DocSession`] (`document.rs`): one document and the peers syncing it, sans-IO, with
 //!   the durability rule: nothing advertising new heads leaves before they are persisted.
 //! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
@@ -14,9 +15,11 @@
 
 mod document;
 mod guard;
+mod handshake;
 mod message;
 pub mod sync_shape;
 
 pub use document::{Access, Action, DocSession, PeerKey};
 pub use guard::{Inbound, Limits, Rejection, inspect};
+pub use handshake::{Handshake, Role, Step};
 pub use message::{DecodeError, Message, PROTOCOL_VERSION, PeerMetadata};
