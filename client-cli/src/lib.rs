@@ -12,6 +12,7 @@
 mod cache;
 mod cli;
 mod ideas;
+mod marker;
 mod misc;
 pub mod output;
 mod people;

@@ -17,6 +17,7 @@ use nudge_journal::{Catalog, Contacts, Journal, Now, Shift, Summary};
 use nudge_store::{DocStore, DocumentId, NewChange, OpenOptions, SledStore};
 
 use crate::cache::{BUCKETS, Bucket, Cache, IdIndex, Meta, bucket_of};
+use crate::marker::Marker;
 
 /// Compact a document's log into a snapshot once it has this many changes since the last.
 const COMPACT_AFTER: usize = 256;
@@ -51,10 +52,8 @@ pub enum Touched {
 
 /// The opened store of one device.
 pub struct Session {
-    /// `journal.position` beside the store: the journal's id and the highest log position
-    /// this device has confirmed. sled recovers a damaged log by cutting it short, silently;
-    /// this file, written outside sled, is how such a loss is noticed instead of hidden.
-    marker: PathBuf,
+    /// `journal.position`: how a store that lost changes is noticed (see `marker.rs`).
+    marker: Marker,
     store: SledStore,
     local: sled::Tree,
     cache: Cache,
@@ -95,7 +94,7 @@ impl Session {
         };
         let store = SledStore::open(&home.join("store"), &options)?;
         Ok(Self {
-            marker: home.join("journal.position"),
+            marker: Marker::new(home.join("journal.position")),
             local: store.tree("local")?,
             cache: Cache::new(home.join("cache")),
             loaded: RefCell::default(),
@@ -151,63 +150,32 @@ impl Session {
                 )
             })?),
         };
-        match (stored, self.read_marker()?) {
+        match (stored, self.marker.read()?) {
             (None, Some((id, _))) => bail!(
                 "the store at {} has lost the journal {id} that {} names; nothing was changed: restore the folder from a backup (to start over instead, remove both)",
                 self.path().display(),
-                self.marker.display()
+                self.marker.path().display()
             ),
             (Some(a), Some((b, _))) if a != b => bail!(
                 "the store at {} holds journal {a} but {} names {b}; nothing was changed: restore the folder from a backup",
                 self.path().display(),
-                self.marker.display()
+                self.marker.path().display()
             ),
             (id, _) => Ok(id),
         }
-    }
-
-    fn read_marker(&self) -> Result<Option<(DocumentId, u64)>> {
-        let text = match std::fs::read_to_string(&self.marker) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", self.marker.display()));
-            }
-        };
-        let mut parts = text.split_whitespace();
-        let parsed = (|| Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)))();
-        parsed.map(Some).ok_or_else(|| {
-                anyhow!(
-                    "{} is damaged; nothing was changed: delete that file and run the command again (it only guards against a store that lost changes; see docs/storage.md)",
-                    self.marker.display()
-                )
-            })
-    }
-
-    /// Records the journal's confirmed position, atomically (temporary file, then rename).
-    fn write_marker(&self, id: &DocumentId, position: u64) -> Result<()> {
-        use std::io::Write;
-        let tmp = self.marker.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        writeln!(file, "{id} {position}")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.marker)
-            .with_context(|| format!("cannot write {}", self.marker.display()))?;
-        Ok(())
     }
 
     /// The journal's log position, checked against the marker: a store that went back lost
     /// changes, and must not be used (or written to) as if nothing happened.
     fn checked_position(&self, id: &DocumentId) -> Result<u64> {
         let position = self.store.position(id)?;
-        if let Some((_, confirmed)) = self.read_marker()?
+        if let Some((_, confirmed)) = self.marker.read()?
             && position < confirmed
         {
             bail!(
                 "the store at {} has lost changes (it ends at {position}, {} confirmed {confirmed}); nothing was changed: restore the folder from a backup or re-sync",
                 self.path().display(),
-                self.marker.display()
+                self.marker.path().display()
             );
         }
         Ok(position)
@@ -452,7 +420,7 @@ impl Session {
         }
         self.store.flush()?;
         let position = self.store.position(&id)?;
-        self.write_marker(&id, position)?;
+        self.marker.write(&id, position)?;
         tracing::debug!(doc = %id, position, "change stored and flushed");
         match touched {
             Touched::All => {
@@ -571,7 +539,7 @@ impl Session {
         self.store.flush()?;
         // The pointers are written last: a crash before them leaves no half-made journal in use.
         self.local_set(local::JOURNAL, &id.to_string())?;
-        self.write_marker(&id, self.store.position(&id)?)?;
+        self.marker.write(&id, self.store.position(&id)?)?;
         Ok(id)
     }
 

@@ -86,7 +86,7 @@ impl Contacts {
             ("url", &update.url),
         ] {
             match value.as_deref().map(str::trim) {
-                Some("") => crate::journal::delete_if_set(&mut tx, &obj, key)?,
+                Some("") => crate::commands::delete_if_set(&mut tx, &obj, key)?,
                 Some(v) => tx.put(&obj, key, v)?,
                 None => {}
             }

@@ -1,98 +1,20 @@
-//! The journal document: its schema, how it is read, and the commands that change it.
-//! Every command is one Automerge change whose message says what it did.
+//! The journal document: its schema and how it is read. The commands that change it are in
+//! `commands.rs`; every one is a single Automerge change, made through `Journal::change`.
 
 use automerge::hydrate::{Map, Value as HValue};
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
-use jiff::Zoned;
 
 use crate::catalog::Catalog;
 use crate::model::{
-    DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Settings, Shift, ShiftStatus, WeekStart,
+    DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Settings, Shift, ShiftStatus,
 };
 use crate::values::{int, non_empty, parsed, set, string, time_ms};
-use crate::when::{Now, zone_name};
+use crate::when::Now;
 use crate::{Error, ids};
 
 /// The schema major version this code writes. A journal with a higher one is read-only here.
 pub const SCHEMA_MAJOR: u64 = 1;
-
-/// A tag on a new or edited shift: an existing record, or one to create in the same change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TagRef {
-    /// An existing idea or person (canonical id).
-    Existing(String),
-    /// A new idea (by title) or person (by name).
-    New(String),
-}
-
-/// A shift to add (`add`) or record as already made (`log`, with `done` set).
-#[derive(Clone, Debug, Default)]
-pub struct NewShift {
-    /// What to do.
-    pub text: String,
-    /// Kind of action (default: other).
-    pub kind: Option<Kind>,
-    /// Minutes (default: 5).
-    pub minutes: Option<u32>,
-    /// A note.
-    pub note: Option<String>,
-    /// What it sparked.
-    pub little_yes: Option<String>,
-    /// Ideas it serves.
-    pub ideas: Vec<TagRef>,
-    /// People it involves.
-    pub people: Vec<TagRef>,
-    /// When it was made, for a shift recorded as done.
-    pub done: Option<Zoned>,
-}
-
-/// Changes to a shift; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct ShiftEdit {
-    /// New text.
-    pub text: Option<String>,
-    /// New kind.
-    pub kind: Option<Kind>,
-    /// New minutes.
-    pub minutes: Option<u32>,
-    /// New note (empty removes it).
-    pub note: Option<String>,
-    /// New little yes (empty removes it).
-    pub little_yes: Option<String>,
-    /// Ideas to add.
-    pub add_ideas: Vec<TagRef>,
-    /// People to add.
-    pub add_people: Vec<TagRef>,
-    /// Idea ids to remove (every raw id of the merged idea).
-    pub remove_ideas: Vec<String>,
-    /// Person ids to remove (every raw id of the merged person).
-    pub remove_people: Vec<String>,
-}
-
-/// Changes to a person; `None` leaves a field as it is, an empty string removes it.
-#[derive(Clone, Debug, Default)]
-pub struct PersonEdit {
-    /// New name.
-    pub name: Option<String>,
-    /// How they are known.
-    pub how_known: Option<String>,
-    /// Notes.
-    pub notes: Option<String>,
-    /// Status.
-    pub status: Option<PersonStatus>,
-}
-
-/// What a command created besides its main record.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Created {
-    /// The id of the record the command is about.
-    pub id: String,
-    /// Ideas created on first use, as (id, title).
-    pub ideas: Vec<(String, String)>,
-    /// People created on first use, as (id, name).
-    pub people: Vec<(String, String)>,
-}
 
 /// The root objects of a journal.
 pub(crate) struct Roots {
@@ -111,19 +33,19 @@ pub struct Journal {
     device: Option<String>,
 }
 
-fn obj_at(doc: &impl ReadDoc, parent: &ObjId, key: &str) -> Option<ObjId> {
+pub(crate) fn obj_at(doc: &impl ReadDoc, parent: &ObjId, key: &str) -> Option<ObjId> {
     match doc.get(parent, key).ok()?? {
         (Value::Object(ObjType::Map), id) => Some(id),
         _ => None,
     }
 }
 
-fn secs(now: &Now) -> i64 {
+pub(crate) fn secs(now: &Now) -> i64 {
     now.ms().div_euclid(1000)
 }
 
 /// The first 8 characters of an id, for change messages.
-fn brief(id: &str) -> &str {
+pub(crate) fn brief(id: &str) -> &str {
     ids::prefix(id, 8)
 }
 
@@ -229,7 +151,7 @@ impl Journal {
         Ok(())
     }
 
-    fn hydrate_map(&self, obj: &ObjId) -> Map {
+    pub(crate) fn hydrate_map(&self, obj: &ObjId) -> Map {
         match ReadDoc::hydrate(&self.doc, obj, None) {
             Ok(HValue::Map(m)) => m,
             _ => Map::default(),
@@ -357,7 +279,7 @@ impl Journal {
     }
 
     /// Runs `f` as one change with `message`, or changes nothing if it fails.
-    fn change<T>(
+    pub(crate) fn change<T>(
         &mut self,
         now: &Now,
         message: impl FnOnce(&T) -> String,
@@ -408,312 +330,6 @@ impl Journal {
         self.change(now, |_| format!("Name this device {name:?}"), |_, _| Ok(()))?;
         Ok(true)
     }
-
-    /// Adds a shift (planned, or done when `shift.done` is set).
-    pub fn add_shift(&mut self, now: &Now, shift: NewShift) -> Result<Created, Error> {
-        let text = clean_text(&shift.text)?;
-        let logged = shift.done.is_some();
-        self.change(
-            now,
-            |c: &Created| {
-                let verb = if logged { "Log shift" } else { "Add shift" };
-                format!("{verb} {}: {text}", brief(&c.id))
-            },
-            |tx, roots| {
-                let mut created = Created {
-                    id: ids::new_id(),
-                    ..Created::default()
-                };
-                let obj = tx.put_object(&roots.shifts, created.id.as_str(), ObjType::Map)?;
-                tx.put(&obj, "text", text.as_str())?;
-                tx.put(&obj, "created_at", ScalarValue::Timestamp(now.ms()))?;
-                tx.put(&obj, "minutes", u64::from(shift.minutes.unwrap_or(5)))?;
-                tx.put(&obj, "kind", shift.kind.unwrap_or(Kind::Other).as_str())?;
-                let ideas = tx.put_object(&obj, "ideas", ObjType::Map)?;
-                let people = tx.put_object(&obj, "people", ObjType::Map)?;
-                for tag in &shift.ideas {
-                    let id = tag_id(tx, now, roots, tag, true, &mut created)?;
-                    tx.put(&ideas, id.as_str(), true)?;
-                }
-                for tag in &shift.people {
-                    let id = tag_id(tx, now, roots, tag, false, &mut created)?;
-                    tx.put(&people, id.as_str(), true)?;
-                }
-                put_optional(tx, &obj, "note", shift.note.as_deref())?;
-                put_optional(tx, &obj, "little_yes", shift.little_yes.as_deref())?;
-                match &shift.done {
-                    Some(at) => {
-                        tx.put(&obj, "status", ShiftStatus::Done.as_str())?;
-                        put_done(tx, &obj, at)?;
-                    }
-                    None => tx.put(&obj, "status", ShiftStatus::Planned.as_str())?,
-                }
-                Ok(created)
-            },
-        )
-    }
-
-    /// Sets a shift's status. Marking it done records when (now, or `at`) and where.
-    pub fn set_status(
-        &mut self,
-        now: &Now,
-        id: &str,
-        status: ShiftStatus,
-        at: Option<Zoned>,
-        little_yes: Option<&str>,
-    ) -> Result<(), Error> {
-        let text = self.shift(id)?.map(|s| s.text).unwrap_or_default();
-        self.change(
-            now,
-            |_| {
-                let verb = match status {
-                    ShiftStatus::Done => "Mark done",
-                    ShiftStatus::Skipped => "Skip",
-                    ShiftStatus::Dropped => "Drop",
-                    ShiftStatus::Planned => "Plan again",
-                };
-                format!("{verb} {}: {text}", brief(id))
-            },
-            |tx, roots| {
-                let obj = obj_at(tx, &roots.shifts, id).ok_or(Error::NoSuchShift)?;
-                tx.put(&obj, "status", status.as_str())?;
-                if status == ShiftStatus::Done {
-                    put_done(tx, &obj, &at.unwrap_or_else(|| now.zoned()))?;
-                } else {
-                    for key in ["done_at", "done_date", "done_tz"] {
-                        delete_if_set(tx, &obj, key)?;
-                    }
-                }
-                if let Some(little_yes) = little_yes {
-                    put_optional(tx, &obj, "little_yes", Some(little_yes))?;
-                }
-                Ok(())
-            },
-        )
-    }
-
-    /// Edits a shift's fields and tags.
-    pub fn edit_shift(&mut self, now: &Now, id: &str, edit: ShiftEdit) -> Result<Created, Error> {
-        let text = match &edit.text {
-            Some(t) => Some(clean_text(t)?),
-            None => None,
-        };
-        self.change(
-            now,
-            |_| format!("Edit shift {}", brief(id)),
-            |tx, roots| {
-                let obj = obj_at(tx, &roots.shifts, id).ok_or(Error::NoSuchShift)?;
-                let mut created = Created {
-                    id: id.to_owned(),
-                    ..Created::default()
-                };
-                if let Some(text) = &text {
-                    tx.put(&obj, "text", text.as_str())?;
-                }
-                if let Some(kind) = edit.kind {
-                    tx.put(&obj, "kind", kind.as_str())?;
-                }
-                if let Some(minutes) = edit.minutes {
-                    tx.put(&obj, "minutes", u64::from(minutes))?;
-                }
-                if let Some(note) = &edit.note {
-                    put_optional(tx, &obj, "note", Some(note))?;
-                }
-                if let Some(little_yes) = &edit.little_yes {
-                    put_optional(tx, &obj, "little_yes", Some(little_yes))?;
-                }
-                for (key, add, remove, is_idea) in [
-                    ("ideas", &edit.add_ideas, &edit.remove_ideas, true),
-                    ("people", &edit.add_people, &edit.remove_people, false),
-                ] {
-                    if add.is_empty() && remove.is_empty() {
-                        continue;
-                    }
-                    let members = match obj_at(tx, &obj, key) {
-                        Some(m) => m,
-                        // Written by a client that left the set out: create it now.
-                        None => tx.put_object(&obj, key, ObjType::Map)?,
-                    };
-                    for raw in remove {
-                        delete_if_set(tx, &members, raw.as_str())?;
-                    }
-                    for tag in add {
-                        let tag_id = tag_id(tx, now, roots, tag, is_idea, &mut created)?;
-                        tx.put(&members, tag_id.as_str(), true)?;
-                    }
-                }
-                Ok(created)
-            },
-        )
-    }
-
-    /// Removes a shift.
-    pub fn remove_shift(&mut self, now: &Now, id: &str) -> Result<(), Error> {
-        let text = self.shift(id)?.map(|s| s.text).unwrap_or_default();
-        self.change(
-            now,
-            |_| format!("Remove shift {}: {text}", brief(id)),
-            |tx, roots| {
-                if obj_at(tx, &roots.shifts, id).is_none() {
-                    return Err(Error::NoSuchShift);
-                }
-                tx.delete(&roots.shifts, id)?;
-                Ok(())
-            },
-        )
-    }
-
-    /// Adds an idea.
-    pub fn add_idea(&mut self, now: &Now, title: &str, why: Option<&str>) -> Result<String, Error> {
-        let title = clean_text(title)?;
-        self.change(
-            now,
-            |id: &String| format!("Add idea {}: {title}", brief(id)),
-            |tx, roots| {
-                let id = create_idea(tx, now, roots, &title)?;
-                let obj = obj_at(tx, &roots.ideas, &id).ok_or(Error::NoSuchIdea)?;
-                put_optional(tx, &obj, "why", why)?;
-                Ok(id)
-            },
-        )
-    }
-
-    /// Sets the status of an idea (every raw record of it, after merging).
-    pub fn set_idea_status(
-        &mut self,
-        now: &Now,
-        group: &[String],
-        title: &str,
-        status: IdeaStatus,
-        note: Option<&str>,
-    ) -> Result<(), Error> {
-        self.change(
-            now,
-            |_| {
-                let verb = match status {
-                    IdeaStatus::Exploring => "Explore idea",
-                    IdeaStatus::Parked => "Park idea",
-                    IdeaStatus::Pursuing => "Pursue idea",
-                    IdeaStatus::DeadEnd => "Close idea as a dead end",
-                };
-                format!("{verb}: {title}")
-            },
-            |tx, roots| {
-                for id in group {
-                    let obj = obj_at(tx, &roots.ideas, id).ok_or(Error::NoSuchIdea)?;
-                    tx.put(&obj, "status", status.as_str())?;
-                    match status {
-                        IdeaStatus::Parked | IdeaStatus::DeadEnd => {
-                            tx.put(&obj, "closed_at", ScalarValue::Timestamp(now.ms()))?
-                        }
-                        _ => delete_if_set(tx, &obj, "closed_at")?,
-                    }
-                    if let Some(note) = note {
-                        put_optional(tx, &obj, "closing_note", Some(note))?;
-                    }
-                }
-                Ok(())
-            },
-        )
-    }
-
-    /// Adds a person.
-    pub fn add_person(
-        &mut self,
-        now: &Now,
-        name: &str,
-        edit: &PersonEdit,
-    ) -> Result<String, Error> {
-        let name = clean_text(name)?;
-        self.change(
-            now,
-            |id: &String| format!("Add person {}: {name}", brief(id)),
-            |tx, roots| {
-                let id = create_person(tx, now, roots, &name)?;
-                let obj = obj_at(tx, &roots.people, &id).ok_or(Error::NoSuchPerson)?;
-                apply_person_edit(tx, &obj, edit)?;
-                Ok(id)
-            },
-        )
-    }
-
-    /// Edits a person (every raw record of them, after merging).
-    pub fn edit_person(
-        &mut self,
-        now: &Now,
-        group: &[String],
-        name: &str,
-        edit: &PersonEdit,
-    ) -> Result<(), Error> {
-        if let Some(new) = &edit.name {
-            clean_text(new)?;
-        }
-        self.change(
-            now,
-            |_| format!("Edit person: {name}"),
-            |tx, roots| {
-                for id in group {
-                    let obj = obj_at(tx, &roots.people, id).ok_or(Error::NoSuchPerson)?;
-                    apply_person_edit(tx, &obj, edit)?;
-                }
-                Ok(())
-            },
-        )
-    }
-
-    /// Sets a journal setting: `weekly_goal` or `week_start`.
-    pub fn set_setting(&mut self, now: &Now, key: &str, value: &str) -> Result<(), Error> {
-        enum Parsed {
-            Goal(u32),
-            Start(WeekStart),
-        }
-        let parsed = match key {
-            "weekly_goal" => Parsed::Goal(
-                value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|g| (1..=1000).contains(g))
-                    .ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "weekly_goal must be a whole number from 1 to 1000, not {value:?}"
-                        ))
-                    })?,
-            ),
-            "week_start" => Parsed::Start(
-                value
-                    .parse::<WeekStart>()
-                    .map_err(|e| Error::Invalid(format!("week_start: {e}")))?,
-            ),
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown setting {other:?}: the journal has weekly_goal and week_start"
-                )));
-            }
-        };
-        self.change(
-            now,
-            |_| format!("Set {key} to {value}"),
-            |tx, roots| {
-                match parsed {
-                    Parsed::Goal(g) => tx.put(&roots.settings, "weekly_goal", u64::from(g))?,
-                    Parsed::Start(s) => tx.put(&roots.settings, "week_start", s.as_str())?,
-                }
-                Ok(())
-            },
-        )
-    }
-
-    /// Points the journal at a new contacts document (after `person forget`).
-    pub fn set_contacts_doc(&mut self, now: &Now, doc_id: &str, reason: &str) -> Result<(), Error> {
-        self.change(
-            now,
-            |_| reason.to_owned(),
-            |tx, _| {
-                tx.put(ROOT, "contacts_doc", doc_id)?;
-                Ok(())
-            },
-        )
-    }
 }
 
 fn device_named(doc: &impl ReadDoc, roots: &Roots, actor: &str, name: &str) -> bool {
@@ -742,136 +358,6 @@ fn name_device(
         }
     };
     tx.put(&obj, "name", name)?;
-    Ok(())
-}
-
-fn clean_text(text: &str) -> Result<String, Error> {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return Err(Error::Invalid(
-            "the text is empty: say what the shift is, e.g. \"Email Sam\"".into(),
-        ));
-    }
-    if text.chars().count() > 500 {
-        return Err(Error::Invalid("the text is over 500 characters: keep it to one small action, and put the rest in --note".into()));
-    }
-    Ok(text)
-}
-
-/// Deletes `obj[key]` if it is set (deleting an absent key is an error in Automerge).
-pub(crate) fn delete_if_set(tx: &mut Transaction<'_>, obj: &ObjId, key: &str) -> Result<(), Error> {
-    if tx.get(obj, key)?.is_some() {
-        tx.delete(obj, key)?;
-    }
-    Ok(())
-}
-
-fn put_optional(
-    tx: &mut Transaction<'_>,
-    obj: &ObjId,
-    key: &str,
-    value: Option<&str>,
-) -> Result<(), Error> {
-    match value.map(str::trim) {
-        Some(v) if !v.is_empty() => tx.put(obj, key, v)?,
-        Some(_) => delete_if_set(tx, obj, key)?,
-        None => {}
-    }
-    Ok(())
-}
-
-fn put_done(tx: &mut Transaction<'_>, obj: &ObjId, at: &Zoned) -> Result<(), Error> {
-    tx.put(
-        obj,
-        "done_at",
-        ScalarValue::Timestamp(at.timestamp().as_millisecond()),
-    )?;
-    tx.put(obj, "done_date", at.date().to_string())?;
-    tx.put(obj, "done_tz", zone_name(at.time_zone(), at.timestamp()))?;
-    Ok(())
-}
-
-fn create_idea(
-    tx: &mut Transaction<'_>,
-    now: &Now,
-    roots: &Roots,
-    title: &str,
-) -> Result<String, Error> {
-    let id = ids::new_id();
-    let obj = tx.put_object(&roots.ideas, id.as_str(), ObjType::Map)?;
-    tx.put(&obj, "title", title)?;
-    tx.put(&obj, "status", IdeaStatus::Exploring.as_str())?;
-    tx.put(&obj, "created_at", ScalarValue::Timestamp(now.ms()))?;
-    Ok(id)
-}
-
-fn create_person(
-    tx: &mut Transaction<'_>,
-    now: &Now,
-    roots: &Roots,
-    name: &str,
-) -> Result<String, Error> {
-    let id = ids::new_id();
-    let obj = tx.put_object(&roots.people, id.as_str(), ObjType::Map)?;
-    tx.put(&obj, "name", name)?;
-    tx.put(&obj, "status", PersonStatus::ToContact.as_str())?;
-    tx.put(&obj, "created_at", ScalarValue::Timestamp(now.ms()))?;
-    Ok(id)
-}
-
-fn tag_id(
-    tx: &mut Transaction<'_>,
-    now: &Now,
-    roots: &Roots,
-    tag: &TagRef,
-    is_idea: bool,
-    created: &mut Created,
-) -> Result<String, Error> {
-    match tag {
-        TagRef::Existing(id) => Ok(id.clone()),
-        TagRef::New(name) => {
-            // The same new name twice in one command makes one record.
-            let list = if is_idea {
-                &mut created.ideas
-            } else {
-                &mut created.people
-            };
-            if let Some((id, _)) = list
-                .iter()
-                .find(|(_, n)| crate::catalog::normalize(n) == crate::catalog::normalize(name))
-            {
-                return Ok(id.clone());
-            }
-            let name = clean_text(name)?;
-            let id = if is_idea {
-                create_idea(tx, now, roots, &name)?
-            } else {
-                create_person(tx, now, roots, &name)?
-            };
-            let list = if is_idea {
-                &mut created.ideas
-            } else {
-                &mut created.people
-            };
-            list.push((id.clone(), name));
-            Ok(id)
-        }
-    }
-}
-
-fn apply_person_edit(
-    tx: &mut Transaction<'_>,
-    obj: &ObjId,
-    edit: &PersonEdit,
-) -> Result<(), Error> {
-    if let Some(name) = &edit.name {
-        tx.put(obj, "name", clean_text(name)?.as_str())?;
-    }
-    put_optional(tx, obj, "how_known", edit.how_known.as_deref())?;
-    put_optional(tx, obj, "notes", edit.notes.as_deref())?;
-    if let Some(status) = edit.status {
-        tx.put(obj, "status", status.as_str())?;
-    }
     Ok(())
 }
 

@@ -3,8 +3,9 @@
 //! No I/O happens here: callers load and store the document's bytes (see `nudge-store`) and
 //! pass in the clock ([`Now`]).
 //!
-//! - [`Journal`] (`journal.rs`): the schema, reading it ([`Journal::catalog`],
-//!   [`Journal::shifts`]) and the commands, each one Automerge change with a message.
+//! - [`Journal`] (`journal.rs`): the schema and reading it ([`Journal::catalog`],
+//!   [`Journal::shifts`]); `commands.rs`: the commands, each one Automerge change with a
+//!   message.
 //! - [`Catalog`] (`catalog.rs`): settings, ideas, people and devices, with same-named records
 //!   (created on two devices at once) merged into one.
 //! - [`Summary`] (`summary.rs`): per-day aggregates and planned shifts, maintained one shift
@@ -14,6 +15,7 @@
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
 
 mod catalog;
+mod commands;
 mod contacts;
 mod export;
 mod history;
@@ -29,10 +31,11 @@ pub mod when;
 
 pub use automerge;
 pub use catalog::{Catalog, Resolved, normalize};
+pub use commands::{Created, NewShift, PersonEdit, ShiftEdit, TagRef};
 pub use contacts::Contacts;
 pub use export::export;
 pub use history::{HistoryEntry, history};
-pub use journal::{Created, Journal, NewShift, PersonEdit, SCHEMA_MAJOR, ShiftEdit, TagRef};
+pub use journal::{Journal, SCHEMA_MAJOR};
 pub use model::{
     Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Settings, Shift, ShiftStatus,
     WeekStart,

@@ -118,7 +118,7 @@ fn restore(
     let obj = target;
     let before = tx.get_at(old, key, heads)?;
     match before {
-        None => crate::journal::delete_if_set(tx, obj, key)?,
+        None => crate::commands::delete_if_set(tx, obj, key)?,
         Some((Value::Scalar(s), _)) => {
             tx.put(obj, key, s.into_owned())?;
         }
