@@ -10,6 +10,7 @@
 //! - [`Handshake`] (`handshake.rs`): `join` / `peer`, before any sync message.
 //! - [`DocSession`] (`document.rs`): one document and the peers syncing it, sans-IO, with
 //!   the durability rule: nothing advertising new heads leaves before they are persisted.
+//! - [`Token`] (`token.rs`): bearer tokens with a visible id, stored only as SHA-256.
 //! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
 //!   bloom filters away from automerge's decoder.
 
@@ -18,8 +19,10 @@ mod guard;
 mod handshake;
 mod message;
 pub mod sync_shape;
+mod token;
 
 pub use document::{Access, Action, DocSession, PeerKey};
 pub use guard::{Inbound, Limits, Rejection, inspect};
 pub use handshake::{Handshake, Role, Step};
 pub use message::{DecodeError, Message, PROTOCOL_VERSION, PeerMetadata};
+pub use token::{BadToken, Token, TokenHash, TokenKind};
