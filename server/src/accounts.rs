@@ -1,0 +1,159 @@
+//! Accounts, their tokens and the documents they own, in the server's sled database.
+//!
+//! Trees: `accounts` (account id -> name), `tokens` (token id -> kind ‖ account id ‖
+//! SHA-256 of the token), `owners` (document id -> account id). Tokens themselves are never
+//! stored; a presented token is hashed and compared in constant time.
+
+use nudge_protocol::{Token, TokenKind};
+use nudge_store::{DocumentId, SledStore};
+
+/// Who a connection authenticated as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The account (8 random bytes, hex).
+    pub account: String,
+    /// The token's kind.
+    pub kind: TokenKind,
+    /// The token's public id.
+    pub token_id: String,
+}
+
+/// What can go wrong with accounts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] nudge_store::Error),
+    /// sled failed.
+    #[error("storage failed: {0}")]
+    Sled(#[from] sled::Error),
+    /// No randomness.
+    #[error("the operating system gave no randomness: {0}")]
+    Random(String),
+    /// An account with that name exists.
+    #[error("an account called {0:?} exists already")]
+    Exists(String),
+    /// The name is not acceptable.
+    #[error("account names are 1 to 64 letters, digits, '-', '_' or '.'")]
+    BadName,
+}
+
+fn kind_byte(kind: TokenKind) -> u8 {
+    match kind {
+        TokenKind::Account => b'a',
+        TokenKind::Device => b'd',
+        TokenKind::Share => b's',
+    }
+}
+
+fn kind_of(byte: u8) -> Option<TokenKind> {
+    match byte {
+        b'a' => Some(TokenKind::Account),
+        b'd' => Some(TokenKind::Device),
+        b's' => Some(TokenKind::Share),
+        _ => None,
+    }
+}
+
+/// The accounts of a server.
+#[derive(Clone)]
+pub struct Accounts {
+    accounts: sled::Tree,
+    tokens: sled::Tree,
+    owners: sled::Tree,
+}
+
+impl Accounts {
+    /// The accounts kept in `store`.
+    pub fn open(store: &SledStore) -> Result<Self, AccountError> {
+        Ok(Self {
+            accounts: store.tree("accounts")?,
+            tokens: store.tree("tokens")?,
+            owners: store.tree("owners")?,
+        })
+    }
+
+    /// Creates an account and returns its first token (the only time it is shown).
+    /// The caller flushes the store.
+    pub fn add(&self, name: &str) -> Result<(String, Token), AccountError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(AccountError::BadName);
+        }
+        if self.list()?.iter().any(|(_, n)| n == name) {
+            return Err(AccountError::Exists(name.to_owned()));
+        }
+        let token =
+            Token::generate(TokenKind::Account).map_err(|e| AccountError::Random(e.to_string()))?;
+        let mut raw = [0u8; 8];
+        getrandom::fill(&mut raw).map_err(|e| AccountError::Random(e.to_string()))?;
+        let account: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        self.accounts.insert(account.as_bytes(), name.as_bytes())?;
+        self.tokens
+            .insert(token.id().as_bytes(), token_record(&token, &account))?;
+        Ok((account, token))
+    }
+
+    /// Every account as (id, name).
+    pub fn list(&self) -> Result<Vec<(String, String)>, AccountError> {
+        let mut out = Vec::new();
+        for entry in self.accounts.iter() {
+            let (k, v) = entry?;
+            out.push((
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Who a presented token belongs to, if it is valid.
+    pub fn authenticate(&self, presented: &str) -> Option<Principal> {
+        let token: Token = presented.parse().ok()?;
+        let record = self.tokens.get(token.id().as_bytes()).ok()??;
+        let (kind, rest) = record.split_first()?;
+        let kind = kind_of(*kind)?;
+        if kind != token.kind() || rest.len() != 16 + 32 {
+            return None;
+        }
+        let (account, hash) = rest.split_at(16);
+        let hash: [u8; 32] = hash.try_into().ok()?;
+        token.matches(&hash).then(|| Principal {
+            account: String::from_utf8_lossy(account).into_owned(),
+            kind,
+            token_id: token.id().to_owned(),
+        })
+    }
+
+    /// The account that owns a document, if any.
+    pub fn owner(&self, doc: &DocumentId) -> Result<Option<String>, AccountError> {
+        Ok(self
+            .owners
+            .get(doc.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records that `account` owns `doc` (first delivery of changes). The caller flushes.
+    pub fn claim(&self, doc: &DocumentId, account: &str) -> Result<(), AccountError> {
+        self.owners
+            .compare_and_swap(
+                doc.as_bytes(),
+                None as Option<&[u8]>,
+                Some(account.as_bytes()),
+            )?
+            .ok();
+        Ok(())
+    }
+}
+
+fn token_record(token: &Token, account: &str) -> Vec<u8> {
+    let mut record = vec![kind_byte(token.kind())];
+    record.extend_from_slice(account.as_bytes());
+    record.extend_from_slice(&token.hash());
+    record
+}

@@ -1,0 +1,215 @@
+//! Document actors: one task per loaded document owns its [`DocSession`] and carries out
+//! the session's actions. Changes are appended and flushed on a blocking thread, and only
+//! then does the session hear `persisted()`: no sync message advertising heads leaves
+//! before they are durable. A connection talks to a document through a bounded channel,
+//! and hears back through its own bounded channel; a peer that cannot keep up is dropped,
+//! never buffered without bound.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use automerge::Automerge;
+use nudge_protocol::{Access, Action, DocSession, Message, PeerKey};
+use nudge_store::{DocStore, DocumentId, NewChange, SledStore};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::accounts::Accounts;
+
+/// Capacity of each channel (to a document, to a connection).
+pub const CHANNEL: usize = 64;
+
+/// What a connection asks of a document.
+pub enum DocCommand {
+    /// Start syncing with this connection.
+    Open {
+        /// The connection.
+        conn: PeerKey,
+        /// The peer id it claimed in `join` (used as `targetId` only).
+        remote: String,
+        /// Its account.
+        account: String,
+        /// What it may do.
+        access: Access,
+        /// Where to send its messages.
+        tx: mpsc::Sender<Message>,
+    },
+    /// An Automerge sync message from the connection.
+    Sync {
+        /// The connection.
+        conn: PeerKey,
+        /// The decoded message.
+        message: automerge::sync::Message,
+    },
+    /// The connection went away.
+    Close {
+        /// The connection.
+        conn: PeerKey,
+    },
+}
+
+struct Peer {
+    remote: String,
+    account: String,
+    tx: mpsc::Sender<Message>,
+}
+
+/// The loaded documents of a server.
+pub struct Documents {
+    store: SledStore,
+    accounts: Accounts,
+    server_id: String,
+    loaded: Mutex<HashMap<DocumentId, mpsc::Sender<DocCommand>>>,
+}
+
+impl Documents {
+    /// The registry over `store`.
+    pub fn new(store: SledStore, accounts: Accounts, server_id: String) -> Self {
+        Self {
+            store,
+            accounts,
+            server_id,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The channel to a document's actor, loading the document if needed.
+    pub async fn get(
+        self: &Arc<Self>,
+        doc: DocumentId,
+    ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(tx) = loaded.get(&doc).filter(|tx| !tx.is_closed()) {
+            return Ok(tx.clone());
+        }
+        let store = self.store.clone();
+        let stored = tokio::task::spawn_blocking(move || store.load(&doc)).await??;
+        let automerge = match stored {
+            Some(stored) => Automerge::load(&stored.concat())
+                .map_err(|e| anyhow::anyhow!("document {doc} in storage cannot be read: {e}"))?,
+            None => Automerge::new(),
+        };
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        loaded.insert(doc, tx.clone());
+        let me = self.clone();
+        tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx).await });
+        Ok(tx)
+    }
+
+    async fn actor(
+        self: Arc<Self>,
+        doc: DocumentId,
+        mut session: DocSession,
+        mut rx: mpsc::Receiver<DocCommand>,
+    ) {
+        let mut peers: HashMap<PeerKey, Peer> = HashMap::new();
+        while let Some(command) = rx.recv().await {
+            let (from, actions) = match command {
+                DocCommand::Open {
+                    conn,
+                    remote,
+                    account,
+                    access,
+                    tx,
+                } => {
+                    // Until ownership is recorded (at the first persisted change), a document
+                    // nobody owns is open to one account only: another cannot slip changes in.
+                    if peers.values().any(|p| p.account != account) {
+                        let _ = tx.try_send(Message::DocUnavailable {
+                            sender_id: self.server_id.clone(),
+                            target_id: remote,
+                            document_id: doc.to_string(),
+                        });
+                        continue;
+                    }
+                    peers.insert(
+                        conn,
+                        Peer {
+                            remote,
+                            account,
+                            tx,
+                        },
+                    );
+                    (Some(conn), session.add_peer(conn, access))
+                }
+                DocCommand::Sync { conn, message } => (Some(conn), session.receive(conn, message)),
+                DocCommand::Close { conn } => {
+                    peers.remove(&conn);
+                    session.remove_peer(conn);
+                    (None, Vec::new())
+                }
+            };
+            let mut queue = actions;
+            while !queue.is_empty() {
+                let mut next = Vec::new();
+                for action in queue {
+                    match action {
+                        Action::Persist(changes) => {
+                            let claimant =
+                                from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                            if let Err(e) = self.persist(doc, changes, claimant).await {
+                                // Never acknowledge what is not stored: stop serving.
+                                tracing::error!(%doc, "storage failed, stopping the server: {e:#}");
+                                std::process::exit(70);
+                            }
+                            next.extend(session.persisted());
+                        }
+                        Action::Send(conn, data) => {
+                            let Some(peer) = peers.get(&conn) else {
+                                continue;
+                            };
+                            let message = Message::Sync {
+                                document_id: doc.to_string(),
+                                sender_id: self.server_id.clone(),
+                                target_id: peer.remote.clone(),
+                                data,
+                            };
+                            if peer.tx.try_send(message).is_err() {
+                                tracing::info!(%doc, conn, "peer cannot keep up; dropping it");
+                                peers.remove(&conn);
+                                session.remove_peer(conn);
+                            }
+                        }
+                        Action::Reject(conn, reason) => {
+                            if let Some(peer) = peers.remove(&conn) {
+                                let _ = peer.tx.try_send(Message::Error { message: reason });
+                            }
+                            session.remove_peer(conn);
+                        }
+                    }
+                }
+                queue = next;
+            }
+        }
+    }
+
+    async fn persist(
+        &self,
+        doc: DocumentId,
+        changes: Vec<automerge::Change>,
+        claimant: Option<String>,
+    ) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let accounts = self.accounts.clone();
+        let started = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let new: Vec<NewChange> = changes
+                .iter()
+                .map(|c| NewChange {
+                    hash: c.hash().0,
+                    bytes: c.raw_bytes().to_vec(),
+                })
+                .collect();
+            store.append(&doc, &new)?;
+            if let Some(account) = claimant
+                && accounts.owner(&doc)?.is_none()
+            {
+                accounts.claim(&doc, &account)?;
+            }
+            store.flush()?;
+            Ok(())
+        })
+        .await??;
+        tracing::debug!(%doc, ms = started.elapsed().as_millis() as u64, "changes stored and flushed");
+        Ok(())
+    }
+}

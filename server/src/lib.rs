@@ -1,0 +1,103 @@
+//! nudge-server: a peer with storage that keeps every journal and syncs it with the
+//! account's devices over automerge-repo's websocket protocol.
+//!
+//! - [`run`]: accept loop and graceful shutdown; the caller binds the listener.
+//! - `connection.rs`: one websocket: token check before the upgrade, the `join`/`peer`
+//!   handshake, every message through `nudge_protocol::inspect`, routing to documents.
+//! - `documents.rs`: one actor task per loaded document, owning a `DocSession`; changes
+//!   are appended and flushed before any sync message can acknowledge them.
+//! - `accounts.rs`: accounts, token hashes and document ownership in sled.
+
+mod accounts;
+mod connection;
+mod documents;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nudge_protocol::Limits;
+use nudge_store::{DocStore, SledStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use accounts::{AccountError, Accounts, Principal};
+use documents::Documents;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Limits on inbound messages.
+    pub limits: Limits,
+    /// How long a client has to complete the websocket and protocol handshakes.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) accounts: Accounts,
+    pub(crate) documents: Arc<Documents>,
+    pub(crate) server_id: String,
+    pub(crate) config: Config,
+}
+
+/// Serves websocket connections from `listener` until `shutdown` completes, then closes
+/// every connection with a close frame, flushes storage and returns.
+pub async fn run(
+    listener: TcpListener,
+    store: SledStore,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let accounts = Accounts::open(&store)?;
+    let server_id = format!("nudge-server-{}", std::process::id());
+    let shared = Arc::new(Shared {
+        documents: Arc::new(Documents::new(
+            store.clone(),
+            accounts.clone(),
+            server_id.clone(),
+        )),
+        accounts,
+        server_id,
+        config,
+    });
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut next_conn = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    next_conn += 1;
+                    tracing::debug!(conn = next_conn, %addr, "accepted");
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection::serve(stream, shared.clone(), next_conn, stopped.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    tokio::task::spawn_blocking(move || store.flush()).await??;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The `nudge-server` binary: parses arguments and hands over to the library.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use nudge_store::{DocStore, OpenOptions, SledStore};
+
+/// nudge's sync server.
+#[derive(Parser)]
+#[command(name = "nudge-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve websocket sync at /v1/sync (and /).
+    Serve {
+        /// Address to listen on (port 0 picks a free one; the real address is printed).
+        #[arg(long, env = "NUDGE_LISTEN", default_value = "127.0.0.1:3030")]
+        listen: SocketAddr,
+        /// Data folder (a sled database).
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+    },
+    /// Manage accounts (while the server is stopped).
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account; prints its token once, alone on the last line.
+    Add {
+        /// The account's name.
+        name: String,
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+    },
+    /// List accounts.
+    List {
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+    },
+}
+
+fn open(data: &PathBuf) -> Result<SledStore> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+    SledStore::open(data, &OpenOptions::default()).map_err(|e| match e {
+        nudge_store::Error::Locked { .. } => anyhow::anyhow!(
+            "{e} (a running server holds its data folder; stop it to manage accounts for now)"
+        ),
+        other => other.into(),
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { listen, data } => {
+            let store = open(&data)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {listen}; is another server running there?")
+                    })?;
+                let addr = listener.local_addr()?;
+                println!("listening on {addr}");
+                std::io::stdout().flush()?;
+                nudge_server::run(
+                    listener,
+                    store,
+                    nudge_server::Config::default(),
+                    shutdown_signal(),
+                )
+                .await
+            })
+        }
+        Command::Account(AccountCommand::Add { name, data }) => {
+            let store = open(&data)?;
+            let accounts = nudge_server::Accounts::open(&store)?;
+            let (id, token) = accounts.add(&name)?;
+            store.flush()?;
+            println!("account {name} ({id}) created; its token (shown only now):");
+            println!("{token}");
+            Ok(())
+        }
+        Command::Account(AccountCommand::List { data }) => {
+            let store = open(&data)?;
+            for (id, name) in nudge_server::Accounts::open(&store)?.list()? {
+                println!("{id}  {name}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nudge-server: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The real `nudge-server` binary on loopback: accounts, the handshake, a document pushed
+//! by one client and fetched by another across a `kill -9`, and hostile clients.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT, ReadDoc};
+use futures_util::{SinkExt, StreamExt};
+use nudge_protocol::Message;
+use nudge_store::DocumentId;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn server_bin() -> std::path::PathBuf {
+    crate::util::nudge_bin().with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn add_account(data: &Path, name: &str) -> String {
+    let out = Command::new(server_bin())
+        .args(["account", "add", name, "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(server_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn connect(
+    addr: &str,
+    token: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    Ok(tokio_tungstenite::connect_async(request).await?.0)
+}
+
+async fn recv(ws: &mut Ws, wait: Duration) -> Option<WsMessage> {
+    match tokio::time::timeout(wait, ws.next()).await {
+        Ok(Some(Ok(m))) => Some(m),
+        _ => None,
+    }
+}
+
+async fn join(ws: &mut Ws, me: &str) -> String {
+    let join = Message::Join {
+        sender_id: me.into(),
+        supported_protocol_versions: vec!["1".into()],
+        metadata: None,
+    };
+    ws.send(WsMessage::Binary(join.encode().into()))
+        .await
+        .unwrap();
+    match recv(ws, Duration::from_secs(5)).await {
+        Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
+            Message::Peer {
+                sender_id,
+                target_id,
+                ..
+            } => {
+                assert_eq!(target_id, me);
+                sender_id
+            }
+            other => panic!("expected peer, got {other:?}"),
+        },
+        other => panic!("expected peer, got {other:?}"),
+    }
+}
+
+/// Syncs `doc` with the server until the server's heads cover ours and nothing is left to
+/// say. `Err` carries `doc-unavailable` or an error message.
+async fn sync(
+    ws: &mut Ws,
+    me: &str,
+    server: &str,
+    id: &DocumentId,
+    doc: &mut Automerge,
+    first: &str,
+) -> Result<(), String> {
+    let mut state = SyncState::new();
+    let mut kind = first.to_owned();
+    for _ in 0..50 {
+        if let Some(m) = doc.generate_sync_message(&mut state) {
+            let data = m.encode();
+            let (document_id, sender_id, target_id) =
+                (id.to_string(), me.to_owned(), server.to_owned());
+            let message = if kind == "request" {
+                Message::Request {
+                    document_id,
+                    sender_id,
+                    target_id,
+                    data,
+                }
+            } else {
+                Message::Sync {
+                    document_id,
+                    sender_id,
+                    target_id,
+                    data,
+                }
+            };
+            kind = "sync".into();
+            ws.send(WsMessage::Binary(message.encode().into()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        match recv(ws, Duration::from_millis(700)).await {
+            Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
+                Message::Sync { data, .. } => {
+                    let m = SyncMessage::decode(&data).unwrap();
+                    let theirs = m.heads.clone();
+                    doc.receive_sync_message(&mut state, m).unwrap();
+                    let ours = doc.get_heads();
+                    if !ours.is_empty() && ours.iter().all(|h| theirs.contains(h)) {
+                        return Ok(());
+                    }
+                }
+                Message::DocUnavailable { .. } => return Err("unavailable".into()),
+                Message::Error { message } => return Err(message),
+                other => panic!("unexpected {other:?}"),
+            },
+            Some(WsMessage::Close(frame)) => return Err(format!("closed: {frame:?}")),
+            Some(_) => {}
+            None => {}
+        }
+    }
+    Err("no agreement after 50 rounds".into())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_pushed_document_survives_kill_9_and_reaches_another_device() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let mut server = Server::start(data.path());
+    let id = DocumentId::random();
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut ws, "laptop").await;
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "hello", "world").unwrap();
+        tx.commit();
+        // Returns once the server's own heads include our change: its acknowledgement.
+        sync(&mut ws, "laptop", &server_id, &id, &mut doc, "sync")
+            .await
+            .unwrap();
+    });
+    // Acknowledged, so it must survive the harshest stop.
+    server.kill9();
+    let server = Server::start(data.path());
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut ws, "phone").await;
+        let mut doc = Automerge::new();
+        let mut state = SyncState::new();
+        let request = Message::Request {
+            document_id: id.to_string(),
+            sender_id: "phone".into(),
+            target_id: server_id.clone(),
+            data: doc.generate_sync_message(&mut state).unwrap().encode(),
+        };
+        ws.send(WsMessage::Binary(request.encode().into()))
+            .await
+            .unwrap();
+        for _ in 0..20 {
+            if doc.get(ROOT, "hello").unwrap().is_some() {
+                break;
+            }
+            if let Some(WsMessage::Binary(b)) = recv(&mut ws, Duration::from_secs(2)).await
+                && let Message::Sync { data, .. } = Message::decode(&b).unwrap()
+            {
+                doc.receive_sync_message(&mut state, SyncMessage::decode(&data).unwrap())
+                    .unwrap();
+                if let Some(m) = doc.generate_sync_message(&mut state) {
+                    let reply = Message::Sync {
+                        document_id: id.to_string(),
+                        sender_id: "phone".into(),
+                        target_id: server_id.clone(),
+                        data: m.encode(),
+                    };
+                    ws.send(WsMessage::Binary(reply.encode().into()))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let value = doc.get(ROOT, "hello").unwrap().map(|(v, _)| v.to_string());
+        assert_eq!(value.as_deref(), Some("\"world\""));
+    });
+}
+
+#[test]
+fn bad_tokens_get_401_and_other_accounts_cannot_see_a_document() {
+    let data = tempfile::tempdir().unwrap();
+    let alice = add_account(data.path(), "alice");
+    let bob = add_account(data.path(), "bob");
+    let server = Server::start(data.path());
+    runtime().block_on(async {
+        for token in [None, Some("nudge_acct_000000000000_0000000000000000000000000000000000000000000000000000000000000000"), Some("garbage")] {
+            match connect(&server.addr, token).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+                other => panic!("{token:?} was not refused: {:?}", other.map(|_| ())),
+            }
+        }
+        let id = DocumentId::random();
+        let mut ws = connect(&server.addr, Some(&alice)).await.unwrap();
+        let server_id = join(&mut ws, "a").await;
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "secret", 1).unwrap();
+        tx.commit();
+        sync(&mut ws, "a", &server_id, &id, &mut doc, "sync").await.unwrap();
+        // Bob asks for it by id: as far as he can tell, it does not exist.
+        let mut ws = connect(&server.addr, Some(&bob)).await.unwrap();
+        let server_id = join(&mut ws, "b").await;
+        let mut empty = Automerge::new();
+        assert_eq!(sync(&mut ws, "b", &server_id, &id, &mut empty, "request").await, Err("unavailable".into()));
+        assert!(empty.get(ROOT, "secret").unwrap().is_none());
+        // A request never creates a document either.
+        let mut nothing = Automerge::new();
+        let unknown = DocumentId::random();
+        assert_eq!(sync(&mut ws, "b", &server_id, &unknown, &mut nothing, "request").await, Err("unavailable".into()));
+    });
+}
+
+#[test]
+fn garbage_closes_only_that_connection() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let server = Server::start(data.path());
+    runtime().block_on(async {
+        let mut bad = connect(&server.addr, Some(&token)).await.unwrap();
+        join(&mut bad, "bad").await;
+        bad.send(WsMessage::Binary(b"\xff\x00garbage".to_vec().into()))
+            .await
+            .unwrap();
+        let mut closed_with_reason = false;
+        for _ in 0..4 {
+            match recv(&mut bad, Duration::from_secs(2)).await {
+                Some(WsMessage::Close(Some(frame))) => {
+                    assert!(!frame.reason.is_empty());
+                    closed_with_reason = true;
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert!(
+            closed_with_reason,
+            "the server closes a garbage sender with a reason"
+        );
+        // A crafted sync message (a bloom filter with zero bits per entry) likewise.
+        let mut crafty = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut crafty, "crafty").await;
+        let crafted = Message::Sync {
+            document_id: DocumentId::random().to_string(),
+            sender_id: "crafty".into(),
+            target_id: server_id,
+            data: vec![0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0],
+        };
+        crafty
+            .send(WsMessage::Binary(crafted.encode().into()))
+            .await
+            .unwrap();
+        let mut refused = false;
+        for _ in 0..4 {
+            match recv(&mut crafty, Duration::from_secs(2)).await {
+                Some(WsMessage::Close(_)) | None => {
+                    refused = true;
+                    break;
+                }
+                Some(_) => {}
+            }
+        }
+        assert!(refused);
+        // The server still serves a well-behaved client.
+        let mut good = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut good, "good").await;
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "fine", true).unwrap();
+        tx.commit();
+        sync(
+            &mut good,
+            "good",
+            &server_id,
+            &DocumentId::random(),
+            &mut doc,
+            "sync",
+        )
+        .await
+        .unwrap();
+    });
+}
