@@ -358,3 +358,45 @@ fn garbage_closes_only_that_connection() {
         .unwrap();
     });
 }
+
+#[test]
+fn sigterm_closes_connections_with_a_reason_and_exits_0() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let mut server = Server::start(data.path());
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        join(&mut ws, "laptop").await;
+        // While it runs, its data folder is not for another process.
+        let busy = Command::new(server_bin())
+            .args(["account", "add", "bob", "--data"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert_eq!(busy.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&busy.stderr).contains("stop it"),
+            "{}",
+            String::from_utf8_lossy(&busy.stderr)
+        );
+        let status = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut reason = None;
+        for _ in 0..10 {
+            match recv(&mut ws, Duration::from_secs(2)).await {
+                Some(WsMessage::Close(frame)) => {
+                    reason = frame.map(|f| f.reason.to_string());
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert_eq!(reason.as_deref(), Some("server shutting down"));
+    });
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+}
