@@ -17,6 +17,8 @@ use crate::accounts::Accounts;
 
 /// Capacity of each channel (to a document, to a connection).
 pub const CHANNEL: usize = 64;
+/// Compact a document's log into a snapshot once it has this many changes since the last.
+const COMPACT_AFTER: usize = 1000;
 
 /// What a connection asks of a document.
 pub enum DocCommand {
@@ -152,6 +154,7 @@ impl Documents {
                                 std::process::exit(70);
                             }
                             next.extend(session.persisted());
+                            self.maybe_compact(doc, &session).await;
                         }
                         Action::Send(conn, data) => {
                             let Some(peer) = peers.get(&conn) else {
@@ -179,6 +182,35 @@ impl Documents {
                 }
                 queue = next;
             }
+        }
+    }
+
+    /// Replaces a long log with a snapshot of the (fully persisted) document, off the
+    /// runtime. A failure here loses nothing: the log is still there.
+    async fn maybe_compact(&self, doc: DocumentId, session: &DocSession) {
+        let store = self.store.clone();
+        let pending = match tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || store.changes_since_snapshot(&doc)
+        })
+        .await
+        {
+            Ok(Ok(n)) => n,
+            _ => return,
+        };
+        if pending < COMPACT_AFTER {
+            return;
+        }
+        let snapshot = session.doc().save();
+        let result = tokio::task::spawn_blocking(move || {
+            let through = store.position(&doc)?;
+            store.compact(&doc, &snapshot, through)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => tracing::debug!(%doc, "log compacted into a snapshot"),
+            Ok(Err(e)) => tracing::warn!(%doc, "compaction failed (the log is intact): {e}"),
+            Err(e) => tracing::warn!(%doc, "compaction failed (the log is intact): {e}"),
         }
     }
 

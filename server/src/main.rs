@@ -27,6 +27,9 @@ enum Command {
         /// Data folder (a sled database).
         #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
         data: PathBuf,
+        /// Seconds a client has to finish the websocket and protocol handshakes.
+        #[arg(long, env = "NUDGE_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+        handshake_timeout: u64,
     },
     /// Manage accounts (while the server is stopped).
     #[command(subcommand)]
@@ -82,7 +85,15 @@ async fn shutdown_signal() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { listen, data } => {
+        Command::Serve {
+            listen,
+            data,
+            handshake_timeout,
+        } => {
+            let config = nudge_server::Config {
+                handshake_timeout: std::time::Duration::from_secs(handshake_timeout.max(1)),
+                ..nudge_server::Config::default()
+            };
             let store = open(&data)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
@@ -94,13 +105,7 @@ fn run(cli: Cli) -> Result<()> {
                 let addr = listener.local_addr()?;
                 println!("listening on {addr}");
                 std::io::stdout().flush()?;
-                nudge_server::run(
-                    listener,
-                    store,
-                    nudge_server::Config::default(),
-                    shutdown_signal(),
-                )
-                .await
+                nudge_server::run(listener, store, config, shutdown_signal()).await
             })
         }
         Command::Account(AccountCommand::Add { name, data }) => {

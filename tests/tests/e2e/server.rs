@@ -50,7 +50,14 @@ struct Server {
 impl Server {
     fn start(data: &Path) -> Self {
         let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--handshake-timeout",
+                "1",
+                "--data",
+            ])
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -399,4 +406,71 @@ fn sigterm_closes_connections_with_a_reason_and_exits_0() {
     });
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+}
+
+#[test]
+fn a_silent_or_trickling_client_is_cut_off_at_the_handshake_timeout() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    for trickle in [false, true] {
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        if trickle {
+            // One byte at a time, slower than the timeout allows for a whole request.
+            for byte in b"GET /v1/sync HTTP/1.1\r\n".iter().take(4) {
+                let _ = stream.write_all(&[*byte]);
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        }
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "the server closed the connection");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "closed at the 1 s handshake timeout, not later"
+        );
+    }
+}
+
+#[test]
+fn a_long_history_is_compacted_and_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let mut server = Server::start(data.path());
+    let id = DocumentId::random();
+    let changes = 1_100;
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut ws, "laptop").await;
+        let mut doc = Automerge::new();
+        for i in 0..changes {
+            let mut tx = doc.transaction();
+            tx.put(ROOT, format!("k{i}").as_str(), i as i64).unwrap();
+            tx.commit();
+        }
+        sync(&mut ws, "laptop", &server_id, &id, &mut doc, "sync")
+            .await
+            .unwrap();
+    });
+    server.kill9();
+    {
+        use nudge_store::{DocStore, OpenOptions, SledStore};
+        let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
+        let stored = store.load(&id).unwrap().expect("the document is stored");
+        assert!(stored.snapshot.is_some(), "the long log was compacted");
+        assert_eq!(store.changes_since_snapshot(&id).unwrap(), 0);
+    }
+    let server = Server::start(data.path());
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut ws, "phone").await;
+        let mut doc = Automerge::new();
+        // The phone has nothing: it asks, and syncs until it holds what the server has.
+        let _ = sync(&mut ws, "phone", &server_id, &id, &mut doc, "request").await;
+        assert_eq!(doc.length(ROOT), changes, "every change came back");
+    });
 }
