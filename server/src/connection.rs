@@ -114,10 +114,48 @@ pub async fn serve(
     let Some(remote) = protocol_handshake(&mut ws, &shared).await else {
         return;
     };
+    let taken = {
+        let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        match peer_ids.get(&remote) {
+            Some(holder) if *holder != principal.token_id => true,
+            _ => {
+                peer_ids.insert(remote.clone(), principal.token_id.clone());
+                false
+            }
+        }
+    };
+    if taken {
+        let why = "that peer id is connected under another credential";
+        let _ = ws
+            .send(WsMessage::Binary(
+                Message::Error {
+                    message: why.into(),
+                }
+                .encode()
+                .into(),
+            ))
+            .await;
+        close(&mut ws, CloseCode::Policy, why).await;
+        return;
+    }
+    let idle = shared.config.idle_timeout;
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged = false;
     let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
     let mut opened: HashMap<DocumentId, mpsc::Sender<DocCommand>> = HashMap::new();
     loop {
+        let deadline = last_heard + if pinged { idle * 2 } else { idle };
         tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                if pinged {
+                    close(&mut ws, CloseCode::Away, "idle: no answer to ping").await;
+                    break;
+                }
+                pinged = true;
+                if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
             _ = shutdown.changed() => {
                 close(&mut ws, CloseCode::Away, "server shutting down").await;
                 break;
@@ -135,34 +173,44 @@ pub async fn serve(
                 }
                 None => break,
             },
-            inbound = ws.next() => match inbound {
-                Some(Ok(WsMessage::Binary(bytes))) => match inspect(&bytes, &shared.config.limits) {
-                    Ok(inbound) => {
-                        if let Err(why) = route(inbound, &shared, &principal, conn, &remote, &tx, &mut opened, &mut ws).await {
+            inbound = ws.next() => {
+                last_heard = tokio::time::Instant::now();
+                pinged = false;
+                match inbound {
+                    Some(Ok(WsMessage::Binary(bytes))) => match inspect(&bytes, &shared.config.limits) {
+                        Ok(inbound) => {
+                            if let Err(why) = route(inbound, &shared, &principal, conn, &remote, &tx, &mut opened, &mut ws).await {
+                                let _ = ws.send(WsMessage::Binary(Message::Error { message: why.clone() }.encode().into())).await;
+                                close(&mut ws, CloseCode::Policy, &why).await;
+                                break;
+                            }
+                        }
+                        Err(rejection) => {
+                            let why = rejection.to_string();
+                            tracing::info!(conn, "refused a message: {why}");
                             let _ = ws.send(WsMessage::Binary(Message::Error { message: why.clone() }.encode().into())).await;
-                            close(&mut ws, CloseCode::Policy, &why).await;
+                            close(&mut ws, CloseCode::Invalid, &why).await;
                             break;
                         }
-                    }
-                    Err(rejection) => {
-                        let why = rejection.to_string();
-                        tracing::info!(conn, "refused a message: {why}");
-                        let _ = ws.send(WsMessage::Binary(Message::Error { message: why.clone() }.encode().into())).await;
-                        close(&mut ws, CloseCode::Invalid, &why).await;
+                    },
+                    Some(Ok(WsMessage::Text(_))) => {
+                        close(&mut ws, CloseCode::Unsupported, "binary CBOR messages only").await;
                         break;
                     }
-                },
-                Some(Ok(WsMessage::Text(_))) => {
-                    close(&mut ws, CloseCode::Unsupported, "binary CBOR messages only").await;
-                    break;
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
                 }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
+            }
         }
     }
     for (_, doc) in opened {
         let _ = doc.send(DocCommand::Close { conn }).await;
+    }
+    {
+        let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if peer_ids.get(&remote) == Some(&principal.token_id) {
+            peer_ids.remove(&remote);
+        }
     }
     tracing::info!(conn, "disconnected");
 }

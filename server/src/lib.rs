@@ -31,6 +31,11 @@ pub struct Config {
     pub limits: Limits,
     /// How long a client has to complete the websocket and protocol handshakes.
     pub handshake_timeout: Duration,
+    /// Silence after which a connection is pinged; as long again without any frame and it
+    /// is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -38,12 +43,17 @@ impl Default for Config {
         Self {
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }
 
 /// What every connection shares.
 pub(crate) struct Shared {
+    /// Peer ids claimed by live connections, with the token id each came with: a `join`
+    /// claiming a peer id held under another credential is refused.
+    pub(crate) peer_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub(crate) accounts: Accounts,
     pub(crate) documents: Arc<Documents>,
     pub(crate) server_id: String,
@@ -68,8 +78,10 @@ pub async fn run(
         )),
         accounts,
         server_id,
+        peer_ids: Default::default(),
         config,
     });
+    let permits = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
     let (stop, stopped) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     let mut next_conn = 0u64;
@@ -79,10 +91,19 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tracing::warn!(%addr, "connection limit reached; closing a new connection");
+                        drop(stream);
+                        continue;
+                    };
                     next_conn += 1;
                     tracing::debug!(conn = next_conn, %addr, "accepted");
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, shared.clone(), next_conn, stopped.clone()));
+                    let (shared, stopped, conn) = (shared.clone(), stopped.clone(), next_conn);
+                    connections.spawn(async move {
+                        connection::serve(stream, shared, conn, stopped).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -30,6 +30,13 @@ enum Command {
         /// Seconds a client has to finish the websocket and protocol handshakes.
         #[arg(long, env = "NUDGE_HANDSHAKE_TIMEOUT", default_value_t = 10)]
         handshake_timeout: u64,
+        /// Seconds of silence before a connection is pinged (and as long again before it is
+        /// closed).
+        #[arg(long, env = "NUDGE_IDLE_TIMEOUT", default_value_t = 60)]
+        idle_timeout: u64,
+        /// Connections served at once.
+        #[arg(long, env = "NUDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+        max_connections: usize,
     },
     /// Manage accounts (while the server is stopped).
     #[command(subcommand)]
@@ -89,9 +96,13 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             data,
             handshake_timeout,
+            idle_timeout,
+            max_connections,
         } => {
             let config = nudge_server::Config {
                 handshake_timeout: std::time::Duration::from_secs(handshake_timeout.max(1)),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
+                max_connections: max_connections.max(1),
                 ..nudge_server::Config::default()
             };
             let store = open(&data)?;

@@ -49,6 +49,10 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(server_bin())
             .args([
                 "serve",
@@ -59,6 +63,7 @@ impl Server {
                 "--data",
             ])
             .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -472,5 +477,86 @@ fn a_long_history_is_compacted_and_survives_a_restart() {
         // The phone has nothing: it asks, and syncs until it holds what the server has.
         let _ = sync(&mut ws, "phone", &server_id, &id, &mut doc, "request").await;
         assert_eq!(doc.length(ROOT), changes, "every change came back");
+    });
+}
+
+#[test]
+fn a_peer_id_held_under_another_credential_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let alice = add_account(data.path(), "alice");
+    let bob = add_account(data.path(), "bob");
+    let server = Server::start(data.path());
+    runtime().block_on(async {
+        let mut first = connect(&server.addr, Some(&alice)).await.unwrap();
+        join(&mut first, "same-peer").await;
+        let mut second = connect(&server.addr, Some(&bob)).await.unwrap();
+        let join_msg = Message::Join {
+            sender_id: "same-peer".into(),
+            supported_protocol_versions: vec!["1".into()],
+            metadata: None,
+        };
+        second
+            .send(WsMessage::Binary(join_msg.encode().into()))
+            .await
+            .unwrap();
+        let mut refused = false;
+        for _ in 0..4 {
+            match recv(&mut second, Duration::from_secs(2)).await {
+                Some(WsMessage::Binary(b)) => {
+                    if let Message::Error { message } = Message::decode(&b).unwrap() {
+                        assert!(message.contains("another credential"), "{message}");
+                        refused = true;
+                    }
+                }
+                Some(WsMessage::Close(_)) | None => break,
+                Some(_) => {}
+            }
+        }
+        assert!(refused);
+        // The same credential may come back with its peer id (a reconnect).
+        drop(first);
+        let mut again = connect(&server.addr, Some(&alice)).await.unwrap();
+        join(&mut again, "same-peer").await;
+    });
+}
+
+#[test]
+fn connections_beyond_the_cap_are_closed_and_idle_ones_are_pinged_then_closed() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let server = Server::start_with(
+        data.path(),
+        &["--max-connections", "2", "--idle-timeout", "1"],
+    );
+    runtime().block_on(async {
+        let mut a = connect(&server.addr, Some(&token)).await.unwrap();
+        join(&mut a, "a").await;
+        let mut b = connect(&server.addr, Some(&token)).await.unwrap();
+        join(&mut b, "b").await;
+        assert!(
+            connect(&server.addr, Some(&token)).await.is_err(),
+            "a third connection is refused"
+        );
+        // `a` stops answering: pinged after 1 s of silence, closed after 2 s.
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        let mut saw_ping = false;
+        let mut reason = None;
+        for _ in 0..5 {
+            match recv(&mut a, Duration::from_secs(2)).await {
+                Some(WsMessage::Ping(_)) => saw_ping = true,
+                Some(WsMessage::Close(frame)) => {
+                    reason = frame.map(|f| f.reason.to_string());
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert!(saw_ping);
+        assert_eq!(reason.as_deref(), Some("idle: no answer to ping"));
+        // Its slot is free again.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut c = connect(&server.addr, Some(&token)).await.unwrap();
+        join(&mut c, "c").await;
     });
 }
