@@ -326,7 +326,33 @@ async fn route(
             Err("the handshake is already complete".into())
         }
         (Message::Leave { .. } | Message::Error { .. }, _, _) => Err("bye".into()),
-        // Ephemeral messages are not relayed yet; doc-unavailable and remote-* need nothing.
+        (
+            Message::Ephemeral {
+                session_id,
+                count,
+                data,
+                ..
+            },
+            Some(doc),
+            _,
+        ) => {
+            // Relayed only among the connections syncing the document (so only within
+            // the account that may see it).
+            if let Some(actor) = opened.get(&doc) {
+                let relay = DocCommand::Ephemeral {
+                    conn,
+                    session_id,
+                    count,
+                    data,
+                };
+                actor
+                    .send(relay)
+                    .await
+                    .map_err(|_| "document closed".to_owned())?;
+            }
+            Ok(())
+        }
+        // doc-unavailable and remote-* need nothing.
         _ => Ok(()),
     }
 }

@@ -42,6 +42,17 @@ pub enum DocCommand {
         /// The decoded message.
         message: automerge::sync::Message,
     },
+    /// An ephemeral message to relay to the document's other peers.
+    Ephemeral {
+        /// The connection it came from.
+        conn: PeerKey,
+        /// Its session.
+        session_id: String,
+        /// Its sequence number.
+        count: u64,
+        /// Its payload.
+        data: Vec<u8>,
+    },
     /// The connection went away.
     Close {
         /// The connection.
@@ -134,6 +145,31 @@ impl Documents {
                     (Some(conn), session.add_peer(conn, access))
                 }
                 DocCommand::Sync { conn, message } => (Some(conn), session.receive(conn, message)),
+                DocCommand::Ephemeral {
+                    conn,
+                    session_id,
+                    count,
+                    data,
+                } => {
+                    let Some(sender) = peers.get(&conn).map(|p| p.remote.clone()) else {
+                        continue;
+                    };
+                    for (other, peer) in &peers {
+                        if *other == conn {
+                            continue;
+                        }
+                        // Ephemeral data is best effort: a full queue drops it, not the peer.
+                        let _ = peer.tx.try_send(Message::Ephemeral {
+                            sender_id: sender.clone(),
+                            target_id: peer.remote.clone(),
+                            count,
+                            session_id: session_id.clone(),
+                            document_id: doc.to_string(),
+                            data: data.clone(),
+                        });
+                    }
+                    (None, Vec::new())
+                }
                 DocCommand::Close { conn } => {
                     peers.remove(&conn);
                     session.remove_peer(conn);

@@ -560,3 +560,64 @@ fn connections_beyond_the_cap_are_closed_and_idle_ones_are_pinged_then_closed() 
         join(&mut c, "c").await;
     });
 }
+
+#[test]
+fn ephemeral_messages_reach_the_other_peers_of_a_document() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let server = Server::start(data.path());
+    runtime().block_on(async {
+        let id = DocumentId::random();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "x", 1).unwrap();
+        tx.commit();
+        let mut a = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut a, "a").await;
+        sync(&mut a, "a", &server_id, &id, &mut doc.fork(), "sync")
+            .await
+            .unwrap();
+        let mut b = connect(&server.addr, Some(&token)).await.unwrap();
+        join(&mut b, "b").await;
+        let mut b_doc = Automerge::new();
+        let _ = sync(&mut b, "b", &server_id, &id, &mut b_doc, "request").await;
+        let cursor = Message::Ephemeral {
+            sender_id: "a".into(),
+            target_id: server_id.clone(),
+            count: 1,
+            session_id: "presence".into(),
+            document_id: id.to_string(),
+            data: vec![0xa1, 0x61, 0x78, 0x01],
+        };
+        a.send(WsMessage::Binary(cursor.encode().into()))
+            .await
+            .unwrap();
+        let mut relayed = None;
+        for _ in 0..10 {
+            match recv(&mut b, Duration::from_secs(2)).await {
+                Some(WsMessage::Binary(bytes)) => {
+                    if let Message::Ephemeral {
+                        sender_id,
+                        target_id,
+                        data,
+                        ..
+                    } = Message::decode(&bytes).unwrap()
+                    {
+                        relayed = Some((sender_id, target_id, data));
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert_eq!(
+            relayed,
+            Some((
+                "a".to_string(),
+                "b".to_string(),
+                vec![0xa1, 0x61, 0x78, 0x01]
+            ))
+        );
+    });
+}
