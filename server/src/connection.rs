@@ -142,6 +142,7 @@ pub async fn serve(
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
     let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
+    let kick = Arc::new(tokio::sync::Notify::new());
     let mut opened: HashMap<DocumentId, mpsc::Sender<DocCommand>> = HashMap::new();
     loop {
         let deadline = last_heard + if pinged { idle * 2 } else { idle };
@@ -158,6 +159,10 @@ pub async fn serve(
             }
             _ = shutdown.changed() => {
                 close(&mut ws, CloseCode::Away, "server shutting down").await;
+                break;
+            }
+            _ = kick.notified() => {
+                close(&mut ws, CloseCode::Again, "too slow: messages were piling up").await;
                 break;
             }
             outbound = rx.recv() => match outbound {
@@ -179,7 +184,7 @@ pub async fn serve(
                 match inbound {
                     Some(Ok(WsMessage::Binary(bytes))) => match inspect(&bytes, &shared.config.limits) {
                         Ok(inbound) => {
-                            if let Err(why) = route(inbound, &shared, &principal, conn, &remote, &tx, &mut opened, &mut ws).await {
+                            if let Err(why) = route(inbound, &shared, &principal, conn, &remote, (&tx, &kick), &mut opened, &mut ws).await {
                                 let _ = ws.send(WsMessage::Binary(Message::Error { message: why.clone() }.encode().into())).await;
                                 close(&mut ws, CloseCode::Policy, &why).await;
                                 break;
@@ -265,7 +270,7 @@ async fn route(
     principal: &Principal,
     conn: PeerKey,
     remote: &str,
-    tx: &mpsc::Sender<Message>,
+    (tx, kick): (&mpsc::Sender<Message>, &Arc<tokio::sync::Notify>),
     opened: &mut HashMap<DocumentId, mpsc::Sender<DocCommand>>,
     ws: &mut Ws,
 ) -> Result<(), String> {
@@ -308,6 +313,7 @@ async fn route(
                         account: principal.account.clone(),
                         access: Access::ReadWrite,
                         tx: tx.clone(),
+                        kick: kick.clone(),
                     };
                     actor
                         .send(open)

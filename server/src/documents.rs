@@ -11,7 +11,7 @@ use std::sync::Arc;
 use automerge::Automerge;
 use nudge_protocol::{Access, Action, DocSession, Message, PeerKey};
 use nudge_store::{DocStore, DocumentId, NewChange, SledStore};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::accounts::Accounts;
 
@@ -34,6 +34,8 @@ pub enum DocCommand {
         access: Access,
         /// Where to send its messages.
         tx: mpsc::Sender<Message>,
+        /// Rung when the connection must close (it cannot keep up).
+        kick: Arc<Notify>,
     },
     /// An Automerge sync message from the connection.
     Sync {
@@ -64,6 +66,7 @@ struct Peer {
     remote: String,
     account: String,
     tx: mpsc::Sender<Message>,
+    kick: Arc<Notify>,
 }
 
 /// The loaded documents of a server.
@@ -123,6 +126,7 @@ impl Documents {
                     account,
                     access,
                     tx,
+                    kick,
                 } => {
                     // Until ownership is recorded (at the first persisted change), a document
                     // nobody owns is open to one account only: another cannot slip changes in.
@@ -140,6 +144,7 @@ impl Documents {
                             remote,
                             account,
                             tx,
+                            kick,
                         },
                     );
                     (Some(conn), session.add_peer(conn, access))
@@ -203,7 +208,8 @@ impl Documents {
                                 data,
                             };
                             if peer.tx.try_send(message).is_err() {
-                                tracing::info!(%doc, conn, "peer cannot keep up; dropping it");
+                                tracing::info!(%doc, conn, "peer cannot keep up; disconnecting it");
+                                peer.kick.notify_one();
                                 peers.remove(&conn);
                                 session.remove_peer(conn);
                             }
