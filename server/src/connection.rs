@@ -111,33 +111,9 @@ pub async fn serve(
         return;
     };
     tracing::info!(conn, account = %principal.account, token = %principal.token_id, "connected");
-    let Some(remote) = protocol_handshake(&mut ws, &shared).await else {
+    let Some(remote) = protocol_handshake(&mut ws, &shared, &principal).await else {
         return;
     };
-    let taken = {
-        let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
-        match peer_ids.get(&remote) {
-            Some(holder) if *holder != principal.token_id => true,
-            _ => {
-                peer_ids.insert(remote.clone(), principal.token_id.clone());
-                false
-            }
-        }
-    };
-    if taken {
-        let why = "that peer id is connected under another credential";
-        let _ = ws
-            .send(WsMessage::Binary(
-                Message::Error {
-                    message: why.into(),
-                }
-                .encode()
-                .into(),
-            ))
-            .await;
-        close(&mut ws, CloseCode::Policy, why).await;
-        return;
-    }
     let idle = shared.config.idle_timeout;
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
@@ -211,17 +187,21 @@ pub async fn serve(
     for (_, doc) in opened {
         let _ = doc.send(DocCommand::Close { conn }).await;
     }
-    {
-        let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
-        if peer_ids.get(&remote) == Some(&principal.token_id) {
-            peer_ids.remove(&remote);
-        }
-    }
+    release_peer_id(&shared, &remote, &principal);
     tracing::info!(conn, "disconnected");
 }
 
-/// Waits for `join` and answers `peer`; returns the peer id the client claimed.
-async fn protocol_handshake(ws: &mut Ws, shared: &Shared) -> Option<String> {
+/// Frees a peer id this credential reserved.
+fn release_peer_id(shared: &Shared, remote: &str, principal: &Principal) {
+    let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
+    if peer_ids.get(remote) == Some(&principal.token_id) {
+        peer_ids.remove(remote);
+    }
+}
+
+/// Waits for `join`, reserves the claimed peer id for this credential (refusing one held
+/// under another), and only then answers `peer`; returns the peer id.
+async fn protocol_handshake(ws: &mut Ws, shared: &Shared, principal: &Principal) -> Option<String> {
     let mut handshake = Handshake::receiving(shared.server_id.clone(), None);
     let first = timeout(shared.config.handshake_timeout, ws.next()).await;
     let bytes = match first {
@@ -244,12 +224,34 @@ async fn protocol_handshake(ws: &mut Ws, shared: &Shared) -> Option<String> {
     };
     match handshake.receive(&message) {
         Step::Established { remote, reply, .. } => {
+            // Reserved before `peer` goes out, so that once a client has its answer no other
+            // credential can take the same peer id.
+            let taken = {
+                let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
+                match peer_ids.get(&remote) {
+                    Some(holder) if *holder != principal.token_id => true,
+                    _ => {
+                        peer_ids.insert(remote.clone(), principal.token_id.clone());
+                        false
+                    }
+                }
+            };
+            if taken {
+                let why = "that peer id is connected under another credential";
+                let error = Message::Error {
+                    message: why.into(),
+                };
+                let _ = ws.send(WsMessage::Binary(error.encode().into())).await;
+                close(ws, CloseCode::Policy, why).await;
+                return None;
+            }
             if let Some(reply) = reply
                 && ws
                     .send(WsMessage::Binary(reply.encode().into()))
                     .await
                     .is_err()
             {
+                release_peer_id(shared, &remote, principal);
                 return None;
             }
             Some(remote)
