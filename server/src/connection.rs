@@ -56,6 +56,15 @@ async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     let _ = timeout(std::time::Duration::from_secs(2), ws.close(Some(frame))).await;
 }
 
+/// Tells the peer why (an `error` message) and closes with the same reason.
+async fn fail(ws: &mut Ws, code: CloseCode, why: &str) {
+    let error = Message::Error {
+        message: why.to_owned(),
+    };
+    let _ = ws.send(WsMessage::Binary(error.encode().into())).await;
+    close(ws, code, why).await;
+}
+
 /// Serves one accepted TCP connection until it closes or the server shuts down.
 #[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
 pub async fn serve(
@@ -143,8 +152,7 @@ pub async fn serve(
             }
             outbound = rx.recv() => match outbound {
                 Some(Message::Error { message }) => {
-                    let _ = ws.send(WsMessage::Binary(Message::Error { message: message.clone() }.encode().into())).await;
-                    close(&mut ws, CloseCode::Policy, &message).await;
+                    fail(&mut ws, CloseCode::Policy, &message).await;
                     break;
                 }
                 Some(message) => {
@@ -161,16 +169,14 @@ pub async fn serve(
                     Some(Ok(WsMessage::Binary(bytes))) => match inspect(&bytes, &shared.config.limits) {
                         Ok(inbound) => {
                             if let Err(why) = route(inbound, &shared, &principal, conn, &remote, (&tx, &kick), &mut opened, &mut ws).await {
-                                let _ = ws.send(WsMessage::Binary(Message::Error { message: why.clone() }.encode().into())).await;
-                                close(&mut ws, CloseCode::Policy, &why).await;
+                                fail(&mut ws, CloseCode::Policy, &why).await;
                                 break;
                             }
                         }
                         Err(rejection) => {
                             let why = rejection.to_string();
                             tracing::info!(conn, "refused a message: {why}");
-                            let _ = ws.send(WsMessage::Binary(Message::Error { message: why.clone() }.encode().into())).await;
-                            close(&mut ws, CloseCode::Invalid, &why).await;
+                            fail(&mut ws, CloseCode::Invalid, &why).await;
                             break;
                         }
                     },
@@ -237,12 +243,12 @@ async fn protocol_handshake(ws: &mut Ws, shared: &Shared, principal: &Principal)
                 }
             };
             if taken {
-                let why = "that peer id is connected under another credential";
-                let error = Message::Error {
-                    message: why.into(),
-                };
-                let _ = ws.send(WsMessage::Binary(error.encode().into())).await;
-                close(ws, CloseCode::Policy, why).await;
+                fail(
+                    ws,
+                    CloseCode::Policy,
+                    "that peer id is connected under another credential",
+                )
+                .await;
                 return None;
             }
             if let Some(reply) = reply
