@@ -38,26 +38,20 @@ pub fn shift_id(session: &Session, text: &str) -> Result<String> {
     }
 }
 
-fn by_prefix<'a, T>(
-    text: &str,
-    items: impl Iterator<Item = (&'a String, &'a T)>,
-) -> Result<Option<&'a T>>
-where
-    T: 'a,
-{
-    let prefix = text.trim().to_ascii_lowercase();
-    if !ids::looks_like_prefix(&prefix) {
+/// The id among `ids` that `text` is a prefix of (at least 4 characters), if any.
+fn by_prefix<'a>(text: &str, ids: impl IntoIterator<Item = &'a String>) -> Result<Option<&'a str>> {
+    if !ids::looks_like_prefix(text.trim()) {
         return Ok(None);
     }
-    let found: Vec<_> = items.filter(|(id, _)| id.starts_with(&prefix)).collect();
-    match found.as_slice() {
-        [(_, one)] => Ok(Some(*one)),
-        [] => Ok(None),
-        many => bail!(
-            "{prefix:?} matches {} records: {}; type more of the id",
+    match ids::lookup(text, ids) {
+        ids::Lookup::One(id) => Ok(Some(id)),
+        ids::Lookup::None => Ok(None),
+        ids::Lookup::Many(many) => bail!(
+            "{:?} matches {} records: {}; type more of the id",
+            text.trim(),
             many.len(),
             many.iter()
-                .map(|(id, _)| ids::prefix(id, 8))
+                .map(|id| ids::prefix(id, 8))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -70,9 +64,8 @@ pub fn idea<'a>(catalog: &'a Catalog, text: &str) -> Result<&'a Idea> {
     match catalog.resolve_idea(title) {
         Resolved::Existing(id) => Ok(&catalog.ideas[id]),
         other => {
-            let canonical = catalog.canonical_ideas().map(|i| (&i.id, i));
-            if let Some(found) = by_prefix(title, canonical)? {
-                return Ok(found);
+            if let Some(id) = by_prefix(title, catalog.canonical_ideas().map(|i| &i.id))? {
+                return Ok(&catalog.ideas[id]);
             }
             match other {
                 Resolved::Similar(close) => {
@@ -92,9 +85,8 @@ pub fn person<'a>(catalog: &'a Catalog, text: &str) -> Result<&'a Person> {
     match catalog.resolve_person(name) {
         Resolved::Existing(id) => Ok(&catalog.people[id]),
         other => {
-            let canonical = catalog.canonical_people().map(|p| (&p.id, p));
-            if let Some(found) = by_prefix(name, canonical)? {
-                return Ok(found);
+            if let Some(id) = by_prefix(name, catalog.canonical_people().map(|p| &p.id))? {
+                return Ok(&catalog.people[id]);
             }
             match other {
                 Resolved::Similar(close) => {

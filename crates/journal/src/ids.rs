@@ -28,37 +28,6 @@ pub fn common_prefix(a: &str, b: &str) -> usize {
     a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
 }
 
-/// The shortest unique prefix (at least [`MIN_PREFIX`]) of `id` among the sorted `ids`.
-pub fn short_id<'a, I>(id: &str, sorted_ids: I) -> String
-where
-    I: IntoIterator<Item = &'a String>,
-    I::IntoIter: Clone,
-{
-    let ids = sorted_ids.into_iter();
-    let (before, after) = neighbours(id, ids);
-    let shared = before
-        .map_or(0, |b| common_prefix(id, b))
-        .max(after.map_or(0, |a| common_prefix(id, a)));
-    prefix(id, (shared + 1).max(MIN_PREFIX)).to_owned()
-}
-
-fn neighbours<'a, I: Iterator<Item = &'a String> + Clone>(
-    id: &str,
-    ids: I,
-) -> (Option<&'a str>, Option<&'a str>) {
-    let mut before = None;
-    let mut after = None;
-    for other in ids {
-        if other.as_str() < id {
-            before = Some(other.as_str());
-        } else if other.as_str() > id {
-            after = Some(other.as_str());
-            break;
-        }
-    }
-    (before, after)
-}
-
 /// Short ids for every key of a sorted map, computed in one pass.
 pub fn short_ids<V>(map: &BTreeMap<String, V>) -> BTreeMap<String, String> {
     let keys: Vec<&String> = map.keys().collect();
@@ -128,9 +97,6 @@ mod tests {
         assert_eq!(short["abcdef99"], "abcdef9");
         assert_eq!(short["abd00000"], "abd0");
         assert_eq!(short["ffff0000"], "ffff");
-        let keys: Vec<String> = map.keys().cloned().collect();
-        assert_eq!(short_id("abcdef01", &keys), "abcdef0");
-        assert_eq!(short_id("ffff0000", &keys), "ffff");
     }
 
     #[test]

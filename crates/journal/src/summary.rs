@@ -95,11 +95,6 @@ impl Summary {
         }
     }
 
-    /// Number of shifts in the journal.
-    pub fn total(&self) -> usize {
-        self.by_status.values().map(|n| *n as usize).sum()
-    }
-
     /// The last local date any of these person records was in a done shift.
     pub fn last_contact<'a>(&self, raw_ids: impl IntoIterator<Item = &'a String>) -> Option<&str> {
         raw_ids
@@ -160,7 +155,7 @@ mod tests {
         s.apply(Some(&c), None);
         s.apply(Some(&b), Some(&b2));
         assert_eq!(s, Summary::build([&a2, &b2]));
-        assert_eq!(s.total(), 2);
+        assert_eq!(s.by_status.values().sum::<u32>(), 2);
         assert_eq!(s.idea_done(&["x".to_string(), "y".to_string()]), 2);
     }
 }

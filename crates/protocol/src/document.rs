@@ -86,11 +86,6 @@ impl DocSession {
         self.peers.remove(&peer);
     }
 
-    /// Whether a peer is known.
-    pub fn has_peer(&self, peer: PeerKey) -> bool {
-        self.peers.contains_key(&peer)
-    }
-
     /// Handles a sync message from a peer.
     pub fn receive(&mut self, peer: PeerKey, message: SyncMessage) -> Vec<Action> {
         let Some(p) = self.peers.get_mut(&peer) else {
@@ -122,15 +117,6 @@ impl DocSession {
         self.waiting = false;
         self.persisted_heads = self.doc.get_heads();
         self.generate(None)
-    }
-
-    /// Makes a local change part of the document (it must be persisted by the caller first).
-    pub fn apply_local(
-        &mut self,
-        changes: Vec<Change>,
-    ) -> Result<Vec<Action>, automerge::AutomergeError> {
-        self.doc.apply_changes(changes)?;
-        Ok(self.persisted())
     }
 
     fn generate(&mut self, only: Option<PeerKey>) -> Vec<Action> {
