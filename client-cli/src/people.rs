@@ -42,22 +42,6 @@ fn short_ids(catalog: &Catalog) -> std::collections::BTreeMap<String, String> {
     ids::short_ids(&canonical)
 }
 
-fn contact_of(
-    catalog: &Catalog,
-    all: &std::collections::BTreeMap<String, Contact>,
-    id: &str,
-) -> Contact {
-    let mut c = Contact::default();
-    for raw in catalog.person_group(id) {
-        if let Some(found) = all.get(&raw) {
-            c.email = c.email.or(found.email.clone());
-            c.phone = c.phone.or(found.phone.clone());
-            c.url = c.url.or(found.url.clone());
-        }
-    }
-    c
-}
-
 fn edit_of(fields: &PersonFields, name: Option<String>) -> Result<PersonEdit> {
     Ok(PersonEdit {
         name,
@@ -150,7 +134,7 @@ pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
                             &view.summary,
                             &shorts[&p.id],
                             p,
-                            &contact_of(&view.catalog, &contacts, &p.id),
+                            &view.catalog.contact(&contacts, &p.id),
                         )
                     })
                     .collect();
@@ -176,7 +160,7 @@ pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
                 .load_contacts(&view.catalog)?
                 .map(|(_, c)| c.all())
                 .unwrap_or_default();
-            let contact = contact_of(&view.catalog, &contacts, &found.id);
+            let contact = view.catalog.contact(&contacts, &found.id);
             let shorts = short_ids(&view.catalog);
             if json {
                 return out.json(&person_json(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Idea, IdeaStatus, Person, Settings};
+use crate::model::{Contact, Idea, IdeaStatus, Person, Settings};
 
 /// Settings, ideas, people and devices, with the merging of same-named entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +158,20 @@ impl Catalog {
             self.canonical_people()
                 .map(|p| (p.id.as_str(), p.name.as_str())),
         )
+    }
+
+    /// A person's contact details, gathered from every record merged into `canonical`
+    /// (the first record with a field wins).
+    pub fn contact(&self, contacts: &BTreeMap<String, Contact>, canonical: &str) -> Contact {
+        let mut merged = Contact::default();
+        for raw in self.person_group(canonical) {
+            if let Some(c) = contacts.get(&raw) {
+                merged.email = merged.email.or(c.email.clone());
+                merged.phone = merged.phone.or(c.phone.clone());
+                merged.url = merged.url.or(c.url.clone());
+            }
+        }
+        merged
     }
 
     /// Ideas closed as dead ends: doors closed.

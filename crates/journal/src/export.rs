@@ -57,14 +57,7 @@ pub fn export(catalog: &Catalog, shifts: &[Shift], contacts: &BTreeMap<String, C
     let people: Vec<Value> = catalog
         .canonical_people()
         .map(|p| {
-            let mut contact = Contact::default();
-            for raw in catalog.person_group(&p.id) {
-                if let Some(c) = contacts.get(&raw) {
-                    contact.email = contact.email.or(c.email.clone());
-                    contact.phone = contact.phone.or(c.phone.clone());
-                    contact.url = contact.url.or(c.url.clone());
-                }
-            }
+            let contact = catalog.contact(contacts, &p.id);
             json!({
                 "id": p.id,
                 "name": p.name,
