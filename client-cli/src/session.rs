@@ -188,6 +188,11 @@ impl Session {
     /// Loads the journal document (for writes, history and export).
     #[tracing::instrument(skip_all)]
     pub fn load_journal(&self) -> Result<Option<Journal>> {
+        Ok(self.load_journal_with_id()?.map(|(_, journal)| journal))
+    }
+
+    /// The journal's id and document.
+    fn load_journal_with_id(&self) -> Result<Option<(DocumentId, Journal)>> {
         let Some(id) = self.journal_id()? else {
             return Ok(None);
         };
@@ -203,7 +208,15 @@ impl Session {
                 self.path().display()
             )
         })?;
-        Ok(Some(journal))
+        // Automerge holds back changes whose dependencies it has not seen; a store where
+        // that happens has lost changes.
+        if !nudge_journal::automerge::ReadDoc::get_missing_deps(journal.doc(), &[]).is_empty() {
+            bail!(
+                "the journal in {} is missing changes that others depend on; nothing was changed: restore the folder from a backup or re-sync",
+                self.path().display()
+            );
+        }
+        Ok(Some((id, journal)))
     }
 
     /// The contacts document, if the journal names one that is stored here.
@@ -395,18 +408,16 @@ impl Session {
         &self,
         f: impl FnOnce(&mut Journal, &View) -> Result<(T, Touched)>,
     ) -> Result<T> {
-        let (id, mut journal) = match self.load_journal()? {
-            Some(journal) => (
-                self.journal_id()?.expect("a loaded journal has an id"),
-                journal,
-            ),
+        let (id, mut journal) = match self.load_journal_with_id()? {
+            Some(loaded) => loaded,
             None => self.create_journal()?,
         };
         journal.check_writable()?;
         let before = journal.doc().get_heads();
-        let old_meta = match self.cache.meta(self.checked_position(&id)?) {
+        let position = self.checked_position(&id)?;
+        let old_meta = match self.cache.meta(position) {
             Some(meta) => meta,
-            None => self.rebuild_cache(&journal, self.checked_position(&id)?)?,
+            None => self.rebuild_cache(&journal, position)?,
         };
         self.loaded.borrow_mut().meta = Some(old_meta.clone());
         let view = View {
@@ -703,5 +714,50 @@ mod tests {
         assert_eq!(patched, rebuilt);
         assert_eq!(rebuilt.1.len(), 30);
         assert_eq!(rebuilt.0.day_counts.values().sum::<u32>(), 10);
+    }
+
+    #[test]
+    fn a_journal_missing_a_dependency_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = session(dir.path());
+        s.write(|j, _| {
+            let c = j.add_shift(
+                &s.now,
+                nudge_journal::NewShift {
+                    text: "one".into(),
+                    ..Default::default()
+                },
+            )?;
+            Ok(((), Touched::Shifts(vec![c.id])))
+        })
+        .unwrap();
+        // Two more changes made elsewhere; only the second reaches the store.
+        let mut other = s.load_journal().unwrap().unwrap();
+        let before = other.doc().get_heads();
+        for text in ["two", "three"] {
+            other
+                .add_shift(
+                    &s.now,
+                    nudge_journal::NewShift {
+                        text: text.into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+        }
+        let changes = other.doc().get_changes(&before);
+        let id = s.journal_id().unwrap().unwrap();
+        let last = changes.last().unwrap();
+        s.store
+            .append(
+                &id,
+                &[NewChange {
+                    hash: last.hash().0,
+                    bytes: last.raw_bytes().to_vec(),
+                }],
+            )
+            .unwrap();
+        let err = s.load_journal().err().unwrap().to_string();
+        assert!(err.contains("missing changes"), "{err}");
     }
 }
