@@ -62,6 +62,7 @@ pub struct Accounts {
     accounts: sled::Tree,
     tokens: sled::Tree,
     owners: sled::Tree,
+    journals: sled::Tree,
 }
 
 impl Accounts {
@@ -71,6 +72,7 @@ impl Accounts {
             accounts: store.tree("accounts")?,
             tokens: store.tree("tokens")?,
             owners: store.tree("owners")?,
+            journals: store.tree("journals")?,
         })
     }
 
@@ -148,6 +150,50 @@ impl Accounts {
             )?
             .ok();
         Ok(())
+    }
+}
+
+/// What became of a request to register an account's journal.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registered {
+    /// This document is the account's journal (now, or already).
+    Journal(DocumentId),
+    /// The account does not own that document: its changes must reach the server first.
+    NotOwned,
+}
+
+impl Accounts {
+    /// The account's journal, if a device has registered one.
+    pub fn journal(&self, account: &str) -> Result<Option<DocumentId>, AccountError> {
+        Ok(self
+            .journals
+            .get(account.as_bytes())?
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok()))
+    }
+
+    /// Makes `doc` the account's journal unless it has one; the first registration wins
+    /// and every later one is told which document that is. The caller flushes.
+    pub fn register_journal(
+        &self,
+        account: &str,
+        doc: &DocumentId,
+    ) -> Result<Registered, AccountError> {
+        if self.owner(doc)?.as_deref() != Some(account) {
+            return Ok(Registered::NotOwned);
+        }
+        let proposed = doc.to_string();
+        let winner = match self.journals.compare_and_swap(
+            account.as_bytes(),
+            None as Option<&[u8]>,
+            Some(proposed.as_bytes()),
+        )? {
+            Ok(()) => *doc,
+            Err(existing) => existing
+                .current
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+                .unwrap_or(*doc),
+        };
+        Ok(Registered::Journal(winner))
     }
 }
 

@@ -1,52 +1,27 @@
-//! One websocket connection: authentication in the HTTP handshake (before the upgrade),
-//! the protocol handshake, then every inbound message through the guard and on to the
+//! One websocket connection, authenticated before the upgrade (`http.rs`): the protocol
+//! handshake, then every inbound message through the guard and on to the
 //! documents it names.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use nudge_protocol::{Access, Handshake, Inbound, Message, PeerKey, Step, TokenKind, inspect};
 use nudge_store::DocumentId;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message as WsMessage, protocol::WebSocketConfig};
-use tokio_tungstenite::{WebSocketStream, accept_hdr_async_with_config};
 
 use crate::Shared;
 use crate::accounts::Principal;
 use crate::documents::{CHANNEL, DocCommand};
 
-type Ws = WebSocketStream<TcpStream>;
-
-fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(why.to_owned()));
-    *response.status_mut() = status;
-    response
-}
-
-/// The token a request carries: `Authorization: Bearer <token>`, or `?token=<token>` for
-/// clients that cannot set headers (browsers).
-fn presented_token(request: &Request) -> Option<String> {
-    if let Some(value) = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        && let Some(token) = value.strip_prefix("Bearer ")
-    {
-        return Some(token.trim().to_owned());
-    }
-    request
-        .uri()
-        .query()?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token=").map(str::to_owned))
-}
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
 async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     let frame = CloseFrame {
@@ -65,60 +40,14 @@ async fn fail(ws: &mut Ws, code: CloseCode, why: &str) {
     close(ws, code, why).await;
 }
 
-/// Serves one accepted TCP connection until it closes or the server shuts down.
-#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
+/// Serves one authenticated websocket until it closes or the server shuts down.
 pub async fn serve(
-    stream: TcpStream,
+    mut ws: Ws,
     shared: Arc<Shared>,
+    principal: Principal,
     conn: PeerKey,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slot: Arc<std::sync::Mutex<Option<Principal>>> = Arc::default();
-    let callback = {
-        let slot = slot.clone();
-        let accounts = shared.accounts.clone();
-        move |request: &Request, response: Response| {
-            let path = request.uri().path();
-            if path != "/" && path != "/v1/sync" {
-                return Err(refuse(
-                    StatusCode::NOT_FOUND,
-                    "no such endpoint: sync at /v1/sync",
-                ));
-            }
-            match presented_token(request).and_then(|t| accounts.authenticate(&t)) {
-                Some(principal) => {
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(principal);
-                    Ok(response)
-                }
-                None => Err(refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "missing, unknown or revoked token",
-                )),
-            }
-        }
-    };
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(shared.config.limits.max_message_bytes))
-        .max_frame_size(Some(shared.config.limits.max_message_bytes));
-    let accepted = timeout(
-        shared.config.handshake_timeout,
-        accept_hdr_async_with_config(stream, callback, Some(config)),
-    )
-    .await;
-    let mut ws = match accepted {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(conn, "handshake refused: {e}");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(conn, "handshake timed out");
-            return;
-        }
-    };
-    let Some(principal) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return;
-    };
     tracing::info!(conn, account = %principal.account, token = %principal.token_id, "connected");
     let Some(remote) = protocol_handshake(&mut ws, &shared, &principal).await else {
         return;
@@ -156,7 +85,10 @@ pub async fn serve(
                     break;
                 }
                 Some(message) => {
-                    if ws.send(WsMessage::Binary(message.encode().into())).await.is_err() {
+                    let bytes = message.encode();
+                    shared.metrics.messages_out.inc();
+                    shared.metrics.bytes_out.inc_by(bytes.len() as u64);
+                    if ws.send(WsMessage::Binary(bytes.into())).await.is_err() {
                         break;
                     }
                 }
@@ -166,7 +98,7 @@ pub async fn serve(
                 last_heard = tokio::time::Instant::now();
                 pinged = false;
                 match inbound {
-                    Some(Ok(WsMessage::Binary(bytes))) => match inspect(&bytes, &shared.config.limits) {
+                    Some(Ok(WsMessage::Binary(bytes))) => match counted_inspect(&bytes, &shared) {
                         Ok(inbound) => {
                             if let Err(why) = route(inbound, &shared, &principal, conn, &remote, (&tx, &kick), &mut opened, &mut ws).await {
                                 fail(&mut ws, CloseCode::Policy, &why).await;
@@ -197,6 +129,17 @@ pub async fn serve(
     tracing::info!(conn, "disconnected");
 }
 
+/// The guard, counted in the metrics.
+fn counted_inspect(bytes: &[u8], shared: &Shared) -> Result<Inbound, nudge_protocol::Rejection> {
+    shared.metrics.messages_in.inc();
+    shared.metrics.bytes_in.inc_by(bytes.len() as u64);
+    let inspected = inspect(bytes, &shared.config.limits);
+    if inspected.is_err() {
+        shared.metrics.guard_rejections.inc();
+    }
+    inspected
+}
+
 /// Frees a peer id this credential reserved.
 fn release_peer_id(shared: &Shared, remote: &str, principal: &Principal) {
     let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
@@ -221,7 +164,7 @@ async fn protocol_handshake(ws: &mut Ws, shared: &Shared, principal: &Principal)
             return None;
         }
     };
-    let message = match inspect(&bytes, &shared.config.limits) {
+    let message = match counted_inspect(&bytes, shared) {
         Ok(inbound) => inbound.message,
         Err(e) => {
             close(ws, CloseCode::Invalid, &e.to_string()).await;

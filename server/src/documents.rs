@@ -14,6 +14,7 @@ use nudge_store::{DocStore, DocumentId, NewChange, SledStore};
 use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::accounts::Accounts;
+use crate::metrics::Metrics;
 
 /// Capacity of each channel (to a document, to a connection).
 pub const CHANNEL: usize = 64;
@@ -75,16 +76,23 @@ pub struct Documents {
     accounts: Accounts,
     server_id: String,
     loaded: Mutex<HashMap<DocumentId, mpsc::Sender<DocCommand>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Documents {
     /// The registry over `store`.
-    pub fn new(store: SledStore, accounts: Accounts, server_id: String) -> Self {
+    pub fn new(
+        store: SledStore,
+        accounts: Accounts,
+        server_id: String,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             accounts,
             server_id,
             loaded: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -105,7 +113,9 @@ impl Documents {
             None => Automerge::new(),
         };
         let (tx, rx) = mpsc::channel(CHANNEL);
-        loaded.insert(doc, tx.clone());
+        if loaded.insert(doc, tx.clone()).is_none() {
+            self.metrics.documents_loaded.inc();
+        }
         let me = self.clone();
         tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx).await });
         Ok(tx)
@@ -283,6 +293,10 @@ impl Documents {
             Ok(())
         })
         .await??;
+        self.metrics.flushes.inc();
+        self.metrics
+            .ack_latency
+            .observe(started.elapsed().as_secs_f64());
         tracing::debug!(%doc, ms = started.elapsed().as_millis() as u64, "changes stored and flushed");
         Ok(())
     }

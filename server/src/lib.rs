@@ -11,6 +11,8 @@
 mod accounts;
 mod connection;
 mod documents;
+mod http;
+mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,8 +23,9 @@ use nudge_store::{DocStore, SledStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use accounts::{AccountError, Accounts, Principal};
+pub use accounts::{AccountError, Accounts, Principal, Registered};
 use documents::Documents;
+use metrics::Metrics;
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -58,9 +61,11 @@ pub(crate) struct Shared {
     pub(crate) documents: Arc<Documents>,
     pub(crate) server_id: String,
     pub(crate) config: Config,
+    pub(crate) store: SledStore,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
-/// Serves websocket connections from `listener` until `shutdown` completes, then closes
+/// Serves HTTP and websocket connections from `listener` until `shutdown` completes, then closes
 /// every connection with a close frame, flushes storage and returns.
 pub async fn run(
     listener: TcpListener,
@@ -70,21 +75,24 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let accounts = Accounts::open(&store)?;
     let server_id = format!("nudge-server-{}", std::process::id());
+    let metrics = Arc::new(Metrics::default());
+    let max_connections = config.max_connections.clamp(1, u32::MAX as usize >> 4);
     let shared = Arc::new(Shared {
         documents: Arc::new(Documents::new(
             store.clone(),
             accounts.clone(),
             server_id.clone(),
+            metrics.clone(),
         )),
         accounts,
         server_id,
         peer_ids: Default::default(),
         config,
+        store: store.clone(),
+        metrics,
     });
-    let permits = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let (stop, stopped) = watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    let mut next_conn = 0u64;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -96,14 +104,10 @@ pub async fn run(
                         drop(stream);
                         continue;
                     };
-                    next_conn += 1;
-                    tracing::debug!(conn = next_conn, %addr, "accepted");
+                    tracing::debug!(%addr, "accepted");
                     let _ = stream.set_nodelay(true);
-                    let (shared, stopped, conn) = (shared.clone(), stopped.clone(), next_conn);
-                    connections.spawn(async move {
-                        connection::serve(stream, shared, conn, stopped).await;
-                        drop(permit);
-                    });
+                    let (shared, stopped) = (shared.clone(), stopped.clone());
+                    tokio::spawn(http::serve(stream, shared, Arc::new(permit), stopped));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -115,9 +119,11 @@ pub async fn run(
     }
     tracing::info!("shutting down");
     let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while connections.join_next().await.is_some() {}
-    })
+    // Every connection holds a permit until it has closed its socket.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        permits.acquire_many(max_connections as u32),
+    )
     .await;
     tokio::task::spawn_blocking(move || store.flush()).await??;
     Ok(())

@@ -1,0 +1,341 @@
+//! The HTTP side of every connection (hyper): the routes, the token check before a
+//! websocket upgrade, and the upgrade itself, after which `connection.rs` takes over.
+//!
+//! | route | what |
+//! |---|---|
+//! | `/v1/sync`, `/` | websocket sync (token in `Authorization: Bearer` or `?token=`) |
+//! | `GET /v1/journal` | the account's journal document, `{"journal": id or null}` |
+//! | `PUT /v1/journal` | register the account's journal, `{"journal": id}`; first one wins |
+//! | `GET /healthz` | 200 once storage and a document round-trip work, else 503 |
+//! | `GET /metrics` | OpenMetrics text |
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use nudge_protocol::TokenKind;
+use nudge_store::{DocStore, DocumentId, NewChange};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::Shared;
+use crate::accounts::{Principal, Registered};
+
+type Body = Full<Bytes>;
+
+/// Largest request body accepted (the journal route's JSON).
+const MAX_BODY: usize = 4096;
+
+/// Ids for websocket connections (for logs and per-connection state).
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.into())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The token a request carries: `Authorization: Bearer <token>`, or `?token=<token>` for
+/// clients that cannot set headers (browsers).
+fn presented_token<B>(request: &Request<B>) -> Option<String> {
+    if let Some(value) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(token) = value.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_owned());
+    }
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token=").map(str::to_owned))
+}
+
+fn authenticate<B>(shared: &Shared, request: &Request<B>) -> Option<Principal> {
+    let principal = presented_token(request).and_then(|t| shared.accounts.authenticate(&t));
+    if principal.is_none() {
+        shared.metrics.auth_failures.inc();
+    }
+    principal
+}
+
+fn unauthorized() -> Response<Body> {
+    text(
+        StatusCode::UNAUTHORIZED,
+        "missing, unknown or revoked token\n",
+    )
+}
+
+/// Serves one accepted TCP connection: HTTP requests until it closes, or a websocket.
+/// `permit` counts against the connection cap for as long as either lasts.
+pub async fn serve(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let service = {
+        let (shared, stopped) = (shared.clone(), stopped.clone());
+        service_fn(move |request| {
+            let (shared, permit, stopped) = (shared.clone(), permit.clone(), stopped.clone());
+            async move {
+                Ok::<_, std::convert::Infallible>(route(request, shared, permit, stopped).await)
+            }
+        })
+    };
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        // A client that sends its request headers slowly (or never) is cut off.
+        .header_read_timeout(shared.config.handshake_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("http connection ended: {e}");
+            }
+        }
+        _ = stopped.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection).await;
+        }
+    }
+}
+
+async fn route(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+    stopped: watch::Receiver<bool>,
+) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    match (request.method(), path.as_str()) {
+        (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, shared, permit, stopped),
+        (&Method::GET, "/") => text(
+            StatusCode::OK,
+            "nudge-server: connect a websocket client to /v1/sync\n",
+        ),
+        (_, "/v1/sync") => text(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket sync only: connect a websocket client here\n",
+        ),
+        (&Method::GET, "/healthz") => health(&shared).await,
+        (&Method::GET, "/metrics") => {
+            let mut response = text(StatusCode::OK, shared.metrics.render());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        (&Method::GET | &Method::PUT, "/v1/journal") => journal(request, &shared).await,
+        (_, "/healthz" | "/metrics" | "/v1/journal") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "no such endpoint: sync at /v1/sync\n",
+        ),
+    }
+}
+
+fn is_upgrade<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Checks the token, answers 101 and hands the upgraded stream to `connection.rs`.
+fn upgrade(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+    stopped: watch::Receiver<bool>,
+) -> Response<Body> {
+    let Some(principal) = authenticate(&shared, &request) else {
+        return unauthorized();
+    };
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let version_ok = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let (Some(key), true) = (key, version_ok) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "not a websocket handshake (Sec-WebSocket-Key and version 13 required)\n",
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(async move {
+        let upgraded = match hyper::upgrade::on(request).await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(conn, "upgrade failed: {e}");
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(shared.config.limits.max_message_bytes))
+            .max_frame_size(Some(shared.config.limits.max_message_bytes));
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        shared.metrics.connections.inc();
+        crate::connection::serve(ws, shared.clone(), principal, conn, stopped).await;
+        shared.metrics.connections.dec();
+        drop(permit);
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// Proves storage works end to end: a one-change document is appended, flushed, loaded
+/// back, read by Automerge and removed.
+async fn health(shared: &Shared) -> Response<Body> {
+    let store = shared.store.clone();
+    let checked = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(automerge::ROOT, "health", "check")?;
+        let heads = doc.get_heads();
+        let change = doc
+            .get_changes(&[])
+            .first()
+            .map(|c| NewChange {
+                hash: c.hash().0,
+                bytes: c.raw_bytes().to_vec(),
+            })
+            .ok_or_else(|| anyhow::anyhow!("automerge made no change"))?;
+        let id = DocumentId::random();
+        store.append(&id, &[change])?;
+        store.flush()?;
+        let loaded = store
+            .load(&id)?
+            .ok_or_else(|| anyhow::anyhow!("a stored document did not come back"))?;
+        let back = automerge::Automerge::load(&loaded.concat())?;
+        store.remove(&id)?;
+        store.flush()?;
+        anyhow::ensure!(
+            back.get_heads() == heads,
+            "a stored document came back different"
+        );
+        Ok(())
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => text(StatusCode::OK, "ok\n"),
+        Ok(Err(e)) => {
+            tracing::error!("health check failed: {e:#}");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("storage failed: {e:#}\n"),
+            )
+        }
+        Err(e) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("health check failed: {e}\n"),
+        ),
+    }
+}
+
+/// `GET`/`PUT /v1/journal`: which document is the account's journal.
+async fn journal(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    let Some(principal) = authenticate(shared, &request) else {
+        return unauthorized();
+    };
+    if principal.kind == TokenKind::Share {
+        return text(
+            StatusCode::FORBIDDEN,
+            "a share token cannot use this route\n",
+        );
+    }
+    let accounts = shared.accounts.clone();
+    let account = principal.account.clone();
+    if request.method() == Method::GET {
+        return match tokio::task::spawn_blocking(move || accounts.journal(&account)).await {
+            Ok(Ok(id)) => json(
+                StatusCode::OK,
+                serde_json::json!({ "journal": id.map(|i| i.to_string()) }),
+            ),
+            _ => text(StatusCode::SERVICE_UNAVAILABLE, "storage failed\n"),
+        };
+    }
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body must be {\"journal\": \"<document id>\"}\n",
+            );
+        }
+    };
+    let proposed = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("journal")?.as_str()?.parse::<DocumentId>().ok());
+    let Some(proposed) = proposed else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the body must be {\"journal\": \"<document id>\"}\n",
+        );
+    };
+    let store = shared.store.clone();
+    let registered = tokio::task::spawn_blocking(move || -> anyhow::Result<Registered> {
+        let registered = accounts.register_journal(&account, &proposed)?;
+        store.flush()?;
+        Ok(registered)
+    })
+    .await;
+    match registered {
+        Ok(Ok(Registered::Journal(id))) => {
+            tracing::info!(account = %principal.account, journal = %id, "journal registered");
+            json(
+                StatusCode::OK,
+                serde_json::json!({ "journal": id.to_string() }),
+            )
+        }
+        Ok(Ok(Registered::NotOwned)) => text(
+            StatusCode::CONFLICT,
+            "sync that document to the server before registering it as the journal\n",
+        ),
+        _ => text(StatusCode::SERVICE_UNAVAILABLE, "storage failed\n"),
+    }
+}
