@@ -44,6 +44,11 @@ impl Contacts {
         &self.doc
     }
 
+    /// The document, mutably (for sync and adoption).
+    pub fn doc_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+
     /// Every person's contact details, by person id.
     pub fn all(&self) -> BTreeMap<String, Contact> {
         let Ok(Some((Value::Object(ObjType::Map), people))) = self.doc.get(ROOT, "people") else {

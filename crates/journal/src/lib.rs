@@ -11,9 +11,11 @@
 //! - [`Summary`] (`summary.rs`): per-day aggregates and planned shifts, maintained one shift
 //!   at a time so that a cache of it answers `list` and `week` without the document.
 //! - [`week`], [`streak`] (`week.rs`): the weekly view.
+//! - `adopt.rs`: a device's own records carried into its account's journal.
 //! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
 
+mod adopt;
 mod catalog;
 mod commands;
 mod contacts;
@@ -29,6 +31,7 @@ mod values;
 mod week;
 pub mod when;
 
+pub use adopt::Carried;
 pub use automerge;
 pub use catalog::{Catalog, Resolved, normalize};
 pub use commands::{Created, NewShift, PersonEdit, ShiftEdit, TagRef};
