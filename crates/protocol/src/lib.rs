@@ -10,10 +10,13 @@
 //! - [`Handshake`] (`handshake.rs`): `join` / `peer`, before any sync message.
 //! - [`DocSession`] (`document.rs`): one document and the peers syncing it, sans-IO, with
 //!   the durability rule: nothing advertising new heads leaves before they are persisted.
+//! - [`ClientSync`] (`client.rs`): the client side of a sync, sans-IO: when every document
+//!   holds the heads the server reported, the sync is done.
 //! - [`Token`] (`token.rs`): bearer tokens with a visible id, stored only as SHA-256.
 //! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
 //!   bloom filters away from automerge's decoder.
 
+mod client;
 mod document;
 mod guard;
 mod handshake;
@@ -21,6 +24,7 @@ mod message;
 pub mod sync_shape;
 mod token;
 
+pub use client::{ClientError, ClientSync, Moved};
 pub use document::{Access, Action, DocSession, PeerKey};
 pub use guard::{Inbound, Limits, Rejection, inspect};
 pub use handshake::{Handshake, Role, Step};

@@ -1,0 +1,425 @@
+//! The client side of a sync, sans-IO: one connection to a server and the documents synced
+//! over it. Feed it what arrives (after [`crate::inspect`]); send what it returns; store
+//! what [`ClientSync::take_new_changes`] hands over; stop when [`ClientSync::is_done`].
+//!
+//! A document is done when the server has reported exactly our heads and we have nothing
+//! left to send. The server answers only once the changes it received are durable
+//! (`docs/protocol.md`), so "done" also means everything we sent is stored there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::{Automerge, Change, ChangeHash};
+use nudge_store::DocumentId;
+
+use crate::guard::Inbound;
+use crate::handshake::{Handshake, Step};
+use crate::message::Message;
+
+/// Why a sync cannot go on.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server sent an `error` message.
+    #[error("the server said: {0}")]
+    Server(String),
+    /// The handshake failed.
+    #[error("the server's handshake failed: {0}")]
+    Handshake(String),
+    /// The server sent something out of order.
+    #[error("the server broke the protocol: {0}")]
+    Protocol(String),
+    /// A sync message could not be applied.
+    #[error("a sync message from the server could not be applied: {0}")]
+    Apply(String),
+}
+
+/// How much moved for one document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Changes received.
+    pub down: usize,
+    /// Changes the server did not have and now has from us.
+    pub up: usize,
+}
+
+struct ClientDoc {
+    doc: Automerge,
+    state: SyncState,
+    /// Our heads when the sync began.
+    initial: Vec<ChangeHash>,
+    /// The heads the server first reported.
+    server_initial: Option<Vec<ChangeHash>>,
+    /// Heads already handed out by `take_new_changes`.
+    stored: Vec<ChangeHash>,
+    /// The last `generate_sync_message` had nothing to send.
+    quiet: bool,
+    /// The server does not have it (or will not say).
+    unavailable: bool,
+}
+
+impl ClientDoc {
+    fn new(doc: Automerge) -> Self {
+        let heads = doc.get_heads();
+        Self {
+            doc,
+            state: SyncState::new(),
+            initial: heads.clone(),
+            server_initial: None,
+            stored: heads,
+            quiet: false,
+            unavailable: false,
+        }
+    }
+
+    fn in_sync(&self) -> bool {
+        if self.unavailable {
+            return true;
+        }
+        let mut ours = self.doc.get_heads();
+        ours.sort();
+        let theirs = self.state.their_heads.clone().map(|mut h| {
+            h.sort();
+            h
+        });
+        self.quiet && theirs == Some(ours)
+    }
+}
+
+/// One client connection's sync of several documents.
+pub struct ClientSync {
+    our_id: String,
+    handshake: Handshake,
+    server: Option<String>,
+    docs: BTreeMap<DocumentId, ClientDoc>,
+}
+
+impl ClientSync {
+    /// A sync about to start, and the `join` to send first.
+    pub fn new(our_id: impl Into<String>) -> (Self, Message) {
+        let our_id = our_id.into();
+        let (handshake, join) = Handshake::initiating(our_id.clone(), None);
+        (
+            Self {
+                our_id,
+                handshake,
+                server: None,
+                docs: BTreeMap::new(),
+            },
+            join,
+        )
+    }
+
+    /// Adds a document to sync (an empty one to fetch it). Returns what to send now.
+    pub fn add(&mut self, id: DocumentId, doc: Automerge) -> Vec<Message> {
+        self.docs.insert(id, ClientDoc::new(doc));
+        match self.server.clone() {
+            Some(server) => self.first_message(id, &server).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn first_message(&mut self, id: DocumentId, server: &str) -> Option<Message> {
+        let entry = self.docs.get_mut(&id)?;
+        let data = entry.doc.generate_sync_message(&mut entry.state)?.encode();
+        let (document_id, sender_id, target_id) =
+            (id.to_string(), self.our_id.clone(), server.to_owned());
+        // A document we have nothing of is asked for; the server says if it lacks it too.
+        Some(if entry.initial.is_empty() {
+            Message::Request {
+                document_id,
+                sender_id,
+                target_id,
+                data,
+            }
+        } else {
+            Message::Sync {
+                document_id,
+                sender_id,
+                target_id,
+                data,
+            }
+        })
+    }
+
+    /// Acts on one message from the server; returns what to send.
+    pub fn receive(&mut self, inbound: Inbound) -> Result<Vec<Message>, ClientError> {
+        let Some(server) = self.server.clone() else {
+            return match self.handshake.receive(&inbound.message) {
+                Step::Established { remote, .. } => {
+                    self.server = Some(remote.clone());
+                    let ids: Vec<DocumentId> = self.docs.keys().copied().collect();
+                    Ok(ids
+                        .into_iter()
+                        .filter_map(|id| self.first_message(id, &remote))
+                        .collect())
+                }
+                Step::Fail(Message::Error { message }) => Err(ClientError::Handshake(message)),
+                Step::Fail(other) => Err(ClientError::Handshake(format!("{other:?}"))),
+            };
+        };
+        match (inbound.message, inbound.document, inbound.sync) {
+            (Message::Sync { .. } | Message::Request { .. }, Some(id), Some(message)) => {
+                self.receive_sync(id, message, &server)
+            }
+            (Message::DocUnavailable { .. }, Some(id), _) => {
+                if let Some(entry) = self.docs.get_mut(&id) {
+                    entry.unavailable = true;
+                }
+                Ok(Vec::new())
+            }
+            (Message::Error { message }, _, _) => Err(ClientError::Server(message)),
+            (Message::Leave { .. }, _, _) => {
+                Err(ClientError::Server("the server left the connection".into()))
+            }
+            (Message::Join { .. } | Message::Peer { .. }, _, _) => Err(ClientError::Protocol(
+                "a second handshake message".into(),
+            )),
+            // Ephemeral messages and announcements are not for a headless sync.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn receive_sync(
+        &mut self,
+        id: DocumentId,
+        message: SyncMessage,
+        server: &str,
+    ) -> Result<Vec<Message>, ClientError> {
+        let Some(entry) = self.docs.get_mut(&id) else {
+            // Not a document we asked about: nothing to do with it.
+            return Ok(Vec::new());
+        };
+        if entry.server_initial.is_none() {
+            entry.server_initial = Some(message.heads.clone());
+        }
+        entry.unavailable = false;
+        entry
+            .doc
+            .receive_sync_message(&mut entry.state, message)
+            .map_err(|e| ClientError::Apply(e.to_string()))?;
+        Ok(self.reply(id, server).into_iter().collect())
+    }
+
+    fn reply(&mut self, id: DocumentId, server: &str) -> Option<Message> {
+        let entry = self.docs.get_mut(&id)?;
+        match entry.doc.generate_sync_message(&mut entry.state) {
+            Some(message) => {
+                entry.quiet = false;
+                Some(Message::Sync {
+                    document_id: id.to_string(),
+                    sender_id: self.our_id.clone(),
+                    target_id: server.to_owned(),
+                    data: message.encode(),
+                })
+            }
+            None => {
+                entry.quiet = true;
+                None
+            }
+        }
+    }
+
+    /// Whether the handshake is complete.
+    pub fn is_established(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Whether every document is in sync with the server (or unavailable there).
+    pub fn is_done(&self) -> bool {
+        self.is_established() && self.docs.values().all(ClientDoc::in_sync)
+    }
+
+    /// Whether the server said it does not have the document.
+    pub fn is_unavailable(&self, id: &DocumentId) -> bool {
+        self.docs.get(id).is_some_and(|d| d.unavailable)
+    }
+
+    /// The document as it stands.
+    pub fn doc(&self, id: &DocumentId) -> Option<&Automerge> {
+        self.docs.get(id).map(|d| &d.doc)
+    }
+
+    /// The changes received since the last call (or the start), for the caller to store.
+    pub fn take_new_changes(&mut self, id: &DocumentId) -> Vec<Change> {
+        let Some(entry) = self.docs.get_mut(id) else {
+            return Vec::new();
+        };
+        let changes: Vec<Change> = entry.doc.get_changes(&entry.stored);
+        entry.stored = entry.doc.get_heads();
+        changes
+    }
+
+    /// How much moved for a document; meaningful once it is in sync.
+    pub fn moved(&self, id: &DocumentId) -> Moved {
+        let Some(entry) = self.docs.get(id) else {
+            return Moved::default();
+        };
+        let Some(server_initial) = &entry.server_initial else {
+            return Moved::default();
+        };
+        let hashes = |heads: &[ChangeHash]| -> BTreeSet<ChangeHash> {
+            entry
+                .doc
+                .get_changes(heads)
+                .iter()
+                .map(|c| c.hash())
+                .collect()
+        };
+        let down = hashes(&entry.initial);
+        let server_lacked = hashes(server_initial);
+        Moved {
+            down: down.len(),
+            up: server_lacked.difference(&down).count(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::{Access, Action, DocSession};
+    use crate::guard::{Limits, inspect};
+    use automerge::transaction::Transactable;
+    use automerge::{ROOT, ReadDoc};
+
+    /// Runs a client against a `DocSession` (the server's core) until the client is done.
+    fn run(client: &mut ClientSync, join: Message, server: &mut DocSession) {
+        let limits = Limits::default();
+        let mut handshake = Handshake::receiving("server", None);
+        let reply = match handshake.receive(&join) {
+            Step::Established { reply, .. } => reply.unwrap(),
+            Step::Fail(e) => panic!("{e:?}"),
+        };
+        let mut to_client = vec![reply];
+        let mut added = false;
+        for _ in 0..50 {
+            let mut to_server = Vec::new();
+            for m in to_client.drain(..) {
+                let inbound = inspect(&m.encode(), &limits).unwrap();
+                to_server.extend(client.receive(inbound).unwrap());
+            }
+            if client.is_done() {
+                return;
+            }
+            for m in to_server {
+                let inbound = inspect(&m.encode(), &limits).unwrap();
+                if !added {
+                    to_client.extend(actions(server.add_peer(1, Access::ReadWrite)));
+                    added = true;
+                }
+                let mut acts = server.receive(1, inbound.sync.unwrap());
+                while !acts.is_empty() {
+                    let mut next = Vec::new();
+                    for a in acts {
+                        match a {
+                            Action::Persist(_) => next.extend(server.persisted()),
+                            other => to_client.extend(actions(vec![other])),
+                        }
+                    }
+                    acts = next;
+                }
+            }
+        }
+        panic!("no convergence");
+    }
+
+    fn actions(actions: Vec<Action>) -> Vec<Message> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Send(_, data) => Some(Message::Sync {
+                    document_id: doc_id().to_string(),
+                    sender_id: "server".into(),
+                    target_id: "client".into(),
+                    data,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn doc_id() -> DocumentId {
+        DocumentId::from_bytes([7; 16])
+    }
+
+    fn doc_with(key: &str) -> Automerge {
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(ROOT, key, 1).unwrap();
+        doc.document().clone()
+    }
+
+    #[test]
+    fn pushes_and_pulls_until_both_hold_the_same_heads() {
+        let server = DocSession::new(doc_with("server"));
+        let mut ours = server.doc().clone().with_actor(automerge::ActorId::random());
+        let mut tx = ours.transaction();
+        tx.put(ROOT, "client", 2).unwrap();
+        tx.commit();
+        let mut server_doc = server.doc().clone().with_actor(automerge::ActorId::random());
+        let mut tx = server_doc.transaction();
+        tx.put(ROOT, "later", 3).unwrap();
+        tx.commit();
+        let mut server = DocSession::new(server_doc);
+        let (mut client, join) = ClientSync::new("client");
+        client.add(doc_id(), ours);
+        assert!(!client.is_done());
+        run(&mut client, join, &mut server);
+        let id = doc_id();
+        let doc = client.doc(&id).unwrap();
+        assert_eq!(doc.get_heads().len(), 2);
+        assert!(doc.get(ROOT, "later").unwrap().is_some());
+        assert!(server.doc().get(ROOT, "client").unwrap().is_some());
+        assert_eq!(client.moved(&id), Moved { down: 1, up: 1 });
+        assert_eq!(client.take_new_changes(&id).len(), 1);
+        assert!(client.take_new_changes(&id).is_empty());
+    }
+
+    #[test]
+    fn an_empty_document_is_requested_and_fetched() {
+        let mut server = DocSession::new(doc_with("server"));
+        let (mut client, join) = ClientSync::new("client");
+        let first = client.add(doc_id(), Automerge::new());
+        assert!(first.is_empty(), "nothing goes out before the handshake");
+        run(&mut client, join, &mut server);
+        let id = doc_id();
+        assert_eq!(client.doc(&id).unwrap().get_heads(), server.doc().get_heads());
+        assert_eq!(client.moved(&id), Moved { down: 1, up: 0 });
+    }
+
+    #[test]
+    fn doc_unavailable_and_errors_end_the_wait() {
+        let (mut client, join) = ClientSync::new("client");
+        let id = doc_id();
+        client.add(id, Automerge::new());
+        let mut handshake = Handshake::receiving("server", None);
+        let Step::Established {
+            reply: Some(peer), ..
+        } = handshake.receive(&join)
+        else {
+            panic!()
+        };
+        let limits = Limits::default();
+        let out = client
+            .receive(inspect(&peer.encode(), &limits).unwrap())
+            .unwrap();
+        assert!(matches!(out.as_slice(), [Message::Request { .. }]));
+        assert!(!client.is_done());
+        let unavailable = Message::DocUnavailable {
+            sender_id: "server".into(),
+            target_id: "client".into(),
+            document_id: id.to_string(),
+        };
+        client
+            .receive(inspect(&unavailable.encode(), &limits).unwrap())
+            .unwrap();
+        assert!(client.is_done() && client.is_unavailable(&id));
+        let error = Message::Error {
+            message: "no".into(),
+        };
+        assert_eq!(
+            client.receive(inspect(&error.encode(), &limits).unwrap()),
+            Err(ClientError::Server("no".into()))
+        );
+    }
+}
