@@ -114,6 +114,20 @@ pub enum Command {
     /// Read or change settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The sync server this device uses.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Exchange changes with the server until both sides hold the same journal.
+    Sync {
+        /// Seconds to wait for the server before giving up.
+        #[arg(
+            long,
+            env = "NUDGE_SYNC_TIMEOUT",
+            default_value_t = 30,
+            value_name = "SECS"
+        )]
+        timeout: u64,
+    },
 }
 
 /// Words of a shift: text words, `+idea` and `@person` tags, in any order.
@@ -345,4 +359,25 @@ pub enum ConfigCommand {
         /// The new value.
         value: String,
     },
+}
+
+/// `nudge remote ...`.
+#[derive(Subcommand, Debug)]
+pub enum RemoteCommand {
+    /// Set the server, with the token from NUDGE_TOKEN or --token-stdin.
+    Add {
+        /// ws://host:port or http://host:port (wss:// or https:// behind a TLS proxy).
+        url: String,
+        /// Read the token from standard input instead of NUDGE_TOKEN.
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Show the server, the token's id (never the secret) and what is not synced yet.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget the server and the token (the journal stays).
+    Remove,
 }

@@ -6,8 +6,10 @@
 //! - `resolve.rs`: ids, prefixes and `+idea` / `@person` names to records.
 //! - `output.rs`: colour, relative times, JSON shapes.
 //!
+//! - `remote.rs`, `sync.rs`: the sync server's address and token; `nudge sync`.
+//!
 //! Exit codes: 0 success, 1 an error the user can fix (one line on stderr that says how),
-//! 2 bad usage.
+//! 2 bad usage, 3 the server cannot be reached, 4 the server refused the token.
 
 mod cache;
 mod cli;
@@ -16,9 +18,11 @@ mod marker;
 mod misc;
 pub mod output;
 mod people;
+pub mod remote;
 mod resolve;
 pub mod session;
 mod shifts;
+mod sync;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +32,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use nudge_journal::Now;
 
-use cli::{Cli, ColorWhen, Command};
+use cli::{Cli, ColorWhen, Command, RemoteCommand};
 use output::Out;
 use session::Session;
 
@@ -69,13 +73,14 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
         (Err(e), _) => {
+            let code = e.downcast_ref::<sync::Failure>().map_or(1, |f| f.code);
             let _ = writeln!(
                 anstream::stderr(),
                 "{}nudge:{} {e:#}",
                 output::ERR.render(),
                 output::ERR.render_reset()
             );
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }
@@ -126,7 +131,18 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
             _ => {}
         }
     }
+    let syncing = matches!(cli.command, Command::Sync { .. } | Command::Remote(_));
     let result = dispatch(cli.command, &session, out);
+    if result.is_ok() && session.wrote() && !syncing && remote::load(&home).ok().flatten().is_some()
+    {
+        match session.unsynced() {
+            Ok(0) | Err(_) => {}
+            Ok(n) => output::notice(format!(
+                "{n} {} not synced yet (run `nudge sync`)",
+                if n == 1 { "change" } else { "changes" }
+            )),
+        }
+    }
     // Every command flushes what it wrote before it reports success, so the store needs no
     // closing flush; skipping sled's (thread joins and all) saves a few ms per command.
     std::mem::forget(session);
@@ -156,5 +172,69 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
         Command::History { json, limit } => misc::history(session, out, json, limit),
         Command::Export { .. } => misc::export(session, out),
         Command::Config(cmd) => misc::config(session, out, cmd),
+        Command::Remote(cmd) => remote_command(session, out, cmd),
+        Command::Sync { timeout } => {
+            sync::run(session, out, std::time::Duration::from_secs(timeout.max(1)))
+        }
+    }
+}
+
+fn remote_command(session: &Session, out: &mut Out, command: RemoteCommand) -> Result<()> {
+    let home = session.home();
+    match command {
+        RemoteCommand::Add { url, token_stdin } => {
+            if let Some(existing) = remote::load(home)? {
+                anyhow::bail!(
+                    "a remote is set already ({}); run `nudge remote remove` first to change it",
+                    existing.url
+                );
+            }
+            remote::endpoints(&url)?;
+            let token = remote::token_from(token_stdin)?;
+            let parsed = remote::check_token(&token)?;
+            remote::save(
+                home,
+                &remote::Remote {
+                    url: url.trim().to_owned(),
+                    token: parsed.to_string(),
+                },
+            )?;
+            session.forget_synced()?;
+            out.line(format!(
+                "Remote set to {} (token {}). Run `nudge sync` to sync.",
+                url.trim(),
+                parsed.id()
+            ));
+            Ok(())
+        }
+        RemoteCommand::Show { json } => {
+            let Some(remote) = remote::load(home)? else {
+                anyhow::bail!("no remote is set: run `nudge remote add URL` with NUDGE_TOKEN set");
+            };
+            let token_id = remote::check_token(&remote.token)
+                .map(|t| t.id().to_owned())
+                .unwrap_or_else(|_| "(damaged)".into());
+            let unsynced = session.unsynced()?;
+            if json {
+                out.json(&serde_json::json!({
+                    "url": remote.url,
+                    "token_id": token_id,
+                    "unsynced_changes": unsynced,
+                }))?;
+            } else {
+                out.line(format!("url       {}", remote.url));
+                out.line(format!("token     {token_id}"));
+                out.line(format!("unsynced  {unsynced} changes"));
+            }
+            Ok(())
+        }
+        RemoteCommand::Remove => {
+            if !remote::remove(home)? {
+                anyhow::bail!("no remote is set");
+            }
+            session.forget_synced()?;
+            out.line("Remote removed; the journal stays on this device.");
+            Ok(())
+        }
     }
 }

@@ -32,6 +32,11 @@ pub mod local {
     pub const DEVICE_NAME: &str = "device.name";
     /// Colour preference.
     pub const COLOR: &str = "color";
+    /// The journal this device used before it adopted its account's journal: a crash
+    /// between switching the pointer and the position marker is recognised by it.
+    pub const PREVIOUS_JOURNAL: &str = "journal.previous";
+    /// Prefix of the log position of each document at the end of its last sync.
+    pub const SYNCED: &str = "synced.";
 }
 
 /// Derived state: what reads need.
@@ -52,6 +57,9 @@ pub enum Touched {
 
 /// The opened store of one device.
 pub struct Session {
+    home: PathBuf,
+    /// Whether this process changed a document (for the "not synced yet" notice).
+    wrote: std::cell::Cell<bool>,
     /// `journal.position`: how a store that lost changes is noticed (see `marker.rs`).
     marker: Marker,
     store: SledStore,
@@ -94,6 +102,8 @@ impl Session {
         };
         let store = SledStore::open(&home.join("store"), &options)?;
         Ok(Self {
+            home: home.to_path_buf(),
+            wrote: std::cell::Cell::new(false),
             marker: Marker::new(home.join("journal.position")),
             local: store.tree("local")?,
             cache: Cache::new(home.join("cache")),
@@ -101,6 +111,11 @@ impl Session {
             store,
             now,
         })
+    }
+
+    /// The data folder.
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     /// The store's folder.
@@ -156,6 +171,14 @@ impl Session {
                 self.path().display(),
                 self.marker.path().display()
             ),
+            (Some(a), Some((b, _)))
+                if a != b
+                    && self.local_get(local::PREVIOUS_JOURNAL)?.as_deref()
+                        == Some(b.to_string().as_str()) =>
+            {
+                // Adoption switched the pointer but crashed before the marker: fine.
+                Ok(Some(a))
+            }
             (Some(a), Some((b, _))) if a != b => bail!(
                 "the store at {} holds journal {a} but {} names {b}; nothing was changed: restore the folder from a backup",
                 self.path().display(),
@@ -169,7 +192,8 @@ impl Session {
     /// changes, and must not be used (or written to) as if nothing happened.
     fn checked_position(&self, id: &DocumentId) -> Result<u64> {
         let position = self.store.position(id)?;
-        if let Some((_, confirmed)) = self.marker.read()?
+        if let Some((marked, confirmed)) = self.marker.read()?
+            && marked == *id
             && position < confirmed
         {
             bail!(
@@ -253,14 +277,119 @@ impl Session {
         Ok(())
     }
 
+    /// Appends changes that arrived by sync to the log of `id` (not yet flushed).
+    pub fn store_changes(
+        &self,
+        id: &DocumentId,
+        changes: &[nudge_journal::automerge::Change],
+    ) -> Result<usize> {
+        let changes: Vec<NewChange> = changes.iter().map(new_change).collect();
+        Ok(self.store.append(id, &changes)?)
+    }
+
+    /// The document `id` as stored here, if it is.
+    pub fn load_automerge(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        let Some(bytes) = self.load_doc(id)? else {
+            return Ok(None);
+        };
+        let doc = Automerge::load(&bytes).map_err(|e| {
+            anyhow!(
+                "document {id} in {} is damaged ({e}); restore the folder from a backup",
+                self.path().display()
+            )
+        })?;
+        Ok(Some(doc.with_actor(self.actor()?)))
+    }
+
+    /// Flushes what sync stored and confirms the journal's new position in the marker.
+    pub fn commit_sync(&self) -> Result<()> {
+        self.store.flush()?;
+        if let Some(id) = self.journal_id()? {
+            self.marker.write(&id, self.store.position(&id)?)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `id` (already stored and flushed here) this device's journal in place of
+    /// the current one, which stays stored until the caller removes it.
+    pub fn switch_journal(&self, id: &DocumentId) -> Result<()> {
+        if let Some(previous) = self.journal_id()? {
+            self.local
+                .insert(local::PREVIOUS_JOURNAL, previous.to_string().as_bytes())?;
+        }
+        self.local
+            .insert(local::JOURNAL, id.to_string().as_bytes())?;
+        self.store.flush()?;
+        self.marker.write(id, self.store.position(id)?)?;
+        *self.loaded.borrow_mut() = Loaded::default();
+        Ok(())
+    }
+
+    /// Log positions: the document's now, and at the end of its last sync.
+    pub fn sync_positions(&self, id: &DocumentId) -> Result<(u64, u64)> {
+        let now = self.store.position(id)?;
+        let synced = self
+            .local_get(&format!("{}{id}", local::SYNCED))?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok((now, synced))
+    }
+
+    /// Records that the server holds everything stored for `id` now.
+    pub fn mark_synced(&self, id: &DocumentId) -> Result<()> {
+        let position = self.store.position(id)?;
+        self.local.insert(
+            format!("{}{id}", local::SYNCED),
+            position.to_string().as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// Forgets every sync record (when the remote changes).
+    pub fn forget_synced(&self) -> Result<()> {
+        for key in self.local.scan_prefix(local::SYNCED).keys() {
+            self.local.remove(key?)?;
+        }
+        self.store.flush()?;
+        Ok(())
+    }
+
+    /// How many changes of the journal and its contacts the server has not confirmed.
+    pub fn unsynced(&self) -> Result<u64> {
+        let Some(view) = self.view()? else {
+            return Ok(0);
+        };
+        let mut ids: Vec<DocumentId> = self.journal_id()?.into_iter().collect();
+        if let Some(contacts) = view
+            .catalog
+            .contacts_doc
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+        {
+            ids.push(contacts);
+        }
+        let mut total = 0;
+        for id in ids {
+            let (now, synced) = self.sync_positions(&id)?;
+            total += now.saturating_sub(synced);
+        }
+        Ok(total)
+    }
+
     /// Removes a document from this device.
     pub fn remove_doc(&self, id: &DocumentId) -> Result<()> {
         self.store.remove(id)?;
         Ok(())
     }
 
+    /// Whether this process changed a document.
+    pub fn wrote(&self) -> bool {
+        self.wrote.get()
+    }
+
     /// Makes everything written durable.
     pub fn flush(&self) -> Result<()> {
+        self.wrote.set(true);
         self.store.flush()?;
         Ok(())
     }
@@ -430,6 +559,7 @@ impl Session {
             return Ok(value);
         }
         self.store.flush()?;
+        self.wrote.set(true);
         let position = self.store.position(&id)?;
         self.marker.write(&id, position)?;
         tracing::debug!(doc = %id, position, "change stored and flushed");

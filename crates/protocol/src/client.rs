@@ -56,6 +56,8 @@ struct ClientDoc {
     quiet: bool,
     /// The server does not have it (or will not say).
     unavailable: bool,
+    /// Changes made here during the sync (`apply_local`): sent, not received.
+    local: BTreeSet<ChangeHash>,
 }
 
 impl ClientDoc {
@@ -69,6 +71,7 @@ impl ClientDoc {
             stored: heads,
             quiet: false,
             unavailable: false,
+            local: BTreeSet::new(),
         }
     }
 
@@ -172,9 +175,9 @@ impl ClientSync {
             (Message::Leave { .. }, _, _) => {
                 Err(ClientError::Server("the server left the connection".into()))
             }
-            (Message::Join { .. } | Message::Peer { .. }, _, _) => Err(ClientError::Protocol(
-                "a second handshake message".into(),
-            )),
+            (Message::Join { .. } | Message::Peer { .. }, _, _) => {
+                Err(ClientError::Protocol("a second handshake message".into()))
+            }
             // Ephemeral messages and announcements are not for a headless sync.
             _ => Ok(Vec::new()),
         }
@@ -218,6 +221,29 @@ impl ClientSync {
                 None
             }
         }
+    }
+
+    /// Applies changes made here (not received) to a document, and returns what to send
+    /// so that the server gets them.
+    pub fn apply_local(
+        &mut self,
+        id: &DocumentId,
+        changes: Vec<Change>,
+    ) -> Result<Vec<Message>, ClientError> {
+        let Some(server) = self.server.clone() else {
+            return Err(ClientError::Protocol("not connected yet".into()));
+        };
+        let Some(entry) = self.docs.get_mut(id) else {
+            return Ok(Vec::new());
+        };
+        entry.local.extend(changes.iter().map(|c| c.hash()));
+        entry
+            .doc
+            .apply_changes(changes)
+            .map_err(|e| ClientError::Apply(e.to_string()))?;
+        // Already stored by the caller.
+        entry.stored = entry.doc.get_heads();
+        Ok(self.reply(*id, &server).into_iter().collect())
     }
 
     /// Whether the handshake is complete.
@@ -266,7 +292,10 @@ impl ClientSync {
                 .map(|c| c.hash())
                 .collect()
         };
-        let down = hashes(&entry.initial);
+        let down: BTreeSet<ChangeHash> = hashes(&entry.initial)
+            .difference(&entry.local)
+            .copied()
+            .collect();
         let server_lacked = hashes(server_initial);
         Moved {
             down: down.len(),
@@ -352,11 +381,17 @@ mod tests {
     #[test]
     fn pushes_and_pulls_until_both_hold_the_same_heads() {
         let server = DocSession::new(doc_with("server"));
-        let mut ours = server.doc().clone().with_actor(automerge::ActorId::random());
+        let mut ours = server
+            .doc()
+            .clone()
+            .with_actor(automerge::ActorId::random());
         let mut tx = ours.transaction();
         tx.put(ROOT, "client", 2).unwrap();
         tx.commit();
-        let mut server_doc = server.doc().clone().with_actor(automerge::ActorId::random());
+        let mut server_doc = server
+            .doc()
+            .clone()
+            .with_actor(automerge::ActorId::random());
         let mut tx = server_doc.transaction();
         tx.put(ROOT, "later", 3).unwrap();
         tx.commit();
@@ -383,7 +418,10 @@ mod tests {
         assert!(first.is_empty(), "nothing goes out before the handshake");
         run(&mut client, join, &mut server);
         let id = doc_id();
-        assert_eq!(client.doc(&id).unwrap().get_heads(), server.doc().get_heads());
+        assert_eq!(
+            client.doc(&id).unwrap().get_heads(),
+            server.doc().get_heads()
+        );
         assert_eq!(client.moved(&id), Moved { down: 1, up: 0 });
     }
 

@@ -5,4 +5,5 @@ mod cli_errors;
 mod cli_journal;
 mod crash;
 mod server;
+mod sync;
 mod util;

@@ -1,0 +1,538 @@
+//! `nudge sync`: one exchange with the server, until every document holds the heads the
+//! other side reported.
+//!
+//! 1. Ask the server which document is the account's journal (`GET /v1/journal`).
+//! 2. If it has none, push this device's journal and its contacts document, then register
+//!    it (`PUT /v1/journal`; the first device to register wins, and a loser adopts).
+//! 3. If it is this device's journal, sync it and its contacts document.
+//! 4. If it is another, fetch it and its contacts document, carry this device's own
+//!    records over into it as new changes (`nudge_journal::Journal::adopt`), switch to it,
+//!    and push the carried records.
+//!
+//! Everything received is stored and flushed before the command reports success. Exit
+//! codes: 3 the server cannot be reached (or stopped answering), 4 it refused the token.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use nudge_journal::automerge::Automerge;
+use nudge_journal::{Carried, Contacts, Journal};
+use nudge_protocol::{ClientSync, Limits, Message, Moved, inspect};
+use nudge_store::DocumentId;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::output::{Out, paint};
+use crate::remote::{self, Endpoints, Remote};
+use crate::session::Session;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest message accepted from the server: a first fetch of a big journal comes whole.
+const MAX_INBOUND: usize = 512 << 20;
+
+/// An error with an exit code of its own.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// The exit code.
+    pub code: u8,
+    /// One line saying what happened and what to do.
+    pub message: String,
+}
+
+/// The server cannot be reached, or stopped answering.
+pub const UNREACHABLE: u8 = 3;
+/// The server refused the token.
+pub const REFUSED: u8 = 4;
+
+fn unreachable(url: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    Failure {
+        code: UNREACHABLE,
+        message: format!(
+            "cannot reach the server at {url} ({why}); nothing was changed here: check the address and that the server runs, then run `nudge sync` again"
+        ),
+    }
+    .into()
+}
+
+fn refused(url: &str) -> anyhow::Error {
+    Failure {
+        code: REFUSED,
+        message: format!(
+            "the server at {url} refused this device's token (unknown or revoked); nothing was changed here: get a new token, then `nudge remote remove` and `nudge remote add {url}` with it"
+        ),
+    }
+    .into()
+}
+
+fn broke(url: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    Failure {
+        code: UNREACHABLE,
+        message: format!(
+            "the connection to {url} broke off ({why}); what arrived is kept: run `nudge sync` again"
+        ),
+    }
+    .into()
+}
+
+/// The HTTP side: which document is the account's journal.
+struct Api {
+    agent: ureq::Agent,
+    remote: Remote,
+    endpoints: Endpoints,
+}
+
+impl Api {
+    fn new(remote: Remote, endpoints: Endpoints, timeout: Duration) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            agent,
+            remote,
+            endpoints,
+        }
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.remote.token)
+    }
+
+    fn answer(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Option<DocumentId>> {
+        let url = &self.remote.url;
+        let mut response = result.map_err(|e| unreachable(url, e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| unreachable(url, e))?;
+        match status {
+            200 => {}
+            401 | 403 => return Err(refused(url)),
+            404 => {
+                return Err(unreachable(
+                    url,
+                    "no nudge server answers there: is the address right?",
+                ));
+            }
+            _ => bail!(
+                "the server at {url} answered {status}: {}; run `nudge sync` again later",
+                body.trim()
+            ),
+        }
+        let value: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
+            anyhow!("the server at {url} sent something unexpected: is it a nudge server?")
+        })?;
+        match value.get("journal") {
+            Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.parse().map_err(|_| {
+                anyhow!("the server at {url} named a journal with a bad id {s:?}")
+            })?)),
+            _ => bail!("the server at {url} sent something unexpected: is it a nudge server?"),
+        }
+    }
+
+    fn journal(&self) -> Result<Option<DocumentId>> {
+        let result = self
+            .agent
+            .get(format!("{}/v1/journal", self.endpoints.http))
+            .header("Authorization", self.bearer())
+            .call();
+        self.answer(result)
+    }
+
+    fn register(&self, id: &DocumentId) -> Result<DocumentId> {
+        let body = serde_json::json!({ "journal": id.to_string() }).to_string();
+        let result = self
+            .agent
+            .put(format!("{}/v1/journal", self.endpoints.http))
+            .header("Authorization", self.bearer())
+            .header("Content-Type", "application/json")
+            .send(body);
+        self.answer(result)?.ok_or_else(|| {
+            anyhow!(
+                "the server at {} did not register the journal; run `nudge sync` again",
+                self.remote.url
+            )
+        })
+    }
+}
+
+/// The websocket side: one connection, documents added as they become known.
+struct Link {
+    ws: Ws,
+    client: ClientSync,
+    limits: Limits,
+    url: String,
+    timeout: Duration,
+}
+
+impl Link {
+    async fn connect(remote: &Remote, endpoints: &Endpoints, timeout: Duration) -> Result<Self> {
+        let url = remote.url.clone();
+        let mut request = endpoints
+            .sync
+            .as_str()
+            .into_client_request()
+            .map_err(|e| anyhow!("{url:?} is not a usable address: {e}"))?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", remote.token)).map_err(|_| {
+            anyhow!("the stored token is damaged; run `nudge remote remove` and add it again")
+        })?;
+        request.headers_mut().insert("Authorization", bearer);
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_INBOUND))
+            .max_frame_size(Some(MAX_INBOUND));
+        let connected = tokio::time::timeout(
+            timeout,
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true),
+        )
+        .await
+        .map_err(|_| unreachable(&url, "no answer in time"))?;
+        let ws = match connected {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status().as_u16() == 401 =>
+            {
+                return Err(refused(&url));
+            }
+            Err(e) => return Err(unreachable(&url, e)),
+        };
+        let peer_id = format!("nudge-cli-{}", nudge_journal::ids::new_id());
+        let (client, join) = ClientSync::new(peer_id);
+        let limits = Limits {
+            max_message_bytes: MAX_INBOUND,
+            ..Limits::default()
+        };
+        let mut link = Self {
+            ws,
+            client,
+            limits,
+            url,
+            timeout,
+        };
+        link.send(vec![join]).await?;
+        while !link.client.is_established() {
+            link.step(None).await?;
+        }
+        Ok(link)
+    }
+
+    async fn send(&mut self, messages: Vec<Message>) -> Result<()> {
+        for message in messages {
+            self.ws
+                .send(WsMessage::Binary(message.encode().into()))
+                .await
+                .map_err(|e| broke(&self.url, e))?;
+        }
+        Ok(())
+    }
+
+    /// Receives one message and acts on it; stores what it brought through `session`.
+    async fn step(&mut self, session: Option<&Session>) -> Result<()> {
+        let next = tokio::time::timeout(self.timeout, self.ws.next())
+            .await
+            .map_err(|_| {
+                broke(
+                    &self.url,
+                    format!("no answer for {} s", self.timeout.as_secs()),
+                )
+            })?;
+        let bytes = match next {
+            Some(Ok(WsMessage::Binary(bytes))) => bytes,
+            Some(Ok(WsMessage::Close(frame))) => {
+                let why = frame
+                    .map(|f| f.reason.to_string())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "closed by the server".into());
+                return Err(broke(&self.url, why));
+            }
+            Some(Ok(_)) => return Ok(()),
+            Some(Err(e)) => return Err(broke(&self.url, e)),
+            None => return Err(broke(&self.url, "closed by the server")),
+        };
+        let inbound = inspect(&bytes, &self.limits)
+            .map_err(|e| anyhow!("the server at {} sent a bad message ({e}); nothing bad was stored: run `nudge sync` again", self.url))?;
+        let document = inbound.document;
+        let replies = self.client.receive(inbound).map_err(|e| match e {
+            nudge_protocol::ClientError::Server(why) => broke(&self.url, why),
+            other => anyhow!("{other}; run `nudge sync` again"),
+        })?;
+        if let (Some(session), Some(id)) = (session, document) {
+            let changes = self.client.take_new_changes(&id);
+            if !changes.is_empty() {
+                session.store_changes(&id, &changes)?;
+            }
+        }
+        self.send(replies).await
+    }
+
+    async fn add(&mut self, id: DocumentId, doc: Automerge) -> Result<()> {
+        let messages = self.client.add(id, doc);
+        self.send(messages).await
+    }
+
+    async fn until_done(&mut self, session: &Session) -> Result<()> {
+        while !self.client.is_done() {
+            self.step(Some(session)).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
+    }
+}
+
+/// What a sync did.
+#[derive(Default)]
+struct Report {
+    moved: Moved,
+    carried: Option<Carried>,
+    adopted: bool,
+}
+
+fn add_moved(total: &mut Moved, m: Moved) {
+    total.down += m.down;
+    total.up += m.up;
+}
+
+/// The contacts document a journal names.
+fn contacts_id(doc: &Automerge) -> Result<Option<DocumentId>> {
+    let journal = Journal::from_doc(doc.clone())?;
+    Ok(journal
+        .catalog()?
+        .contacts_doc
+        .and_then(|s| s.parse::<DocumentId>().ok()))
+}
+
+/// `nudge sync`.
+pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
+    let Some(remote) = remote::load(session.home())? else {
+        bail!(
+            "no remote is set: run `nudge remote add URL` with the account's token in NUDGE_TOKEN"
+        );
+    };
+    let endpoints = remote::endpoints(&remote.url)?;
+    let api = Api::new(remote.clone(), endpoints.clone(), timeout);
+    let account_journal = api.journal()?;
+    let local = session.journal_id()?;
+    if account_journal.is_none() && local.is_none() {
+        out.line("Nothing to sync yet: the journal is empty and the account has none. Add a shift first.");
+        return Ok(());
+    }
+    let shifts_before = shift_count(session)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")?;
+    let report = runtime.block_on(exchange(session, &api, account_journal, timeout))?;
+    let shifts_after = shift_count(session)?;
+    let mut line = format!("Synced with {}: ", remote.url);
+    if report.moved.down == 0 && report.moved.up == 0 {
+        line.push_str("up to date");
+    } else {
+        line.push_str(&format!(
+            "↓ {} {}, ↑ {} {}",
+            report.moved.down,
+            plural(report.moved.down, "change", "changes"),
+            report.moved.up,
+            plural(report.moved.up, "change", "changes"),
+        ));
+        let new = shifts_after.saturating_sub(shifts_before);
+        if new > 0 && !report.adopted {
+            line.push_str(&format!(" ({new} new {})", plural(new, "shift", "shifts")));
+        }
+    }
+    out.line(line);
+    if let Some(carried) = report.carried.filter(|c| !c.is_empty()) {
+        out.line(format!(
+            "Joined the account's journal; carried over this device's {} {}, {} {} and {} {}.",
+            carried.shifts,
+            plural(carried.shifts, "shift", "shifts"),
+            carried.ideas,
+            plural(carried.ideas, "idea", "ideas"),
+            carried.people,
+            plural(carried.people, "person", "people"),
+        ));
+    } else if report.adopted {
+        out.line(paint(crate::output::GOOD, "Joined the account's journal."));
+    }
+    Ok(())
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+fn shift_count(session: &Session) -> Result<usize> {
+    Ok(session.shift_ids_with_prefix("")?.len())
+}
+
+async fn exchange(
+    session: &Session,
+    api: &Api,
+    account_journal: Option<DocumentId>,
+    timeout: Duration,
+) -> Result<Report> {
+    let mut link = Link::connect(&api.remote, &api.endpoints, timeout).await?;
+    let mut report = Report::default();
+    let local = session.journal_id()?;
+    let target = match account_journal {
+        // The account has no journal: this device's becomes it, once it is on the server.
+        None => {
+            let Some(local) = local else {
+                bail!("the journal is empty");
+            };
+            sync_pair(session, &mut link, local).await?;
+            add_moved(&mut report.moved, moved_pair(&link, local)?);
+            api.register(&local)?
+        }
+        Some(journal) => {
+            if Some(journal) == local {
+                sync_pair(session, &mut link, journal).await?;
+                add_moved(&mut report.moved, moved_pair(&link, journal)?);
+            }
+            journal
+        }
+    };
+    if Some(target) != session.journal_id()? {
+        report.adopted = true;
+        report.carried = adopt(session, &mut link, target).await?;
+        add_moved(&mut report.moved, moved_pair(&link, target)?);
+    }
+    session.commit_sync()?;
+    for id in documents(session)? {
+        session.mark_synced(&id)?;
+    }
+    session.flush()?;
+    link.close().await;
+    Ok(report)
+}
+
+/// The journal and its contacts document.
+fn documents(session: &Session) -> Result<Vec<DocumentId>> {
+    let Some(id) = session.journal_id()? else {
+        return Ok(Vec::new());
+    };
+    let mut ids = vec![id];
+    if let Some(doc) = session.load_automerge(&id)?
+        && let Some(contacts) = contacts_id(&doc)?
+    {
+        ids.push(contacts);
+    }
+    Ok(ids)
+}
+
+/// Syncs a journal this device has, and then its contacts document.
+async fn sync_pair(session: &Session, link: &mut Link, journal: DocumentId) -> Result<()> {
+    let doc = session.load_automerge(&journal)?.ok_or_else(|| {
+        anyhow!(
+            "the journal {journal} is missing from this device; restore the folder from a backup"
+        )
+    })?;
+    let contacts = contacts_id(&doc)?;
+    link.add(journal, doc).await?;
+    if let Some(contacts) = contacts {
+        let doc = session.load_automerge(&contacts)?.unwrap_or_default();
+        link.add(contacts, doc).await?;
+    }
+    link.until_done(session).await?;
+    session.flush()?;
+    // The journal may have arrived pointing at a contacts document not synced yet.
+    if let Some(doc) = link.client.doc(&journal)
+        && let Some(now) = contacts_id(doc)?
+        && Some(now) != contacts
+    {
+        let doc = session.load_automerge(&now)?.unwrap_or_default();
+        link.add(now, doc).await?;
+        link.until_done(session).await?;
+        session.flush()?;
+    }
+    Ok(())
+}
+
+fn moved_pair(link: &Link, journal: DocumentId) -> Result<Moved> {
+    let mut total = link.client.moved(&journal);
+    if let Some(doc) = link.client.doc(&journal)
+        && let Some(contacts) = contacts_id(doc)?
+    {
+        add_moved(&mut total, link.client.moved(&contacts));
+    }
+    Ok(total)
+}
+
+/// Fetches the account's journal `target`, carries this device's records over into it,
+/// makes it this device's journal and pushes the carried records.
+async fn adopt(session: &Session, link: &mut Link, target: DocumentId) -> Result<Option<Carried>> {
+    let existing = session.load_automerge(&target)?.unwrap_or_default();
+    link.add(target, existing).await?;
+    link.until_done(session).await?;
+    if link.client.is_unavailable(&target) {
+        bail!(
+            "the account's journal {target} is not on the server yet; sync the device that created it, then run `nudge sync` here again"
+        );
+    }
+    session.flush()?;
+    let fetched = link
+        .client
+        .doc(&target)
+        .cloned()
+        .ok_or_else(|| anyhow!("the account's journal did not arrive"))?;
+    let mut journal = Journal::from_doc(fetched.with_actor(session.device_actor()?))
+        .map_err(|e| anyhow!("the account's journal on the server is not usable here: {e}"))?;
+    let contacts_target = contacts_id(journal.doc())?;
+    if let Some(id) = contacts_target {
+        let existing = session.load_automerge(&id)?.unwrap_or_default();
+        link.add(id, existing).await?;
+        link.until_done(session).await?;
+        session.flush()?;
+    }
+    // This device's own journal, if it has one with records, is carried over.
+    let mut carried = None;
+    if let Some(own) = session.load_journal()? {
+        let before = journal.doc().get_heads();
+        let count = journal.adopt(&session.now, &own)?;
+        let mut contacts_count = 0;
+        let journal_changes = journal.doc().get_changes(&before);
+        let mut contacts_changes = Vec::new();
+        if let (Some(cid), Some((_, own_contacts))) =
+            (contacts_target, session.load_contacts(&own.catalog()?)?)
+            && let Some(doc) = link.client.doc(&cid)
+            && !link.client.is_unavailable(&cid)
+        {
+            let mut theirs = Contacts::load(&doc.save(), session.device_actor()?)?;
+            let before = theirs.doc().get_heads();
+            contacts_count = theirs.adopt(&session.now, &own_contacts)?;
+            contacts_changes = theirs.doc().get_changes(&before);
+            session.store_changes(&cid, &contacts_changes)?;
+        }
+        session.store_changes(&target, &journal_changes)?;
+        session.flush()?;
+        session.switch_journal(&target)?;
+        let messages = link.client.apply_local(&target, journal_changes)?;
+        link.send(messages).await?;
+        if let Some(cid) = contacts_target {
+            let messages = link.client.apply_local(&cid, contacts_changes)?;
+            link.send(messages).await?;
+        }
+        link.until_done(session).await?;
+        carried = Some(Carried {
+            contacts: contacts_count,
+            ..count
+        });
+    } else {
+        session.switch_journal(&target)?;
+    }
+    Ok(carried)
+}
