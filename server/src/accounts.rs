@@ -132,6 +132,14 @@ impl Accounts {
         })
     }
 
+    /// Whether a token id is still valid (not revoked).
+    pub fn authenticate_id(&self, token_id: &str) -> Option<()> {
+        self.tokens
+            .contains_key(token_id.as_bytes())
+            .ok()?
+            .then_some(())
+    }
+
     /// The account that owns a document, if any.
     pub fn owner(&self, doc: &DocumentId) -> Result<Option<String>, AccountError> {
         Ok(self
@@ -150,6 +158,97 @@ impl Accounts {
             )?
             .ok();
         Ok(())
+    }
+}
+
+/// A token as an administrator sees it: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Its public id.
+    pub id: String,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// The account it belongs to.
+    pub account: String,
+}
+
+/// What removing an account took away.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The account's id.
+    pub account: String,
+    /// Its tokens, now revoked.
+    pub tokens: Vec<String>,
+    /// The documents it owned, now unowned: the caller deletes them.
+    pub documents: Vec<DocumentId>,
+}
+
+impl Accounts {
+    /// The id of the account called `name`.
+    pub fn find(&self, name: &str) -> Result<Option<String>, AccountError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .find(|(_, n)| n == name)
+            .map(|(id, _)| id))
+    }
+
+    /// Every token.
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, AccountError> {
+        let mut out = Vec::new();
+        for entry in self.tokens.iter() {
+            let (id, record) = entry?;
+            let Some((kind, rest)) = record.split_first() else {
+                continue;
+            };
+            let (Some(kind), Some(account)) = (kind_of(*kind), rest.get(..16)) else {
+                continue;
+            };
+            out.push(TokenInfo {
+                id: String::from_utf8_lossy(&id).into_owned(),
+                kind,
+                account: String::from_utf8_lossy(account).into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Revokes a token: it stops authenticating at once. Returns whether it existed.
+    /// The caller flushes, and closes the token's open connections.
+    pub fn revoke(&self, token_id: &str) -> Result<bool, AccountError> {
+        Ok(self.tokens.remove(token_id.as_bytes())?.is_some())
+    }
+
+    /// Removes an account and revokes its tokens; its documents lose their owner and are
+    /// listed for the caller to delete. The caller flushes.
+    pub fn remove(&self, name: &str) -> Result<Option<Removed>, AccountError> {
+        let Some(account) = self.find(name)? else {
+            return Ok(None);
+        };
+        let mut removed = Removed {
+            account: account.clone(),
+            ..Removed::default()
+        };
+        for token in self.tokens()? {
+            if token.account == account {
+                self.tokens.remove(token.id.as_bytes())?;
+                removed.tokens.push(token.id);
+            }
+        }
+        for entry in self.owners.iter() {
+            let (doc, owner) = entry?;
+            if owner.as_ref() == account.as_bytes()
+                && let Ok(bytes) = <[u8; 16]>::try_from(doc.as_ref())
+            {
+                removed.documents.push(DocumentId::from_bytes(bytes));
+            }
+        }
+        for doc in &removed.documents {
+            self.owners.remove(doc.as_bytes())?;
+        }
+        self.journals.remove(account.as_bytes())?;
+        self.accounts.remove(account.as_bytes())?;
+        Ok(Some(removed))
     }
 }
 

@@ -49,7 +49,45 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::info!(conn, account = %principal.account, token = %principal.token_id, "connected");
-    let Some(remote) = protocol_handshake(&mut ws, &shared, &principal).await else {
+    let revoked = Arc::new(tokio::sync::Notify::new());
+    shared
+        .live
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            conn,
+            crate::Live {
+                token_id: principal.token_id.clone(),
+                account: principal.account.clone(),
+                close: revoked.clone(),
+            },
+        );
+    serve_authenticated(&mut ws, &shared, &principal, conn, &mut shutdown, &revoked).await;
+    shared
+        .live
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&conn);
+}
+
+async fn serve_authenticated(
+    ws: &mut Ws,
+    shared: &Arc<Shared>,
+    principal: &Principal,
+    conn: PeerKey,
+    shutdown: &mut watch::Receiver<bool>,
+    revoked: &tokio::sync::Notify,
+) {
+    // The token may have been revoked between the upgrade and now.
+    if shared
+        .accounts
+        .authenticate_id(&principal.token_id)
+        .is_none()
+    {
+        close(ws, CloseCode::Policy, "token revoked").await;
+        return;
+    }
+    let Some(remote) = protocol_handshake(ws, shared, principal).await else {
         return;
     };
     let idle = shared.config.idle_timeout;
@@ -63,7 +101,7 @@ pub async fn serve(
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
                 if pinged {
-                    close(&mut ws, CloseCode::Away, "idle: no answer to ping").await;
+                    close(ws, CloseCode::Away, "idle: no answer to ping").await;
                     break;
                 }
                 pinged = true;
@@ -72,16 +110,20 @@ pub async fn serve(
                 }
             }
             _ = shutdown.changed() => {
-                close(&mut ws, CloseCode::Away, "server shutting down").await;
+                close(ws, CloseCode::Away, "server shutting down").await;
+                break;
+            }
+            _ = revoked.notified() => {
+                fail(ws, CloseCode::Policy, "token revoked").await;
                 break;
             }
             _ = kick.notified() => {
-                close(&mut ws, CloseCode::Again, "too slow: messages were piling up").await;
+                close(ws, CloseCode::Again, "too slow: messages were piling up").await;
                 break;
             }
             outbound = rx.recv() => match outbound {
                 Some(Message::Error { message }) => {
-                    fail(&mut ws, CloseCode::Policy, &message).await;
+                    fail(ws, CloseCode::Policy, &message).await;
                     break;
                 }
                 Some(message) => {
@@ -98,22 +140,22 @@ pub async fn serve(
                 last_heard = tokio::time::Instant::now();
                 pinged = false;
                 match inbound {
-                    Some(Ok(WsMessage::Binary(bytes))) => match counted_inspect(&bytes, &shared) {
+                    Some(Ok(WsMessage::Binary(bytes))) => match counted_inspect(&bytes, shared) {
                         Ok(inbound) => {
-                            if let Err(why) = route(inbound, &shared, &principal, conn, &remote, (&tx, &kick), &mut opened, &mut ws).await {
-                                fail(&mut ws, CloseCode::Policy, &why).await;
+                            if let Err(why) = route(inbound, shared, principal, conn, &remote, (&tx, &kick), &mut opened, ws).await {
+                                fail(ws, CloseCode::Policy, &why).await;
                                 break;
                             }
                         }
                         Err(rejection) => {
                             let why = rejection.to_string();
                             tracing::info!(conn, "refused a message: {why}");
-                            fail(&mut ws, CloseCode::Invalid, &why).await;
+                            fail(ws, CloseCode::Invalid, &why).await;
                             break;
                         }
                     },
                     Some(Ok(WsMessage::Text(_))) => {
-                        close(&mut ws, CloseCode::Unsupported, "binary CBOR messages only").await;
+                        close(ws, CloseCode::Unsupported, "binary CBOR messages only").await;
                         break;
                     }
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
@@ -125,7 +167,7 @@ pub async fn serve(
     for (_, doc) in opened {
         let _ = doc.send(DocCommand::Close { conn }).await;
     }
-    release_peer_id(&shared, &remote, &principal);
+    release_peer_id(shared, &remote, principal);
     tracing::info!(conn, "disconnected");
 }
 

@@ -121,6 +121,14 @@ impl Documents {
         Ok(tx)
     }
 
+    /// Drops a document from memory (after it was deleted): its actor ends once the
+    /// connections that have it open are gone, and the next access starts afresh.
+    pub async fn forget(&self, doc: &DocumentId) {
+        if self.loaded.lock().await.remove(doc).is_some() {
+            self.metrics.documents_loaded.dec();
+        }
+    }
+
     async fn actor(
         self: Arc<Self>,
         doc: DocumentId,

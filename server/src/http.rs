@@ -8,6 +8,7 @@
 //! | `PUT /v1/journal` | register the account's journal, `{"journal": id}`; first one wins |
 //! | `GET /healthz` | 200 once storage and a document round-trip work, else 503 |
 //! | `GET /metrics` | OpenMetrics text |
+//! | `/v1/admin/...` | accounts and tokens while the server runs (`admin.rs`; this host only) |
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,15 +31,15 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use crate::Shared;
 use crate::accounts::{Principal, Registered};
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// Largest request body accepted (the journal route's JSON).
-const MAX_BODY: usize = 4096;
+pub(crate) const MAX_BODY: usize = 4096;
 
 /// Ids for websocket connections (for logs and per-connection state).
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body.into())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -48,7 +49,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     response
 }
 
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -60,7 +61,7 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
 
 /// The token a request carries: `Authorization: Bearer <token>`, or `?token=<token>` for
 /// clients that cannot set headers (browsers).
-fn presented_token<B>(request: &Request<B>) -> Option<String> {
+pub(crate) fn presented_token<B>(request: &Request<B>) -> Option<String> {
     if let Some(value) = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -98,13 +99,16 @@ pub async fn serve(
     shared: Arc<Shared>,
     permit: Arc<OwnedSemaphorePermit>,
     mut stopped: watch::Receiver<bool>,
+    same_host: bool,
 ) {
     let service = {
         let (shared, stopped) = (shared.clone(), stopped.clone());
         service_fn(move |request| {
             let (shared, permit, stopped) = (shared.clone(), permit.clone(), stopped.clone());
             async move {
-                Ok::<_, std::convert::Infallible>(route(request, shared, permit, stopped).await)
+                Ok::<_, std::convert::Infallible>(
+                    route(request, shared, permit, stopped, same_host).await,
+                )
             }
         })
     };
@@ -133,8 +137,12 @@ async fn route(
     shared: Arc<Shared>,
     permit: Arc<OwnedSemaphorePermit>,
     stopped: watch::Receiver<bool>,
+    same_host: bool,
 ) -> Response<Body> {
     let path = request.uri().path().to_owned();
+    if let Some(rest) = path.strip_prefix("/v1/admin/") {
+        return crate::admin::route(request, rest, &shared, same_host).await;
+    }
     match (request.method(), path.as_str()) {
         (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, shared, permit, stopped),
         (&Method::GET, "/") => text(

@@ -6,9 +6,12 @@
 //!   handshake, every message through `nudge_protocol::inspect`, routing to documents.
 //! - `documents.rs`: one actor task per loaded document, owning a `DocSession`; changes
 //!   are appended and flushed before any sync message can acknowledge them.
+//! - `http.rs`: the HTTP routes and the websocket upgrade; `admin.rs`: accounts and
+//!   tokens while the server runs; `metrics.rs`: `/metrics`.
 //! - `accounts.rs`: accounts, token hashes and document ownership in sled.
 
 mod accounts;
+mod admin;
 mod connection;
 mod documents;
 mod http;
@@ -23,7 +26,7 @@ use nudge_store::{DocStore, SledStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use accounts::{AccountError, Accounts, Principal, Registered};
+pub use accounts::{AccountError, Accounts, Principal, Registered, Removed, TokenInfo};
 use documents::Documents;
 use metrics::Metrics;
 
@@ -39,6 +42,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Connections served at once; more are closed as soon as they are accepted.
     pub max_connections: usize,
+    /// The secret the admin routes (`/v1/admin/...`) require, from this host only; `None`
+    /// turns them off. `nudge-server serve` makes one per run and writes it, with the
+    /// address, to `admin.json` in the data folder (mode 0600).
+    pub admin_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -48,6 +55,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            admin_secret: None,
         }
     }
 }
@@ -63,6 +71,28 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: SledStore,
     pub(crate) metrics: Arc<Metrics>,
+    /// Open websockets: their token id and account, and how to close them.
+    pub(crate) live: std::sync::Mutex<std::collections::HashMap<u64, Live>>,
+}
+
+/// An open websocket, as revocation sees it.
+pub(crate) struct Live {
+    pub(crate) token_id: String,
+    pub(crate) account: String,
+    pub(crate) close: Arc<tokio::sync::Notify>,
+}
+
+impl Shared {
+    /// Closes every open websocket that `matches`; returns how many.
+    pub(crate) fn close_where(&self, matches: impl Fn(&Live) -> bool) -> usize {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut closed = 0;
+        for connection in live.values().filter(|l| matches(l)) {
+            connection.close.notify_one();
+            closed += 1;
+        }
+        closed
+    }
 }
 
 /// Serves HTTP and websocket connections from `listener` until `shutdown` completes, then closes
@@ -90,6 +120,7 @@ pub async fn run(
         config,
         store: store.clone(),
         metrics,
+        live: Default::default(),
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let (stop, stopped) = watch::channel(false);
@@ -107,7 +138,10 @@ pub async fn run(
                     tracing::debug!(%addr, "accepted");
                     let _ = stream.set_nodelay(true);
                     let (shared, stopped) = (shared.clone(), stopped.clone());
-                    tokio::spawn(http::serve(stream, shared, Arc::new(permit), stopped));
+                    let same_host = stream
+                        .local_addr()
+                        .is_ok_and(|local| addr.ip().is_loopback() || addr.ip() == local.ip());
+                    tokio::spawn(http::serve(stream, shared, Arc::new(permit), stopped, same_host));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use nudge_store::{DocStore, OpenOptions, SledStore};
+use nudge_store::{OpenOptions, SledStore};
+
+mod admin_client;
+use admin_client as admin;
 
 /// nudge's sync server.
 #[derive(Parser)]
@@ -38,9 +41,12 @@ enum Command {
         #[arg(long, env = "NUDGE_MAX_CONNECTIONS", default_value_t = 1024)]
         max_connections: usize,
     },
-    /// Manage accounts (while the server is stopped).
+    /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Manage tokens (whether or not a server runs on the data folder).
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Subcommand)]
@@ -59,17 +65,41 @@ enum AccountCommand {
         #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
         data: PathBuf,
     },
+    /// Remove an account: revokes its tokens and deletes its documents.
+    Remove {
+        /// The account's name.
+        name: String,
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+        /// Confirm: the account's journals are deleted from the server for good.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// List tokens (ids only; secrets are never stored).
+    List {
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+    },
+    /// Revoke a token: it stops working at once and its open connections are closed.
+    Revoke {
+        /// The token's id (the part after `nudge_acct_`, as `token list` shows it).
+        id: String,
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+    },
 }
 
 fn open(data: &PathBuf) -> Result<SledStore> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
-    SledStore::open(data, &OpenOptions::default()).map_err(|e| match e {
-        nudge_store::Error::Locked { .. } => anyhow::anyhow!(
-            "{e} (a running server holds its data folder; stop it to manage accounts for now)"
-        ),
-        other => other.into(),
-    })
+    Ok(SledStore::open(data, &OpenOptions::default())?)
 }
 
 async fn shutdown_signal() {
@@ -105,34 +135,64 @@ fn run(cli: Cli) -> Result<()> {
                 max_connections: max_connections.max(1),
                 ..nudge_server::Config::default()
             };
-            let store = open(&data)?;
+            let store = open(&data).map_err(|e| match e.downcast_ref::<nudge_store::Error>() {
+                Some(nudge_store::Error::Locked { .. }) => anyhow::anyhow!(
+                    "{e:#} (another server runs on this data folder; stop it first)"
+                ),
+                _ => e,
+            })?;
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async move {
+            let admin_file = admin::path(&data);
+            let served = runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| {
                         format!("cannot listen on {listen}; is another server running there?")
                     })?;
                 let addr = listener.local_addr()?;
+                let secret = admin::write(&data, addr)?;
+                let config = nudge_server::Config {
+                    admin_secret: Some(secret),
+                    ..config
+                };
                 println!("listening on {addr}");
                 std::io::stdout().flush()?;
                 nudge_server::run(listener, store, config, shutdown_signal()).await
-            })
+            });
+            let _ = std::fs::remove_file(admin_file);
+            served
         }
         Command::Account(AccountCommand::Add { name, data }) => {
-            let store = open(&data)?;
-            let accounts = nudge_server::Accounts::open(&store)?;
-            let (id, token) = accounts.add(&name)?;
-            store.flush()?;
+            let (id, token) = admin::Admin::open(&data)?.add_account(&name)?;
             println!("account {name} ({id}) created; its token (shown only now):");
             println!("{token}");
             Ok(())
         }
         Command::Account(AccountCommand::List { data }) => {
-            let store = open(&data)?;
-            for (id, name) in nudge_server::Accounts::open(&store)?.list()? {
+            for (id, name) in admin::Admin::open(&data)?.accounts()? {
                 println!("{id}  {name}");
             }
+            Ok(())
+        }
+        Command::Account(AccountCommand::Remove { name, data, yes }) => {
+            if !yes {
+                anyhow::bail!(
+                    "removing {name:?} deletes its journals from the server for good; add --yes to confirm"
+                );
+            }
+            let removed = admin::Admin::open(&data)?.remove_account(&name)?;
+            println!("{removed}");
+            Ok(())
+        }
+        Command::Token(TokenCommand::List { data }) => {
+            for (id, kind, account) in admin::Admin::open(&data)?.tokens()? {
+                println!("{id}  {kind:<5}  {account}");
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { id, data }) => {
+            let revoked = admin::Admin::open(&data)?.revoke(&id)?;
+            println!("{revoked}");
             Ok(())
         }
     }

@@ -20,7 +20,8 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
-    fn tag(self) -> &'static str {
+    /// The kind as written in a token: `acct`, `dev` or `share`.
+    pub fn tag(self) -> &'static str {
         match self {
             Self::Account => "acct",
             Self::Device => "dev",

@@ -306,18 +306,19 @@ fn sigterm_closes_connections_with_a_reason_and_exits_0() {
     runtime().block_on(async {
         let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
         join(&mut ws, "laptop").await;
-        // While it runs, its data folder is not for another process.
+        // While it runs, a second server on the same folder is refused.
         let busy = Command::new(server_bin())
-            .args(["account", "add", "bob", "--data"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .output()
             .unwrap();
         assert_eq!(busy.status.code(), Some(1));
         assert!(
-            String::from_utf8_lossy(&busy.stderr).contains("stop it"),
+            String::from_utf8_lossy(&busy.stderr).contains("stop it first"),
             "{}",
             String::from_utf8_lossy(&busy.stderr)
         );
+        assert!(data.path().join("admin.json").exists());
         let status = Command::new("kill")
             .args(["-TERM", &server.child.id().to_string()])
             .status()
@@ -338,6 +339,122 @@ fn sigterm_closes_connections_with_a_reason_and_exits_0() {
     });
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    assert!(
+        !data.path().join("admin.json").exists(),
+        "admin.json goes with the server"
+    );
+}
+
+fn admin(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(server_bin())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn accounts_and_tokens_are_managed_while_the_server_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let alice = add_account(data.path(), "alice");
+    let server = Server::start(data.path());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("admin.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Through the running server.
+    let bob = stdout(&admin(data.path(), &["account", "add", "bob"]))
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let listed = stdout(&admin(data.path(), &["account", "list"]));
+    assert!(
+        listed.contains("alice") && listed.contains("bob"),
+        "{listed}"
+    );
+    let tokens = stdout(&admin(data.path(), &["token", "list"]));
+    let bob_id = bob.split('_').nth(2).unwrap();
+    assert!(
+        tokens.contains(bob_id) && tokens.contains("bob"),
+        "{tokens}"
+    );
+    for secret in [&alice, &bob] {
+        assert!(!tokens.contains(secret.rsplit('_').next().unwrap()));
+    }
+    let dup = admin(data.path(), &["account", "add", "bob"]);
+    assert_eq!(dup.status.code(), Some(1));
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&bob)).await.unwrap();
+        join(&mut ws, "bobs-phone").await;
+        let revoked = std::time::Instant::now();
+        let said = stdout(&admin(data.path(), &["token", "revoke", bob_id]));
+        assert!(said.contains("1 open connections closed"), "{said}");
+        let mut reason = None;
+        for _ in 0..5 {
+            match recv(&mut ws, Duration::from_secs(1)).await {
+                Some(WsMessage::Close(frame)) => {
+                    reason = frame.map(|f| f.reason.to_string());
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        assert_eq!(reason.as_deref(), Some("token revoked"));
+        assert!(revoked.elapsed() < Duration::from_secs(2));
+        match connect(&server.addr, Some(&bob)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+            other => panic!("a revoked token still connects: {:?}", other.map(|_| ())),
+        }
+        // Removing an account needs --yes, then takes its documents and sockets along.
+        let id = DocumentId::random();
+        let mut ws = connect(&server.addr, Some(&alice)).await.unwrap();
+        let server_id = join(&mut ws, "laptop").await;
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "k", 1).unwrap();
+        tx.commit();
+        sync(&mut ws, "laptop", &server_id, &id, &mut doc, "sync")
+            .await
+            .unwrap();
+        let unconfirmed = admin(data.path(), &["account", "remove", "alice"]);
+        assert_eq!(unconfirmed.status.code(), Some(1));
+        let said = stdout(&admin(
+            data.path(),
+            &["account", "remove", "alice", "--yes"],
+        ));
+        assert!(
+            said.contains("1 documents deleted") && said.contains("1 connections closed"),
+            "{said}"
+        );
+        match connect(&server.addr, Some(&alice)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+            other => panic!("a removed account still connects: {:?}", other.map(|_| ())),
+        }
+    });
+    drop(server);
+    // And straight on the folder once the server is gone.
+    let listed = stdout(&admin(data.path(), &["account", "list"]));
+    assert!(
+        !listed.contains("alice") && listed.contains("bob"),
+        "{listed}"
+    );
 }
 
 #[test]

@@ -1,0 +1,197 @@
+//! Accounts and tokens while the server runs. sled lets one process open the data folder,
+//! so `nudge-server account ...` and `token ...` go through the running server: they read
+//! the address and a per-run secret from `admin.json` in the data folder (mode 0600, so
+//! only whoever may read the data may administer it) and call these routes, which also
+//! refuse any connection that does not come from this host.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v1/admin/accounts` | `[{"id", "name"}]` |
+//! | `POST /v1/admin/accounts` `{"name"}` | `{"id", "name", "token"}`: the token, shown once |
+//! | `DELETE /v1/admin/accounts/<name>` | tokens revoked, documents deleted, sockets closed |
+//! | `GET /v1/admin/tokens` | `[{"id", "kind", "account"}]`, never a secret |
+//! | `DELETE /v1/admin/tokens/<id>` | revoked; its sockets closed |
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use nudge_store::DocStore;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::Shared;
+use crate::accounts::AccountError;
+use crate::http::{Body, MAX_BODY, json, presented_token, text};
+
+fn allowed(
+    request: &Request<Incoming>,
+    shared: &Shared,
+    same_host: bool,
+) -> Option<Response<Body>> {
+    let Some(secret) = &shared.config.admin_secret else {
+        return Some(text(StatusCode::NOT_FOUND, "admin routes are off\n"));
+    };
+    if !same_host {
+        return Some(text(
+            StatusCode::FORBIDDEN,
+            "admin routes answer this host only\n",
+        ));
+    }
+    let presented = presented_token(request).unwrap_or_default();
+    if bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
+        None
+    } else {
+        shared.metrics.auth_failures.inc();
+        Some(text(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin secret (see admin.json in the data folder)\n",
+        ))
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> Response<Body> {
+    tracing::error!("admin request failed: {e}");
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("storage failed: {e}\n"),
+    )
+}
+
+/// Serves `/v1/admin/<rest>`.
+pub async fn route(
+    request: Request<Incoming>,
+    rest: &str,
+    shared: &std::sync::Arc<Shared>,
+    same_host: bool,
+) -> Response<Body> {
+    if let Some(refused) = allowed(&request, shared, same_host) {
+        return refused;
+    }
+    let method = request.method().clone();
+    let rest = rest.to_owned();
+    match (method, rest.split_once('/')) {
+        (Method::GET, None) if rest == "accounts" => {
+            let accounts = shared.accounts.clone();
+            match tokio::task::spawn_blocking(move || accounts.list()).await {
+                Ok(Ok(list)) => json(
+                    StatusCode::OK,
+                    list.into_iter()
+                        .map(|(id, name)| json!({ "id": id, "name": name }))
+                        .collect(),
+                ),
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::POST, None) if rest == "accounts" => {
+            let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"),
+            };
+            let Some(name) = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("name")?.as_str().map(str::to_owned))
+            else {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "the body must be {\"name\": \"...\"}\n",
+                );
+            };
+            let (accounts, store) = (shared.accounts.clone(), shared.store.clone());
+            let added = tokio::task::spawn_blocking(move || {
+                let added = accounts.add(&name)?;
+                store.flush()?;
+                Ok::<_, AccountError>((name, added))
+            })
+            .await;
+            match added {
+                Ok(Ok((name, (id, token)))) => {
+                    tracing::info!(account = %id, %name, token = %token.id(), "account added");
+                    json(
+                        StatusCode::CREATED,
+                        json!({ "id": id, "name": name, "token": token.to_string() }),
+                    )
+                }
+                Ok(Err(e @ (AccountError::Exists(_) | AccountError::BadName))) => {
+                    text(StatusCode::CONFLICT, format!("{e}\n"))
+                }
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::DELETE, Some(("accounts", name))) => {
+            let (accounts, store) = (shared.accounts.clone(), shared.store.clone());
+            let name = name.to_owned();
+            let removed = tokio::task::spawn_blocking(move || {
+                let removed = accounts.remove(&name)?;
+                if let Some(removed) = &removed {
+                    for doc in &removed.documents {
+                        store.remove(doc)?;
+                    }
+                }
+                store.flush()?;
+                Ok::<_, AccountError>(removed)
+            })
+            .await;
+            match removed {
+                Ok(Ok(Some(removed))) => {
+                    let closed = shared.close_where(|l| l.account == removed.account);
+                    for doc in &removed.documents {
+                        shared.documents.forget(doc).await;
+                    }
+                    tracing::info!(account = %removed.account, "account removed");
+                    json(
+                        StatusCode::OK,
+                        json!({
+                            "account": removed.account,
+                            "tokens_revoked": removed.tokens.len(),
+                            "documents_removed": removed.documents.len(),
+                            "connections_closed": closed,
+                        }),
+                    )
+                }
+                Ok(Ok(None)) => text(StatusCode::NOT_FOUND, "no such account\n"),
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::GET, None) if rest == "tokens" => {
+            let accounts = shared.accounts.clone();
+            match tokio::task::spawn_blocking(move || accounts.tokens()).await {
+                Ok(Ok(tokens)) => json(
+                    StatusCode::OK,
+                    tokens
+                        .into_iter()
+                        .map(|t| json!({ "id": t.id, "kind": t.kind.tag(), "account": t.account }))
+                        .collect(),
+                ),
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::DELETE, Some(("tokens", id))) => {
+            let (accounts, store) = (shared.accounts.clone(), shared.store.clone());
+            let token = id.to_owned();
+            let revoked = tokio::task::spawn_blocking(move || {
+                let revoked = accounts.revoke(&token)?;
+                store.flush()?;
+                Ok::<_, AccountError>(revoked)
+            })
+            .await;
+            match revoked {
+                Ok(Ok(true)) => {
+                    let closed = shared.close_where(|l| l.token_id == id);
+                    tracing::info!(token = %id, closed, "token revoked");
+                    json(
+                        StatusCode::OK,
+                        json!({ "revoked": id, "connections_closed": closed }),
+                    )
+                }
+                Ok(Ok(false)) => text(StatusCode::NOT_FOUND, "no such token\n"),
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such admin route\n"),
+    }
+}

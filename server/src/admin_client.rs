@@ -1,0 +1,270 @@
+//! Account and token administration from the command line: straight on the data folder
+//! when no server holds it, or through the running server's admin routes (found in
+//! `admin.json`, which `serve` writes with mode 0600 and removes when it stops).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nudge_server::Accounts;
+use nudge_store::{DocStore, SledStore};
+use serde_json::{Value, json};
+
+/// Where a running server says how to reach its admin routes.
+pub fn path(data: &Path) -> PathBuf {
+    data.join("admin.json")
+}
+
+/// Makes a secret for this run and writes it, with the address, to `admin.json`.
+pub fn write(data: &Path, listening: SocketAddr) -> Result<String> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw)
+        .map_err(|e| anyhow!("the operating system gave no randomness: {e}"))?;
+    let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut addr = listening;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let body = json!({ "url": format!("http://{addr}"), "secret": secret });
+    let file = path(data);
+    let tmp = data.join("admin.json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = (|| -> std::io::Result<()> {
+        let mut f = options.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        f.write_all(body.to_string().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &file)
+    })();
+    written.with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(secret)
+}
+
+/// How accounts are managed: on the folder, or through the server that holds it.
+pub enum Admin {
+    /// No server runs: the data folder itself.
+    Direct(SledStore),
+    /// A server runs: its admin routes.
+    Running {
+        /// `http://host:port`.
+        base: String,
+        /// The per-run secret.
+        secret: String,
+        /// The HTTP client.
+        agent: ureq::Agent,
+    },
+}
+
+impl Admin {
+    /// Opens the data folder, or finds the server that holds it.
+    pub fn open(data: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+        // No waiting for the lock: a server holding it does not let go.
+        let options = nudge_store::OpenOptions {
+            lock_wait: std::time::Duration::ZERO,
+            ..nudge_store::OpenOptions::default()
+        };
+        match SledStore::open(data, &options) {
+            Ok(store) => Ok(Self::Direct(store)),
+            Err(nudge_store::Error::Locked { .. }) => {
+                let file = path(data);
+                let text = std::fs::read_to_string(&file).map_err(|_| {
+                    anyhow!(
+                        "another process holds {} and left no {}; if it is a nudge-server older than this one, stop it to manage accounts",
+                        data.display(),
+                        file.display()
+                    )
+                })?;
+                let value: Value = serde_json::from_str(&text)
+                    .map_err(|_| anyhow!("{} is damaged; restart the server", file.display()))?;
+                let (Some(base), Some(secret)) = (value["url"].as_str(), value["secret"].as_str())
+                else {
+                    bail!("{} is damaged; restart the server", file.display());
+                };
+                let agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(std::time::Duration::from_secs(10)))
+                    .build()
+                    .into();
+                Ok(Self::Running {
+                    base: base.to_owned(),
+                    secret: secret.to_owned(),
+                    agent,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Calls an admin route; returns the JSON answer.
+    fn call(&self, method: &str, route: &str, body: Option<Value>) -> Result<Value> {
+        let Self::Running {
+            base,
+            secret,
+            agent,
+        } = self
+        else {
+            bail!("not a running server");
+        };
+        let url = format!("{base}/v1/admin/{route}");
+        let bearer = format!("Bearer {secret}");
+        let result = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &bearer).call(),
+            ("DELETE", _) => agent.delete(&url).header("Authorization", &bearer).call(),
+            (_, body) => agent
+                .post(&url)
+                .header("Authorization", &bearer)
+                .header("Content-Type", "application/json")
+                .send(body.unwrap_or(Value::Null).to_string()),
+        };
+        let mut response = result.map_err(|e| {
+            anyhow!("the server that holds the data folder does not answer at {base} ({e}); is it still running?")
+        })?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            bail!("{}", text.trim());
+        }
+        serde_json::from_str(&text).map_err(|_| anyhow!("the server answered something unexpected"))
+    }
+
+    fn direct(store: &SledStore) -> Result<Accounts> {
+        Ok(Accounts::open(store)?)
+    }
+
+    /// Creates an account; returns its id and token.
+    pub fn add_account(&self, name: &str) -> Result<(String, String)> {
+        match self {
+            Self::Direct(store) => {
+                let (id, token) = Self::direct(store)?.add(name)?;
+                store.flush()?;
+                Ok((id, token.to_string()))
+            }
+            Self::Running { .. } => {
+                let v = self.call("POST", "accounts", Some(json!({ "name": name })))?;
+                match (v["id"].as_str(), v["token"].as_str()) {
+                    (Some(id), Some(token)) => Ok((id.to_owned(), token.to_owned())),
+                    _ => bail!("the server answered something unexpected"),
+                }
+            }
+        }
+    }
+
+    /// Every account as (id, name).
+    pub fn accounts(&self) -> Result<Vec<(String, String)>> {
+        match self {
+            Self::Direct(store) => Ok(Self::direct(store)?.list()?),
+            Self::Running { .. } => Ok(self
+                .call("GET", "accounts", None)?
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| {
+                            (
+                                v["id"].as_str().unwrap_or_default().to_owned(),
+                                v["name"].as_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()),
+        }
+    }
+
+    /// Removes an account; returns a line saying what went with it.
+    pub fn remove_account(&self, name: &str) -> Result<String> {
+        let (tokens, documents, closed) = match self {
+            Self::Direct(store) => {
+                let Some(removed) = Self::direct(store)?.remove(name)? else {
+                    bail!("no account is called {name:?}; `nudge-server account list` shows them");
+                };
+                for doc in &removed.documents {
+                    store.remove(doc)?;
+                }
+                store.flush()?;
+                (removed.tokens.len(), removed.documents.len(), 0)
+            }
+            Self::Running { .. } => {
+                let v = self.call("DELETE", &format!("accounts/{name}"), None)?;
+                let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+                (
+                    n("tokens_revoked"),
+                    n("documents_removed"),
+                    n("connections_closed"),
+                )
+            }
+        };
+        Ok(format!(
+            "account {name} removed: {tokens} tokens revoked, {documents} documents deleted, {closed} connections closed"
+        ))
+    }
+
+    /// Every token as (id, kind, account name).
+    pub fn tokens(&self) -> Result<Vec<(String, String, String)>> {
+        let names: std::collections::HashMap<String, String> =
+            self.accounts()?.into_iter().collect();
+        let raw: Vec<(String, String, String)> = match self {
+            Self::Direct(store) => Self::direct(store)?
+                .tokens()?
+                .into_iter()
+                .map(|t| (t.id, t.kind.tag().to_owned(), t.account))
+                .collect(),
+            Self::Running { .. } => self
+                .call("GET", "tokens", None)?
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| {
+                            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                            (s("id"), s("kind"), s("account"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        Ok(raw
+            .into_iter()
+            .map(|(id, kind, account)| {
+                let name = names.get(&account).cloned().unwrap_or(account);
+                (id, kind, name)
+            })
+            .collect())
+    }
+
+    /// Revokes a token; returns a line saying so.
+    pub fn revoke(&self, id: &str) -> Result<String> {
+        let closed = match self {
+            Self::Direct(store) => {
+                if !Self::direct(store)?.revoke(id)? {
+                    bail!("no token has the id {id:?}; `nudge-server token list` shows them");
+                }
+                store.flush()?;
+                0
+            }
+            Self::Running { .. } => {
+                self.call("DELETE", &format!("tokens/{id}"), None)?["connections_closed"]
+                    .as_u64()
+                    .unwrap_or(0)
+            }
+        };
+        Ok(format!(
+            "token {id} revoked ({closed} open connections closed)"
+        ))
+    }
+}
