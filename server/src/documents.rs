@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use automerge::Automerge;
 use nudge_protocol::{Access, Action, DocSession, Message, PeerKey};
-use nudge_store::{DocStore, DocumentId, NewChange, SledStore};
+use nudge_store::{DocStore, DocumentId, NewChange};
 use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::accounts::Accounts;
@@ -72,7 +72,7 @@ struct Peer {
 
 /// The loaded documents of a server.
 pub struct Documents {
-    store: SledStore,
+    store: Arc<dyn DocStore>,
     accounts: Accounts,
     server_id: String,
     loaded: Mutex<HashMap<DocumentId, mpsc::Sender<DocCommand>>>,
@@ -82,7 +82,7 @@ pub struct Documents {
 impl Documents {
     /// The registry over `store`.
     pub fn new(
-        store: SledStore,
+        store: Arc<dyn DocStore>,
         accounts: Accounts,
         server_id: String,
         metrics: Arc<Metrics>,

@@ -103,13 +103,26 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let documents: Arc<dyn DocStore> = Arc::new(store.clone());
+    run_with(listener, store, documents, config, shutdown).await
+}
+
+/// [`run`], with the documents kept in `documents` (the same database as `store`, seen
+/// through a wrapper: tests use one that slows every flush down).
+pub async fn run_with(
+    listener: TcpListener,
+    store: SledStore,
+    documents: Arc<dyn DocStore>,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let accounts = Accounts::open(&store)?;
     let server_id = format!("nudge-server-{}", std::process::id());
     let metrics = Arc::new(Metrics::default());
     let max_connections = config.max_connections.clamp(1, u32::MAX as usize >> 4);
     let shared = Arc::new(Shared {
         documents: Arc::new(Documents::new(
-            store.clone(),
+            documents,
             accounts.clone(),
             server_id.clone(),
             metrics.clone(),

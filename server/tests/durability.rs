@@ -1,0 +1,179 @@
+//! The durability rule, seen from a client: with storage whose every flush takes 500 ms,
+//! no message carrying the heads of a delivered change leaves the server before the flush
+//! that stores the change has completed.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT};
+use futures_util::{SinkExt, StreamExt};
+use nudge_protocol::Message;
+use nudge_store::{
+    ChangeHash, DocStore, DocumentId, Error, NewChange, OpenOptions, SledStore, StoredDoc,
+};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const DELAY: Duration = Duration::from_millis(500);
+
+/// A store whose flushes take `DELAY` and are logged with the time they completed.
+struct SlowFlush {
+    inner: SledStore,
+    completed: Mutex<Vec<Instant>>,
+}
+
+impl DocStore for SlowFlush {
+    fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+        self.inner.append(doc, changes)
+    }
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
+        self.inner.load(doc)
+    }
+    fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
+        self.inner.position(doc)
+    }
+    fn contains(&self, doc: &DocumentId, hash: &ChangeHash) -> Result<bool, Error> {
+        self.inner.contains(doc, hash)
+    }
+    fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, Error> {
+        self.inner.changes_since_snapshot(doc)
+    }
+    fn compact(&self, doc: &DocumentId, snapshot: &[u8], through: u64) -> Result<(), Error> {
+        self.inner.compact(doc, snapshot, through)
+    }
+    fn import(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        hashes: &[ChangeHash],
+    ) -> Result<(), Error> {
+        self.inner.import(doc, snapshot, hashes)
+    }
+    fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
+        self.inner.remove(doc)
+    }
+    fn documents(&self) -> Result<Vec<DocumentId>, Error> {
+        self.inner.documents()
+    }
+    fn flush(&self) -> Result<(), Error> {
+        std::thread::sleep(DELAY);
+        self.inner.flush()?;
+        self.completed.lock().unwrap().push(Instant::now());
+        Ok(())
+    }
+}
+
+#[test]
+fn no_acknowledgement_leaves_before_its_flush_completes() {
+    let data = tempfile::tempdir().unwrap();
+    let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
+    let (_, token) = nudge_server::Accounts::open(&store)
+        .unwrap()
+        .add("ana")
+        .unwrap();
+    let slow = Arc::new(SlowFlush {
+        inner: store.clone(),
+        completed: Mutex::default(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(nudge_server::run_with(
+            listener,
+            store.clone(),
+            slow.clone(),
+            nudge_server::Config::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let mut request = format!("ws://{addr}/v1/sync")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let join = Message::Join {
+            sender_id: "phone".into(),
+            supported_protocol_versions: vec!["1".into()],
+            metadata: None,
+        };
+        ws.send(WsMessage::Binary(join.encode().into()))
+            .await
+            .unwrap();
+        let server_id = match ws.next().await {
+            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b).unwrap() {
+                Message::Peer { sender_id, .. } => sender_id,
+                other => panic!("expected peer, got {other:?}"),
+            },
+            other => panic!("expected peer, got {other:?}"),
+        };
+
+        let id = DocumentId::random();
+        let mut doc = Automerge::new();
+        for i in 0..3 {
+            let mut tx = doc.transaction();
+            tx.put(ROOT, format!("k{i}"), i).unwrap();
+            tx.commit();
+        }
+        let ours = doc.get_heads();
+        let mut state = SyncState::new();
+        let mut changes_sent_at = None;
+        let mut acknowledged_at = None;
+        let send = |m: SyncMessage| Message::Sync {
+            document_id: id.to_string(),
+            sender_id: "phone".into(),
+            target_id: server_id.clone(),
+            data: m.encode(),
+        };
+        let first = doc.generate_sync_message(&mut state).unwrap();
+        ws.send(WsMessage::Binary(send(first).encode().into()))
+            .await
+            .unwrap();
+        while acknowledged_at.is_none() {
+            let bytes = match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(WsMessage::Binary(b)))) => b,
+                other => panic!("no answer: {other:?}"),
+            };
+            let Message::Sync { data, .. } = Message::decode(&bytes).unwrap() else {
+                continue;
+            };
+            let message = SyncMessage::decode(&data).unwrap();
+            if ours.iter().all(|h| message.heads.contains(h)) {
+                acknowledged_at = Some(Instant::now());
+            }
+            doc.receive_sync_message(&mut state, message).unwrap();
+            if let Some(reply) = doc.generate_sync_message(&mut state) {
+                if !reply.changes.is_empty() && changes_sent_at.is_none() {
+                    changes_sent_at = Some(Instant::now());
+                }
+                ws.send(WsMessage::Binary(send(reply).encode().into()))
+                    .await
+                    .unwrap();
+            }
+        }
+        let (sent, acked) = (changes_sent_at.unwrap(), acknowledged_at.unwrap());
+        let flushed = slow.completed.lock().unwrap().clone();
+        assert!(
+            flushed.iter().any(|f| *f > sent && *f <= acked),
+            "the acknowledgement came {:?} after the changes, with no flush completed in between",
+            acked - sent
+        );
+        assert!(
+            acked - sent >= DELAY,
+            "acknowledged after only {:?}",
+            acked - sent
+        );
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    });
+}
