@@ -17,9 +17,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::util::{Server, add_account, server_bin};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(
+pub(crate) async fn connect(
     addr: &str,
     token: Option<&str>,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
@@ -32,14 +32,14 @@ async fn connect(
     Ok(tokio_tungstenite::connect_async(request).await?.0)
 }
 
-async fn recv(ws: &mut Ws, wait: Duration) -> Option<WsMessage> {
+pub(crate) async fn recv(ws: &mut Ws, wait: Duration) -> Option<WsMessage> {
     match tokio::time::timeout(wait, ws.next()).await {
         Ok(Some(Ok(m))) => Some(m),
         _ => None,
     }
 }
 
-async fn join(ws: &mut Ws, me: &str) -> String {
+pub(crate) async fn join(ws: &mut Ws, me: &str) -> String {
     let join = Message::Join {
         sender_id: me.into(),
         supported_protocol_versions: vec!["1".into()],
@@ -66,7 +66,7 @@ async fn join(ws: &mut Ws, me: &str) -> String {
 
 /// Syncs `doc` with the server until the server's heads cover ours and nothing is left to
 /// say. `Err` carries `doc-unavailable` or an error message.
-async fn sync(
+pub(crate) async fn sync(
     ws: &mut Ws,
     me: &str,
     server: &str,
@@ -124,7 +124,7 @@ async fn sync(
     Err("no agreement after 50 rounds".into())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
