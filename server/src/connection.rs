@@ -110,7 +110,8 @@ async fn serve_authenticated(
                 }
             }
             _ = shutdown.changed() => {
-                close(ws, CloseCode::Away, "server shutting down").await;
+                let reason = *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner());
+                close(ws, CloseCode::Away, reason).await;
                 break;
             }
             _ = revoked.notified() => {

@@ -77,6 +77,10 @@ pub struct Documents {
     server_id: String,
     loaded: Mutex<HashMap<DocumentId, mpsc::Sender<DocCommand>>>,
     metrics: Arc<Metrics>,
+    /// Rung when storage fails: the server must stop rather than go on unacknowledged.
+    pub failed: Arc<Notify>,
+    /// Why it failed.
+    pub failure: std::sync::Mutex<Option<String>>,
 }
 
 impl Documents {
@@ -93,6 +97,8 @@ impl Documents {
             server_id,
             loaded: Mutex::new(HashMap::new()),
             metrics,
+            failed: Arc::new(Notify::new()),
+            failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -208,9 +214,13 @@ impl Documents {
                             let claimant =
                                 from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
                             if let Err(e) = self.persist(doc, changes, claimant).await {
-                                // Never acknowledge what is not stored: stop serving.
+                                // Never acknowledge what is not stored: this document stops
+                                // here, unacknowledged, and the server shuts down.
                                 tracing::error!(%doc, "storage failed, stopping the server: {e:#}");
-                                std::process::exit(70);
+                                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    Some(format!("{e:#}"));
+                                self.failed.notify_one();
+                                return;
                             }
                             next.extend(session.persisted());
                             self.maybe_compact(doc, &session).await;

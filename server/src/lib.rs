@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Open websockets: their token id and account, and how to close them.
     pub(crate) live: std::sync::Mutex<std::collections::HashMap<u64, Live>>,
+    /// What connections are told when the server stops.
+    pub(crate) stop_reason: std::sync::Mutex<&'static str>,
 }
 
 /// An open websocket, as revocation sees it.
@@ -134,13 +136,20 @@ pub async fn run_with(
         store: store.clone(),
         metrics,
         live: Default::default(),
+        stop_reason: std::sync::Mutex::new("server shutting down"),
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let storage_failed = shared.documents.failed.clone();
     let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = storage_failed.notified() => {
+                *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) =
+                    "server stopping: storage failed";
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
@@ -172,6 +181,18 @@ pub async fn run_with(
         permits.acquire_many(max_connections as u32),
     )
     .await;
+    let failure = shared
+        .documents
+        .failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(failure) = failure {
+        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        anyhow::bail!(
+            "storage failed ({failure}); stopped without acknowledging what it could not store: fix the disk, then start the server again"
+        );
+    }
     tokio::task::spawn_blocking(move || store.flush()).await??;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The durability rule, seen from a client: with storage whose every flush takes 500 ms,
 //! no message carrying the heads of a delivered change leaves the server before the flush
-//! that stores the change has completed.
+//! that stores the change has completed; and when storage fails, nothing is acknowledged,
+//! connections are closed with the reason and the server stops with an error.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,14 +19,23 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const DELAY: Duration = Duration::from_millis(500);
 
-/// A store whose flushes take `DELAY` and are logged with the time they completed.
+/// A store whose flushes take `delay` and are logged with the time they completed, and
+/// whose appends fail once `broken` is set.
 struct SlowFlush {
     inner: SledStore,
+    delay: Duration,
+    broken: std::sync::atomic::AtomicBool,
     completed: Mutex<Vec<Instant>>,
 }
 
 impl DocStore for SlowFlush {
     fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Io {
+                path: self.inner.path().to_path_buf(),
+                detail: "No space left on device (simulated)".into(),
+            });
+        }
         self.inner.append(doc, changes)
     }
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
@@ -58,7 +68,7 @@ impl DocStore for SlowFlush {
         self.inner.documents()
     }
     fn flush(&self) -> Result<(), Error> {
-        std::thread::sleep(DELAY);
+        std::thread::sleep(self.delay);
         self.inner.flush()?;
         self.completed.lock().unwrap().push(Instant::now());
         Ok(())
@@ -75,6 +85,8 @@ fn no_acknowledgement_leaves_before_its_flush_completes() {
         .unwrap();
     let slow = Arc::new(SlowFlush {
         inner: store.clone(),
+        delay: DELAY,
+        broken: Default::default(),
         completed: Mutex::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -175,5 +187,113 @@ fn no_acknowledgement_leaves_before_its_flush_completes() {
         );
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn when_storage_fails_nothing_is_acknowledged_and_the_server_stops() {
+    let data = tempfile::tempdir().unwrap();
+    let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
+    let (_, token) = nudge_server::Accounts::open(&store)
+        .unwrap()
+        .add("ana")
+        .unwrap();
+    let faulty = Arc::new(SlowFlush {
+        inner: store.clone(),
+        delay: Duration::ZERO,
+        broken: true.into(),
+        completed: Mutex::default(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(nudge_server::run_with(
+            listener,
+            store.clone(),
+            faulty.clone(),
+            nudge_server::Config::default(),
+            std::future::pending(),
+        ));
+        let mut request = format!("ws://{addr}/v1/sync")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let join = Message::Join {
+            sender_id: "phone".into(),
+            supported_protocol_versions: vec!["1".into()],
+            metadata: None,
+        };
+        ws.send(WsMessage::Binary(join.encode().into()))
+            .await
+            .unwrap();
+        let server_id = match ws.next().await {
+            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b).unwrap() {
+                Message::Peer { sender_id, .. } => sender_id,
+                other => panic!("expected peer, got {other:?}"),
+            },
+            other => panic!("expected peer, got {other:?}"),
+        };
+        let id = DocumentId::random();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "k", 1).unwrap();
+        tx.commit();
+        let ours = doc.get_heads();
+        let mut state = SyncState::new();
+        let send = |m: SyncMessage| Message::Sync {
+            document_id: id.to_string(),
+            sender_id: "phone".into(),
+            target_id: server_id.clone(),
+            data: m.encode(),
+        };
+        let first = doc.generate_sync_message(&mut state).unwrap();
+        ws.send(WsMessage::Binary(send(first).encode().into()))
+            .await
+            .unwrap();
+        let mut close_reason = None;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                    if let Message::Sync { data, .. } = Message::decode(&b).unwrap() {
+                        let message = SyncMessage::decode(&data).unwrap();
+                        assert!(
+                            !ours.iter().all(|h| message.heads.contains(h)),
+                            "a change that could not be stored was acknowledged"
+                        );
+                        doc.receive_sync_message(&mut state, message).unwrap();
+                        if let Some(reply) = doc.generate_sync_message(&mut state) {
+                            let _ = ws
+                                .send(WsMessage::Binary(send(reply).encode().into()))
+                                .await;
+                        }
+                    }
+                }
+                Ok(Some(Ok(WsMessage::Close(frame)))) => {
+                    close_reason = frame.map(|f| f.reason.to_string());
+                    break;
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_))) | Ok(None) => break,
+                Err(_) => panic!("the server neither acknowledged nor closed"),
+            }
+        }
+        assert_eq!(
+            close_reason.as_deref(),
+            Some("server stopping: storage failed")
+        );
+        let stopped = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops")
+            .unwrap();
+        let err = stopped.expect_err("a storage failure stops the server with an error");
+        assert!(err.to_string().contains("No space left on device"), "{err}");
     });
 }
