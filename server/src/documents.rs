@@ -61,11 +61,29 @@ pub enum DocCommand {
         /// The connection.
         conn: PeerKey,
     },
+    /// Panics while handling the connection's message (tests of the isolation).
+    #[cfg(test)]
+    Panic {
+        /// The connection.
+        conn: PeerKey,
+    },
+}
+
+/// Runs `f`, turning a panic into its message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned())
+    })
 }
 
 struct Peer {
     remote: String,
     account: String,
+    access: Access,
     tx: mpsc::Sender<Message>,
     kick: Arc<Notify>,
 }
@@ -127,6 +145,50 @@ impl Documents {
         Ok(tx)
     }
 
+    /// After a panic while handling `culprit`'s message: that connection is told and
+    /// dropped, the document's in-memory state is discarded and reloaded from storage, and
+    /// the other connections start a fresh sync with it. `None` if storage fails too.
+    async fn recover(
+        &self,
+        doc: DocumentId,
+        peers: &mut HashMap<PeerKey, Peer>,
+        culprit: PeerKey,
+        why: String,
+    ) -> Option<(DocSession, Vec<Action>)> {
+        tracing::error!(%doc, conn = culprit, "handling a message panicked ({why}); reloading the document and closing that connection");
+        if let Some(peer) = peers.remove(&culprit) {
+            let _ = peer.tx.try_send(Message::Error {
+                message: "the server could not handle your message for this document".into(),
+            });
+        }
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || store.load(&doc)).await;
+        let automerge = match loaded {
+            Ok(Ok(Some(stored))) => match Automerge::load(&stored.concat()) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    tracing::error!(%doc, "cannot reload the document: {e}");
+                    return None;
+                }
+            },
+            Ok(Ok(None)) => Automerge::new(),
+            Ok(Err(e)) => {
+                tracing::error!(%doc, "cannot reload the document: {e}");
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(%doc, "cannot reload the document: {e}");
+                return None;
+            }
+        };
+        let mut session = DocSession::new(automerge);
+        let mut actions = Vec::new();
+        for (conn, peer) in peers.iter() {
+            actions.extend(session.add_peer(*conn, peer.access));
+        }
+        Some((session, actions))
+    }
+
     /// Drops a document from memory (after it was deleted): its actor ends once the
     /// connections that have it open are gone, and the next access starts afresh.
     pub async fn forget(&self, doc: &DocumentId) {
@@ -167,13 +229,47 @@ impl Documents {
                         Peer {
                             remote,
                             account,
+                            access,
                             tx,
                             kick,
                         },
                     );
-                    (Some(conn), session.add_peer(conn, access))
+                    match guarded(|| session.add_peer(conn, access)) {
+                        Ok(actions) => (Some(conn), actions),
+                        Err(why) => match self.recover(doc, &mut peers, conn, why).await {
+                            Some((fresh, actions)) => {
+                                session = fresh;
+                                (None, actions)
+                            }
+                            None => return,
+                        },
+                    }
                 }
-                DocCommand::Sync { conn, message } => (Some(conn), session.receive(conn, message)),
+                DocCommand::Sync { conn, message } => {
+                    match guarded(|| session.receive(conn, message)) {
+                        Ok(actions) => (Some(conn), actions),
+                        Err(why) => match self.recover(doc, &mut peers, conn, why).await {
+                            Some((fresh, actions)) => {
+                                session = fresh;
+                                (None, actions)
+                            }
+                            None => return,
+                        },
+                    }
+                }
+                #[cfg(test)]
+                DocCommand::Panic { conn } => {
+                    match guarded(|| panic!("a message automerge cannot handle")) {
+                        Ok(()) => (None, Vec::new()),
+                        Err(why) => match self.recover(doc, &mut peers, conn, why).await {
+                            Some((fresh, actions)) => {
+                                session = fresh;
+                                (None, actions)
+                            }
+                            None => return,
+                        },
+                    }
+                }
                 DocCommand::Ephemeral {
                     conn,
                     session_id,
@@ -317,5 +413,121 @@ impl Documents {
             .observe(started.elapsed().as_secs_f64());
         tracing::debug!(%doc, ms = started.elapsed().as_millis() as u64, "changes stored and flushed");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::sync::{State as SyncState, SyncDoc};
+    use automerge::transaction::Transactable;
+    use nudge_store::{MemoryStore, OpenOptions, SledStore};
+
+    struct Conn {
+        rx: mpsc::Receiver<Message>,
+        doc: Automerge,
+        state: SyncState,
+    }
+
+    async fn open(actor: &mpsc::Sender<DocCommand>, conn: PeerKey) -> Conn {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        actor
+            .send(DocCommand::Open {
+                conn,
+                remote: format!("peer{conn}"),
+                account: "acct".into(),
+                access: Access::ReadWrite,
+                tx,
+                kick: Arc::new(Notify::new()),
+            })
+            .await
+            .unwrap();
+        Conn {
+            rx,
+            doc: Automerge::new(),
+            state: SyncState::new(),
+        }
+    }
+
+    /// Syncs until the connection's document has the server's heads and they cover `want`.
+    async fn sync_until(
+        actor: &mpsc::Sender<DocCommand>,
+        conn: PeerKey,
+        c: &mut Conn,
+        want: &[automerge::ChangeHash],
+    ) {
+        for _ in 0..50 {
+            if let Some(m) = c.doc.generate_sync_message(&mut c.state) {
+                actor
+                    .send(DocCommand::Sync { conn, message: m })
+                    .await
+                    .unwrap();
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), c.rx.recv()).await;
+            match next {
+                Ok(Some(Message::Sync { data, .. })) => {
+                    let m = automerge::sync::Message::decode(&data).unwrap();
+                    let covered = want.iter().all(|h| m.heads.contains(h));
+                    c.doc.receive_sync_message(&mut c.state, m).unwrap();
+                    if covered && want.iter().all(|h| c.doc.get_heads().contains(h)) {
+                        return;
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        panic!("no agreement");
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_one_document_closes_only_its_culprit_and_reloads_from_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
+        let accounts = Accounts::open(&sled).unwrap();
+        let documents = Arc::new(Documents::new(
+            Arc::new(MemoryStore::new()),
+            accounts,
+            "server".into(),
+            Arc::new(Metrics::default()),
+        ));
+        let id = DocumentId::random();
+        let other_id = DocumentId::random();
+        let actor = documents.get(id).await.unwrap();
+        let other = documents.get(other_id).await.unwrap();
+        let mut good = open(&actor, 1).await;
+        let mut tx = good.doc.transaction();
+        tx.put(automerge::ROOT, "k", 1).unwrap();
+        tx.commit();
+        let first = good.doc.get_heads();
+        sync_until(&actor, 1, &mut good, &first).await;
+
+        let mut culprit = open(&actor, 2).await;
+        let mut bystander = open(&other, 3).await;
+        actor.send(DocCommand::Panic { conn: 2 }).await.unwrap();
+        // The culprit is told and dropped (its connection then closes).
+        loop {
+            match culprit.rx.recv().await {
+                Some(Message::Error { message }) => {
+                    assert!(message.contains("could not handle"), "{message}");
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("the culprit heard nothing"),
+            }
+        }
+        // The document, reloaded from storage, still serves the other connection.
+        let mut tx = good.doc.transaction();
+        tx.put(automerge::ROOT, "k", 2).unwrap();
+        tx.commit();
+        let second = good.doc.get_heads();
+        good.state = SyncState::new();
+        sync_until(&actor, 1, &mut good, &second).await;
+        assert!(!actor.is_closed());
+        // And other documents never noticed.
+        let mut tx = bystander.doc.transaction();
+        tx.put(automerge::ROOT, "x", 1).unwrap();
+        tx.commit();
+        let heads = bystander.doc.get_heads();
+        sync_until(&other, 3, &mut bystander, &heads).await;
     }
 }
