@@ -176,6 +176,54 @@ struct Link {
     limits: Limits,
     url: String,
     timeout: Duration,
+    progress: Progress,
+}
+
+/// A spinner on stderr for syncs that take a while (only on a terminal).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    started: std::time::Instant,
+    received: u64,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            bar: indicatif::ProgressBar::hidden(),
+            started: std::time::Instant::now(),
+            received: 0,
+            shown: false,
+        }
+    }
+
+    fn received(&mut self, bytes: usize) {
+        self.received += bytes as u64;
+        if !self.shown
+            && self.started.elapsed() > Duration::from_millis(500)
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        {
+            self.shown = true;
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        self.bar.set_message(format!(
+            "syncing: {} received",
+            indicatif::HumanBytes(self.received)
+        ));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // On an error path too, the error line must not land after a stale spinner.
+        self.bar.finish_and_clear();
+    }
 }
 
 impl Link {
@@ -220,6 +268,7 @@ impl Link {
             limits,
             url,
             timeout,
+            progress: Progress::new(),
         };
         link.send(vec![join]).await?;
         while !link.client.is_established() {
@@ -261,6 +310,7 @@ impl Link {
             Some(Err(e)) => return Err(broke(&self.url, e)),
             None => return Err(broke(&self.url, "closed by the server")),
         };
+        self.progress.received(bytes.len());
         let inbound = inspect(&bytes, &self.limits)
             .map_err(|e| anyhow!("the server at {} sent a bad message ({e}); nothing bad was stored: run `nudge sync` again", self.url))?;
         let document = inbound.document;
@@ -290,6 +340,7 @@ impl Link {
     }
 
     async fn close(mut self) {
+        self.progress.finish();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
     }
 }
