@@ -10,6 +10,7 @@
 //! cargo build --release --workspace --bins
 //! NUDGE_TEST_SCALE=full target/release/nudge-bench
 //! target/release/nudge-bench build DIR N   # only build a home with N shifts, to profile
+//! NUDGE_TEST_SCALE=full target/release/nudge-bench sync   # the sync server (`sync.rs`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ use nudge_cli::session::Session;
 use nudge_journal::automerge::Automerge;
 use nudge_journal::{Contacts, Journal, Kind, NewShift, Now, TagRef};
 use nudge_store::DocumentId;
+
+mod sync;
 
 const IDEAS: &[&str] = &[
     "ux research",
@@ -79,6 +82,35 @@ fn build(home: &Path, n: usize, now: &Now) -> Result<()> {
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
+}
+
+/// The clock every bench journal is built at.
+fn bench_now() -> Result<Now> {
+    Ok(Now::new(
+        "2026-11-25T09:30:00Z".parse()?,
+        jiff::tz::TimeZone::get("Europe/Berlin")?,
+    ))
+}
+
+/// Runs `nudge` in `home` (with `token` as NUDGE_TOKEN if given); fails if it does.
+fn nudge(home: &Path, args: &[&str], token: Option<&str>) -> Result<String> {
+    let mut cmd = Command::new(nudge_bin()?);
+    cmd.env("NUDGE_HOME", home)
+        .env("NUDGE_NOW", "2026-11-25T09:30:00Z")
+        .env("TZ", "Europe/Berlin")
+        .env("NO_COLOR", "1")
+        .args(args);
+    if let Some(token) = token {
+        cmd.env("NUDGE_TOKEN", token);
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!(
+            "nudge {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 fn run(home: &Path, now: &str, args: &[&str]) -> Result<(Duration, String)> {
@@ -198,6 +230,9 @@ fn main() -> Result<()> {
         return build(Path::new(dir), n, &now);
     }
     let full = std::env::var("NUDGE_TEST_SCALE").as_deref() == Ok("full");
+    if args.get(1).map(String::as_str) == Some("sync") {
+        return sync::run(full);
+    }
     let (sizes, runs) = if full {
         (vec![2_000, 100_000], 11)
     } else {

@@ -1,0 +1,470 @@
+//! `nudge-bench sync`: the sync server measured through the real `nudge-server` binary on
+//! loopback, each figure next to a baseline from the same run.
+//!
+//! - Latency of one change, device A -> server -> device B (two websocket clients in this
+//!   process), spaced out and back to back; baseline: the same relay through in-memory
+//!   Automerge sync states, with no network and no storage.
+//! - A new device fetching a big journal with `nudge sync` (a process of the real `nudge`);
+//!   baseline: an in-memory Automerge sync of the same document into an empty one.
+//! - The server's resident memory idle and with 100 journals loaded.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::{SinkExt, StreamExt};
+use nudge_journal::automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use nudge_journal::automerge::transaction::Transactable;
+use nudge_journal::automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use nudge_protocol::Message;
+use nudge_store::DocumentId;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_bin() -> Result<std::path::PathBuf> {
+    Ok(crate::nudge_bin()?.with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn start(data: &Path) -> Result<(Server, String)> {
+    let out = Command::new(server_bin()?)
+        .args(["account", "add", "bench", "--data"])
+        .arg(data)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "account add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    let mut child = Command::new(server_bin()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
+        .to_owned();
+    Ok((Server { child, addr }, token))
+}
+
+async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
+    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let join = Message::Join {
+        sender_id: me.into(),
+        supported_protocol_versions: vec!["1".into()],
+        metadata: None,
+    };
+    ws.send(WsMessage::Binary(join.encode().into())).await?;
+    match ws.next().await {
+        Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
+            Message::Peer { sender_id, .. } => Ok((ws, sender_id)),
+            other => bail!("expected peer, got {other:?}"),
+        },
+        other => bail!("expected peer, got {other:?}"),
+    }
+}
+
+fn sync_message(id: &DocumentId, me: &str, server: &str, m: SyncMessage) -> WsMessage {
+    WsMessage::Binary(
+        Message::Sync {
+            document_id: id.to_string(),
+            sender_id: me.into(),
+            target_id: server.into(),
+            data: m.encode(),
+        }
+        .encode()
+        .into(),
+    )
+}
+
+/// One client of a document: its Automerge copy and sync state over a websocket.
+struct Peer {
+    ws: Ws,
+    me: String,
+    server: String,
+    id: DocumentId,
+    doc: Automerge,
+    state: SyncState,
+}
+
+impl Peer {
+    async fn send_pending(&mut self) -> Result<()> {
+        if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
+            let message = sync_message(&self.id, &self.me, &self.server, m);
+            self.ws.send(message).await?;
+        }
+        Ok(())
+    }
+
+    /// Receives one message, applies it and answers; returns false on timeout.
+    async fn step(&mut self, wait: Duration) -> Result<bool> {
+        let next = match tokio::time::timeout(wait, self.ws.next()).await {
+            Ok(next) => next,
+            Err(_) => return Ok(false),
+        };
+        match next {
+            Some(Ok(WsMessage::Binary(b))) => {
+                if let Message::Sync { data, .. } = Message::decode(&b)? {
+                    self.doc
+                        .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
+                    self.send_pending().await?;
+                }
+                Ok(true)
+            }
+            Some(Ok(_)) => Ok(true),
+            other => bail!("connection ended: {other:?}"),
+        }
+    }
+
+    /// Syncs until the server reports exactly our heads.
+    async fn settle(&mut self) -> Result<()> {
+        self.send_pending().await?;
+        loop {
+            let mut ours = self.doc.get_heads();
+            ours.sort();
+            let theirs = self.state.their_heads.clone().map(|mut h| {
+                h.sort();
+                h
+            });
+            if theirs == Some(ours) && !self.state.in_flight {
+                return Ok(());
+            }
+            if !self.step(Duration::from_secs(10)).await? {
+                bail!("the server stopped answering");
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A -> server -> B for `n` changes; `gap` between changes (None: back to back).
+async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Result<Vec<Duration>> {
+    let id = DocumentId::random();
+    let (ws, server) = connect(addr, token, &format!("a-{id}")).await?;
+    let mut a = Peer {
+        ws,
+        me: format!("a-{id}"),
+        server,
+        id,
+        doc: Automerge::new(),
+        state: SyncState::new(),
+    };
+    let mut tx = a.doc.transaction();
+    tx.put(ROOT, "start", 0)?;
+    tx.commit();
+    a.settle().await?;
+    let (ws, server) = connect(addr, token, &format!("b-{id}")).await?;
+    let mut b = Peer {
+        ws,
+        me: format!("b-{id}"),
+        server,
+        id,
+        doc: Automerge::new(),
+        state: SyncState::new(),
+    };
+    b.settle().await?;
+
+    let sent: Arc<Mutex<HashMap<ChangeHash, Instant>>> = Arc::default();
+    let writer = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            for i in 0..n {
+                let mut tx = a.doc.transaction();
+                tx.put(ROOT, "n", i as i64)?;
+                let (hash, _) = tx.commit();
+                let hash = hash.context("a change")?;
+                sent.lock().expect("lock").insert(hash, Instant::now());
+                // A new change goes out even while an earlier message is unanswered.
+                a.state.in_flight = false;
+                a.send_pending().await?;
+                match gap {
+                    Some(gap) => {
+                        let until = Instant::now() + gap;
+                        while Instant::now() < until {
+                            a.step(until - Instant::now()).await?;
+                        }
+                    }
+                    None => while a.step(Duration::ZERO).await? {},
+                }
+            }
+            a.settle().await?;
+            Ok::<_, anyhow::Error>(a)
+        })
+    };
+    let mut latencies = Vec::with_capacity(n);
+    let mut seen = std::collections::HashSet::new();
+    while latencies.len() < n {
+        if !b.step(Duration::from_secs(10)).await? {
+            bail!("device B stopped hearing changes");
+        }
+        let now = Instant::now();
+        let sent = sent.lock().expect("lock").clone();
+        for (hash, at) in sent {
+            if !seen.contains(&hash) && b.doc.get_change_by_hash(&hash).is_some() {
+                seen.insert(hash);
+                latencies.push(now - at);
+            }
+        }
+    }
+    writer.await??;
+    latencies.sort();
+    Ok(latencies)
+}
+
+/// The same relay in memory: A -> S -> B through sync states, no network, no storage.
+fn relay_in_memory(n: usize) -> Result<Vec<Duration>> {
+    let mut a = Automerge::new();
+    let mut s = Automerge::new();
+    let mut b = Automerge::new();
+    let (mut a_s, mut s_a, mut s_b, mut b_s) = (
+        SyncState::new(),
+        SyncState::new(),
+        SyncState::new(),
+        SyncState::new(),
+    );
+    let pump = |x: &mut Automerge,
+                xs: &mut SyncState,
+                y: &mut Automerge,
+                ys: &mut SyncState|
+     -> Result<bool> {
+        let mut moved = false;
+        for _ in 0..10 {
+            let mut any = false;
+            if let Some(m) = x.generate_sync_message(xs) {
+                y.receive_sync_message(ys, m)?;
+                any = true;
+            }
+            if let Some(m) = y.generate_sync_message(ys) {
+                x.receive_sync_message(xs, m)?;
+                any = true;
+            }
+            moved |= any;
+            if !any {
+                break;
+            }
+        }
+        Ok(moved)
+    };
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        let mut tx = a.transaction();
+        tx.put(ROOT, "n", i as i64)?;
+        tx.commit();
+        pump(&mut a, &mut a_s, &mut s, &mut s_a)?;
+        pump(&mut s, &mut s_b, &mut b, &mut b_s)?;
+        out.push(started.elapsed());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Runs the sync benchmarks.
+pub fn run(full: bool) -> Result<()> {
+    let (changes, fetch_shifts, journals, journal_shifts) = if full {
+        (1_000, 10_000, 100, 2_000)
+    } else {
+        (200, 2_000, 100, 200)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let data = tempfile::tempdir()?;
+    let (server, token) = start(data.path())?;
+    let idle = rss_kib(server.child.id())?;
+
+    println!(
+        "## nudge-bench sync (NUDGE_TEST_SCALE={})",
+        if full { "full" } else { "small" }
+    );
+    println!();
+    println!("### One change, device A -> server -> device B ({changes} changes)");
+    println!();
+    let memory = relay_in_memory(changes)?;
+    let spaced = runtime.block_on(relay(
+        &server.addr,
+        &token,
+        changes,
+        Some(Duration::from_millis(20)),
+    ))?;
+    let burst = runtime.block_on(relay(&server.addr, &token, changes, None))?;
+    println!("| run | median | p99 | median / in-memory median |");
+    println!("|---|---|---|---|");
+    let base = percentile(&memory, 0.5);
+    for (name, d) in [
+        ("in memory (baseline)", &memory),
+        ("spaced 20 ms", &spaced),
+        ("back to back", &burst),
+    ] {
+        let median = percentile(d, 0.5);
+        println!(
+            "| {name} | {} | {} | {:.1}x |",
+            ms(median),
+            ms(percentile(d, 0.99)),
+            median.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+    println!();
+
+    // A new device fetching a big journal.
+    println!("### A new device fetches a {fetch_shifts}-shift journal");
+    println!();
+    let first = tempfile::tempdir()?;
+    let now = crate::bench_now()?;
+    crate::build(first.path(), fetch_shifts, &now)?;
+    let url = format!("http://{}", server.addr);
+    crate::nudge(first.path(), &["remote", "add", &url], Some(&token))?;
+    crate::nudge(first.path(), &["sync"], None)?;
+    let mut fetches = Vec::new();
+    for _ in 0..3 {
+        let fresh = tempfile::tempdir()?;
+        crate::nudge(fresh.path(), &["remote", "add", &url], Some(&token))?;
+        let started = Instant::now();
+        crate::nudge(fresh.path(), &["sync"], None)?;
+        fetches.push(started.elapsed());
+    }
+    fetches.sort();
+    let fetch = fetches[fetches.len() / 2];
+    let session = nudge_cli::session::Session::open(first.path(), now)?;
+    let full_doc = session.load_journal()?.context("no journal")?.doc().clone();
+    drop(session);
+    let mut in_memory = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut empty = Automerge::new();
+        let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+        let mut source = full_doc.clone();
+        loop {
+            let mut any = false;
+            if let Some(m) = source.generate_sync_message(&mut sa) {
+                empty.receive_sync_message(&mut sb, m)?;
+                any = true;
+            }
+            if let Some(m) = empty.generate_sync_message(&mut sb) {
+                source.receive_sync_message(&mut sa, m)?;
+                any = true;
+            }
+            if !any {
+                break;
+            }
+        }
+        in_memory.push(started.elapsed());
+    }
+    in_memory.sort();
+    let memory_fetch = in_memory[1];
+    println!("| run | median of 3 | ratio |");
+    println!("|---|---|---|");
+    println!(
+        "| in-memory Automerge sync into an empty document (baseline) | {} | 1.0x |",
+        ms(memory_fetch)
+    );
+    println!(
+        "| `nudge sync` on a new device (process, websocket, sled, cache rebuild) | {} | {:.1}x |",
+        ms(fetch),
+        fetch.as_secs_f64() / memory_fetch.as_secs_f64()
+    );
+    println!();
+
+    // Memory with many journals loaded.
+    let journal = {
+        let mut doc = Automerge::new();
+        for i in 0..journal_shifts {
+            let mut tx = doc.transaction();
+            let shift = tx.put_object(
+                ROOT,
+                format!("shift{i}"),
+                nudge_journal::automerge::ObjType::Map,
+            )?;
+            tx.put(
+                &shift,
+                "text",
+                format!("Micro shift number {i}: email someone"),
+            )?;
+            tx.put(&shift, "status", "done")?;
+            tx.commit();
+        }
+        doc
+    };
+    runtime.block_on(async {
+        for j in 0..journals {
+            let id = DocumentId::random();
+            let me = format!("loader-{j}");
+            let (ws, server_id) = connect(&server.addr, &token, &me).await?;
+            let mut peer = Peer {
+                ws,
+                me,
+                server: server_id,
+                id,
+                doc: journal.clone(),
+                state: SyncState::new(),
+            };
+            peer.settle().await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let loaded = rss_kib(server.child.id())?;
+    println!("### Server memory");
+    println!();
+    println!("| state | RSS |");
+    println!("|---|---|");
+    println!("| idle, just started | {:.1} MiB |", idle as f64 / 1024.0);
+    println!(
+        "| {journals} journals of {journal_shifts} changes loaded | {:.1} MiB ({:.2} MiB per journal) |",
+        loaded as f64 / 1024.0,
+        (loaded.saturating_sub(idle)) as f64 / 1024.0 / journals as f64
+    );
+    println!();
+    Ok(())
+}
