@@ -401,7 +401,7 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
             plural(report.moved.up, "change", "changes"),
         ));
         let new = shifts_after.saturating_sub(shifts_before);
-        if new > 0 && !report.adopted {
+        if new > 0 && report.carried.is_none() {
             line.push_str(&format!(" ({new} new {})", plural(new, "shift", "shifts")));
         }
     }
