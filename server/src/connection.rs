@@ -159,6 +159,12 @@ async fn serve_authenticated(
                         close(ws, CloseCode::Unsupported, "binary CBOR messages only").await;
                         break;
                     }
+                    Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                        shared.metrics.guard_rejections.inc();
+                        tracing::info!(conn, "refused a message: {e}");
+                        close(ws, CloseCode::Size, &format!("message too large: {e}")).await;
+                        break;
+                    }
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 }

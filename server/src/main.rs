@@ -40,6 +40,9 @@ enum Command {
         /// Connections served at once.
         #[arg(long, env = "NUDGE_MAX_CONNECTIONS", default_value_t = 1024)]
         max_connections: usize,
+        /// Largest message accepted, in bytes; a bigger one closes its connection.
+        #[arg(long, env = "NUDGE_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
+        max_message_bytes: usize,
     },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
@@ -128,8 +131,13 @@ fn run(cli: Cli) -> Result<()> {
             handshake_timeout,
             idle_timeout,
             max_connections,
+            max_message_bytes,
         } => {
             let config = nudge_server::Config {
+                limits: nudge_protocol::Limits {
+                    max_message_bytes: max_message_bytes.max(1024),
+                    ..nudge_protocol::Limits::default()
+                },
                 handshake_timeout: std::time::Duration::from_secs(handshake_timeout.max(1)),
                 idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
                 max_connections: max_connections.max(1),

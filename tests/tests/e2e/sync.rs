@@ -371,3 +371,100 @@ fn health_metrics_and_the_journal_route_answer_over_http() {
     assert!(value("nudge_auth_failures_total") >= 1.0);
     assert_eq!(value("nudge_connections"), 0.0);
 }
+
+/// A home holding a journal of `n` shifts, built through the library (fast).
+fn big_home(n: usize) -> Home {
+    let home = Home::new();
+    let now = nudge_journal::Now::new(
+        home.now.parse().unwrap(),
+        jiff::tz::TimeZone::get(&home.tz).unwrap(),
+    );
+    let session = nudge_cli::session::Session::open(home.path(), now.clone()).unwrap();
+    let actor = session.device_actor().unwrap();
+    let contacts_id = nudge_store::DocumentId::random();
+    let contacts = nudge_journal::Contacts::create(actor.clone(), &now);
+    let mut journal = nudge_journal::Journal::create(actor, &now, "big", &contacts_id.to_string());
+    for i in 0..n {
+        journal
+            .add_shift(
+                &now,
+                nudge_journal::NewShift {
+                    text: format!("Micro shift number {i}"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    session
+        .install_journal(&journal, &contacts_id, &contacts)
+        .unwrap();
+    drop(session);
+    home
+}
+
+#[test]
+fn a_server_stopped_during_syncs_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let mut server = Server::start(data.path());
+    let a = big_home(crate::util::scale(1_500, 5_000));
+    connect(&a, &server, &token);
+    sync(&a);
+    let b = Home::new();
+    for round in 0..crate::util::scale(4, 12) {
+        b.run(&["remote", "remove"]);
+        connect(&b, &server, &token);
+        a.new_id(&["add", &format!("Round {round}")]);
+        // A's sync and B's fetch run while the server is stopped under them.
+        let a_sync = a
+            .std_cmd()
+            .args(["sync", "--timeout", "10"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let b_sync = b
+            .std_cmd()
+            .args(["sync", "--timeout", "10"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20 + 30 * (round as u64 % 5)));
+        if round % 2 == 0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &server.child.id().to_string()])
+                .status();
+            let _ = server.child.wait();
+        } else {
+            server.kill9();
+        }
+        for child in [a_sync, b_sync] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                matches!(out.status.code(), Some(0) | Some(3)),
+                "a sync cut off by the server exits 0 or 3: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        server = Server::start(data.path());
+        a.run(&["remote", "remove"]);
+        connect(&a, &server, &token);
+    }
+    b.run(&["remote", "remove"]);
+    connect(&b, &server, &token);
+    sync(&a);
+    sync(&b);
+    sync(&a);
+    let (ea, eb) = (export(&a), export(&b));
+    assert_eq!(ea, eb);
+    let rounds = crate::util::scale(4, 12);
+    assert_eq!(
+        texts(&ea)
+            .iter()
+            .filter(|t| t.starts_with("Round "))
+            .count(),
+        rounds
+    );
+}
