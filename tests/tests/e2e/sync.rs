@@ -200,11 +200,16 @@ fn failures_exit_3_or_4_and_change_nothing() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let files = home.snapshot_files();
+    let before = export(&home);
+    let position = std::fs::read(home.path().join("journal.position")).unwrap();
     let err = home.fails(3, &["sync", "--timeout", "5"]);
     assert!(err.contains("cannot reach the server"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(home.snapshot_files(), files);
+    assert_eq!(export(&home), before);
+    assert_eq!(
+        std::fs::read(home.path().join("journal.position")).unwrap(),
+        position
+    );
 
     // A server that does not know the token.
     let data = tempfile::tempdir().unwrap();
@@ -224,6 +229,50 @@ fn failures_exit_3_or_4_and_change_nothing() {
     let err = home.fails(4, &["sync"]);
     assert!(err.contains("refused this device's token"), "{err}");
     assert_eq!(home.listed_ids().len(), 1);
+
+    // A token that worked, then was revoked while the server runs.
+    let token = add_account_running(data.path(), "bob");
+    let device = device(&server, &token);
+    device.new_id(&["add", "Call Priya"]);
+    sync(&device);
+    let id = token.split('_').nth(2).unwrap();
+    let out = std::process::Command::new(crate::util::server_bin())
+        .args(["token", "revoke", id, "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    device.new_id(&["add", "Book a class"]);
+    let before = export(&device);
+    let err = device.fails(4, &["sync"]);
+    assert!(err.contains("refused"), "{err}");
+    // (sled may rewrite its own snapshot file on open; the journal is what must not move.)
+    assert_eq!(export(&device), before);
+    assert_eq!(texts(&before), ["Book a class", "Call Priya"]);
+}
+
+/// `nudge-server account add` while the server runs; returns the token.
+fn add_account_running(data: &Path, name: &str) -> String {
+    let out = std::process::Command::new(crate::util::server_bin())
+        .args(["account", "add", name, "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
