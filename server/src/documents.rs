@@ -205,7 +205,8 @@ impl Documents {
     ) {
         let mut peers: HashMap<PeerKey, Peer> = HashMap::new();
         while let Some(command) = rx.recv().await {
-            let (from, actions) = match command {
+            // `Err((culprit, why))`: handling the culprit's message panicked.
+            let handled: Result<(Option<PeerKey>, Vec<Action>), (PeerKey, String)> = match command {
                 DocCommand::Open {
                     conn,
                     remote,
@@ -234,41 +235,18 @@ impl Documents {
                             kick,
                         },
                     );
-                    match guarded(|| session.add_peer(conn, access)) {
-                        Ok(actions) => (Some(conn), actions),
-                        Err(why) => match self.recover(doc, &mut peers, conn, why).await {
-                            Some((fresh, actions)) => {
-                                session = fresh;
-                                (None, actions)
-                            }
-                            None => return,
-                        },
-                    }
+                    guarded(|| session.add_peer(conn, access))
+                        .map(|actions| (Some(conn), actions))
+                        .map_err(|why| (conn, why))
                 }
-                DocCommand::Sync { conn, message } => {
-                    match guarded(|| session.receive(conn, message)) {
-                        Ok(actions) => (Some(conn), actions),
-                        Err(why) => match self.recover(doc, &mut peers, conn, why).await {
-                            Some((fresh, actions)) => {
-                                session = fresh;
-                                (None, actions)
-                            }
-                            None => return,
-                        },
-                    }
-                }
+                DocCommand::Sync { conn, message } => guarded(|| session.receive(conn, message))
+                    .map(|actions| (Some(conn), actions))
+                    .map_err(|why| (conn, why)),
                 #[cfg(test)]
                 DocCommand::Panic { conn } => {
-                    match guarded(|| panic!("a message automerge cannot handle")) {
-                        Ok(()) => (None, Vec::new()),
-                        Err(why) => match self.recover(doc, &mut peers, conn, why).await {
-                            Some((fresh, actions)) => {
-                                session = fresh;
-                                (None, actions)
-                            }
-                            None => return,
-                        },
-                    }
+                    guarded(|| -> Vec<Action> { panic!("a message automerge cannot handle") })
+                        .map(|actions| (None, actions))
+                        .map_err(|why| (conn, why))
                 }
                 DocCommand::Ephemeral {
                     conn,
@@ -293,13 +271,23 @@ impl Documents {
                             data: data.clone(),
                         });
                     }
-                    (None, Vec::new())
+                    Ok((None, Vec::new()))
                 }
                 DocCommand::Close { conn } => {
                     peers.remove(&conn);
                     session.remove_peer(conn);
-                    (None, Vec::new())
+                    Ok((None, Vec::new()))
                 }
+            };
+            let (from, actions) = match handled {
+                Ok(handled) => handled,
+                Err((culprit, why)) => match self.recover(doc, &mut peers, culprit, why).await {
+                    Some((fresh, actions)) => {
+                        session = fresh;
+                        (None, actions)
+                    }
+                    None => return,
+                },
             };
             let mut queue = actions;
             while !queue.is_empty() {

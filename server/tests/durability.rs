@@ -75,25 +75,65 @@ impl DocStore for SlowFlush {
     }
 }
 
-#[test]
-fn no_acknowledgement_leaves_before_its_flush_completes() {
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A data folder with one account, its store seen through a `SlowFlush`.
+fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, SledStore, Arc<SlowFlush>, String) {
     let data = tempfile::tempdir().unwrap();
     let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
     let (_, token) = nudge_server::Accounts::open(&store)
         .unwrap()
         .add("ana")
         .unwrap();
-    let slow = Arc::new(SlowFlush {
+    let wrapped = Arc::new(SlowFlush {
         inner: store.clone(),
-        delay: DELAY,
-        broken: Default::default(),
+        delay,
+        broken: broken.into(),
         completed: Mutex::default(),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    (data, store, wrapped, token.to_string())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
+        .unwrap()
+}
+
+/// Connects with the token and completes the handshake; returns the server's peer id.
+async fn joined(addr: std::net::SocketAddr, token: &str) -> (Ws, String) {
+    let mut request = format!("ws://{addr}/v1/sync")
+        .into_client_request()
         .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let join = Message::Join {
+        sender_id: "phone".into(),
+        supported_protocol_versions: vec!["1".into()],
+        metadata: None,
+    };
+    ws.send(WsMessage::Binary(join.encode().into()))
+        .await
+        .unwrap();
+    let server_id = match ws.next().await {
+        Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b).unwrap() {
+            Message::Peer { sender_id, .. } => sender_id,
+            other => panic!("expected peer, got {other:?}"),
+        },
+        other => panic!("expected peer, got {other:?}"),
+    };
+    (ws, server_id)
+}
+
+#[test]
+fn no_acknowledgement_leaves_before_its_flush_completes() {
+    let (_data, store, slow, token) = setup(DELAY, false);
+    let runtime = runtime();
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -107,28 +147,7 @@ fn no_acknowledgement_leaves_before_its_flush_completes() {
                 let _ = stopped.await;
             },
         ));
-        let mut request = format!("ws://{addr}/v1/sync")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let join = Message::Join {
-            sender_id: "phone".into(),
-            supported_protocol_versions: vec!["1".into()],
-            metadata: None,
-        };
-        ws.send(WsMessage::Binary(join.encode().into()))
-            .await
-            .unwrap();
-        let server_id = match ws.next().await {
-            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b).unwrap() {
-                Message::Peer { sender_id, .. } => sender_id,
-                other => panic!("expected peer, got {other:?}"),
-            },
-            other => panic!("expected peer, got {other:?}"),
-        };
+        let (mut ws, server_id) = joined(addr, &token).await;
 
         let id = DocumentId::random();
         let mut doc = Automerge::new();
@@ -192,23 +211,8 @@ fn no_acknowledgement_leaves_before_its_flush_completes() {
 
 #[test]
 fn when_storage_fails_nothing_is_acknowledged_and_the_server_stops() {
-    let data = tempfile::tempdir().unwrap();
-    let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
-    let (_, token) = nudge_server::Accounts::open(&store)
-        .unwrap()
-        .add("ana")
-        .unwrap();
-    let faulty = Arc::new(SlowFlush {
-        inner: store.clone(),
-        delay: Duration::ZERO,
-        broken: true.into(),
-        completed: Mutex::default(),
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (_data, store, faulty, token) = setup(Duration::ZERO, true);
+    let runtime = runtime();
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -219,28 +223,7 @@ fn when_storage_fails_nothing_is_acknowledged_and_the_server_stops() {
             nudge_server::Config::default(),
             std::future::pending(),
         ));
-        let mut request = format!("ws://{addr}/v1/sync")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let join = Message::Join {
-            sender_id: "phone".into(),
-            supported_protocol_versions: vec!["1".into()],
-            metadata: None,
-        };
-        ws.send(WsMessage::Binary(join.encode().into()))
-            .await
-            .unwrap();
-        let server_id = match ws.next().await {
-            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b).unwrap() {
-                Message::Peer { sender_id, .. } => sender_id,
-                other => panic!("expected peer, got {other:?}"),
-            },
-            other => panic!("expected peer, got {other:?}"),
-        };
+        let (mut ws, server_id) = joined(addr, &token).await;
         let id = DocumentId::random();
         let mut doc = Automerge::new();
         let mut tx = doc.transaction();

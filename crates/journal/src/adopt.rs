@@ -36,62 +36,43 @@ impl Carried {
     }
 }
 
-/// Writes a hydrated value at `key` of the map `obj`.
-fn put_value(
-    tx: &mut Transaction<'_>,
-    obj: &ObjId,
-    key: &str,
-    value: &HValue,
-) -> Result<(), Error> {
-    match value {
-        HValue::Scalar(s) => {
-            tx.put(obj, key, s.clone())?;
-        }
-        HValue::Map(map) => {
-            let child = tx.put_object(obj, key, ObjType::Map)?;
-            for (k, v) in map.iter() {
-                put_value(tx, &child, k, &v.value)?;
-            }
-        }
-        HValue::List(list) => {
-            let child = tx.put_object(obj, key, ObjType::List)?;
-            for (i, item) in list.iter().enumerate() {
-                insert_value(tx, &child, i, &item.value)?;
-            }
-        }
-        HValue::Text(text) => {
-            let child = tx.put_object(obj, key, ObjType::Text)?;
-            tx.splice_text(&child, 0, 0, &text.to_string())?;
-        }
-    }
-    Ok(())
+/// Where a value goes: a key of a map, or an index of a list.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-/// Inserts a hydrated value at `index` of the list `obj`.
-fn insert_value(
+/// Writes a hydrated value at `place` of `obj`, recursively.
+fn write_value(
     tx: &mut Transaction<'_>,
     obj: &ObjId,
-    index: usize,
+    place: Place<'_>,
     value: &HValue,
 ) -> Result<(), Error> {
+    let object = |tx: &mut Transaction<'_>, kind: ObjType| match place {
+        Place::Key(key) => tx.put_object(obj, key, kind),
+        Place::Index(i) => tx.insert_object(obj, i, kind),
+    };
     match value {
-        HValue::Scalar(s) => {
-            tx.insert(obj, index, s.clone())?;
-        }
+        HValue::Scalar(s) => match place {
+            Place::Key(key) => tx.put(obj, key, s.clone())?,
+            Place::Index(i) => tx.insert(obj, i, s.clone())?,
+        },
         HValue::Map(map) => {
-            let child = tx.insert_object(obj, index, ObjType::Map)?;
+            let child = object(tx, ObjType::Map)?;
             for (k, v) in map.iter() {
-                put_value(tx, &child, k, &v.value)?;
+                write_value(tx, &child, Place::Key(k), &v.value)?;
             }
         }
         HValue::List(list) => {
-            let child = tx.insert_object(obj, index, ObjType::List)?;
+            let child = object(tx, ObjType::List)?;
             for (i, item) in list.iter().enumerate() {
-                insert_value(tx, &child, i, &item.value)?;
+                write_value(tx, &child, Place::Index(i), &item.value)?;
             }
         }
         HValue::Text(text) => {
-            let child = tx.insert_object(obj, index, ObjType::Text)?;
+            let child = object(tx, ObjType::Text)?;
             tx.splice_text(&child, 0, 0, &text.to_string())?;
         }
     }
@@ -120,7 +101,7 @@ fn copy_missing(
             continue;
         }
         if let Some(value) = entries.get(id) {
-            put_value(tx, into, id, value)?;
+            write_value(tx, into, Place::Key(id), value)?;
             copied += 1;
         }
     }
@@ -263,6 +244,36 @@ mod tests {
         let mut other = Journal::load(&account.doc().save(), ActorId::random()).unwrap();
         other.doc_mut().merge(&mut mine.doc().clone()).unwrap();
         assert_eq!(other.shifts().unwrap(), mine.shifts().unwrap());
+    }
+
+    #[test]
+    fn fields_written_by_other_apps_are_copied_whole() {
+        // A shift as a JavaScript client might write it: Text, a list, a nested map.
+        let now = now();
+        let mut own = journal(&ActorId::random());
+        {
+            let roots = own.roots().unwrap();
+            let mut tx = own.doc.transaction();
+            let shift = tx.put_object(&roots.shifts, "js1", ObjType::Map).unwrap();
+            let text = tx.put_object(&shift, "text", ObjType::Text).unwrap();
+            tx.splice_text(&text, 0, 0, "Sketch a portfolio").unwrap();
+            tx.put(&shift, "status", "planned").unwrap();
+            let list = tx.put_object(&shift, "links", ObjType::List).unwrap();
+            tx.insert(&list, 0, "https://example.org").unwrap();
+            let inner = tx.insert_object(&list, 1, ObjType::Map).unwrap();
+            tx.put(&inner, "k", 1).unwrap();
+            tx.commit();
+        }
+        let mut account = journal(&ActorId::random());
+        assert_eq!(account.adopt(&now, &own).unwrap().shifts, 1);
+        let copied = |j: &Journal| {
+            let roots = j.roots().unwrap();
+            let id = obj_at(j.doc(), &roots.shifts, "js1").unwrap();
+            ReadDoc::hydrate(j.doc(), &id, None).unwrap()
+        };
+        assert_eq!(copied(&account), copied(&own));
+        let shift = account.shift("js1").unwrap().unwrap();
+        assert_eq!(shift.text, "Sketch a portfolio");
     }
 
     #[test]

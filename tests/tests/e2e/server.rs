@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::util::{Server, add_account, server_bin};
+use crate::util::{Server, add_account, admin, server_bin, stdout};
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -374,24 +374,6 @@ fn sigterm_closes_connections_with_a_reason_and_exits_0() {
         !data.path().join("admin.json").exists(),
         "admin.json goes with the server"
     );
-}
-
-fn admin(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(server_bin())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -17,9 +17,13 @@ fn device(server: &Server, token: &str) -> Home {
 }
 
 fn connect(home: &Home, server: &Server, token: &str) {
+    remote_add(home, &format!("http://{}", server.addr), token);
+}
+
+fn remote_add(home: &Home, url: &str, token: &str) {
     let out = home
         .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
+        .args(["remote", "add", url])
         .env("NUDGE_TOKEN", token)
         .output()
         .unwrap();
@@ -190,16 +194,8 @@ fn failures_exit_3_or_4_and_change_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let out = home
-        .cmd()
-        .args(["remote", "add", &format!("ws://127.0.0.1:{port}")])
-        .env(
-            "NUDGE_TOKEN",
-            format!("nudge_acct_0123456789ab_{}", "c".repeat(64)),
-        )
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let unknown = format!("nudge_acct_0123456789ab_{}", "c".repeat(64));
+    remote_add(&home, &format!("ws://127.0.0.1:{port}"), &unknown);
     let before = export(&home);
     let position = std::fs::read(home.path().join("journal.position")).unwrap();
     let err = home.fails(3, &["sync", "--timeout", "5"]);
@@ -216,36 +212,19 @@ fn failures_exit_3_or_4_and_change_nothing() {
     add_account(data.path(), "ana");
     let server = Server::start(data.path());
     home.ok(&["remote", "remove"]);
-    let out = home
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env(
-            "NUDGE_TOKEN",
-            format!("nudge_acct_0123456789ab_{}", "c".repeat(64)),
-        )
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    connect(&home, &server, &unknown);
     let err = home.fails(4, &["sync"]);
     assert!(err.contains("refused this device's token"), "{err}");
     assert_eq!(home.listed_ids().len(), 1);
 
     // A token that worked, then was revoked while the server runs.
-    let token = add_account_running(data.path(), "bob");
+    // The server runs: the account is added through it.
+    let token = add_account(data.path(), "bob");
     let device = device(&server, &token);
     device.new_id(&["add", "Call Priya"]);
     sync(&device);
     let id = token.split('_').nth(2).unwrap();
-    let out = std::process::Command::new(crate::util::server_bin())
-        .args(["token", "revoke", id, "--data"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::stdout(&crate::util::admin(data.path(), &["token", "revoke", id]));
     device.new_id(&["add", "Book a class"]);
     let before = export(&device);
     let err = device.fails(4, &["sync"]);
@@ -253,26 +232,6 @@ fn failures_exit_3_or_4_and_change_nothing() {
     // (sled may rewrite its own snapshot file on open; the journal is what must not move.)
     assert_eq!(export(&device), before);
     assert_eq!(texts(&before), ["Book a class", "Call Priya"]);
-}
-
-/// `nudge-server account add` while the server runs; returns the token.
-fn add_account_running(data: &Path, name: &str) -> String {
-    let out = std::process::Command::new(crate::util::server_bin())
-        .args(["account", "add", name, "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

@@ -207,3 +207,23 @@ impl Drop for Server {
         self.kill9();
     }
 }
+
+/// Runs `nudge-server ARGS --data DATA` (account and token administration).
+pub fn admin(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(server_bin())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+/// The stdout of a successful command.
+pub fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
