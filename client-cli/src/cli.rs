@@ -117,6 +117,25 @@ pub enum Command {
     /// The sync server this device uses.
     #[command(subcommand)]
     Remote(RemoteCommand),
+    /// This account's devices: link a new one, list them, revoke one.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Join an account with a link from `nudge device link` on a linked device.
+    Join {
+        /// The link, e.g. http://host:3030/join#<code> (quote it: the shell may eat `#`).
+        link: String,
+        /// This device's name in `nudge device list` (default: device.name or the host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds to wait for the server before giving up.
+        #[arg(
+            long,
+            env = "NUDGE_SYNC_TIMEOUT",
+            default_value_t = 30,
+            value_name = "SECS"
+        )]
+        timeout: u64,
+    },
     /// Exchange changes with the server until both sides hold the same journal.
     Sync {
         /// Seconds to wait for the server before giving up.
@@ -380,4 +399,26 @@ pub enum RemoteCommand {
     },
     /// Forget the server and the token (the journal stays).
     Remove,
+}
+
+/// `nudge device ...`.
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// A one-time link for a new device (printed alone on the last line).
+    Link {
+        /// Seconds the link stays valid (default: the server's, 15 minutes).
+        #[arg(long, value_name = "SECS")]
+        expires: Option<u64>,
+    },
+    /// The account's devices: id, name, last seen; this one marked.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device: its token stops working at once and its connections close.
+    Revoke {
+        /// The device's name, id or id prefix (at least 4 characters).
+        device: String,
+    },
 }

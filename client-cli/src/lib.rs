@@ -11,8 +11,10 @@
 //! Exit codes: 0 success, 1 an error the user can fix (one line on stderr that says how),
 //! 2 bad usage, 3 the server cannot be reached, 4 the server refused the token.
 
+pub mod api;
 mod cache;
 mod cli;
+mod devices;
 mod ideas;
 mod marker;
 mod misc;
@@ -32,7 +34,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use nudge_journal::Now;
 
-use cli::{Cli, ColorWhen, Command, RemoteCommand};
+use cli::{Cli, ColorWhen, Command, DeviceCommand, RemoteCommand};
 use output::Out;
 use session::Session;
 
@@ -73,7 +75,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
         (Err(e), _) => {
-            let code = e.downcast_ref::<sync::Failure>().map_or(1, |f| f.code);
+            let code = e.downcast_ref::<api::Failure>().map_or(1, |f| f.code);
             let _ = writeln!(
                 anstream::stderr(),
                 "{}nudge:{} {e:#}",
@@ -131,7 +133,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
             _ => {}
         }
     }
-    let syncing = matches!(cli.command, Command::Sync { .. } | Command::Remote(_));
+    let syncing = matches!(
+        cli.command,
+        Command::Sync { .. } | Command::Remote(_) | Command::Join { .. } | Command::Device(_)
+    );
     let result = dispatch(cli.command, &session, out);
     if result.is_ok() && session.wrote() && !syncing && remote::load(&home).ok().flatten().is_some()
     {
@@ -173,6 +178,31 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
         Command::Export { .. } => misc::export(session, out),
         Command::Config(cmd) => misc::config(session, out, cmd),
         Command::Remote(cmd) => remote_command(session, out, cmd),
+        Command::Device(cmd) => {
+            let timeout = std::time::Duration::from_secs(
+                std::env::var("NUDGE_SYNC_TIMEOUT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30u64)
+                    .max(1),
+            );
+            match cmd {
+                DeviceCommand::Link { expires } => devices::link(session, out, expires, timeout),
+                DeviceCommand::List { json } => devices::list(session, out, json, timeout),
+                DeviceCommand::Revoke { device } => devices::revoke(session, out, &device, timeout),
+            }
+        }
+        Command::Join {
+            link,
+            name,
+            timeout,
+        } => devices::join(
+            session,
+            out,
+            &link,
+            name,
+            std::time::Duration::from_secs(timeout.max(1)),
+        ),
         Command::Sync { timeout } => {
             sync::run(session, out, std::time::Duration::from_secs(timeout.max(1)))
         }

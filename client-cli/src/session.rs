@@ -32,6 +32,8 @@ pub mod local {
     pub const DEVICE_NAME: &str = "device.name";
     /// Colour preference.
     pub const COLOR: &str = "color";
+    /// A random key of this device's, sent when redeeming a link (so a rerun is recognised).
+    pub const DEVICE_KEY: &str = "device.key";
     /// The journal this device used before it adopted its account's journal: a crash
     /// between switching the pointer and the position marker is recognised by it.
     pub const PREVIOUS_JOURNAL: &str = "journal.previous";

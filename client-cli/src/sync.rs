@@ -27,147 +27,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::api::{Api, broke, refused, unreachable};
 use crate::output::{Out, paint};
-use crate::remote::{self, Endpoints, Remote};
+use crate::remote;
 use crate::session::Session;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest message accepted from the server: a first fetch of a big journal comes whole.
 const MAX_INBOUND: usize = 512 << 20;
-
-/// An error with an exit code of its own.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    /// The exit code.
-    pub code: u8,
-    /// One line saying what happened and what to do.
-    pub message: String,
-}
-
-/// The server cannot be reached, or stopped answering.
-pub const UNREACHABLE: u8 = 3;
-/// The server refused the token.
-pub const REFUSED: u8 = 4;
-
-fn unreachable(url: &str, why: impl std::fmt::Display) -> anyhow::Error {
-    Failure {
-        code: UNREACHABLE,
-        message: format!(
-            "cannot reach the server at {url} ({why}); nothing was changed here: check the address and that the server runs, then run `nudge sync` again"
-        ),
-    }
-    .into()
-}
-
-fn refused(url: &str) -> anyhow::Error {
-    Failure {
-        code: REFUSED,
-        message: format!(
-            "the server at {url} refused this device's token (unknown or revoked); nothing was changed here: get a new token, then `nudge remote remove` and `nudge remote add {url}` with it"
-        ),
-    }
-    .into()
-}
-
-fn broke(url: &str, why: impl std::fmt::Display) -> anyhow::Error {
-    Failure {
-        code: UNREACHABLE,
-        message: format!(
-            "the connection to {url} broke off ({why}); what arrived is kept: run `nudge sync` again"
-        ),
-    }
-    .into()
-}
-
-/// The HTTP side: which document is the account's journal.
-struct Api {
-    agent: ureq::Agent,
-    remote: Remote,
-    endpoints: Endpoints,
-}
-
-impl Api {
-    fn new(remote: Remote, endpoints: Endpoints, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self {
-            agent,
-            remote,
-            endpoints,
-        }
-    }
-
-    fn bearer(&self) -> String {
-        format!("Bearer {}", self.remote.token)
-    }
-
-    fn answer(
-        &self,
-        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Option<DocumentId>> {
-        let url = &self.remote.url;
-        let mut response = result.map_err(|e| unreachable(url, e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| unreachable(url, e))?;
-        match status {
-            200 => {}
-            401 | 403 => return Err(refused(url)),
-            404 => {
-                return Err(unreachable(
-                    url,
-                    "no nudge server answers there: is the address right?",
-                ));
-            }
-            _ => bail!(
-                "the server at {url} answered {status}: {}; run `nudge sync` again later",
-                body.trim()
-            ),
-        }
-        let value: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
-            anyhow!("the server at {url} sent something unexpected: is it a nudge server?")
-        })?;
-        match value.get("journal") {
-            Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.parse().map_err(|_| {
-                anyhow!("the server at {url} named a journal with a bad id {s:?}")
-            })?)),
-            _ => bail!("the server at {url} sent something unexpected: is it a nudge server?"),
-        }
-    }
-
-    fn journal(&self) -> Result<Option<DocumentId>> {
-        let result = self
-            .agent
-            .get(format!("{}/v1/journal", self.endpoints.http))
-            .header("Authorization", self.bearer())
-            .call();
-        self.answer(result)
-    }
-
-    fn register(&self, id: &DocumentId) -> Result<DocumentId> {
-        let body = serde_json::json!({ "journal": id.to_string() }).to_string();
-        let result = self
-            .agent
-            .put(format!("{}/v1/journal", self.endpoints.http))
-            .header("Authorization", self.bearer())
-            .header("Content-Type", "application/json")
-            .send(body);
-        self.answer(result)?.ok_or_else(|| {
-            anyhow!(
-                "the server at {} did not register the journal; run `nudge sync` again",
-                self.remote.url
-            )
-        })
-    }
-}
 
 /// The websocket side: one connection, documents added as they become known.
 struct Link {
@@ -227,14 +95,16 @@ impl Drop for Progress {
 }
 
 impl Link {
-    async fn connect(remote: &Remote, endpoints: &Endpoints, timeout: Duration) -> Result<Self> {
-        let url = remote.url.clone();
+    async fn connect(api: &Api, timeout: Duration) -> Result<Self> {
+        let url = api.url.clone();
+        let endpoints = &api.endpoints;
+        let token = api.token().unwrap_or_default();
         let mut request = endpoints
             .sync
             .as_str()
             .into_client_request()
             .map_err(|e| anyhow!("{url:?} is not a usable address: {e}"))?;
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", remote.token)).map_err(|_| {
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
             anyhow!("the stored token is damaged; run `nudge remote remove` and add it again")
         })?;
         request.headers_mut().insert("Authorization", bearer);
@@ -375,7 +245,7 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
         );
     };
     let endpoints = remote::endpoints(&remote.url)?;
-    let api = Api::new(remote.clone(), endpoints.clone(), timeout);
+    let api = Api::new(&remote, endpoints.clone(), timeout);
     let account_journal = api.journal()?;
     let local = session.journal_id()?;
     if account_journal.is_none() && local.is_none() {
@@ -436,7 +306,7 @@ async fn exchange(
     account_journal: Option<DocumentId>,
     timeout: Duration,
 ) -> Result<Report> {
-    let mut link = Link::connect(&api.remote, &api.endpoints, timeout).await?;
+    let mut link = Link::connect(api, timeout).await?;
     let mut report = Report::default();
     let local = session.journal_id()?;
     let target = match account_journal {

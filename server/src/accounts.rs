@@ -101,6 +101,14 @@ impl Accounts {
         Ok((account, token))
     }
 
+    /// Issues another token for an existing account. The caller flushes.
+    pub fn add_token(&self, account: &str, kind: TokenKind) -> Result<Token, AccountError> {
+        let token = Token::generate(kind).map_err(|e| AccountError::Random(e.to_string()))?;
+        self.tokens
+            .insert(token.id().as_bytes(), token_record(&token, account))?;
+        Ok(token)
+    }
+
     /// Every account as (id, name).
     pub fn list(&self) -> Result<Vec<(String, String)>, AccountError> {
         let mut out = Vec::new();

@@ -8,6 +8,9 @@
 //! | `PUT /v1/journal` | register the account's journal, `{"journal": id}`; first one wins |
 //! | `GET /healthz` | 200 once storage and a document round-trip work, else 503 |
 //! | `GET /metrics` | OpenMetrics text |
+//! | `POST /v1/devices/link` | a one-time link code for another device (`devices.rs`) |
+//! | `POST /v1/devices/join` | redeem a code for a device token (no token needed) |
+//! | `GET /v1/devices`, `DELETE /v1/devices/<id>` | the account's devices; revoke one |
 //! | `/v1/admin/...` | accounts and tokens while the server runs (`admin.rs`; this host only) |
 
 use std::sync::Arc;
@@ -77,7 +80,7 @@ pub(crate) fn presented_token<B>(request: &Request<B>) -> Option<String> {
         .find_map(|pair| pair.strip_prefix("token=").map(str::to_owned))
 }
 
-fn authenticate<B>(shared: &Shared, request: &Request<B>) -> Option<Principal> {
+pub(crate) fn authenticate<B>(shared: &Shared, request: &Request<B>) -> Option<Principal> {
     let principal = presented_token(request).and_then(|t| shared.accounts.authenticate(&t));
     if principal.is_none() {
         shared.metrics.auth_failures.inc();
@@ -85,7 +88,7 @@ fn authenticate<B>(shared: &Shared, request: &Request<B>) -> Option<Principal> {
     principal
 }
 
-fn unauthorized() -> Response<Body> {
+pub(crate) fn unauthorized() -> Response<Body> {
     text(
         StatusCode::UNAUTHORIZED,
         "missing, unknown or revoked token\n",
@@ -143,8 +146,15 @@ async fn route(
     if let Some(rest) = path.strip_prefix("/v1/admin/") {
         return crate::admin::route(request, rest, &shared, same_host).await;
     }
+    if path == "/v1/devices" || path.starts_with("/v1/devices/") {
+        return crate::device_routes::route(request, &path, &shared).await;
+    }
     match (request.method(), path.as_str()) {
         (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, shared, permit, stopped),
+        (&Method::GET, "/join") => text(
+            StatusCode::OK,
+            "This is a nudge device link. On the device to add, run:\n  nudge join '<this whole link, with the part after #>'\n",
+        ),
         (&Method::GET, "/") => text(
             StatusCode::OK,
             "nudge-server: connect a websocket client to /v1/sync\n",
@@ -193,6 +203,9 @@ fn upgrade(
     let Some(principal) = authenticate(&shared, &request) else {
         return unauthorized();
     };
+    if let Err(e) = shared.devices.touch(&principal.token_id) {
+        tracing::warn!("cannot record when a device was last seen: {e}");
+    }
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let version_ok = request
         .headers()

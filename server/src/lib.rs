@@ -13,6 +13,8 @@
 mod accounts;
 mod admin;
 mod connection;
+mod device_routes;
+mod devices;
 mod documents;
 mod http;
 mod metrics;
@@ -46,6 +48,11 @@ pub struct Config {
     /// turns them off. `nudge-server serve` makes one per run and writes it, with the
     /// address, to `admin.json` in the data folder (mode 0600).
     pub admin_secret: Option<String>,
+    /// The address devices use to reach this server, for links (`https://nudge.example`);
+    /// without it, links are built from the `Host` the asking device used.
+    pub public_url: Option<String>,
+    /// How long a device link stays valid unless the asking device says otherwise.
+    pub link_ttl: Duration,
 }
 
 impl Default for Config {
@@ -56,6 +63,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             admin_secret: None,
+            public_url: None,
+            link_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -66,6 +75,7 @@ pub(crate) struct Shared {
     /// claiming a peer id held under another credential is refused.
     pub(crate) peer_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub(crate) accounts: Accounts,
+    pub(crate) devices: devices::Devices,
     pub(crate) documents: Arc<Documents>,
     pub(crate) server_id: String,
     pub(crate) config: Config,
@@ -129,6 +139,7 @@ pub async fn run_with(
             server_id.clone(),
             metrics.clone(),
         )),
+        devices: devices::Devices::open(&store, accounts.clone())?,
         accounts,
         server_id,
         peer_ids: Default::default(),

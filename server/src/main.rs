@@ -43,6 +43,14 @@ enum Command {
         /// Largest message accepted, in bytes; a bigger one closes its connection.
         #[arg(long, env = "NUDGE_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
         max_message_bytes: usize,
+
+        /// The address devices use to reach this server (e.g. https://nudge.example.org),
+        /// for device links; default: the address the asking device used.
+        #[arg(long, env = "NUDGE_PUBLIC_URL", value_name = "URL")]
+        public_url: Option<String>,
+        /// Seconds a device link stays valid unless the asking device says otherwise.
+        #[arg(long, env = "NUDGE_LINK_TTL", default_value_t = 15 * 60)]
+        link_ttl: u64,
     },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
@@ -132,6 +140,8 @@ fn run(cli: Cli) -> Result<()> {
             idle_timeout,
             max_connections,
             max_message_bytes,
+            public_url,
+            link_ttl,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -141,6 +151,8 @@ fn run(cli: Cli) -> Result<()> {
                 handshake_timeout: std::time::Duration::from_secs(handshake_timeout.max(1)),
                 idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
                 max_connections: max_connections.max(1),
+                public_url,
+                link_ttl: std::time::Duration::from_secs(link_ttl.max(1)),
                 ..nudge_server::Config::default()
             };
             let store = open(&data).map_err(|e| match e.downcast_ref::<nudge_store::Error>() {

@@ -4,6 +4,7 @@
 mod cli_errors;
 mod cli_journal;
 mod crash;
+mod devices;
 mod samod;
 mod server;
 mod sync;

@@ -1,0 +1,227 @@
+//! The device routes: a linked device asks for a link, a new device redeems it, and any
+//! device of the account lists or revokes the account's devices.
+//!
+//! | route | token | body | answer |
+//! |---|---|---|---|
+//! | `POST /v1/devices/link` | account or device | `{"expires_secs"?}` | `{"code", "expires_ms", "link"}` |
+//! | `POST /v1/devices/join` | none (the code is the credential) | `{"code", "device_key", "name"}` | `{"token", "device_id"}` |
+//! | `GET /v1/devices` | account or device | | `[{"id", "kind", "name", "created_ms", "last_seen_ms"}]` |
+//! | `DELETE /v1/devices/<id>` | account or device | | `{"revoked", "connections_closed"}` |
+
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::{Method, Request, Response, StatusCode};
+use nudge_protocol::TokenKind;
+use nudge_store::DocStore;
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::accounts::AccountError;
+use crate::devices::LinkError;
+use crate::http::{Body, MAX_BODY, authenticate, json, text, unauthorized};
+
+/// The longest a link may be asked to live.
+const MAX_TTL_SECS: u64 = 24 * 60 * 60;
+
+fn failed(e: impl std::fmt::Display) -> Response<Body> {
+    tracing::error!("device request failed: {e}");
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("storage failed: {e}\n"),
+    )
+}
+
+async fn body(request: Request<Incoming>) -> Result<Value, Response<Body>> {
+    let bytes = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"))?
+        .to_bytes();
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|_| text(StatusCode::BAD_REQUEST, "the body must be JSON\n"))
+}
+
+/// Where devices reach this server: `--public-url`, else what the asking device used.
+fn public_url(request: &Request<Incoming>, shared: &Shared) -> String {
+    if let Some(url) = &shared.config.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+/// Serves `/v1/devices` and below.
+pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>) -> Response<Body> {
+    let method = request.method().clone();
+    let rest = path
+        .trim_start_matches("/v1/devices")
+        .trim_start_matches('/')
+        .to_owned();
+    if method == Method::POST && rest == "join" {
+        return join(request, shared).await;
+    }
+    let Some(principal) = authenticate(shared, &request) else {
+        return unauthorized();
+    };
+    if principal.kind == TokenKind::Share {
+        return text(
+            StatusCode::FORBIDDEN,
+            "a share token cannot manage devices\n",
+        );
+    }
+    match (method, rest.as_str()) {
+        (Method::POST, "link") => {
+            let base = public_url(&request, shared);
+            let asked = match body(request).await {
+                Ok(v) => v.get("expires_secs").and_then(Value::as_u64),
+                Err(response) => return response,
+            };
+            let ttl = asked
+                .map(|s| s.clamp(1, MAX_TTL_SECS) * 1000)
+                .unwrap_or(shared.config.link_ttl.as_millis() as u64) as i64;
+            let (devices, store) = (shared.devices.clone(), shared.store.clone());
+            let account = principal.account.clone();
+            let created = tokio::task::spawn_blocking(move || {
+                let link = devices.create_link(&account, ttl)?;
+                store.flush()?;
+                Ok::<_, AccountError>(link)
+            })
+            .await;
+            match created {
+                Ok(Ok((code, expires_ms))) => {
+                    tracing::info!(account = %principal.account, token = %principal.token_id, "device link created");
+                    json(
+                        StatusCode::CREATED,
+                        json!({ "code": code, "expires_ms": expires_ms, "link": format!("{base}/join#{code}") }),
+                    )
+                }
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::GET, "") => {
+            let (accounts, devices) = (shared.accounts.clone(), shared.devices.clone());
+            let account = principal.account.clone();
+            let listed = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                for token in accounts.tokens()? {
+                    if token.account != account || token.kind == TokenKind::Share {
+                        continue;
+                    }
+                    let info = devices.info(&token.id)?.unwrap_or_default();
+                    out.push(json!({
+                        "id": token.id,
+                        "kind": token.kind.tag(),
+                        "name": info.name,
+                        "created_ms": (info.created_ms > 0).then_some(info.created_ms),
+                        "last_seen_ms": info.last_seen_ms,
+                    }));
+                }
+                Ok::<_, AccountError>(out)
+            })
+            .await;
+            match listed {
+                Ok(Ok(list)) => json(StatusCode::OK, Value::Array(list)),
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
+            let (accounts, devices, store) = (
+                shared.accounts.clone(),
+                shared.devices.clone(),
+                shared.store.clone(),
+            );
+            let (account, id) = (principal.account.clone(), id.to_owned());
+            let target = id.clone();
+            let revoked = tokio::task::spawn_blocking(move || {
+                let ours = accounts
+                    .tokens()?
+                    .into_iter()
+                    .any(|t| t.id == target && t.account == account && t.kind != TokenKind::Share);
+                if !ours {
+                    return Ok(false);
+                }
+                accounts.revoke(&target)?;
+                devices.forget(&target)?;
+                store.flush()?;
+                Ok::<_, AccountError>(true)
+            })
+            .await;
+            match revoked {
+                Ok(Ok(true)) => {
+                    let closed = shared.close_where(|l| l.token_id == id);
+                    tracing::info!(token = %id, closed, by = %principal.token_id, "device revoked");
+                    json(
+                        StatusCode::OK,
+                        json!({ "revoked": id, "connections_closed": closed }),
+                    )
+                }
+                Ok(Ok(false)) => text(
+                    StatusCode::NOT_FOUND,
+                    "no device of this account has that id\n",
+                ),
+                Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such device route\n"),
+    }
+}
+
+/// `POST /v1/devices/join`.
+async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
+    let value = match body(request).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (Some(code), Some(device_key)) = (field("code"), field("device_key")) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the body must be {\"code\", \"device_key\", \"name\"}\n",
+        );
+    };
+    let name: String = field("name")
+        .unwrap_or_else(|| "device".into())
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    if device_key.len() > 128 || code.len() > 128 {
+        return text(StatusCode::BAD_REQUEST, "code or device key too long\n");
+    }
+    let (devices, store) = (shared.devices.clone(), shared.store.clone());
+    let redeemed = tokio::task::spawn_blocking(move || {
+        let redeemed = devices.redeem(&code, &device_key, &name)?;
+        store.flush()?;
+        Ok::<_, AccountError>(redeemed)
+    })
+    .await;
+    match redeemed {
+        Ok(Ok(Ok(redeemed))) => {
+            if let Some(old) = &redeemed.replaced {
+                shared.close_where(|l| &l.token_id == old);
+            }
+            tracing::info!(account = %redeemed.account, token = %redeemed.token.id(), "device joined");
+            json(
+                StatusCode::CREATED,
+                json!({ "token": redeemed.token.to_string(), "device_id": redeemed.token.id() }),
+            )
+        }
+        Ok(Ok(Err(e @ LinkError::Unknown))) => text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        Ok(Ok(Err(e))) => text(StatusCode::GONE, format!("{e}\n")),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(e),
+    }
+}
