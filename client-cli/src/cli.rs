@@ -114,6 +114,13 @@ pub enum Command {
     /// Read or change settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// What this device syncs with: remote, device, last sync, changes not synced yet, and
+    /// whether a watcher runs.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The sync server this device uses.
     #[command(subcommand)]
     Remote(RemoteCommand),
@@ -138,6 +145,10 @@ pub enum Command {
     },
     /// Exchange changes with the server until both sides hold the same journal.
     Sync {
+        /// Stay connected: send local changes as they are made, store remote ones as they
+        /// come, reconnect when the server goes away; Ctrl-C stops.
+        #[arg(long)]
+        watch: bool,
         /// Seconds to wait for the server before giving up.
         #[arg(
             long,

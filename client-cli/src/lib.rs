@@ -25,6 +25,7 @@ mod resolve;
 pub mod session;
 mod shifts;
 mod sync;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -123,6 +124,14 @@ fn now() -> Result<Now> {
 
 fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let home = home(cli.home)?;
+    // The watcher opens the store only in short bursts, so that other commands can run.
+    if let Command::Sync {
+        watch: true,
+        timeout,
+    } = cli.command
+    {
+        return watch::run(&home, now, std::time::Duration::from_secs(timeout.max(1)));
+    }
     let session = Session::open(&home, now()?)?;
     if cli.color == ColorWhen::Auto
         && let Some(pref) = session.local_get(session::local::COLOR)?
@@ -138,7 +147,12 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
         Command::Sync { .. } | Command::Remote(_) | Command::Join { .. } | Command::Device(_)
     );
     let result = dispatch(cli.command, &session, out);
-    if result.is_ok() && session.wrote() && !syncing && remote::load(&home).ok().flatten().is_some()
+    // With a watcher running, the change is on its way: no need to say anything.
+    if result.is_ok()
+        && session.wrote()
+        && !syncing
+        && remote::load(&home).ok().flatten().is_some()
+        && watch::running(&home).is_none()
     {
         match session.unsynced() {
             Ok(0) | Err(_) => {}
@@ -203,7 +217,8 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
             name,
             std::time::Duration::from_secs(timeout.max(1)),
         ),
-        Command::Sync { timeout } => {
+        Command::Status { json } => misc::status(session, out, json),
+        Command::Sync { timeout, .. } => {
             sync::run(session, out, std::time::Duration::from_secs(timeout.max(1)))
         }
     }

@@ -237,3 +237,59 @@ fn get_fresh(session: &Session, key: &str) -> Result<String> {
         settings.week_start.to_string()
     })
 }
+
+/// `nudge status`.
+pub fn status(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
+    let remote = crate::remote::load(session.home())?;
+    let token_id = remote
+        .as_ref()
+        .and_then(|r| crate::remote::check_token(&r.token).ok())
+        .map(|t| t.id().to_owned());
+    let device = session.device_name()?;
+    let synced_at = session.synced_at()?;
+    let unsynced = if remote.is_some() {
+        session.unsynced()?
+    } else {
+        0
+    };
+    let watcher = crate::watch::running_state(session.home());
+    let when = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|ts| {
+                ts.to_zoned(session.now.tz.clone())
+                    .strftime("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    if as_json {
+        return out.json(&serde_json::json!({
+            "remote": remote.as_ref().map(|r| r.url.clone()),
+            "token_id": token_id,
+            "device": device,
+            "last_sync": synced_at.map(nudge_journal::when::rfc3339),
+            "unsynced_changes": unsynced,
+            "watcher_pid": watcher.as_ref().map(|(pid, _)| pid),
+            "watcher": watcher.as_ref().map(|(_, state)| state),
+        }));
+    }
+    match &remote {
+        Some(r) => out.line(format!(
+            "remote     {} (token {})",
+            r.url,
+            token_id.as_deref().unwrap_or("damaged")
+        )),
+        None => out.line("remote     none (`nudge join LINK` or `nudge remote add URL`)"),
+    }
+    out.line(format!("device     {device}"));
+    out.line(format!(
+        "last sync  {}",
+        synced_at.map(when).unwrap_or_else(|| "never".into())
+    ));
+    out.line(format!("unsynced   {unsynced} changes"));
+    out.line(match watcher {
+        Some((pid, state)) => format!("watcher    {state} (pid {pid})"),
+        None => "watcher    not running (`nudge sync --watch`)".into(),
+    });
+    Ok(())
+}

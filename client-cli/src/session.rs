@@ -22,6 +22,15 @@ use crate::marker::Marker;
 /// Compact a document's log into a snapshot once it has this many changes since the last.
 const COMPACT_AFTER: usize = 256;
 
+/// The file a write touches so that a watcher notices it (see [`Session::read_stamp`]).
+const STAMP: &str = "last-write";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Settings kept on this device only.
 pub mod local {
     /// This device's Automerge actor id.
@@ -39,6 +48,8 @@ pub mod local {
     pub const PREVIOUS_JOURNAL: &str = "journal.previous";
     /// Prefix of the log position of each document at the end of its last sync.
     pub const SYNCED: &str = "synced.";
+    /// When the server last confirmed everything (ms since the epoch).
+    pub const SYNCED_AT: &str = "synced_at";
 }
 
 /// Derived state: what reads need.
@@ -340,11 +351,7 @@ impl Session {
     /// Records that the server holds everything stored for `id` now.
     pub fn mark_synced(&self, id: &DocumentId) -> Result<()> {
         let position = self.store.position(id)?;
-        self.local.insert(
-            format!("{}{id}", local::SYNCED),
-            position.to_string().as_bytes(),
-        )?;
-        Ok(())
+        self.set_synced(id, position)
     }
 
     /// Forgets every sync record (when the remote changes).
@@ -389,11 +396,65 @@ impl Session {
         self.wrote.get()
     }
 
-    /// Makes everything written durable.
+    /// Makes everything a command wrote durable, and tells a running watcher (`sync
+    /// --watch`) that there is something new to send.
     pub fn flush(&self) -> Result<()> {
         self.wrote.set(true);
         self.store.flush()?;
+        self.stamp();
         Ok(())
+    }
+
+    /// Makes what sync stored durable (no stamp: it is not news to the watcher).
+    pub fn sync_flush(&self) -> Result<()> {
+        self.store.flush()?;
+        Ok(())
+    }
+
+    /// Writes `last-write` beside the store: a watcher polls it to notice local changes
+    /// without opening the store. Best effort: a missed stamp delays a push until the
+    /// next write or reconnect, it loses nothing.
+    fn stamp(&self) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let _ = std::fs::write(
+            self.home.join(STAMP),
+            format!("{nanos} {}\n", std::process::id()),
+        );
+    }
+
+    /// What `last-write` says now (empty if there is none).
+    pub fn read_stamp(home: &Path) -> String {
+        std::fs::read_to_string(home.join(STAMP)).unwrap_or_default()
+    }
+
+    /// The log position of a document in the store.
+    pub fn store_position(&self, id: &DocumentId) -> Result<u64> {
+        Ok(self.store.position(id)?)
+    }
+
+    /// The changes of `id` appended after `position`, or `None` if compaction folded some.
+    pub fn changes_after(&self, id: &DocumentId, position: u64) -> Result<Option<Vec<Vec<u8>>>> {
+        Ok(self.store.changes_after(id, position)?)
+    }
+
+    /// Records that the server holds `id` up to log position `position`.
+    pub fn set_synced(&self, id: &DocumentId, position: u64) -> Result<()> {
+        self.local.insert(
+            format!("{}{id}", local::SYNCED),
+            position.to_string().as_bytes(),
+        )?;
+        self.local
+            .insert(local::SYNCED_AT, now_ms().to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// When the server last confirmed everything (ms since the epoch), if ever.
+    pub fn synced_at(&self) -> Result<Option<i64>> {
+        Ok(self
+            .local_get(local::SYNCED_AT)?
+            .and_then(|v| v.parse().ok()))
     }
 
     /// The derived state, from the cache or rebuilt. `None` before the first journal.
@@ -564,6 +625,7 @@ impl Session {
         self.wrote.set(true);
         let position = self.store.position(&id)?;
         self.marker.write(&id, position)?;
+        self.stamp();
         tracing::debug!(doc = %id, position, "change stored and flushed");
         match touched {
             Touched::All => {

@@ -38,9 +38,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const MAX_INBOUND: usize = 512 << 20;
 
 /// The websocket side: one connection, documents added as they become known.
-struct Link {
-    ws: Ws,
-    client: ClientSync,
+pub(crate) struct Link {
+    pub(crate) ws: Ws,
+    pub(crate) client: ClientSync,
     limits: Limits,
     url: String,
     timeout: Duration,
@@ -147,7 +147,7 @@ impl Link {
         Ok(link)
     }
 
-    async fn send(&mut self, messages: Vec<Message>) -> Result<()> {
+    pub(crate) async fn send(&mut self, messages: Vec<Message>) -> Result<()> {
         for message in messages {
             self.ws
                 .send(WsMessage::Binary(message.encode().into()))
@@ -167,6 +167,22 @@ impl Link {
                     format!("no answer for {} s", self.timeout.as_secs()),
                 )
             })?;
+        let (document, replies) = self.receive(next)?;
+        if let (Some(session), Some(id)) = (session, document) {
+            let changes = self.client.take_new_changes(&id);
+            if !changes.is_empty() {
+                session.store_changes(&id, &changes)?;
+            }
+        }
+        self.send(replies).await
+    }
+
+    /// Acts on what the socket gave, without I/O: returns the document it was about and
+    /// the replies to send.
+    pub(crate) fn receive(
+        &mut self,
+        next: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(Option<DocumentId>, Vec<Message>)> {
         let bytes = match next {
             Some(Ok(WsMessage::Binary(bytes))) => bytes,
             Some(Ok(WsMessage::Close(frame))) => {
@@ -176,7 +192,7 @@ impl Link {
                     .unwrap_or_else(|| "closed by the server".into());
                 return Err(broke(&self.url, why));
             }
-            Some(Ok(_)) => return Ok(()),
+            Some(Ok(_)) => return Ok((None, Vec::new())),
             Some(Err(e)) => return Err(broke(&self.url, e)),
             None => return Err(broke(&self.url, "closed by the server")),
         };
@@ -188,16 +204,10 @@ impl Link {
             nudge_protocol::ClientError::Server(why) => broke(&self.url, why),
             other => anyhow!("{other}; run `nudge sync` again"),
         })?;
-        if let (Some(session), Some(id)) = (session, document) {
-            let changes = self.client.take_new_changes(&id);
-            if !changes.is_empty() {
-                session.store_changes(&id, &changes)?;
-            }
-        }
-        self.send(replies).await
+        Ok((document, replies))
     }
 
-    async fn add(&mut self, id: DocumentId, doc: Automerge) -> Result<()> {
+    pub(crate) async fn add(&mut self, id: DocumentId, doc: Automerge) -> Result<()> {
         let messages = self.client.add(id, doc);
         self.send(messages).await
     }
@@ -209,7 +219,7 @@ impl Link {
         Ok(())
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         self.progress.finish();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
     }
@@ -217,7 +227,7 @@ impl Link {
 
 /// What a sync did.
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     moved: Moved,
     carried: Option<Carried>,
     adopted: bool,
@@ -228,38 +238,67 @@ fn add_moved(total: &mut Moved, m: Moved) {
     total.up += m.up;
 }
 
-/// The contacts document a journal names.
-fn contacts_id(doc: &Automerge) -> Result<Option<DocumentId>> {
-    let journal = Journal::from_doc(doc.clone())?;
-    Ok(journal
-        .catalog()?
-        .contacts_doc
-        .and_then(|s| s.parse::<DocumentId>().ok()))
+/// The contacts document a journal names (read in place: no copy of the document).
+pub(crate) fn contacts_id(doc: &Automerge) -> Result<Option<DocumentId>> {
+    use nudge_journal::automerge::{ObjType, ROOT, ReadDoc, Value};
+    Ok(match doc.get(ROOT, "contacts_doc")? {
+        Some((Value::Scalar(s), _)) => s.as_str().and_then(|t| t.parse().ok()),
+        Some((Value::Object(ObjType::Text), id)) => doc.text(&id)?.parse().ok(),
+        _ => None,
+    })
 }
 
-/// `nudge sync`.
-pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
+/// Where a sync starts: the server's routes and the account's journal, or `None` when
+/// there is nothing to sync (no journal here or there).
+pub(crate) fn prepare(
+    session: &Session,
+    timeout: Duration,
+) -> Result<Option<(Api, Option<DocumentId>)>> {
     let Some(remote) = remote::load(session.home())? else {
         bail!(
             "no remote is set: run `nudge remote add URL` with the account's token in NUDGE_TOKEN"
         );
     };
     let endpoints = remote::endpoints(&remote.url)?;
-    let api = Api::new(&remote, endpoints.clone(), timeout);
+    let api = Api::new(&remote, endpoints, timeout);
     let account_journal = api.journal()?;
-    let local = session.journal_id()?;
-    if account_journal.is_none() && local.is_none() {
+    if account_journal.is_none() && session.journal_id()?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some((api, account_journal)))
+}
+
+/// `nudge sync`.
+pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
+    let Some((api, account_journal)) = prepare(session, timeout)? else {
         out.line("Nothing to sync yet: the journal is empty and the account has none. Add a shift first.");
         return Ok(());
-    }
+    };
     let shifts_before = shift_count(session)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
-    let report = runtime.block_on(exchange(session, &api, account_journal, timeout))?;
+    let report = runtime.block_on(async {
+        let (report, link) = exchange(session, &api, account_journal, timeout).await?;
+        link.close().await;
+        Ok::<_, anyhow::Error>(report)
+    })?;
     let shifts_after = shift_count(session)?;
-    let mut line = format!("Synced with {}: ", remote.url);
+    for line in report_lines(
+        &api.url,
+        &report,
+        shifts_after.saturating_sub(shifts_before),
+    ) {
+        out.line(line);
+    }
+    Ok(())
+}
+
+/// What a sync says it did.
+pub(crate) fn report_lines(url: &str, report: &Report, new_shifts: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = format!("Synced with {url}: ");
     if report.moved.down == 0 && report.moved.up == 0 {
         line.push_str("up to date");
     } else {
@@ -270,14 +309,16 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
             report.moved.up,
             plural(report.moved.up, "change", "changes"),
         ));
-        let new = shifts_after.saturating_sub(shifts_before);
-        if new > 0 && report.carried.is_none() {
-            line.push_str(&format!(" ({new} new {})", plural(new, "shift", "shifts")));
+        if new_shifts > 0 && report.carried.is_none() {
+            line.push_str(&format!(
+                " ({new_shifts} new {})",
+                plural(new_shifts, "shift", "shifts")
+            ));
         }
     }
-    out.line(line);
+    lines.push(line);
     if let Some(carried) = report.carried.filter(|c| !c.is_empty()) {
-        out.line(format!(
+        lines.push(format!(
             "Joined the account's journal; carried over this device's {} {}, {} {} and {} {}.",
             carried.shifts,
             plural(carried.shifts, "shift", "shifts"),
@@ -287,12 +328,12 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
             plural(carried.people, "person", "people"),
         ));
     } else if report.adopted {
-        out.line(paint(crate::output::GOOD, "Joined the account's journal."));
+        lines.push(paint(crate::output::GOOD, "Joined the account's journal."));
     }
-    Ok(())
+    lines
 }
 
-fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
@@ -300,12 +341,13 @@ fn shift_count(session: &Session) -> Result<usize> {
     Ok(session.shift_ids_with_prefix("")?.len())
 }
 
-async fn exchange(
+/// One full sync over a new connection; returns what moved and the connection, still open.
+pub(crate) async fn exchange(
     session: &Session,
     api: &Api,
     account_journal: Option<DocumentId>,
     timeout: Duration,
-) -> Result<Report> {
+) -> Result<(Report, Link)> {
     let mut link = Link::connect(api, timeout).await?;
     let mut report = Report::default();
     let local = session.journal_id()?;
@@ -336,9 +378,8 @@ async fn exchange(
     for id in documents(session)? {
         session.mark_synced(&id)?;
     }
-    session.flush()?;
-    link.close().await;
-    Ok(report)
+    session.sync_flush()?;
+    Ok((report, link))
 }
 
 /// The journal and its contacts document.
@@ -369,7 +410,7 @@ async fn sync_pair(session: &Session, link: &mut Link, journal: DocumentId) -> R
         link.add(contacts, doc).await?;
     }
     link.until_done(session).await?;
-    session.flush()?;
+    session.sync_flush()?;
     // The journal may have arrived pointing at a contacts document not synced yet.
     if let Some(doc) = link.client.doc(&journal)
         && let Some(now) = contacts_id(doc)?
@@ -378,7 +419,7 @@ async fn sync_pair(session: &Session, link: &mut Link, journal: DocumentId) -> R
         let doc = session.load_automerge(&now)?.unwrap_or_default();
         link.add(now, doc).await?;
         link.until_done(session).await?;
-        session.flush()?;
+        session.sync_flush()?;
     }
     Ok(())
 }
@@ -404,7 +445,7 @@ async fn adopt(session: &Session, link: &mut Link, target: DocumentId) -> Result
             "the account's journal {target} is not on the server yet; sync the device that created it, then run `nudge sync` here again"
         );
     }
-    session.flush()?;
+    session.sync_flush()?;
     let fetched = link
         .client
         .doc(&target)
@@ -417,7 +458,7 @@ async fn adopt(session: &Session, link: &mut Link, target: DocumentId) -> Result
         let existing = session.load_automerge(&id)?.unwrap_or_default();
         link.add(id, existing).await?;
         link.until_done(session).await?;
-        session.flush()?;
+        session.sync_flush()?;
     }
     // This device's own journal, if it has one with records, is carried over.
     let mut carried = None;
@@ -439,7 +480,7 @@ async fn adopt(session: &Session, link: &mut Link, target: DocumentId) -> Result
             session.store_changes(&cid, &contacts_changes)?;
         }
         session.store_changes(&target, &journal_changes)?;
-        session.flush()?;
+        session.sync_flush()?;
         session.switch_journal(&target)?;
         let messages = link.client.apply_local(&target, journal_changes)?;
         link.send(messages).await?;

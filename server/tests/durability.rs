@@ -41,6 +41,13 @@ impl DocStore for SlowFlush {
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
         self.inner.load(doc)
     }
+    fn changes_after(
+        &self,
+        doc: &DocumentId,
+        position: u64,
+    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        self.inner.changes_after(doc, position)
+    }
     fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
         self.inner.position(doc)
     }

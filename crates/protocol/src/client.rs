@@ -246,6 +246,11 @@ impl ClientSync {
         Ok(self.reply(*id, &server).into_iter().collect())
     }
 
+    /// The documents being synced.
+    pub fn documents(&self) -> Vec<DocumentId> {
+        self.docs.keys().copied().collect()
+    }
+
     /// Whether the handshake is complete.
     pub fn is_established(&self) -> bool {
         self.server.is_some()

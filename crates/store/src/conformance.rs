@@ -46,6 +46,27 @@ macro_rules! doc_store_conformance {
             }
 
             #[test]
+            fn changes_after_a_position_until_compaction_covers_it() {
+                let (_guard, store) = ($make)();
+                let doc = DocumentId::random();
+                assert_eq!(store.changes_after(&doc, 0).unwrap(), Some(vec![]));
+                store
+                    .append(&doc, &[change(1), change(2), change(3)])
+                    .unwrap();
+                assert_eq!(
+                    store.changes_after(&doc, 1).unwrap(),
+                    Some(vec![change(2).bytes, change(3).bytes])
+                );
+                assert_eq!(store.changes_after(&doc, 3).unwrap(), Some(vec![]));
+                store.compact(&doc, b"snapshot", 2).unwrap();
+                assert_eq!(store.changes_after(&doc, 1).unwrap(), None);
+                assert_eq!(
+                    store.changes_after(&doc, 2).unwrap(),
+                    Some(vec![change(3).bytes])
+                );
+            }
+
+            #[test]
             fn a_change_is_stored_once_by_hash() {
                 let (_guard, store) = ($make)();
                 let doc = DocumentId::random();

@@ -61,6 +61,32 @@ impl DocStore for MemoryStore {
         }))
     }
 
+    fn changes_after(
+        &self,
+        doc: &DocumentId,
+        position: u64,
+    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        Ok(self.with(|docs| {
+            let Some(entry) = docs.get(doc) else {
+                return Some(Vec::new());
+            };
+            if entry
+                .snapshot
+                .as_ref()
+                .is_some_and(|(through, _)| *through > position)
+            {
+                return None;
+            }
+            Some(
+                entry
+                    .log
+                    .range(position + 1..)
+                    .map(|(_, bytes)| bytes.clone())
+                    .collect(),
+            )
+        }))
+    }
+
     fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
         Ok(self.with(|docs| docs.get(doc).map_or(0, |d| d.next)))
     }

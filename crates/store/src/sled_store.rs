@@ -253,6 +253,28 @@ impl DocStore for SledStore {
         }))
     }
 
+    fn changes_after(
+        &self,
+        doc: &DocumentId,
+        position: u64,
+    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        if self.through(doc)?.is_some_and(|through| through > position) {
+            return Ok(None);
+        }
+        let mut changes = Vec::new();
+        for entry in self
+            .log
+            .range(key(doc, &(position + 1).to_be_bytes())..key(doc, &[0xff; 8]))
+        {
+            let (k, v) = entry.map_err(|e| self.io(e))?;
+            if !k.starts_with(doc.as_bytes()) {
+                break;
+            }
+            changes.push(v.to_vec());
+        }
+        Ok(Some(changes))
+    }
+
     fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
         let through = self.through(doc)?.unwrap_or(0);
         Ok(self.last_seq(doc)?.max(through))

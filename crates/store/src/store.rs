@@ -60,6 +60,12 @@ pub trait DocStore: Send + Sync {
     /// Everything stored for `doc`, or `None` if nothing is.
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error>;
 
+    /// The changes appended after log position `position`, oldest first, or `None` when
+    /// compaction has folded some of them into a snapshot (then load the whole document).
+    /// This is how a long-running reader catches up with what others appended.
+    fn changes_after(&self, doc: &DocumentId, position: u64)
+    -> Result<Option<Vec<Vec<u8>>>, Error>;
+
     /// The current log position of `doc` (0 if nothing is stored).
     fn position(&self, doc: &DocumentId) -> Result<u64, Error>;
 

@@ -9,3 +9,4 @@ mod samod;
 mod server;
 mod sync;
 mod util;
+mod watch;

@@ -176,8 +176,13 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Self {
+        Self::start_at(data, "127.0.0.1:0", extra)
+    }
+
+    /// A server on a given address (to restart it where clients expect it).
+    pub fn start_at(data: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())
@@ -226,4 +231,13 @@ pub fn stdout(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,219 @@
+//! `nudge sync --watch` through the real binaries: live changes between devices, commands
+//! that keep working while a watcher holds the device, reconnects, revocation, Ctrl-C.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{Home, Server, add_account, free_port};
+
+/// A device joined to the account, synced once.
+fn joined(laptop: &Home, name: &str) -> Home {
+    let link = laptop.ok(&["device", "link"]);
+    let device = Home::new();
+    device.ok(&["join", link.lines().last().unwrap(), "--name", name]);
+    device
+}
+
+fn first_device(server: &Server, token: &str) -> Home {
+    let home = Home::new();
+    home.new_id(&["add", "Email Sam"]);
+    let out = home
+        .cmd()
+        .args(["remote", "add", &format!("http://{}", server.addr)])
+        .env("NUDGE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    home.ok(&["sync"]);
+    home
+}
+
+/// A running watcher; killed with SIGKILL if a test forgets it.
+struct Watcher(Child);
+
+impl Watcher {
+    fn start(home: &Home) -> Self {
+        let child = home
+            .std_cmd()
+            .args(["sync", "--watch", "--timeout", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        // Watching once `status` says so and the first sync is through.
+        loop {
+            let status = home.json(&["status", "--json"]);
+            if status["watcher"] == "watching" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the watcher never started"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(child)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the watcher to exit; its exit code.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the watcher did not exit in {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn has(home: &Home, text: &str) -> bool {
+    home.json(&["list", "--json", "--all"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["text"] == text)
+}
+
+/// How long until `text` shows on `home`, polling; panics after `limit`.
+fn arrives(home: &Home, text: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if has(home, text) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{text:?} did not arrive within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn watchers_exchange_changes_live_and_survive_a_server_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = Server::start_at(data.path(), &listen, &[]);
+    let laptop = first_device(&server, &token);
+    let phone = joined(&laptop, "phone");
+    let _a = Watcher::start(&laptop);
+    let _b = Watcher::start(&phone);
+
+    laptop.new_id(&["add", "Live from the laptop"]);
+    let took = arrives(&phone, "Live from the laptop", Duration::from_secs(1));
+    eprintln!("laptop -> phone in {took:?}");
+    phone.new_id(&["add", "Live from the phone"]);
+    arrives(&laptop, "Live from the phone", Duration::from_secs(1));
+
+    // The server goes away; both keep working offline, then reconnect by themselves.
+    server.kill9();
+    laptop.new_id(&["add", "Written while the server was down"]);
+    std::thread::sleep(Duration::from_millis(300));
+    server = Server::start_at(data.path(), &listen, &[]);
+    arrives(
+        &phone,
+        "Written while the server was down",
+        Duration::from_secs(15),
+    );
+    phone.new_id(&["add", "After the restart"]);
+    arrives(&laptop, "After the restart", Duration::from_secs(2));
+    drop(server);
+}
+
+#[test]
+fn commands_keep_working_while_a_watcher_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let phone = joined(&laptop, "phone");
+    let _a = Watcher::start(&laptop);
+    let _b = Watcher::start(&phone);
+    let adds = crate::util::scale(100, 300);
+    let mut slowest = Duration::ZERO;
+    for i in 0..adds {
+        let started = Instant::now();
+        laptop.new_id(&["add", &format!("Burst {i:03}")]);
+        let took = started.elapsed();
+        slowest = slowest.max(took);
+        assert!(took < Duration::from_secs(1), "add {i} took {took:?}");
+    }
+    eprintln!("slowest of {adds} adds beside a watcher: {slowest:?}");
+    arrives(
+        &phone,
+        &format!("Burst {:03}", adds - 1),
+        Duration::from_secs(20),
+    );
+    let on_phone = phone.json(&["list", "--json"]);
+    let bursts = on_phone
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["text"].as_str().unwrap().starts_with("Burst "))
+        .count();
+    assert_eq!(bursts, adds);
+}
+
+#[test]
+fn a_revoked_watcher_is_cut_off_and_its_data_stays() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let phone = joined(&laptop, "stolen-phone");
+    phone.new_id(&["add", "Before the revoke"]);
+    let mut watcher = Watcher::start(&phone);
+    let revoked = Instant::now();
+    laptop.ok(&["device", "revoke", "stolen-phone"]);
+    let code = watcher.wait(Duration::from_secs(5));
+    let took = revoked.elapsed();
+    eprintln!("revoked watcher exited after {took:?}");
+    assert_eq!(code, Some(4));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let before = phone.json(&["export", "--json"]);
+    let err = phone.fails(4, &["sync"]);
+    assert!(err.contains("refused"), "{err}");
+    assert_eq!(phone.json(&["export", "--json"]), before);
+    assert!(has(&phone, "Before the revoke"));
+}
+
+#[test]
+fn ctrl_c_stops_a_watcher_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let mut watcher = Watcher::start(&laptop);
+    let status = laptop.json(&["status", "--json"]);
+    assert_eq!(status["remote"], format!("http://{}", server.addr));
+    let err = laptop.fails(1, &["sync", "--watch"]);
+    assert!(err.contains("already runs"), "{err}");
+    watcher.signal("-INT");
+    assert_eq!(watcher.wait(Duration::from_secs(5)), Some(0));
+    let status = laptop.json(&["status", "--json"]);
+    assert!(status["watcher_pid"].is_null(), "{status}");
+    assert!(status["last_sync"].is_string(), "{status}");
+    assert_eq!(status["unsynced_changes"], 0);
+}
