@@ -217,3 +217,54 @@ fn ctrl_c_stops_a_watcher_cleanly() {
     assert!(status["last_sync"].is_string(), "{status}");
     assert_eq!(status["unsynced_changes"], 0);
 }
+
+#[test]
+fn commands_racing_each_other_and_a_watcher_lose_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let phone = joined(&laptop, "phone");
+    let _a = Watcher::start(&laptop);
+    let _b = Watcher::start(&phone);
+    let racers = crate::util::scale(8, 24);
+    let children: Vec<(Instant, Child)> = (0..racers)
+        .map(|i| {
+            let child = laptop
+                .std_cmd()
+                .args(["add", &format!("Racer {i:02}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (Instant::now(), child)
+        })
+        .collect();
+    for (started, child) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("racer done after {:?}", started.elapsed());
+    }
+    arrives(&phone, "Racer 00", Duration::from_secs(10));
+    let count = |home: &Home| {
+        home.json(&["list", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["text"].as_str().unwrap().starts_with("Racer "))
+            .count()
+    };
+    let started = Instant::now();
+    while count(&phone) < racers {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not every racer arrived"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count(&laptop), racers);
+}
