@@ -11,6 +11,7 @@
 //! - [`Summary`] (`summary.rs`): per-day aggregates and planned shifts, maintained one shift
 //!   at a time so that a cache of it answers `list` and `week` without the document.
 //! - [`week`], [`streak`] (`week.rs`): the weekly view.
+//! - [`share`]: share views, what an accountability buddy sees, at a scope.
 //! - `adopt.rs`: a device's own records carried into its account's journal.
 //! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
@@ -24,6 +25,7 @@ mod history;
 pub mod ids;
 mod journal;
 mod model;
+pub mod share;
 mod suggest;
 mod summary;
 mod undo;
@@ -40,8 +42,8 @@ pub use export::export;
 pub use history::{HistoryEntry, history};
 pub use journal::{Journal, SCHEMA_MAJOR};
 pub use model::{
-    Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Settings, Shift, ShiftStatus,
-    WeekStart,
+    Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Scope, Settings, Shift,
+    ShiftStatus, WeekStart,
 };
 pub use suggest::suggest;
 pub use summary::Summary;

@@ -50,6 +50,18 @@ macro_rules! string_enum {
 }
 
 string_enum!(
+    /// How much an accountability buddy's share view shows (`share.rs`).
+    Scope {
+        /// Numbers only: shifts per day, goal, ideas by status, doors closed.
+        Counts = "counts",
+        /// And the texts of the latest shifts and the titles of ideas.
+        Titles = "titles",
+        /// And notes, little yeses, why an idea, what a closed door taught.
+        Full = "full",
+    }
+);
+
+string_enum!(
     /// Where a shift stands.
     ShiftStatus {
         /// Planned, not made yet.

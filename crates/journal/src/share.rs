@@ -1,0 +1,770 @@
+//! Share views: what an accountability buddy sees. A view is its own Automerge document, a
+//! projection of the journal at a scope, refreshed by the owner's devices; the buddy's
+//! token can read that document and nothing else.
+//!
+//! | scope | the view holds |
+//! |---|---|
+//! | `counts` | goal, week start, shifts made per local day, ideas by status, doors closed |
+//! | `titles` | and the latest shifts (text, status, dates, ideas) and the ideas (title, status, dates) |
+//! | `full` | and notes, little yeses, why an idea, what a closed door taught |
+//!
+//! Never people: not their names, not their contact details, at any scope.
+//!
+//! Refreshing writes only the fields that differ from what the view holds, keyed by id,
+//! after the device has pulled both the journal and the view: two owner devices refreshing
+//! at once write the same values and converge, and a device cannot roll back what another
+//! wrote from a newer journal. Changing a share's scope means a new view document (and
+//! token): Automerge keeps history, so narrowing a view in place would keep what it showed.
+
+use std::collections::BTreeMap;
+
+use automerge::hydrate::{Map, Value as HValue};
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{ActorId, Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+
+use crate::catalog::Catalog;
+use crate::journal::{Journal, obj_at, secs};
+use crate::model::{IdeaStatus, Scope, Shift, ShiftStatus, WeekStart};
+use crate::summary::Summary;
+use crate::values::{int, non_empty, parsed, string, time_ms};
+use crate::{Error, Now};
+
+/// What marks a document as a share view.
+pub const VIEW_KIND: &str = "nudge-share";
+/// How many of the latest shifts a `titles` or `full` view holds.
+pub const RECENT_SHIFTS: usize = 200;
+
+/// A share, as the journal lists it (never its token).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Share {
+    /// The server's id for it (the public part of its token).
+    pub id: String,
+    /// The buddy's name.
+    pub name: String,
+    /// What it shows.
+    pub scope: Scope,
+    /// The view document's id.
+    pub view_doc: String,
+    /// When it was made.
+    pub created_at_ms: i64,
+    /// When its link stops working, if ever.
+    pub expires_at_ms: Option<i64>,
+    /// When it was revoked, if it was.
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl Share {
+    /// Whether its view should still be refreshed at `now_ms`.
+    pub fn active(&self, now_ms: i64) -> bool {
+        self.revoked_at_ms.is_none() && self.expires_at_ms.is_none_or(|e| e > now_ms)
+    }
+}
+
+/// A shift as a view holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ViewShift {
+    /// Its id.
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// `planned`, `done`, `skipped`, `dropped`.
+    pub status: String,
+    /// When it was added (ms).
+    pub created_at_ms: i64,
+    /// The local date it was made, if it was.
+    pub done_date: Option<String>,
+    /// Ids of the ideas it serves.
+    pub ideas: Vec<String>,
+    /// Its note (`full` only).
+    pub note: Option<String>,
+    /// What it sparked (`full` only).
+    pub little_yes: Option<String>,
+}
+
+/// An idea as a view holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ViewIdea {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// `exploring`, `parked`, `pursuing`, `dead_end`.
+    pub status: String,
+    /// Why it is worth a look (`full` only).
+    pub why: Option<String>,
+    /// What closing it taught (`full` only).
+    pub closing_note: Option<String>,
+}
+
+/// A share view, read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShareView {
+    /// What it shows.
+    pub scope: Option<Scope>,
+    /// Micro shifts a week to aim for.
+    pub weekly_goal: u32,
+    /// First day of a week.
+    pub week_start: Option<WeekStart>,
+    /// Shifts made per local date (`YYYY-MM-DD`).
+    pub days: BTreeMap<String, u32>,
+    /// Ideas per status.
+    pub ideas_by_status: BTreeMap<String, u32>,
+    /// Ideas closed as dead ends.
+    pub doors_closed: u32,
+    /// The latest shifts, newest first (`titles` and `full`).
+    pub shifts: Vec<ViewShift>,
+    /// The ideas (`titles` and `full`).
+    pub ideas: Vec<ViewIdea>,
+    /// When an owner device last refreshed it (ms).
+    pub updated_at_ms: Option<i64>,
+}
+
+impl ShareView {
+    /// The per-day counts as a [`Summary`], for `week` and `streak`.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            day_counts: self.days.clone(),
+            ..Summary::default()
+        }
+    }
+}
+
+/// A new, empty view document at `scope`; its root maps are made here, once.
+pub fn create_view(actor: ActorId, now: &Now, scope: Scope) -> Automerge {
+    let mut doc = Automerge::new().with_actor(actor);
+    let mut tx = doc.transaction();
+    let made: Result<(), automerge::AutomergeError> = (|| {
+        tx.put(ROOT, "kind", VIEW_KIND)?;
+        tx.put(ROOT, "schema_version", 1u64)?;
+        tx.put(ROOT, "scope", scope.as_str())?;
+        for key in ["days", "ideas_by_status", "shifts", "ideas"] {
+            tx.put_object(ROOT, key, ObjType::Map)?;
+        }
+        Ok(())
+    })();
+    made.expect("writing to a new document cannot fail");
+    tx.commit_with(
+        CommitOptions::default()
+            .with_message(format!("Create a {scope} share view"))
+            .with_time(secs(now)),
+    );
+    doc
+}
+
+/// Everything a refresh needs from the journal.
+pub struct ViewInput<'a> {
+    /// Settings and ideas.
+    pub catalog: &'a Catalog,
+    /// Per-day counts.
+    pub summary: &'a Summary,
+    /// Every shift (only the latest are used).
+    pub shifts: &'a [Shift],
+}
+
+/// Sets `key` of `obj` to `value` unless it holds it already. Returns whether it wrote.
+fn set(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    key: &str,
+    value: ScalarValue,
+) -> Result<bool, Error> {
+    let same = matches!(tx.get(obj, key)?, Some((automerge::Value::Scalar(current), _)) if *current == value);
+    if !same {
+        tx.put(obj, key, value)?;
+    }
+    Ok(!same)
+}
+
+/// Sets an optional string: `None` deletes it.
+fn set_opt(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    key: &str,
+    value: Option<&str>,
+) -> Result<bool, Error> {
+    match value {
+        Some(v) => set(tx, obj, key, ScalarValue::Str(v.into())),
+        None if tx.get(obj, key)?.is_some() => {
+            tx.delete(obj, key)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The map `key` under `parent`, made if missing (only for entries keyed by id, never roots).
+fn child_map(tx: &mut Transaction<'_>, parent: &ObjId, key: &str) -> Result<ObjId, Error> {
+    match tx.get(parent, key)? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Ok(tx.put_object(parent, key, ObjType::Map)?),
+    }
+}
+
+/// Makes the map `obj` hold exactly `wanted` (uints), writing only the differences.
+fn sync_counts(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    wanted: &BTreeMap<String, u32>,
+) -> Result<usize, Error> {
+    let mut writes = 0;
+    for key in tx.keys(obj).collect::<Vec<_>>() {
+        if !wanted.contains_key(&key) {
+            tx.delete(obj, key.as_str())?;
+            writes += 1;
+        }
+    }
+    for (key, n) in wanted {
+        writes += usize::from(set(tx, obj, key, ScalarValue::Uint(u64::from(*n)))?);
+    }
+    Ok(writes)
+}
+
+fn root_map(view: &impl ReadDoc, key: &str) -> Result<ObjId, Error> {
+    obj_at(view, &ROOT, key)
+        .ok_or_else(|| Error::NotAJournal(format!("this share view has no {key:?} map")))
+}
+
+/// The latest shifts: by when they were made, else added; newest first; at most `n`.
+fn latest(shifts: &[Shift], n: usize) -> Vec<&Shift> {
+    let mut all: Vec<&Shift> = shifts.iter().collect();
+    let when = |s: &Shift| s.done.as_ref().map_or(s.created_at_ms, |d| d.at_ms);
+    all.sort_by(|a, b| when(b).cmp(&when(a)).then_with(|| a.id.cmp(&b.id)));
+    all.truncate(n);
+    all
+}
+
+/// Brings a view up to date with the journal, as one change (none if nothing differs).
+/// Returns how many fields it wrote.
+pub fn refresh_view(
+    view: &mut Automerge,
+    now: &Now,
+    input: &ViewInput<'_>,
+) -> Result<usize, Error> {
+    let scope: Scope = match view.get(ROOT, "scope")? {
+        Some((automerge::Value::Scalar(s), _)) => s
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| Error::NotAJournal("this share view has no scope".into()))?,
+        _ => return Err(Error::NotAJournal("this share view has no scope".into())),
+    };
+    let (days, by_status, shifts_obj, ideas_obj) = (
+        root_map(view, "days")?,
+        root_map(view, "ideas_by_status")?,
+        root_map(view, "shifts")?,
+        root_map(view, "ideas")?,
+    );
+    let catalog = input.catalog;
+    let mut tx = view.transaction();
+    let result = (|| -> Result<usize, Error> {
+        let mut writes = 0;
+        let settings = &catalog.settings;
+        writes += usize::from(set(
+            &mut tx,
+            &ROOT,
+            "weekly_goal",
+            ScalarValue::Uint(u64::from(settings.weekly_goal)),
+        )?);
+        writes += usize::from(set(
+            &mut tx,
+            &ROOT,
+            "week_start",
+            ScalarValue::Str(settings.week_start.as_str().into()),
+        )?);
+        let made: BTreeMap<String, u32> = input
+            .summary
+            .day_counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(d, n)| (d.clone(), *n))
+            .collect();
+        writes += sync_counts(&mut tx, &days, &made)?;
+        let mut statuses: BTreeMap<String, u32> = BTreeMap::new();
+        for idea in catalog.canonical_ideas() {
+            *statuses.entry(idea.status.as_str().to_owned()).or_default() += 1;
+        }
+        let doors = statuses
+            .get(IdeaStatus::DeadEnd.as_str())
+            .copied()
+            .unwrap_or(0);
+        writes += sync_counts(&mut tx, &by_status, &statuses)?;
+        writes += usize::from(set(
+            &mut tx,
+            &ROOT,
+            "doors_closed",
+            ScalarValue::Uint(u64::from(doors)),
+        )?);
+        if scope == Scope::Counts {
+            return Ok(writes);
+        }
+        let full = scope == Scope::Full;
+        // Ideas: all of them, merged by name as readers merge them.
+        let ideas: BTreeMap<&str, _> = catalog
+            .canonical_ideas()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        for id in tx.keys(&ideas_obj).collect::<Vec<_>>() {
+            if !ideas.contains_key(id.as_str()) {
+                tx.delete(&ideas_obj, id.as_str())?;
+                writes += 1;
+            }
+        }
+        for (id, idea) in &ideas {
+            let obj = child_map(&mut tx, &ideas_obj, id)?;
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "title",
+                ScalarValue::Str(idea.title.as_str().into()),
+            )?);
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "status",
+                ScalarValue::Str(idea.status.as_str().into()),
+            )?);
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "created_at",
+                ScalarValue::Timestamp(idea.created_at_ms),
+            )?);
+            let closed = idea.closed_at_ms.map(ScalarValue::Timestamp);
+            match closed {
+                Some(c) => writes += usize::from(set(&mut tx, &obj, "closed_at", c)?),
+                None => writes += usize::from(set_opt(&mut tx, &obj, "closed_at", None)?),
+            }
+            writes += usize::from(set_opt(
+                &mut tx,
+                &obj,
+                "why",
+                idea.why.as_deref().filter(|_| full),
+            )?);
+            writes += usize::from(set_opt(
+                &mut tx,
+                &obj,
+                "closing_note",
+                idea.closing_note.as_deref().filter(|_| full),
+            )?);
+        }
+        // Shifts: the latest ones.
+        let wanted = latest(input.shifts, RECENT_SHIFTS);
+        let wanted_ids: std::collections::BTreeSet<&str> =
+            wanted.iter().map(|s| s.id.as_str()).collect();
+        for id in tx.keys(&shifts_obj).collect::<Vec<_>>() {
+            if !wanted_ids.contains(id.as_str()) {
+                tx.delete(&shifts_obj, id.as_str())?;
+                writes += 1;
+            }
+        }
+        for shift in wanted {
+            let obj = child_map(&mut tx, &shifts_obj, &shift.id)?;
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "text",
+                ScalarValue::Str(shift.text.as_str().into()),
+            )?);
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "status",
+                ScalarValue::Str(shift.status.as_str().into()),
+            )?);
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "created_at",
+                ScalarValue::Timestamp(shift.created_at_ms),
+            )?);
+            let done_date = shift
+                .done
+                .as_ref()
+                .filter(|_| shift.status == ShiftStatus::Done)
+                .map(|d| d.date.as_str());
+            writes += usize::from(set_opt(&mut tx, &obj, "done_date", done_date)?);
+            let tags: Vec<String> = {
+                let mut t: Vec<String> = shift
+                    .ideas
+                    .iter()
+                    .map(|i| catalog.idea_id(i).to_owned())
+                    .collect();
+                t.sort();
+                t.dedup();
+                t
+            };
+            writes += usize::from(set(
+                &mut tx,
+                &obj,
+                "ideas",
+                ScalarValue::Str(tags.join(",").into()),
+            )?);
+            writes += usize::from(set_opt(
+                &mut tx,
+                &obj,
+                "note",
+                shift.note.as_deref().filter(|_| full),
+            )?);
+            writes += usize::from(set_opt(
+                &mut tx,
+                &obj,
+                "little_yes",
+                shift.little_yes.as_deref().filter(|_| full),
+            )?);
+        }
+        Ok(writes)
+    })();
+    match result {
+        Ok(0) => {
+            tx.rollback();
+            Ok(0)
+        }
+        Ok(writes) => {
+            tx.put(ROOT, "updated_at", ScalarValue::Timestamp(now.ms()))?;
+            tx.commit_with(
+                CommitOptions::default()
+                    .with_message(format!("Refresh the share view ({writes} fields)"))
+                    .with_time(secs(now)),
+            );
+            Ok(writes)
+        }
+        Err(e) => {
+            tx.rollback();
+            Err(e)
+        }
+    }
+}
+
+fn hydrate(doc: &Automerge, obj: &ObjId) -> Map {
+    match ReadDoc::hydrate(doc, obj, None) {
+        Ok(HValue::Map(m)) => m,
+        _ => Map::default(),
+    }
+}
+
+fn counts(m: &Map) -> BTreeMap<String, u32> {
+    m.iter()
+        .filter_map(|(k, _)| Some((k.clone(), u32::try_from(int(m, k)?).ok()?)))
+        .collect()
+}
+
+/// Reads a share view (any client may have written it; unknown fields are ignored).
+pub fn read_view(doc: &Automerge) -> Result<ShareView, Error> {
+    let root = hydrate(doc, &ROOT);
+    if string(&root, "kind").as_deref() != Some(VIEW_KIND) {
+        return Err(Error::NotAJournal(
+            "this document is not a nudge share view".into(),
+        ));
+    }
+    let map_at = |key: &str| {
+        obj_at(doc, &ROOT, key)
+            .map(|o| hydrate(doc, &o))
+            .unwrap_or_default()
+    };
+    let mut view = ShareView {
+        scope: string(&root, "scope").and_then(|s| s.parse().ok()),
+        weekly_goal: int(&root, "weekly_goal")
+            .and_then(|g| u32::try_from(g).ok())
+            .unwrap_or(20),
+        week_start: Some(parsed(
+            &root,
+            "week_start",
+            crate::model::Settings::default().week_start,
+        )),
+        days: counts(&map_at("days")),
+        ideas_by_status: counts(&map_at("ideas_by_status")),
+        doors_closed: int(&root, "doors_closed")
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        updated_at_ms: time_ms(&root, "updated_at"),
+        ..ShareView::default()
+    };
+    for (id, v) in map_at("ideas").iter() {
+        if let HValue::Map(m) = &v.value {
+            view.ideas.push(ViewIdea {
+                id: id.clone(),
+                title: string(m, "title").unwrap_or_default(),
+                status: string(m, "status").unwrap_or_default(),
+                why: non_empty(m, "why"),
+                closing_note: non_empty(m, "closing_note"),
+            });
+        }
+    }
+    for (id, v) in map_at("shifts").iter() {
+        if let HValue::Map(m) = &v.value {
+            view.shifts.push(ViewShift {
+                id: id.clone(),
+                text: string(m, "text").unwrap_or_default(),
+                status: string(m, "status").unwrap_or_default(),
+                created_at_ms: time_ms(m, "created_at").unwrap_or(0),
+                done_date: non_empty(m, "done_date"),
+                ideas: string(m, "ideas")
+                    .map(|s| {
+                        s.split(',')
+                            .filter(|t| !t.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                note: non_empty(m, "note"),
+                little_yes: non_empty(m, "little_yes"),
+            });
+        }
+    }
+    view.ideas
+        .sort_by(|a, b| a.title.cmp(&b.title).then_with(|| a.id.cmp(&b.id)));
+    view.shifts.sort_by(|a, b| {
+        let when = |s: &ViewShift| (s.done_date.clone().unwrap_or_default(), s.created_at_ms);
+        when(b).cmp(&when(a)).then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(view)
+}
+
+impl Journal {
+    /// Lists a share in the journal (never its token).
+    pub fn add_share(&mut self, now: &Now, share: &Share) -> Result<(), Error> {
+        let share = share.clone();
+        self.change(
+            now,
+            |_| format!("Share with {} ({})", share.name, share.scope),
+            |tx, _| {
+                let shares = match obj_at(tx, &ROOT, "shares") {
+                    Some(obj) => obj,
+                    None => return Err(Error::NotAJournal("it has no \"shares\" map".into())),
+                };
+                let obj = tx.put_object(&shares, share.id.as_str(), ObjType::Map)?;
+                tx.put(&obj, "name", share.name.as_str())?;
+                tx.put(&obj, "scope", share.scope.as_str())?;
+                tx.put(&obj, "view_doc", share.view_doc.as_str())?;
+                tx.put(
+                    &obj,
+                    "created_at",
+                    ScalarValue::Timestamp(share.created_at_ms),
+                )?;
+                if let Some(e) = share.expires_at_ms {
+                    tx.put(&obj, "expires_at", ScalarValue::Timestamp(e))?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Marks a share revoked (its view is no longer refreshed).
+    pub fn revoke_share(&mut self, now: &Now, id: &str) -> Result<(), Error> {
+        self.change(
+            now,
+            |_| format!("Revoke share {}", crate::journal::brief(id)),
+            |tx, _| {
+                let obj = obj_at(tx, &ROOT, "shares")
+                    .and_then(|shares| obj_at(tx, &shares, id))
+                    .ok_or_else(|| Error::Invalid(format!("no share has the id {id}")))?;
+                tx.put(&obj, "revoked_at", ScalarValue::Timestamp(now.ms()))?;
+                Ok(())
+            },
+        )
+    }
+
+    /// The shares the journal lists, by id.
+    pub fn shares(&self) -> BTreeMap<String, Share> {
+        let Some(obj) = obj_at(&self.doc, &ROOT, "shares") else {
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        for (id, v) in self.hydrate_map(&obj).iter() {
+            let HValue::Map(m) = &v.value else { continue };
+            let (Some(name), Some(scope), Some(view_doc)) = (
+                string(m, "name"),
+                string(m, "scope").and_then(|s| s.parse().ok()),
+                string(m, "view_doc"),
+            ) else {
+                continue;
+            };
+            out.insert(
+                id.clone(),
+                Share {
+                    id: id.clone(),
+                    name,
+                    scope,
+                    view_doc,
+                    created_at_ms: time_ms(m, "created_at").unwrap_or(0),
+                    expires_at_ms: time_ms(m, "expires_at"),
+                    revoked_at_ms: time_ms(m, "revoked_at"),
+                },
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NewShift, TagRef};
+
+    fn now() -> Now {
+        Now::new(
+            "2026-11-25T09:30:00Z".parse().unwrap(),
+            jiff::tz::TimeZone::UTC,
+        )
+    }
+
+    fn journal() -> Journal {
+        let now = now();
+        let mut j = Journal::create(ActorId::random(), &now, "laptop", "contacts");
+        let sam = j
+            .add_shift(
+                &now,
+                NewShift {
+                    text: "Email Sam Secretname about roles".into(),
+                    ideas: vec![TagRef::New("ux research".into())],
+                    people: vec![TagRef::New("Sam Secretname".into())],
+                    note: Some("private note".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        j.set_status(&now, &sam.id, ShiftStatus::Done, None, Some("a warm reply"))
+            .unwrap();
+        j.add_shift(
+            &now,
+            NewShift {
+                text: "Book a pottery class".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        j
+    }
+
+    fn refreshed(j: &Journal, scope: Scope) -> Automerge {
+        let now = now();
+        let catalog = j.catalog().unwrap();
+        let shifts = j.shifts().unwrap();
+        let summary = Summary::build(&shifts);
+        let mut view = create_view(ActorId::random(), &now, scope);
+        let input = ViewInput {
+            catalog: &catalog,
+            summary: &summary,
+            shifts: &shifts,
+        };
+        assert!(refresh_view(&mut view, &now, &input).unwrap() > 0);
+        assert_eq!(
+            refresh_view(&mut view, &now, &input).unwrap(),
+            0,
+            "nothing differs the second time"
+        );
+        view
+    }
+
+    fn contains(haystack: &[u8], needle: &str) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    #[test]
+    fn each_scope_shows_what_it_says_and_never_people() {
+        let j = journal();
+        let counts = refreshed(&j, Scope::Counts);
+        let v = read_view(&counts).unwrap();
+        assert_eq!(v.scope, Some(Scope::Counts));
+        assert_eq!(v.days.values().sum::<u32>(), 1);
+        assert_eq!(v.ideas_by_status.get("exploring"), Some(&1));
+        assert!(v.shifts.is_empty() && v.ideas.is_empty());
+        let bytes = counts.save();
+        for secret in [
+            "Email Sam",
+            "pottery",
+            "ux research",
+            "Secretname",
+            "private note",
+            "warm reply",
+        ] {
+            assert!(!contains(&bytes, secret), "{secret} leaked at counts");
+        }
+
+        let titles = refreshed(&j, Scope::Titles);
+        let v = read_view(&titles).unwrap();
+        assert_eq!(v.shifts.len(), 2);
+        assert_eq!(v.shifts[0].done_date.as_deref(), Some("2026-11-25"));
+        assert_eq!(v.ideas[0].title, "ux research");
+        assert!(
+            v.shifts
+                .iter()
+                .all(|s| s.note.is_none() && s.little_yes.is_none())
+        );
+        let bytes = titles.save();
+        for secret in ["private note", "warm reply"] {
+            assert!(!contains(&bytes, secret), "{secret} leaked at titles");
+        }
+        // People: not by name, not by tag (the text is the owner's own words).
+        assert!(!contains(&bytes, "\"Sam Secretname\""));
+
+        let full = refreshed(&j, Scope::Full);
+        let v = read_view(&full).unwrap();
+        let sam = v
+            .shifts
+            .iter()
+            .find(|s| s.text.starts_with("Email"))
+            .unwrap();
+        assert_eq!(sam.note.as_deref(), Some("private note"));
+        assert_eq!(sam.little_yes.as_deref(), Some("a warm reply"));
+    }
+
+    #[test]
+    fn two_devices_refreshing_at_once_converge() {
+        let now = now();
+        let mut j = journal();
+        let mut a = refreshed(&j, Scope::Titles);
+        let mut b = a.fork().with_actor(ActorId::random());
+        j.add_shift(
+            &now,
+            NewShift {
+                text: "Call Priya".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let catalog = j.catalog().unwrap();
+        let shifts = j.shifts().unwrap();
+        let summary = Summary::build(&shifts);
+        let input = ViewInput {
+            catalog: &catalog,
+            summary: &summary,
+            shifts: &shifts,
+        };
+        refresh_view(&mut a, &now, &input).unwrap();
+        refresh_view(&mut b, &now, &input).unwrap();
+        a.merge(&mut b).unwrap();
+        let merged = read_view(&a).unwrap();
+        assert_eq!(merged.shifts.len(), 3);
+        let expected = read_view(&refreshed(&j, Scope::Titles)).unwrap();
+        assert_eq!(
+            (merged.days, merged.shifts.len(), merged.ideas),
+            (expected.days, expected.shifts.len(), expected.ideas)
+        );
+        // After the merge, a refresh from the same journal finds nothing to write.
+        assert_eq!(refresh_view(&mut a, &now, &input).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_journal_lists_shares_and_their_revocation() {
+        let now = now();
+        let mut j = journal();
+        let share = Share {
+            id: "abc123abc123".into(),
+            name: "Jo".into(),
+            scope: Scope::Counts,
+            view_doc: "view".into(),
+            created_at_ms: now.ms(),
+            expires_at_ms: Some(now.ms() + 1000),
+            revoked_at_ms: None,
+        };
+        j.add_share(&now, &share).unwrap();
+        assert_eq!(j.shares().get("abc123abc123"), Some(&share));
+        assert!(share.active(now.ms()));
+        assert!(!share.active(now.ms() + 2000));
+        j.revoke_share(&now, "abc123abc123").unwrap();
+        assert!(!j.shares()["abc123abc123"].active(now.ms()));
+        assert!(j.revoke_share(&now, "nope").is_err());
+    }
+}
