@@ -16,6 +16,8 @@ pub struct Principal {
     pub kind: TokenKind,
     /// The token's public id.
     pub token_id: String,
+    /// For a share token: the one document it may read.
+    pub share: Option<DocumentId>,
 }
 
 /// What can go wrong with accounts.
@@ -137,6 +139,7 @@ impl Accounts {
             account: String::from_utf8_lossy(account).into_owned(),
             kind,
             token_id: token.id().to_owned(),
+            share: None,
         })
     }
 

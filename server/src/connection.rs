@@ -275,6 +275,12 @@ async fn route(
     ws: &mut Ws,
 ) -> Result<(), String> {
     let is_request = matches!(inbound.message, Message::Request { .. });
+    if principal.kind == TokenKind::Share
+        && inbound.sync.as_ref().is_some_and(|m| !m.changes.is_empty())
+    {
+        // Refused out loud: a buddy's client must not believe its change is pending.
+        return Err("this share is read-only: changes refused, nothing stored".into());
+    }
     match (inbound.message, inbound.document, inbound.sync) {
         (Message::Request { .. } | Message::Sync { .. }, Some(doc), Some(message)) => {
             let actor = match opened.get(&doc) {
@@ -284,13 +290,19 @@ async fn route(
                         .accounts
                         .owner(&doc)
                         .map_err(|e| format!("storage failed: {e}"))?;
-                    let allowed = principal.kind != TokenKind::Share
-                        && match owner {
+                    let allowed = match principal.kind {
+                        // A share token reads its one view, if the account still owns it.
+                        TokenKind::Share => {
+                            principal.share == Some(doc)
+                                && owner.as_deref() == Some(principal.account.as_str())
+                        }
+                        _ => match owner {
                             Some(owner) => owner == principal.account,
                             // A document nobody owns yet becomes the account's when it first
                             // delivers changes; a request never creates it.
                             None => !is_request,
-                        };
+                        },
+                    };
                     if !allowed {
                         let unavailable = Message::DocUnavailable {
                             sender_id: shared.server_id.clone(),
@@ -311,7 +323,11 @@ async fn route(
                         conn,
                         remote: remote.to_owned(),
                         account: principal.account.clone(),
-                        access: Access::ReadWrite,
+                        access: if principal.kind == TokenKind::Share {
+                            Access::ReadOnly
+                        } else {
+                            Access::ReadWrite
+                        },
                         tx: tx.clone(),
                         kick: kick.clone(),
                     };
@@ -343,7 +359,10 @@ async fn route(
             _,
         ) => {
             // Relayed only among the connections syncing the document (so only within
-            // the account that may see it).
+            // the account that may see it); a buddy's share relays nothing.
+            if principal.kind == TokenKind::Share {
+                return Ok(());
+            }
             if let Some(actor) = opened.get(&doc) {
                 let relay = DocCommand::Ephemeral {
                     conn,

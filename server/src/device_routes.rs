@@ -48,7 +48,7 @@ async fn body(request: Request<Incoming>) -> Result<Value, Response<Body>> {
 }
 
 /// Where devices reach this server: `--public-url`, else what the asking device used.
-fn public_url(request: &Request<Incoming>, shared: &Shared) -> String {
+pub(crate) fn public_url(request: &Request<Incoming>, shared: &Shared) -> String {
     if let Some(url) = &shared.config.public_url {
         return url.trim_end_matches('/').to_owned();
     }

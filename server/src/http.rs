@@ -146,6 +146,9 @@ async fn route(
     if let Some(rest) = path.strip_prefix("/v1/admin/") {
         return crate::admin::route(request, rest, &shared, same_host).await;
     }
+    if path == "/v1/shares" || path.starts_with("/v1/shares/") {
+        return crate::shares::route(request, &path, &shared).await;
+    }
     if path == "/v1/devices" || path.starts_with("/v1/devices/") {
         return crate::device_routes::route(request, &path, &shared).await;
     }
@@ -200,9 +203,19 @@ fn upgrade(
     permit: Arc<OwnedSemaphorePermit>,
     stopped: watch::Receiver<bool>,
 ) -> Response<Body> {
-    let Some(principal) = authenticate(&shared, &request) else {
+    let Some(mut principal) = authenticate(&shared, &request) else {
         return unauthorized();
     };
+    if principal.kind == TokenKind::Share {
+        // A share token opens its one view, while it lasts.
+        match shared.shares.get(&principal.token_id) {
+            Ok(Some(record)) if record.live(crate::devices::now_ms()) => {
+                principal.share = record.doc();
+            }
+            Ok(Some(_)) => return text(StatusCode::GONE, "this share link has expired\n"),
+            _ => return unauthorized(),
+        }
+    }
     if let Err(e) = shared.devices.touch(&principal.token_id) {
         tracing::warn!("cannot record when a device was last seen: {e}");
     }

@@ -18,6 +18,7 @@ mod devices;
 mod documents;
 mod http;
 mod metrics;
+mod shares;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -76,6 +77,7 @@ pub(crate) struct Shared {
     pub(crate) peer_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub(crate) accounts: Accounts,
     pub(crate) devices: devices::Devices,
+    pub(crate) shares: shares::Shares,
     pub(crate) documents: Arc<Documents>,
     pub(crate) server_id: String,
     pub(crate) config: Config,
@@ -140,6 +142,7 @@ pub async fn run_with(
             metrics.clone(),
         )),
         devices: devices::Devices::open(&store, accounts.clone())?,
+        shares: shares::Shares::open(&store, accounts.clone())?,
         accounts,
         server_id,
         peer_ids: Default::default(),

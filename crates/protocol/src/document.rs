@@ -97,7 +97,7 @@ impl DocSession {
         if p.access == Access::ReadOnly && !message.changes.is_empty() {
             return vec![Action::Reject(
                 peer,
-                "read-only access: changes refused, nothing stored".into(),
+                "read-only: changes refused, nothing stored".into(),
             )];
         }
         let before = self.doc.get_heads();
