@@ -124,6 +124,36 @@ pub enum Command {
     /// The sync server this device uses.
     #[command(subcommand)]
     Remote(RemoteCommand),
+    /// An accountability buddy: invite one (a read-only view), list, revoke, show.
+    #[command(subcommand)]
+    Buddy(BuddyCommand),
+    /// Follow someone's progress with the link they sent (a read-only copy on this device).
+    Follow {
+        /// The link, e.g. http://host:3030/view/nudge_share_...
+        link: String,
+        /// What to call them here (default: buddy, buddy-2, ...).
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+        /// Seconds to wait for the server before giving up.
+        #[arg(
+            long,
+            env = "NUDGE_SYNC_TIMEOUT",
+            default_value_t = 30,
+            value_name = "SECS"
+        )]
+        timeout: u64,
+    },
+    /// The people this device follows.
+    Following {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop following someone (their view is removed from this device).
+    Unfollow {
+        /// The name you follow them as.
+        name: String,
+    },
     /// This account's devices: link a new one, list them, revoke one.
     #[command(subcommand)]
     Device(DeviceCommand),
@@ -431,5 +461,40 @@ pub enum DeviceCommand {
     Revoke {
         /// The device's name, id or id prefix (at least 4 characters).
         device: String,
+    },
+}
+
+/// `nudge buddy ...`.
+#[derive(Subcommand, Debug)]
+pub enum BuddyCommand {
+    /// Invite a buddy: prints a read-only link alone on the last line (shown once).
+    Invite {
+        /// Their name.
+        name: String,
+        /// What they see: counts, titles or full.
+        #[arg(long, default_value = "counts")]
+        scope: nudge_journal::Scope,
+        /// How long the link works: 90d, 2w, 12h, 30m or never.
+        #[arg(long, default_value = "90d", value_name = "WHEN")]
+        expires: String,
+    },
+    /// Your buddies: name, scope, since, expiry, last seen.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a buddy's link: it stops working at once.
+    Revoke {
+        /// Their name (or the share's id).
+        name: String,
+    },
+    /// Someone you follow: their week, streak, ideas and recent shifts, as their scope allows.
+    Show {
+        /// The name you follow them as.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

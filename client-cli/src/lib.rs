@@ -12,6 +12,7 @@
 //! 2 bad usage, 3 the server cannot be reached, 4 the server refused the token.
 
 pub mod api;
+mod buddy;
 mod cache;
 mod cli;
 mod devices;
@@ -35,7 +36,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use nudge_journal::Now;
 
-use cli::{Cli, ColorWhen, Command, DeviceCommand, RemoteCommand};
+use cli::{BuddyCommand, Cli, ColorWhen, Command, DeviceCommand, RemoteCommand};
 use output::Out;
 use session::Session;
 
@@ -144,7 +145,13 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
     }
     let syncing = matches!(
         cli.command,
-        Command::Sync { .. } | Command::Remote(_) | Command::Join { .. } | Command::Device(_)
+        Command::Sync { .. }
+            | Command::Remote(_)
+            | Command::Join { .. }
+            | Command::Device(_)
+            | Command::Buddy(_)
+            | Command::Follow { .. }
+            | Command::Unfollow { .. }
     );
     let result = dispatch(cli.command, &session, out);
     // With a watcher running, the change is on its way: no need to say anything.
@@ -192,14 +199,34 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
         Command::Export { .. } => misc::export(session, out),
         Command::Config(cmd) => misc::config(session, out, cmd),
         Command::Remote(cmd) => remote_command(session, out, cmd),
+        Command::Buddy(cmd) => {
+            let timeout = env_timeout();
+            match cmd {
+                BuddyCommand::Invite {
+                    name,
+                    scope,
+                    expires,
+                } => buddy::invite(session, out, &name, scope, &expires, timeout),
+                BuddyCommand::List { json } => buddy::list(session, out, json, timeout),
+                BuddyCommand::Revoke { name } => buddy::revoke(session, out, &name, timeout),
+                BuddyCommand::Show { name, json } => buddy::show(session, out, &name, json),
+            }
+        }
+        Command::Follow {
+            link,
+            name,
+            timeout,
+        } => buddy::follow(
+            session,
+            out,
+            &link,
+            name,
+            std::time::Duration::from_secs(timeout.max(1)),
+        ),
+        Command::Following { json } => buddy::following(session, out, json),
+        Command::Unfollow { name } => buddy::unfollow(session, out, &name),
         Command::Device(cmd) => {
-            let timeout = std::time::Duration::from_secs(
-                std::env::var("NUDGE_SYNC_TIMEOUT")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(30u64)
-                    .max(1),
-            );
+            let timeout = env_timeout();
             match cmd {
                 DeviceCommand::Link { expires } => devices::link(session, out, expires, timeout),
                 DeviceCommand::List { json } => devices::list(session, out, json, timeout),
@@ -282,4 +309,15 @@ fn remote_command(session: &Session, out: &mut Out, command: RemoteCommand) -> R
             Ok(())
         }
     }
+}
+
+/// `NUDGE_SYNC_TIMEOUT` seconds (default 30), for commands that talk to the server.
+fn env_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(
+        std::env::var("NUDGE_SYNC_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30u64)
+            .max(1),
+    )
 }

@@ -106,8 +106,12 @@ pub fn load(home: &Path) -> Result<Option<Remote>> {
 
 /// Stores the remote, readable by this user only, replacing the file atomically.
 pub fn save(home: &Path, remote: &Remote) -> Result<()> {
-    let file = path(home);
-    let tmp = home.join("remote.json.tmp");
+    write_private(&path(home), &serde_json::to_string_pretty(remote)?)
+}
+
+/// Writes a file only this user can read (mode 0600), replacing it atomically.
+pub fn write_private(file: &Path, text: &str) -> Result<()> {
+    let tmp = file.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -123,9 +127,9 @@ pub fn save(home: &Path, remote: &Remote) -> Result<()> {
             use std::os::unix::fs::PermissionsExt;
             f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         }
-        f.write_all(serde_json::to_string_pretty(remote)?.as_bytes())?;
+        f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &file)
+        std::fs::rename(&tmp, file)
     };
     write().with_context(|| format!("cannot write {}", file.display()))
 }

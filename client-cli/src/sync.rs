@@ -95,7 +95,7 @@ impl Drop for Progress {
 }
 
 impl Link {
-    async fn connect(api: &Api, timeout: Duration) -> Result<Self> {
+    pub(crate) async fn connect(api: &Api, timeout: Duration) -> Result<Self> {
         let url = api.url.clone();
         let endpoints = &api.endpoints;
         let token = api.token().unwrap_or_default();
@@ -212,7 +212,7 @@ impl Link {
         self.send(messages).await
     }
 
-    async fn until_done(&mut self, session: &Session) -> Result<()> {
+    pub(crate) async fn until_done(&mut self, session: &Session) -> Result<()> {
         while !self.client.is_done() {
             self.step(Some(session)).await?;
         }
@@ -268,11 +268,16 @@ pub(crate) fn prepare(
     Ok(Some((api, account_journal)))
 }
 
-/// `nudge sync`.
+/// `nudge sync`: this device's journal (and its share views) with its server, then the
+/// shares it follows.
 pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
+    let follows = crate::buddy::follows(session.home())?;
+    if remote::load(session.home())?.is_none() && !follows.is_empty() {
+        return crate::buddy::sync_follows(session, out, timeout);
+    }
     let Some((api, account_journal)) = prepare(session, timeout)? else {
         out.line("Nothing to sync yet: the journal is empty and the account has none. Add a shift first.");
-        return Ok(());
+        return crate::buddy::sync_follows(session, out, timeout);
     };
     let shifts_before = shift_count(session)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -280,7 +285,8 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
         .build()
         .context("cannot start the network runtime")?;
     let report = runtime.block_on(async {
-        let (report, link) = exchange(session, &api, account_journal, timeout).await?;
+        let (report, mut link) = exchange(session, &api, account_journal, timeout).await?;
+        crate::buddy::refresh_views(session, &mut link).await?;
         link.close().await;
         Ok::<_, anyhow::Error>(report)
     })?;
@@ -292,7 +298,7 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
     ) {
         out.line(line);
     }
-    Ok(())
+    crate::buddy::sync_follows(session, out, timeout)
 }
 
 /// What a sync says it did.

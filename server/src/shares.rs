@@ -143,12 +143,18 @@ impl Shares {
 
 fn failed(e: impl std::fmt::Display) -> Response<Body> {
     tracing::error!("share request failed: {e}");
-    text(StatusCode::SERVICE_UNAVAILABLE, format!("storage failed: {e}\n"))
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("storage failed: {e}\n"),
+    )
 }
 
 /// Serves `/v1/shares` and below.
 pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>) -> Response<Body> {
-    let rest = path.trim_start_matches("/v1/shares").trim_start_matches('/').to_owned();
+    let rest = path
+        .trim_start_matches("/v1/shares")
+        .trim_start_matches('/')
+        .to_owned();
     let method = request.method().clone();
     // The share token itself, in the path: what it opens.
     if method == Method::GET && rest.starts_with("nudge_") {
@@ -158,14 +164,20 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 json!({ "doc": record.view_doc, "scope": record.scope, "name": record.name }),
             ),
             Lookup::Expired => text(StatusCode::GONE, "this share link has expired\n"),
-            Lookup::Unknown => text(StatusCode::NOT_FOUND, "this share link is unknown or was revoked\n"),
+            Lookup::Unknown => text(
+                StatusCode::NOT_FOUND,
+                "this share link is unknown or was revoked\n",
+            ),
         };
     }
     let Some(principal) = authenticate(shared, &request) else {
         return unauthorized();
     };
     if principal.kind == TokenKind::Share {
-        return text(StatusCode::FORBIDDEN, "a share token cannot manage shares\n");
+        return text(
+            StatusCode::FORBIDDEN,
+            "a share token cannot manage shares\n",
+        );
     }
     match (method, rest.as_str()) {
         (Method::POST, "") => {
@@ -177,7 +189,10 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
             let (Some(view_doc), Some(scope)) = (field("view_doc"), field("scope")) else {
-                return text(StatusCode::BAD_REQUEST, "the body must have view_doc and scope\n");
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "the body must have view_doc and scope\n",
+                );
             };
             let Ok(doc) = view_doc.parse::<DocumentId>() else {
                 return text(StatusCode::BAD_REQUEST, "view_doc is not a document id\n");
@@ -189,11 +204,20 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 account: principal.account.clone(),
                 view_doc,
                 scope,
-                name: field("name").unwrap_or_default().chars().filter(|c| !c.is_control()).take(64).collect(),
+                name: field("name")
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(64)
+                    .collect(),
                 created_ms: now_ms(),
                 expires_ms: value.get("expires_ms").and_then(Value::as_i64),
             };
-            let (shares, accounts, store) = (shared.shares.clone(), shared.accounts.clone(), shared.store.clone());
+            let (shares, accounts, store) = (
+                shared.shares.clone(),
+                shared.accounts.clone(),
+                shared.store.clone(),
+            );
             let made = tokio::task::spawn_blocking(move || {
                 if accounts.owner(&doc)?.as_deref() != Some(record.account.as_str()) {
                     return Ok(None);
@@ -253,9 +277,15 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 Ok(Ok(true)) => {
                     let closed = shared.close_where(|l| l.token_id == id);
                     tracing::info!(share = %id, closed, "share revoked");
-                    json(StatusCode::OK, json!({ "revoked": id, "connections_closed": closed }))
+                    json(
+                        StatusCode::OK,
+                        json!({ "revoked": id, "connections_closed": closed }),
+                    )
                 }
-                Ok(Ok(false)) => text(StatusCode::NOT_FOUND, "no share of this account has that id\n"),
+                Ok(Ok(false)) => text(
+                    StatusCode::NOT_FOUND,
+                    "no share of this account has that id\n",
+                ),
                 Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }

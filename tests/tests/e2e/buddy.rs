@@ -1,0 +1,331 @@
+//! The accountability buddy through the real binaries: invite, follow, show, revoke, and a
+//! hostile buddy on a raw websocket.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use automerge::sync::{State as SyncState, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT};
+use futures_util::SinkExt;
+use nudge_protocol::Message;
+use nudge_store::{DocStore, DocumentId, OpenOptions, SledStore};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::server::{connect, join, recv, runtime, sync};
+use crate::util::{Home, Server, add_account};
+
+fn owner(server: &Server, token: &str) -> Home {
+    let home = Home::new();
+    let out = home
+        .cmd()
+        .args(["remote", "add", &format!("http://{}", server.addr)])
+        .env("NUDGE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    home
+}
+
+fn invite(home: &Home, name: &str, scope: &str) -> String {
+    let out = home.ok(&["buddy", "invite", name, "--scope", scope]);
+    let link = out.lines().last().unwrap().to_owned();
+    assert!(link.contains("/view/nudge_share_"), "{out}");
+    link
+}
+
+/// Every document in a home's store, saved uncompressed (so a byte search is honest).
+fn stored_bytes(home: &Path) -> Vec<u8> {
+    let store = SledStore::open(&home.join("store"), &OpenOptions::default()).unwrap();
+    let mut all = Vec::new();
+    for doc in store.documents().unwrap() {
+        let stored = store.load(&doc).unwrap().unwrap();
+        let loaded = Automerge::load(&stored.concat()).unwrap();
+        all.extend(loaded.save_nocompress());
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_buddy_follows_the_owners_progress_at_each_scope_and_never_sees_people() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = owner(&server, &token);
+    let sam = laptop.new_id(&["add", "Email Sam Quill about roles", "+ux", "@Sam Quill"]);
+    laptop.ok(&[
+        "person",
+        "edit",
+        "Sam Quill",
+        "--email",
+        "sam.quill@example.org",
+    ]);
+    laptop.ok(&[
+        "log",
+        "Called Priya Stone",
+        "+teaching",
+        "--little-yes",
+        "she offered an intro",
+    ]);
+    laptop.ok(&["sync"]);
+    let titles_link = invite(&laptop, "Jo", "titles");
+    let counts_link = invite(&laptop, "Kim", "counts");
+    // A second owner device joins and works too.
+    let phone = Home::new();
+    let link = laptop.ok(&["device", "link"]);
+    phone.ok(&["join", link.lines().last().unwrap()]);
+
+    let jo = Home::new();
+    jo.ok(&["follow", &titles_link, "--as", "ana"]);
+    let kim = Home::new();
+    kim.ok(&["follow", &counts_link, "--as", "ana"]);
+
+    // The owner makes progress on both devices.
+    laptop.ok(&["done", &sam[..8]]);
+    laptop.ok(&["sync"]);
+    phone.ok(&["sync"]);
+    phone.new_id(&["log", "Booked a pottery class", "+pottery"]);
+    phone.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+    for buddy in [&jo, &kim] {
+        buddy.ok(&["sync"]);
+    }
+
+    // The buddy's view converges to the owner's state at that scope.
+    let owner_week = &laptop.json(&["week", "--json"])["weeks"][0];
+    let shown = jo.json(&["buddy", "show", "ana", "--json"]);
+    assert_eq!(shown["week"]["done"], owner_week["done"], "{shown}");
+    assert_eq!(shown["week"]["goal"], owner_week["goal"]);
+    let mut texts: Vec<&str> = shown["shifts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "Booked a pottery class",
+            "Called Priya Stone",
+            "Email Sam Quill about roles"
+        ]
+    );
+    let counts = kim.json(&["buddy", "show", "ana", "--json"]);
+    assert_eq!(counts["week"]["done"], owner_week["done"]);
+    assert_eq!(counts["shifts"], Value::Array(vec![]));
+    assert_eq!(counts["ideas_by_status"]["exploring"], 3);
+
+    // Bytes, not only output: what each buddy's store holds.
+    let at_titles = stored_bytes(jo.path());
+    let at_counts = stored_bytes(kim.path());
+    for secret in ["Booked a pottery", "Email Sam", "pottery", "teaching"] {
+        assert!(!contains(&at_counts, secret), "{secret:?} leaked at counts");
+    }
+    for bytes in [&at_titles, &at_counts] {
+        for secret in ["sam.quill@example.org", "she offered an intro"] {
+            assert!(!contains(bytes, secret), "{secret:?} leaked to a buddy");
+        }
+    }
+    assert!(contains(&at_titles, "Booked a pottery class"));
+    // Following is read-only: the buddy's own journal is not made or touched by it.
+    assert!(!jo.path().join("journal.position").exists());
+}
+
+#[test]
+fn a_hostile_buddy_cannot_change_anything() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let mut server = Server::start(data.path());
+    let laptop = owner(&server, &token);
+    laptop.new_id(&["add", "Email Sam"]);
+    laptop.ok(&["sync"]);
+    let link = invite(&laptop, "Mallory", "titles");
+    let share_token = link.rsplit("/view/").next().unwrap().to_owned();
+    let view: DocumentId = laptop.json(&["buddy", "list", "--json"])[0]["view_doc"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let journal: DocumentId = ureq_get_journal(&server.addr, &token).parse().unwrap();
+    let before_export = laptop.json(&["export", "--json"]);
+
+    let stored = |data: &Path| {
+        let store = SledStore::open(data, &OpenOptions::default()).unwrap();
+        (store.load(&view).unwrap(), store.load(&journal).unwrap())
+    };
+    server.kill9();
+    let before = stored(data.path());
+    let mut server = Server::start(data.path());
+
+    runtime().block_on(async {
+        for target in [view, journal] {
+            let mut ws = connect(&server.addr, Some(&share_token)).await.unwrap();
+            let server_id = join(&mut ws, "mallory").await;
+            // First learn the view (allowed), then send changes: refused out loud.
+            let mut doc = Automerge::new();
+            let _ = sync(&mut ws, "mallory", &server_id, &view, &mut doc, "request").await;
+            let mut forged = doc.fork();
+            let mut tx = forged.transaction();
+            tx.put(ROOT, "weekly_goal", 1).unwrap();
+            tx.put(ROOT, "hacked", true).unwrap();
+            tx.commit();
+            let mut state = SyncState::new();
+            let mut message = forged.generate_sync_message(&mut state).unwrap();
+            message.changes = forged
+                .get_changes(&doc.get_heads())
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect::<Vec<Vec<u8>>>()
+                .into();
+            let sync_message = Message::Sync {
+                document_id: target.to_string(),
+                sender_id: "mallory".into(),
+                target_id: server_id.clone(),
+                data: message.encode(),
+            };
+            ws.send(WsMessage::Binary(sync_message.encode().into()))
+                .await
+                .unwrap();
+            let mut told = None;
+            for _ in 0..5 {
+                match recv(&mut ws, Duration::from_secs(2)).await {
+                    Some(WsMessage::Binary(b)) => {
+                        if let Ok(Message::Error { message }) = Message::decode(&b) {
+                            told = Some(message);
+                        }
+                    }
+                    Some(WsMessage::Close(_)) | None => break,
+                    Some(_) => {}
+                }
+            }
+            let told = told.unwrap_or_default();
+            assert!(told.contains("read-only"), "for {target}: {told:?}");
+        }
+        // Asking for the owner's journal: as if it did not exist.
+        let mut ws = connect(&server.addr, Some(&share_token)).await.unwrap();
+        let server_id = join(&mut ws, "mallory2").await;
+        let mut nothing = Automerge::new();
+        assert_eq!(
+            sync(
+                &mut ws,
+                "mallory2",
+                &server_id,
+                &journal,
+                &mut nothing,
+                "request"
+            )
+            .await,
+            Err("unavailable".into())
+        );
+    });
+    server.kill9();
+    assert_eq!(
+        stored(data.path()),
+        before,
+        "the server's stored documents changed"
+    );
+    let server = Server::start(data.path());
+    let out = laptop.cmd().args(["remote", "remove"]).output().unwrap();
+    assert!(out.status.success());
+    let relinked = laptop
+        .cmd()
+        .args(["remote", "add", &format!("http://{}", server.addr)])
+        .env("NUDGE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(relinked.status.success());
+    laptop.ok(&["sync"]);
+    assert_eq!(laptop.json(&["export", "--json"]), before_export);
+}
+
+fn ureq_get_journal(addr: &str, token: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("http://{addr}/v1/journal"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    body["journal"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn revoking_closes_the_buddys_connection_and_keeps_what_they_saw() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = owner(&server, &token);
+    laptop.new_id(&["log", "Called Priya"]);
+    laptop.ok(&["sync"]);
+    let link = invite(&laptop, "Jo", "titles");
+    let share_token = link.rsplit("/view/").next().unwrap().to_owned();
+    let jo = Home::new();
+    jo.ok(&["follow", &link, "--as", "ana"]);
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&share_token)).await.unwrap();
+        join(&mut ws, "jo-live").await;
+        let revoked = Instant::now();
+        laptop.ok(&["buddy", "revoke", "Jo"]);
+        let mut closed = false;
+        for _ in 0..10 {
+            match recv(&mut ws, Duration::from_millis(500)).await {
+                Some(WsMessage::Close(_)) => {
+                    closed = true;
+                    break;
+                }
+                Some(_) => {}
+                None => {}
+            }
+        }
+        assert!(closed, "the buddy's connection stayed open");
+        assert!(
+            revoked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            revoked.elapsed()
+        );
+    });
+    let said = jo.ok(&["sync"]);
+    assert!(said.contains("stopped sharing"), "{said}");
+    let shown = jo.json(&["buddy", "show", "ana", "--json"]);
+    assert_eq!(shown["revoked"], true);
+    assert_eq!(shown["week"]["done"], 1);
+    let listed = laptop.json(&["buddy", "list", "--json"]);
+    assert_eq!(listed[0]["active"], false);
+    // A revoked or made-up link cannot be followed.
+    let err = Home::new().fails(1, &["follow", &link]);
+    assert!(err.contains("revoked") || err.contains("unknown"), "{err}");
+}
+
+#[test]
+fn an_expired_link_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = owner(&server, &token);
+    laptop.new_id(&["add", "Email Sam"]);
+    laptop.ok(&["sync"]);
+    let out = laptop.ok(&["buddy", "invite", "Jo", "--expires", "1s"]);
+    let link = out.lines().last().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let jo = Home::new();
+    let err = jo.fails(1, &["follow", &link]);
+    assert!(err.contains("expired"), "{err}");
+    assert!(!jo.path().join("follows.json").exists());
+    let err = laptop.fails(1, &["buddy", "invite", "Kim", "--expires", "soon"]);
+    assert!(err.contains("--expires"), "{err}");
+    // An expired share no longer blocks inviting the same buddy again.
+    laptop.ok(&["buddy", "invite", "Jo"]);
+    let err = laptop.fails(1, &["buddy", "invite", "Jo"]);
+    assert!(err.contains("active share already"), "{err}");
+}
