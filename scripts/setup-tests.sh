@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or checks) everything the test suite needs. .ci/run always runs it.
-# Today the tests need only the Rust toolchain with rustfmt and clippy; later issues add
-# their dependencies here (a browser, npm packages), installed from lockfiles.
+# The tests need the Rust toolchain with rustfmt and clippy, and Chromium for the buddy
+# page's browser test.
 # Under CI=true a missing dependency is an error, never a skip.
 set -euo pipefail
 
@@ -18,8 +18,26 @@ if command -v cargo >/dev/null 2>&1; then
   }
 fi
 
+# A browser for the buddy page's end-to-end test (tests/tests/e2e/browser.rs): Debian's
+# chromium, installed here when missing and this user may install packages.
+have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+if ! have_chromium; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup-tests: installing chromium (apt-get)" >&2
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || true
+  fi
+  if ! have_chromium; then
+    if [ "${CI:-}" = "true" ]; then
+      missing+=("chromium (apt-get install chromium) for the buddy page test")
+    else
+      echo "setup-tests: chromium is missing; the browser test will be skipped (apt-get install chromium)" >&2
+    fi
+  fi
+fi
+
 if [ ${#missing[@]} -gt 0 ]; then
   for m in "${missing[@]}"; do echo "setup-tests: missing: $m" >&2; done
   exit 1
 fi
-echo "setup-tests: ready ($(cargo --version))"
+echo "setup-tests: ready ($(cargo --version); $(chromium --version 2>/dev/null || echo 'no chromium'))"

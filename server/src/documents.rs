@@ -97,6 +97,8 @@ pub struct Documents {
     metrics: Arc<Metrics>,
     /// Rung when storage fails: the server must stop rather than go on unacknowledged.
     pub failed: Arc<Notify>,
+    /// Every document whose new changes were stored (for the live share page).
+    pub updates: tokio::sync::broadcast::Sender<DocumentId>,
     /// Why it failed.
     pub failure: std::sync::Mutex<Option<String>>,
 }
@@ -116,6 +118,7 @@ impl Documents {
             loaded: Mutex::new(HashMap::new()),
             metrics,
             failed: Arc::new(Notify::new()),
+            updates: tokio::sync::broadcast::channel(256).0,
             failure: std::sync::Mutex::new(None),
         }
     }
@@ -307,6 +310,7 @@ impl Documents {
                                 return;
                             }
                             next.extend(session.persisted());
+                            let _ = self.updates.send(doc);
                             self.maybe_compact(doc, &session).await;
                         }
                         Action::Send(conn, data) => {

@@ -11,6 +11,7 @@
 //! | `POST /v1/devices/link` | a one-time link code for another device (`devices.rs`) |
 //! | `POST /v1/devices/join` | redeem a code for a device token (no token needed) |
 //! | `GET /v1/devices`, `DELETE /v1/devices/<id>` | the account's devices; revoke one |
+//! | `GET /view/<share token>` | the buddy's live web page (`view_page.rs`) |
 //! | `/v1/admin/...` | accounts and tokens while the server runs (`admin.rs`; this host only) |
 
 use std::sync::Arc;
@@ -34,7 +35,13 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use crate::Shared;
 use crate::accounts::{Principal, Registered};
 
-pub(crate) type Body = Full<Bytes>;
+/// Every response body: whole (most routes) or streamed (the live view's events).
+pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A whole body.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
 
 /// Largest request body accepted (the journal route's JSON).
 pub(crate) const MAX_BODY: usize = 4096;
@@ -43,7 +50,7 @@ pub(crate) const MAX_BODY: usize = 4096;
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body.into())));
+    let mut response = Response::new(full(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -53,7 +60,7 @@ pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Body
 }
 
 pub(crate) fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    let mut response = Response::new(full(value.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -145,6 +152,9 @@ async fn route(
     let path = request.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/v1/admin/") {
         return crate::admin::route(request, rest, &shared, same_host).await;
+    }
+    if path.starts_with("/view/") && request.method() == Method::GET {
+        return crate::view_page::route(&path, &shared).await;
     }
     if path == "/v1/shares" || path.starts_with("/v1/shares/") {
         return crate::shares::route(request, &path, &shared).await;
@@ -251,7 +261,7 @@ fn upgrade(
         shared.metrics.connections.dec();
         drop(permit);
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));

@@ -19,6 +19,7 @@ mod documents;
 mod http;
 mod metrics;
 mod shares;
+mod view_page;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,304 @@
+//! `GET /view/<share token>`: the buddy's web page, rendered here from the share view
+//! document (no external assets, readable on a phone), and `GET /view/<token>/events`,
+//! server-sent events that carry the re-rendered page whenever an owner device stores new
+//! changes to the view. Without JavaScript the page is simply static. An unknown or revoked
+//! token gets a plain 404 page, an expired one 410. Nothing logs these paths (the token is
+//! the credential).
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Bytes, Frame};
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use nudge_journal::share::{ShareView, read_view};
+use nudge_journal::{Catalog, Settings};
+use nudge_store::DocStore;
+use tokio::sync::mpsc;
+
+use crate::Shared;
+use crate::http::{Body, full};
+use crate::shares::{Lookup, ShareRecord};
+
+/// How often an open event stream checks that its share still works.
+const RECHECK: Duration = Duration::from_secs(1);
+/// How often an idle event stream sends a comment, so proxies keep it open.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response<Body> {
+    let html = format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        esc(title)
+    );
+    let mut response = Response::new(full(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#222;line-height:1.4}\
+h1{font-size:1.3rem}.big{font-size:2rem;font-weight:700}.days{display:grid;grid-template-columns:repeat(7,1fr);gap:.3rem;align-items:end;height:7rem;margin:1rem 0}\
+.day{text-align:center;font-size:.8rem}.bar{background:#3a7;border-radius:3px;margin:0 auto;width:70%}.muted{color:#777}ul{padding-left:1.2rem}\
+.tag{color:#276;font-weight:600}.gone{background:#fee;padding:.5rem;border-radius:4px}";
+
+/// Live updates, as progressive enhancement: replaces the main part with each `view` event.
+const SCRIPT: &str = "<script>if(window.EventSource){var es=new EventSource(location.pathname.replace(/\\/$/,'')+'/events');\
+es.addEventListener('view',function(e){document.getElementById('view').innerHTML=e.data;});\
+es.addEventListener('gone',function(e){document.getElementById('status').innerHTML='<p class=gone>'+e.data+'</p>';es.close();});}</script>";
+
+/// The page's main part for a view, as of `today`.
+pub fn fragment(view: &ShareView, today: jiff::civil::Date) -> String {
+    let catalog = Catalog {
+        settings: Settings {
+            weekly_goal: view.weekly_goal,
+            week_start: view.week_start.unwrap_or(Settings::default().week_start),
+        },
+        ..Catalog::default()
+    };
+    let summary = view.summary();
+    let week = nudge_journal::week(&summary, &catalog, today);
+    let streak = nudge_journal::streak(&summary, today);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<p class=big><span id=done>{}</span>/<span id=goal>{}</span> micro shifts this week</p>",
+        week.done, week.goal
+    );
+    let top = week.days.iter().map(|d| d.done).max().unwrap_or(0).max(1);
+    out.push_str("<div class=days>");
+    for d in &week.days {
+        let height = if d.date > today {
+            0
+        } else {
+            d.done * 100 / top
+        };
+        let _ = write!(
+            out,
+            "<div class=day><div class=bar style=\"height:{}rem\"></div>{}<br>{}</div>",
+            f64::from(height) * 0.05,
+            d.date.strftime("%a"),
+            if d.date > today {
+                String::new()
+            } else {
+                d.done.to_string()
+            }
+        );
+    }
+    out.push_str("</div>");
+    let _ = write!(
+        out,
+        "<p>Streak: <b id=streak>{streak}</b> day{}. Doors closed: <b id=doors>{}</b>.</p>",
+        if streak == 1 { "" } else { "s" },
+        view.doors_closed
+    );
+    let statuses: Vec<String> = view
+        .ideas_by_status
+        .iter()
+        .map(|(s, n)| format!("{n} {}", esc(&s.replace('_', " "))))
+        .collect();
+    if !statuses.is_empty() {
+        let _ = write!(out, "<p>Ideas: {}</p>", statuses.join(", "));
+    }
+    if !view.ideas.is_empty() {
+        out.push_str("<h2>Ideas</h2><ul>");
+        for idea in &view.ideas {
+            let _ = write!(
+                out,
+                "<li><span class=tag>+{}</span> <span class=muted>{}</span>{}</li>",
+                esc(&idea.title),
+                esc(&idea.status.replace('_', " ")),
+                idea.closing_note
+                    .as_ref()
+                    .map(|n| format!(" — {}", esc(n)))
+                    .unwrap_or_default()
+            );
+        }
+        out.push_str("</ul>");
+    }
+    if !view.shifts.is_empty() {
+        out.push_str("<h2>Recent micro shifts</h2><ul id=shifts>");
+        for s in view.shifts.iter().take(20) {
+            let _ = write!(
+                out,
+                "<li>{} {}{}{}</li>",
+                if s.status == "done" { "✔" } else { "○" },
+                esc(&s.text),
+                s.done_date
+                    .as_ref()
+                    .map(|d| format!(" <span class=muted>{}</span>", esc(d)))
+                    .unwrap_or_default(),
+                s.little_yes
+                    .as_ref()
+                    .map(|y| format!("<br><span class=muted>little yes: {}</span>", esc(y)))
+                    .unwrap_or_default()
+            );
+        }
+        out.push_str("</ul>");
+    }
+    out
+}
+
+/// Loads and renders a share's view.
+async fn render(shared: &Arc<Shared>, record: &ShareRecord) -> anyhow::Result<String> {
+    let doc = record
+        .doc()
+        .ok_or_else(|| anyhow::anyhow!("the share names a bad document"))?;
+    let store = shared.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.load(&doc)).await??;
+    let Some(stored) = stored else {
+        return Ok("<p class=muted>Nothing shared yet.</p>".into());
+    };
+    let automerge = automerge::Automerge::load(&stored.concat())?;
+    let view = read_view(&automerge)?;
+    Ok(fragment(&view, jiff::Zoned::now().date()))
+}
+
+/// Serves `/view/...`.
+pub async fn route(path: &str, shared: &Arc<Shared>) -> Response<Body> {
+    let rest = path.trim_start_matches("/view/");
+    let (token, events) = match rest.strip_suffix("/events") {
+        Some(token) => (token, true),
+        None => (rest, false),
+    };
+    let record = match shared.shares.lookup(token) {
+        Lookup::Live(record) => record,
+        Lookup::Expired => {
+            return page(
+                StatusCode::GONE,
+                "Link expired",
+                "<h1>This link has expired</h1><p>Ask for a new one.</p>",
+            );
+        }
+        Lookup::Unknown => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "Unknown link",
+                "<h1>This link does not work</h1><p>It is unknown here, or it was revoked.</p>",
+            );
+        }
+    };
+    if events {
+        return event_stream(shared.clone(), token.to_owned(), record);
+    }
+    let main = match render(shared, &record).await {
+        Ok(main) => main,
+        Err(e) => {
+            tracing::warn!(share = %record.name, "cannot render a share view: {e:#}");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not available",
+                "<h1>Not available right now</h1>",
+            );
+        }
+    };
+    let title = if record.name.is_empty() {
+        "Shared progress".to_owned()
+    } else {
+        format!("Progress shared with {}", record.name)
+    };
+    page(
+        StatusCode::OK,
+        &title,
+        &format!(
+            "<h1>{}</h1><div id=status></div><main id=view>{main}</main><p class=muted>Read-only. Updates live when they sync.</p>{SCRIPT}",
+            esc(&title)
+        ),
+    )
+}
+
+fn sse(event: &str, data: &str) -> Bytes {
+    let mut out = format!("event: {event}\n");
+    for line in data.lines() {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+/// The live stream: the page's main part now, then again after every stored change to the
+/// view; `gone` (and the end) once the share stops working.
+fn event_stream(shared: Arc<Shared>, token: String, record: ShareRecord) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let mut updates = shared.documents.updates.subscribe();
+    let doc = record.doc();
+    tokio::spawn(async move {
+        if let Ok(main) = render(&shared, &record).await
+            && tx.send(sse("view", &main)).await.is_err()
+        {
+            return;
+        }
+        let mut recheck = tokio::time::interval(RECHECK);
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        loop {
+            let changed = tokio::select! {
+                update = updates.recv() => match update {
+                    Ok(id) => Some(id) == doc,
+                    // Missed some: render anyway.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(_) => return,
+                },
+                _ = recheck.tick() => {
+                    if !matches!(shared.shares.lookup(&token), Lookup::Live(_)) {
+                        let _ = tx.send(sse("gone", "This link no longer works.")).await;
+                        return;
+                    }
+                    false
+                }
+                _ = keepalive.tick() => {
+                    if tx.send(Bytes::from_static(b": keepalive\n\n")).await.is_err() {
+                        return;
+                    }
+                    false
+                }
+            };
+            if changed
+                && let Ok(main) = render(&shared, &record).await
+                && tx.send(sse("view", &main)).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), rx))
+    });
+    let mut response = Response::new(StreamBody::new(stream).boxed());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
