@@ -390,6 +390,55 @@ pub(crate) async fn refresh_views(session: &Session, link: &mut Link) -> Result<
     Ok(refreshed)
 }
 
+/// For the watcher: refreshes the active views the connection holds from the journal as
+/// stored now, stores the changes, and returns them to send (no waiting on the network
+/// while the store is held).
+pub(crate) fn refresh_in_link(
+    session: &Session,
+    link: &Link,
+) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
+    let Some(journal) = session.load_journal()? else {
+        return Ok(Vec::new());
+    };
+    let now_ms = wall_ms();
+    let views: Vec<DocumentId> = journal
+        .shares()
+        .into_values()
+        .filter(|s| s.active(now_ms))
+        .filter_map(|s| s.view_doc.parse().ok())
+        .filter(|id| {
+            link.client
+                .doc(id)
+                .is_some_and(|d| !d.get_heads().is_empty())
+        })
+        .collect();
+    if views.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (catalog, summary, shifts) = projection_input(session)?;
+    let input = ViewInput {
+        catalog: &catalog,
+        summary: &summary,
+        shifts: &shifts,
+    };
+    let mut out = Vec::new();
+    for id in views {
+        let Some(current) = link.client.doc(&id) else {
+            continue;
+        };
+        let mut view = current.clone().with_actor(session.device_actor()?);
+        let before = view.get_heads();
+        if share::refresh_view(&mut view, &session.now, &input)? == 0 {
+            continue;
+        }
+        let changes = view.get_changes(&before);
+        session.store_changes(&id, &changes)?;
+        out.push((id, changes));
+    }
+    session.sync_flush()?;
+    Ok(out)
+}
+
 /// Splits `<base>/view/<token>`.
 fn parse_view_link(link: &str) -> Result<(String, String)> {
     let bad = || {
@@ -538,6 +587,16 @@ pub fn sync_follows(session: &Session, out: &mut Out, timeout: Duration) -> Resu
     }
     if changed {
         save_follows(session.home(), &all)?;
+    }
+    Ok(())
+}
+
+/// Marks a followed share revoked (its owner stopped sharing); what was seen stays.
+pub(crate) fn mark_revoked(home: &Path, name: &str) -> Result<()> {
+    let mut all = follows(home)?;
+    if let Some(f) = all.get_mut(name) {
+        f.revoked = true;
+        save_follows(home, &all)?;
     }
     Ok(())
 }

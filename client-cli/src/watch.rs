@@ -104,44 +104,148 @@ pub fn run(home: &Path, now: impl Fn() -> Result<Now>, timeout: Duration) -> Res
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
+    let has_remote = crate::remote::load(home)?.is_some();
+    let followed: Vec<String> = crate::buddy::follows(home)?
+        .into_iter()
+        .filter(|(_, f)| !f.revoked)
+        .map(|(name, _)| name)
+        .collect();
+    if !has_remote && followed.is_empty() {
+        bail!("nothing to watch: this device has no remote and follows no one");
+    }
     runtime.block_on(async {
         let stop = stop_signal();
         tokio::pin!(stop);
-        let mut backoff = MIN_BACKOFF;
-        loop {
-            let result = tokio::select! {
-                _ = &mut stop => return Ok(()),
-                result = connected(home, &now, timeout, &mut backoff) => result,
-            };
-            match result {
-                // Stopped by a signal while connected.
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) if is_code(&e, REFUSED) => return Err(e),
-                Err(e) if is_code(&e, UNREACHABLE) => {
-                    set_state(home, "reconnecting");
-                    // Right after a live connection broke, try once at once (a revoked
-                    // token is then refused within the second); after that, back off.
-                    let wait = if backoff.is_zero() {
-                        Duration::ZERO
-                    } else {
-                        jitter(backoff)
-                    };
-                    say(format!(
-                        "{}; trying again in {:.1} s",
-                        first_clause(&e),
-                        wait.as_secs_f64()
-                    ));
-                    tokio::select! {
-                        _ = &mut stop => return Ok(()),
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    backoff = (backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
-                }
-                Err(e) => return Err(e),
+        let own = async {
+            if has_remote {
+                own_loop(home, &now, timeout).await
+            } else {
+                set_state(home, "watching");
+                std::future::pending().await
             }
+        };
+        let follows = async {
+            futures_util::future::join_all(
+                followed
+                    .iter()
+                    .map(|name| follow_loop(home, &now, name, timeout)),
+            )
+            .await;
+            if has_remote {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = &mut stop => Ok(()),
+            result = own => result,
+            _ = follows => Ok(()),
         }
     })
+}
+
+/// This device's own journal: connected, or waiting to reconnect, until refused.
+async fn own_loop(home: &Path, now: &impl Fn() -> Result<Now>, timeout: Duration) -> Result<()> {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match connected(home, now, timeout, &mut backoff).await {
+            Ok(_) => {}
+            Err(e) if is_code(&e, REFUSED) => return Err(e),
+            Err(e) if is_code(&e, UNREACHABLE) => {
+                set_state(home, "reconnecting");
+                wait_to_retry(&e, &mut backoff).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Right after a live connection broke, tries once at once (a revoked token is then
+/// refused within the second); after that, backs off with jitter.
+async fn wait_to_retry(e: &anyhow::Error, backoff: &mut Duration) {
+    let wait = if backoff.is_zero() {
+        Duration::ZERO
+    } else {
+        jitter(*backoff)
+    };
+    say(format!(
+        "{}; trying again in {:.1} s",
+        first_clause(e),
+        wait.as_secs_f64()
+    ));
+    tokio::time::sleep(wait).await;
+    *backoff = (*backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+}
+
+/// A followed share: kept live until its owner revokes it (or it is unfollowed).
+async fn follow_loop(home: &Path, now: &impl Fn() -> Result<Now>, name: &str, timeout: Duration) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let Ok(all) = crate::buddy::follows(home) else {
+            return;
+        };
+        let Some(follow) = all.get(name).filter(|f| !f.revoked).cloned() else {
+            return;
+        };
+        match follow_connected(home, now, name, &follow, timeout, &mut backoff).await {
+            Ok(()) => return,
+            Err(e) if is_code(&e, REFUSED) => {
+                let _ = crate::buddy::mark_revoked(home, name);
+                say(format!(
+                    "{name} stopped sharing with you; what you saw stays here"
+                ));
+                return;
+            }
+            Err(e) if is_code(&e, UNREACHABLE) => wait_to_retry(&e, &mut backoff).await,
+            Err(e) => {
+                say(format!("{name}: {}", first_clause(&e)));
+                return;
+            }
+        }
+    }
+}
+
+async fn follow_connected(
+    home: &Path,
+    now: &impl Fn() -> Result<Now>,
+    name: &str,
+    follow: &crate::buddy::Follow,
+    timeout: Duration,
+    backoff: &mut Duration,
+) -> Result<()> {
+    let doc: DocumentId = follow
+        .doc
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the follow record of {name} is damaged"))?;
+    let remote = crate::remote::Remote {
+        url: follow.url.clone(),
+        token: follow.token.clone(),
+    };
+    let api = crate::api::Api::new(&remote, crate::remote::endpoints(&remote.url)?, timeout);
+    let mut link = Link::connect(&api, timeout).await?;
+    let stored = {
+        let session = Session::open(home, now()?)?;
+        session.load_automerge(&doc)?.unwrap_or_default()
+    };
+    link.add(doc, stored).await?;
+    *backoff = Duration::ZERO;
+    loop {
+        let next = link.ws.next().await;
+        let (document, replies) = link.receive(next)?;
+        if let Some(id) = document {
+            let changes = link.client.take_new_changes(&id);
+            if !changes.is_empty() {
+                let session = Session::open(home, now()?)?;
+                session.store_changes(&id, &changes)?;
+                session.sync_flush()?;
+                say(format!(
+                    "{name}: ↓ {} {}",
+                    changes.len(),
+                    sync::plural(changes.len(), "change", "changes")
+                ));
+            }
+        }
+        link.send(replies).await?;
+    }
 }
 
 fn first_clause(e: &anyhow::Error) -> String {
@@ -186,7 +290,8 @@ async fn connected(
                 "nothing to sync yet: the journal is empty and the account has none; add a shift first"
             );
         };
-        let (report, link) = sync::exchange(&session, &api, account_journal, timeout).await?;
+        let (report, mut link) = sync::exchange(&session, &api, account_journal, timeout).await?;
+        crate::buddy::refresh_views(&session, &mut link).await?;
         for line in sync::report_lines(&api.url, &report, 0) {
             say(line);
         }
@@ -302,6 +407,14 @@ async fn push_local(
             *position = current;
             if !changes.is_empty() {
                 outgoing.push((*id, changes));
+            }
+        }
+        // Share views follow the journal: refreshed from it as stored now.
+        if outgoing.iter().any(|(id, _)| *id == journal) {
+            for (id, changes) in crate::buddy::refresh_in_link(&session, link)? {
+                let position = session.store_position(&id)?;
+                known.insert(id, position);
+                outgoing.push((id, changes));
             }
         }
         drop(session);

@@ -268,3 +268,37 @@ fn commands_racing_each_other_and_a_watcher_lose_nothing() {
     }
     assert_eq!(count(&laptop), racers);
 }
+
+#[test]
+fn watchers_carry_an_owners_progress_to_a_following_buddy_live() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let out = laptop.ok(&["buddy", "invite", "Jo", "--scope", "titles"]);
+    let jo = Home::new();
+    jo.ok(&["follow", out.lines().last().unwrap(), "--as", "ana"]);
+    let _owner = Watcher::start(&laptop);
+    let _buddy = Watcher::start(&jo);
+    laptop.new_id(&["log", "Sent the portfolio"]);
+    let started = Instant::now();
+    loop {
+        let shown = jo.json(&["buddy", "show", "ana", "--json"]);
+        let texts: Vec<&str> = shown["shifts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["text"].as_str())
+            .collect();
+        if texts.contains(&"Sent the portfolio") {
+            assert_eq!(shown["week"]["done"], 1);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the buddy never saw the owner's shift: {shown}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("owner -> buddy in {:?}", started.elapsed());
+}
