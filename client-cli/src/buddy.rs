@@ -133,14 +133,21 @@ pub fn invite(
         anyhow!("the journal is empty: start with `nudge add \"a five-minute step\"`")
     })?;
     let now_ms = wall_ms();
-    if journal
+    // A new scope is a new view and a new link: Automerge keeps history, so a view is
+    // never narrowed (or widened) in place. The old link stops working.
+    let mut replaced = None;
+    if let Some(old) = journal
         .shares()
-        .values()
-        .any(|s| s.active(now_ms) && s.name.eq_ignore_ascii_case(name))
+        .into_values()
+        .find(|s| s.active(now_ms) && s.name.eq_ignore_ascii_case(name))
     {
-        bail!(
-            "{name:?} has an active share already; `nudge buddy revoke {name}` first to change it"
-        );
+        if old.scope == scope {
+            bail!(
+                "{name:?} has an active {scope} share already; `nudge buddy revoke {name}` first to send a new link"
+            );
+        }
+        revoke_share(session, &api, &old)?;
+        replaced = Some(old.scope);
     }
     // The view, filled from the journal as it stands.
     let (catalog, summary, shifts) = projection_input(session)?;
@@ -199,6 +206,11 @@ pub fn invite(
     })?;
     // The journal's list of shares goes to the other devices at once.
     crate::sync::run(session, &mut Out::default(), timeout)?;
+    if let Some(previous) = replaced {
+        out.line(format!(
+            "{name}'s {previous} link no longer works; this new one shows the {scope} scope."
+        ));
+    }
     out.line(format!(
         "{name} can follow your progress at the {scope} scope{}. Send them this link (shown once):",
         expires_at_ms
@@ -292,20 +304,9 @@ pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) 
     Ok(())
 }
 
-/// `nudge buddy revoke NAME`.
-pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -> Result<()> {
-    let journal = session
-        .load_journal()?
-        .ok_or_else(|| anyhow!("no buddies: the journal is empty"))?;
-    let now_ms = wall_ms();
-    let share = journal
-        .shares()
-        .into_values()
-        .find(|s| s.revoked_at_ms.is_none() && (s.name.eq_ignore_ascii_case(name) || s.id == name))
-        .ok_or_else(|| {
-            anyhow!("no active share is called {name:?}; `nudge buddy list` shows them")
-        })?;
-    let (_, api) = connected(session, timeout)?;
+/// Revokes a share on the server (gone already is fine) and marks it in the journal;
+/// returns how many open connections the server closed.
+fn revoke_share(session: &Session, api: &Api, share: &Share) -> Result<u64> {
     let closed = match api.call("DELETE", &format!("/v1/shares/{}", share.id), None)? {
         Ok(v) => v
             .get("connections_closed")
@@ -323,7 +324,23 @@ pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -
         j.revoke_share(&session.now, &share.id)?;
         Ok(((), Touched::Shifts(Vec::new())))
     })?;
-    let _ = now_ms;
+    Ok(closed)
+}
+
+/// `nudge buddy revoke NAME`.
+pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -> Result<()> {
+    let journal = session
+        .load_journal()?
+        .ok_or_else(|| anyhow!("no buddies: the journal is empty"))?;
+    let share = journal
+        .shares()
+        .into_values()
+        .find(|s| s.revoked_at_ms.is_none() && (s.name.eq_ignore_ascii_case(name) || s.id == name))
+        .ok_or_else(|| {
+            anyhow!("no active share is called {name:?}; `nudge buddy list` shows them")
+        })?;
+    let (_, api) = connected(session, timeout)?;
+    let closed = revoke_share(session, &api, &share)?;
     out.line(format!(
         "{}'s link no longer works ({closed} open connections closed). What they already saw stays with them.",
         share.name

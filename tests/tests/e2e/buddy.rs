@@ -327,5 +327,19 @@ fn an_expired_link_is_refused() {
     // An expired share no longer blocks inviting the same buddy again.
     laptop.ok(&["buddy", "invite", "Jo"]);
     let err = laptop.fails(1, &["buddy", "invite", "Jo"]);
-    assert!(err.contains("active share already"), "{err}");
+    assert!(err.contains("active counts share already"), "{err}");
+    // Another scope: a new view and link; the old link stops working.
+    let first = laptop.ok(&["buddy", "list", "--json"]);
+    let said = laptop.ok(&["buddy", "invite", "Jo", "--scope", "full"]);
+    assert!(said.contains("counts link no longer works"), "{said}");
+    let list = laptop.json(&["buddy", "list", "--json"]);
+    let active: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["active"] == true)
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["scope"], "full");
+    assert_ne!(first, laptop.ok(&["buddy", "list", "--json"]));
 }
