@@ -41,7 +41,7 @@ fn allowed(
     if bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
         None
     } else {
-        shared.metrics.auth_failures.inc();
+        crate::http::failed_attempt(shared, request);
         Some(text(
             StatusCode::UNAUTHORIZED,
             "missing or wrong admin secret (see admin.json in the data folder)\n",

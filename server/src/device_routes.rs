@@ -181,6 +181,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
 
 /// `POST /v1/devices/join`.
 async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
+    let ip = crate::http::peer_ip(&request);
     let value = match body(request).await {
         Ok(v) => v,
         Err(response) => return response,
@@ -219,7 +220,11 @@ async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
                 json!({ "token": redeemed.token.to_string(), "device_id": redeemed.token.id() }),
             )
         }
-        Ok(Ok(Err(e @ LinkError::Unknown))) => text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        Ok(Ok(Err(e @ LinkError::Unknown))) => {
+            shared.metrics.auth_failures.inc();
+            shared.throttle.failed(ip);
+            text(StatusCode::NOT_FOUND, format!("{e}\n"))
+        }
         Ok(Ok(Err(e))) => text(StatusCode::GONE, format!("{e}\n")),
         Ok(Err(e)) => failed(e),
         Err(e) => failed(e),

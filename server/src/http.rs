@@ -90,9 +90,23 @@ pub(crate) fn presented_token<B>(request: &Request<B>) -> Option<String> {
 pub(crate) fn authenticate<B>(shared: &Shared, request: &Request<B>) -> Option<Principal> {
     let principal = presented_token(request).and_then(|t| shared.accounts.authenticate(&t));
     if principal.is_none() {
-        shared.metrics.auth_failures.inc();
+        failed_attempt(shared, request);
     }
     principal
+}
+
+/// The peer address `serve` recorded for a request.
+pub(crate) fn peer_ip<B>(request: &Request<B>) -> std::net::IpAddr {
+    request
+        .extensions()
+        .get::<crate::throttle::PeerIp>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0)
+}
+
+/// Counts a failed credential (token, link code, share link) against its address.
+pub(crate) fn failed_attempt<B>(shared: &Shared, request: &Request<B>) {
+    shared.metrics.auth_failures.inc();
+    shared.throttle.failed(peer_ip(request));
 }
 
 pub(crate) fn unauthorized() -> Response<Body> {
@@ -110,10 +124,14 @@ pub async fn serve(
     permit: Arc<OwnedSemaphorePermit>,
     mut stopped: watch::Receiver<bool>,
     same_host: bool,
+    peer: std::net::IpAddr,
 ) {
     let service = {
         let (shared, stopped) = (shared.clone(), stopped.clone());
-        service_fn(move |request| {
+        service_fn(move |mut request: Request<Incoming>| {
+            request
+                .extensions_mut()
+                .insert(crate::throttle::PeerIp(peer));
             let (shared, permit, stopped) = (shared.clone(), permit.clone(), stopped.clone());
             async move {
                 Ok::<_, std::convert::Infallible>(
@@ -150,11 +168,17 @@ async fn route(
     same_host: bool,
 ) -> Response<Body> {
     let path = request.uri().path().to_owned();
+    if path != "/healthz" && path != "/metrics" && shared.throttle.blocked(peer_ip(&request)) {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts from your address; wait a moment and try again\n",
+        );
+    }
     if let Some(rest) = path.strip_prefix("/v1/admin/") {
         return crate::admin::route(request, rest, &shared, same_host).await;
     }
     if path.starts_with("/view/") && request.method() == Method::GET {
-        return crate::view_page::route(&path, &shared).await;
+        return crate::view_page::route(&path, &shared, peer_ip(&request)).await;
     }
     if path == "/v1/shares" || path.starts_with("/v1/shares/") {
         return crate::shares::route(request, &path, &shared).await;

@@ -19,6 +19,7 @@ mod documents;
 mod http;
 mod metrics;
 mod shares;
+mod throttle;
 mod view_page;
 
 use std::future::Future;
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) live: std::sync::Mutex<std::collections::HashMap<u64, Live>>,
     /// What connections are told when the server stops.
     pub(crate) stop_reason: std::sync::Mutex<&'static str>,
+    /// Failed credential attempts per source address.
+    pub(crate) throttle: throttle::Throttle,
 }
 
 /// An open websocket, as revocation sees it.
@@ -152,6 +155,7 @@ pub async fn run_with(
         metrics,
         live: Default::default(),
         stop_reason: std::sync::Mutex::new("server shutting down"),
+        throttle: throttle::Throttle::default(),
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let storage_failed = shared.documents.failed.clone();
@@ -178,7 +182,7 @@ pub async fn run_with(
                     let same_host = stream
                         .local_addr()
                         .is_ok_and(|local| addr.ip().is_loopback() || addr.ip() == local.ip());
-                    tokio::spawn(http::serve(stream, shared, Arc::new(permit), stopped, same_host));
+                    tokio::spawn(http::serve(stream, shared, Arc::new(permit), stopped, same_host, addr.ip()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -164,10 +164,13 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 json!({ "doc": record.view_doc, "scope": record.scope, "name": record.name }),
             ),
             Lookup::Expired => text(StatusCode::GONE, "this share link has expired\n"),
-            Lookup::Unknown => text(
-                StatusCode::NOT_FOUND,
-                "this share link is unknown or was revoked\n",
-            ),
+            Lookup::Unknown => {
+                crate::http::failed_attempt(shared, &request);
+                text(
+                    StatusCode::NOT_FOUND,
+                    "this share link is unknown or was revoked\n",
+                )
+            }
         };
     }
     let Some(principal) = authenticate(shared, &request) else {

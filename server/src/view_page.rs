@@ -181,7 +181,7 @@ async fn render(shared: &Arc<Shared>, record: &ShareRecord) -> anyhow::Result<St
 }
 
 /// Serves `/view/...`.
-pub async fn route(path: &str, shared: &Arc<Shared>) -> Response<Body> {
+pub async fn route(path: &str, shared: &Arc<Shared>, ip: std::net::IpAddr) -> Response<Body> {
     let rest = path.trim_start_matches("/view/");
     let (token, events) = match rest.strip_suffix("/events") {
         Some(token) => (token, true),
@@ -197,6 +197,8 @@ pub async fn route(path: &str, shared: &Arc<Shared>) -> Response<Body> {
             );
         }
         Lookup::Unknown => {
+            shared.metrics.auth_failures.inc();
+            shared.throttle.failed(ip);
             return page(
                 StatusCode::NOT_FOUND,
                 "Unknown link",

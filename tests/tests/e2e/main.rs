@@ -8,6 +8,7 @@ mod cli_journal;
 mod crash;
 mod devices;
 mod samod;
+mod security;
 mod server;
 mod sync;
 mod util;

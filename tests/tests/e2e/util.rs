@@ -181,14 +181,28 @@ impl Server {
 
     /// A server on a given address (to restart it where clients expect it).
     pub fn start_at(data: &Path, listen: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(server_bin())
+        Self::spawn(data, listen, extra, Stdio::null(), None)
+    }
+
+    /// A server logging at debug level into `log`.
+    pub fn start_logged(data: &Path, log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(data, "127.0.0.1:0", &[], Stdio::from(file), Some("debug"))
+    }
+
+    fn spawn(data: &Path, listen: &str, extra: &[&str], stderr: Stdio, log: Option<&str>) -> Self {
+        let mut command = Command::new(server_bin());
+        command
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(stderr);
+        match log {
+            Some(level) => command.env("RUST_LOG", level),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
