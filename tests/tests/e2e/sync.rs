@@ -476,3 +476,42 @@ fn a_server_stopped_during_syncs_loses_nothing() {
         rounds
     );
 }
+
+#[test]
+fn a_device_killed_during_syncs_loses_nothing_and_converges() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let a = big_home(crate::util::scale(500, 2_000));
+    connect(&a, &server, &token);
+    let b = device(&server, &token);
+    let rounds = crate::util::scale(20, 40);
+    let mut printed = Vec::new();
+    for round in 0..rounds {
+        printed.push(b.new_id(&["add", &format!("Kept {round}")]));
+        let mut child = b
+            .std_cmd()
+            .args(["sync", "--timeout", "10"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5 + 13 * (round as u64 % 9)));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The store reopens, and every shift the device printed is there.
+        let listed = b.listed_ids();
+        for id in &printed {
+            assert!(listed.contains(id), "round {round}: {id} is missing");
+        }
+    }
+    sync(&b);
+    sync(&a);
+    sync(&b);
+    assert_eq!(export(&a), export(&b));
+    let texts = texts(&export(&a));
+    assert_eq!(
+        texts.iter().filter(|t| t.starts_with("Kept ")).count(),
+        rounds
+    );
+}

@@ -1,0 +1,236 @@
+//! Faults with the real server binary: `kill -9` while several devices upload.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use futures_util::{SinkExt, StreamExt};
+use nudge_protocol::Message;
+use nudge_store::DocumentId;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::server::{Ws, connect, join, runtime, sync};
+use crate::util::{Server, add_account, free_port, scale};
+
+/// Uploads `n` changes to `id`, one at a time, recording every head the server reports
+/// (its acknowledgement) in `acked`; stops at the first error (the server went away).
+async fn upload(
+    addr: String,
+    token: String,
+    me: String,
+    id: DocumentId,
+    doc: Arc<Mutex<Automerge>>,
+    n: usize,
+    acked: Arc<Mutex<HashSet<ChangeHash>>>,
+) {
+    let Ok(mut ws) = connect(&addr, Some(&token)).await else {
+        return;
+    };
+    let server = join(&mut ws, &me).await;
+    let mut state = SyncState::new();
+    for i in 0..n {
+        {
+            let mut doc = doc.lock().unwrap();
+            let mut tx = doc.transaction();
+            tx.put(ROOT, me.as_str(), i as i64).unwrap();
+            tx.commit();
+        }
+        if exchange(&mut ws, &me, &server, &id, &doc, &mut state, &acked)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Sends what there is to send and takes in replies until the socket is quiet.
+async fn exchange(
+    ws: &mut Ws,
+    me: &str,
+    server: &str,
+    id: &DocumentId,
+    doc: &Arc<Mutex<Automerge>>,
+    state: &mut SyncState,
+    acked: &Arc<Mutex<HashSet<ChangeHash>>>,
+) -> Result<(), ()> {
+    loop {
+        let outgoing = doc.lock().unwrap().generate_sync_message(state);
+        if let Some(m) = outgoing {
+            let message = Message::Sync {
+                document_id: id.to_string(),
+                sender_id: me.into(),
+                target_id: server.into(),
+                data: m.encode(),
+            };
+            ws.send(WsMessage::Binary(message.encode().into()))
+                .await
+                .map_err(|_| ())?;
+        }
+        match tokio::time::timeout(Duration::from_millis(3), ws.next()).await {
+            Err(_) => return Ok(()),
+            Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                if let Ok(Message::Sync { data, .. }) = Message::decode(&b) {
+                    let m = SyncMessage::decode(&data).map_err(|_| ())?;
+                    acked.lock().unwrap().extend(m.heads.iter().copied());
+                    doc.lock()
+                        .unwrap()
+                        .receive_sync_message(state, m)
+                        .map_err(|_| ())?;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => return Err(()),
+        }
+    }
+}
+
+/// Syncs until both sides hold the same heads (`ClientSync`'s rule, as `nudge sync`).
+async fn full_sync(addr: &str, token: &str, me: &str, id: DocumentId, doc: Automerge) -> Automerge {
+    let mut ws = connect(addr, Some(token)).await.unwrap();
+    let (mut client, join_message) = nudge_protocol::ClientSync::new(me);
+    ws.send(WsMessage::Binary(join_message.encode().into()))
+        .await
+        .unwrap();
+    let limits = nudge_protocol::Limits::default();
+    let mut added = false;
+    while !client.is_done() {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server answers");
+        let Some(Ok(WsMessage::Binary(bytes))) = next else {
+            continue;
+        };
+        let inbound = nudge_protocol::inspect(&bytes, &limits).unwrap();
+        let mut replies = client.receive(inbound).unwrap();
+        if !added && client.is_established() {
+            replies.extend(client.add(id, doc.clone()));
+            added = true;
+        }
+        for reply in replies {
+            ws.send(WsMessage::Binary(reply.encode().into()))
+                .await
+                .unwrap();
+        }
+    }
+    client.doc(&id).unwrap().clone()
+}
+
+#[test]
+fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = Server::start_at(data.path(), &listen, &[]);
+    let rounds = scale(5, 20);
+    let per_device_per_round = scale(600, 10_000) / (3 * rounds);
+    let id = DocumentId::random();
+    let acked: Arc<Mutex<HashSet<ChangeHash>>> = Arc::default();
+    let devices: Vec<Arc<Mutex<Automerge>>> = (0..3)
+        .map(|_| Arc::new(Mutex::new(Automerge::new())))
+        .collect();
+    runtime().block_on(async {
+        // The document starts on one device and reaches the others through the server.
+        {
+            let mut doc = devices[0].lock().unwrap();
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "created", true).unwrap();
+            tx.commit();
+        }
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let s = join(&mut ws, "first").await;
+        let mut first = devices[0].lock().unwrap().clone();
+        sync(&mut ws, "first", &s, &id, &mut first, "sync")
+            .await
+            .unwrap();
+        for (i, device) in devices.iter().enumerate().skip(1) {
+            let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+            let me = format!("device{i}");
+            let s = join(&mut ws, &me).await;
+            let mut copy = Automerge::new();
+            sync(&mut ws, &me, &s, &id, &mut copy, "request")
+                .await
+                .unwrap();
+            *device.lock().unwrap() = copy;
+        }
+    });
+    for round in 0..rounds {
+        // Somewhere within the round's upload (about 25 ms a change, each waiting for its
+        // acknowledgement), different each time.
+        let expected = per_device_per_round as u64 * 25;
+        let kill_after = Duration::from_millis(50 + expected * ((round as u64 * 37) % 100) / 100);
+        runtime().block_on(async {
+            let tasks: Vec<_> = devices
+                .iter()
+                .enumerate()
+                .map(|(i, doc)| {
+                    tokio::spawn(upload(
+                        server.addr.clone(),
+                        token.clone(),
+                        format!("device{i}-r{round}"),
+                        id,
+                        doc.clone(),
+                        per_device_per_round,
+                        acked.clone(),
+                    ))
+                })
+                .collect();
+            tokio::time::sleep(kill_after).await;
+            server.kill9();
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
+        server = Server::start_at(data.path(), &listen, &[]);
+        // Everything the server acknowledged before it died is there after the restart.
+        let fetched = runtime().block_on(async {
+            let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+            let s = join(&mut ws, "checker").await;
+            let mut doc = Automerge::new();
+            sync(&mut ws, "checker", &s, &id, &mut doc, "request")
+                .await
+                .unwrap();
+            doc
+        });
+        let acked_now = acked.lock().unwrap().clone();
+        let missing: Vec<_> = acked_now
+            .iter()
+            .filter(|h| fetched.get_change_by_hash(h).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: {} acknowledged changes lost (of {})",
+            missing.len(),
+            acked_now.len()
+        );
+    }
+    // And the devices converge.
+    runtime().block_on(async {
+        for pass in 0..2 {
+            for (i, device) in devices.iter().enumerate() {
+                let doc = device.lock().unwrap().clone();
+                let synced =
+                    full_sync(&server.addr, &token, &format!("final{pass}{i}"), id, doc).await;
+                *device.lock().unwrap() = synced;
+            }
+        }
+    });
+    let heads: Vec<_> = devices
+        .iter()
+        .map(|d| {
+            let mut h = d.lock().unwrap().get_heads();
+            h.sort();
+            h
+        })
+        .collect();
+    assert_eq!(heads[0], heads[1]);
+    assert_eq!(heads[1], heads[2]);
+    eprintln!(
+        "{rounds} crashes, {} acknowledged heads checked, {} changes in the end",
+        acked.lock().unwrap().len(),
+        devices[0].lock().unwrap().get_changes(&[]).len()
+    );
+}
