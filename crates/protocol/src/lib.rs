@@ -18,6 +18,8 @@
 
 mod client;
 mod document;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod handshake;
 mod message;

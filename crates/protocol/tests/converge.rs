@@ -1,5 +1,6 @@
 //! Property test: clients sync through a `DocSession` over a lossy network (messages
-//! dropped, duplicated, reordered), disconnect and reconnect, while persists complete late.
+//! dropped, duplicated, reordered), disconnect and reconnect, while persists complete late
+//! and the server crashes and restarts from what it persisted.
 //! After a healing phase (everyone reconnects with fresh sync state, no more loss) every
 //! replica has the same heads and every write, within a bounded number of rounds. And at
 //! no point does the server advertise heads it has not persisted.
@@ -36,6 +37,8 @@ enum Op {
     Persist,
     Disconnect(usize),
     Connect(usize),
+    /// The server crashes and restarts from what it persisted; every connection drops.
+    RestartServer,
 }
 
 fn op(clients: usize) -> impl Strategy<Value = Op> {
@@ -49,6 +52,7 @@ fn op(clients: usize) -> impl Strategy<Value = Op> {
         3 => Just(Op::Persist),
         1 => c.clone().prop_map(Op::Disconnect),
         1 => c.prop_map(Op::Connect),
+        1 => Just(Op::RestartServer),
     ]
 }
 
@@ -140,6 +144,25 @@ impl World {
             .unwrap();
     }
 
+    fn restart(&mut self) {
+        let mut reloaded = Automerge::new();
+        let kept: Vec<automerge::Change> = self
+            .session
+            .doc()
+            .get_changes(&[])
+            .into_iter()
+            .filter(|c| self.durable.contains(&c.hash()))
+            .collect();
+        reloaded.apply_changes(kept).unwrap();
+        self.session = DocSession::new(reloaded);
+        // A persist in flight when it died never completed, so it acknowledged nothing.
+        self.persist_pending = false;
+        for c in &mut self.clients {
+            c.connected = false;
+            c.inbox.clear();
+        }
+    }
+
     fn persist(&mut self) {
         if self.persist_pending {
             self.persist_pending = false;
@@ -190,6 +213,7 @@ fn run(n: usize, ops: Vec<Op>) {
             } => world.deliver(client, drop, newest_first),
             Op::Persist => world.persist(),
             Op::Disconnect(i) => world.disconnect(i),
+            Op::RestartServer => world.restart(),
             Op::Connect(i) => {
                 if !world.clients[i].connected {
                     world.connect(i);
@@ -253,7 +277,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn replicas_converge_through_a_lossy_network(n in 2usize..4, ops in proptest::collection::vec(op(3), 1..80)) {
+    fn replicas_converge_through_a_lossy_network(n in 3usize..6, ops in proptest::collection::vec(op(5), 1..100)) {
         let ops = ops
             .into_iter()
             .map(|o| match o {
@@ -263,6 +287,7 @@ proptest! {
                 Op::Disconnect(i) => Op::Disconnect(i % n),
                 Op::Connect(i) => Op::Connect(i % n),
                 Op::Persist => Op::Persist,
+                Op::RestartServer => Op::RestartServer,
             })
             .collect();
         run(n, ops);
