@@ -131,8 +131,15 @@ async fn serve_authenticated(
                     let bytes = message.encode();
                     shared.metrics.messages_out.inc();
                     shared.metrics.bytes_out.inc_by(bytes.len() as u64);
-                    if ws.send(WsMessage::Binary(bytes.into())).await.is_err() {
-                        break;
+                    // A peer that stops reading must not hold this task (and its socket)
+                    // forever: a send that cannot complete in time ends the connection.
+                    match timeout(shared.config.send_timeout, ws.send(WsMessage::Binary(bytes.into()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break,
+                        Err(_) => {
+                            tracing::info!(conn, "peer stopped reading; disconnecting it");
+                            break;
+                        }
                     }
                 }
                 None => break,

@@ -56,6 +56,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How long a device link stays valid unless the asking device says otherwise.
     pub link_ttl: Duration,
+    /// How long one outbound message may take to reach the socket before the peer counts
+    /// as stalled (it stopped reading) and is disconnected.
+    pub send_timeout: Duration,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             admin_secret: None,
             public_url: None,
             link_ttl: Duration::from_secs(15 * 60),
+            send_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -51,6 +51,11 @@ enum Command {
         /// Seconds a device link stays valid unless the asking device says otherwise.
         #[arg(long, env = "NUDGE_LINK_TTL", default_value_t = 15 * 60)]
         link_ttl: u64,
+
+        /// Seconds one outbound message may take before a peer that stopped reading is
+        /// disconnected.
+        #[arg(long, env = "NUDGE_SEND_TIMEOUT", default_value_t = 10)]
+        send_timeout: u64,
     },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
@@ -142,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
             max_message_bytes,
             public_url,
             link_ttl,
+            send_timeout,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -153,6 +159,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_connections: max_connections.max(1),
                 public_url,
                 link_ttl: std::time::Duration::from_secs(link_ttl.max(1)),
+                send_timeout: std::time::Duration::from_secs(send_timeout.max(1)),
                 ..nudge_server::Config::default()
             };
             let store = open(&data).map_err(|e| match e.downcast_ref::<nudge_store::Error>() {

@@ -1,0 +1,487 @@
+//! `nudge-load`: many websocket clients against a real `nudge-server` on loopback.
+//!
+//! Each journal has a writer (a change every `--interval-ms`) and an observer (another
+//! device of the account on the same document); the time from a writer's commit to its
+//! observer holding the change is the propagation latency. `--stalled` adds a client that
+//! joins the busiest document and never reads: the server must disconnect it and the
+//! others must not notice. Prints one JSON object: throughput, latency percentiles, server
+//! RSS and CPU, whether the stalled client was disconnected. Starts its own server on a
+//! temporary folder (the `nudge-server` binary beside this one), talks to 127.0.0.1 only,
+//! stops by itself.
+//!
+//! ```text
+//! cargo build --release --workspace --bins
+//! target/release/nudge-load --clients 1000 --seconds 30            # docs/reliability.md
+//! target/release/nudge-load --clients 1000 --seconds 30 --stalled
+//! ```
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT, ReadDoc, ScalarValue, Value};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use nudge_protocol::Message;
+use nudge_store::DocumentId;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Load against a nudge-server.
+#[derive(Parser)]
+#[command(name = "nudge-load", about)]
+struct Args {
+    /// Websocket connections (half writers, half observers).
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// How long to write.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Milliseconds between one writer's changes.
+    #[arg(long, default_value_t = 250)]
+    interval_ms: u64,
+    /// Add a client that joins the busiest document and never reads.
+    #[arg(long)]
+    stalled: bool,
+    /// Seconds the server waits on a stalled send (its --send-timeout).
+    #[arg(long, default_value_t = 2)]
+    send_timeout: u64,
+    /// Seconds of silence before the server pings a connection (its --idle-timeout); a
+    /// client that never reads is closed after twice that.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(send_timeout: u64, idle_timeout: u64) -> Result<(Server, String)> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        bail!(
+            "{} is missing: cargo build --release --workspace --bins",
+            bin.display()
+        );
+    }
+    let data = tempfile::tempdir()?;
+    let out = Command::new(&bin)
+        .args(["account", "add", "load", "--data"])
+        .arg(data.path())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "account add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    let mut child = Command::new(&bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "100000",
+        ])
+        .args(["--send-timeout", &send_timeout.to_string()])
+        .args(["--idle-timeout", &idle_timeout.to_string(), "--data"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(if std::env::var_os("NUDGE_LOAD_SERVER_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
+        .to_owned();
+    Ok((
+        Server {
+            child,
+            addr,
+            _data: data,
+        },
+        token,
+    ))
+}
+
+/// (utime + stime) in clock ticks, and RSS in KiB, of a process.
+fn usage(pid: u32) -> Result<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    Ok((ticks, rss))
+}
+
+async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
+    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    hello(&mut ws, me).await.map(|server| (ws, server))
+}
+
+async fn hello(ws: &mut Ws, me: &str) -> Result<String> {
+    let join = Message::Join {
+        sender_id: me.into(),
+        supported_protocol_versions: vec!["1".into()],
+        metadata: None,
+    };
+    ws.send(WsMessage::Binary(join.encode().into())).await?;
+    match ws.next().await {
+        Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
+            Message::Peer { sender_id, .. } => Ok(sender_id),
+            other => bail!("expected peer, got {other:?}"),
+        },
+        other => bail!("expected peer, got {other:?}"),
+    }
+}
+
+/// One device on one document.
+struct Peer {
+    ws: Ws,
+    me: String,
+    server: String,
+    id: DocumentId,
+    doc: Automerge,
+    state: SyncState,
+}
+
+impl Peer {
+    async fn flush(&mut self) -> Result<()> {
+        if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
+            let message = Message::Sync {
+                document_id: self.id.to_string(),
+                sender_id: self.me.clone(),
+                target_id: self.server.clone(),
+                data: m.encode(),
+            };
+            self.ws
+                .send(WsMessage::Binary(message.encode().into()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn receive(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Message::Sync { data, .. } = Message::decode(bytes)? {
+            self.doc
+                .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn counter(&self) -> Option<i64> {
+        match self.doc.get(ROOT, "n").ok()?? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Int(i) => Some(*i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+type Sent = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
+
+async fn writer(
+    mut peer: Peer,
+    journal: usize,
+    sent: Sent,
+    interval: Duration,
+    until: Instant,
+) -> Result<()> {
+    let mut tick = tokio::time::interval(interval);
+    let mut n = 0i64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if Instant::now() >= until {
+                    return Ok(());
+                }
+                n += 1;
+                let mut tx = peer.doc.transaction();
+                tx.put(ROOT, "n", n)?;
+                tx.commit();
+                sent.lock().expect("lock").insert((journal, n), Instant::now());
+                peer.state.in_flight = false;
+                peer.flush().await?;
+            }
+            next = peer.ws.next() => match next {
+                Some(Ok(WsMessage::Binary(b))) => peer.receive(&b).await?,
+                Some(Ok(_)) => {}
+                _ => bail!("writer {journal} lost its connection"),
+            }
+        }
+    }
+}
+
+async fn observer(
+    mut peer: Peer,
+    journal: usize,
+    sent: Sent,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+    until: Instant,
+) -> Result<()> {
+    let mut seen = 0i64;
+    loop {
+        let left = until.saturating_duration_since(Instant::now()) + Duration::from_secs(3);
+        let next = match tokio::time::timeout(left, peer.ws.next()).await {
+            Ok(next) => next,
+            Err(_) => return Ok(()),
+        };
+        match next {
+            Some(Ok(WsMessage::Binary(b))) => {
+                peer.receive(&b).await?;
+                if let Some(n) = peer.counter().filter(|n| *n > seen) {
+                    let now = Instant::now();
+                    let mut sent = sent.lock().expect("lock");
+                    let mut lat = latencies.lock().expect("lock");
+                    for k in seen + 1..=n {
+                        if let Some(at) = sent.remove(&(journal, k)) {
+                            lat.push(now - at);
+                        }
+                    }
+                    seen = n;
+                }
+            }
+            Some(Ok(_)) => {}
+            _ => bail!("observer {journal} lost its connection"),
+        }
+    }
+}
+
+/// A client that joins `id` and then never reads; returns whether the server closed it.
+async fn stalled(addr: String, token: String, id: DocumentId, until: Instant) -> Result<bool> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    // A tiny receive buffer, so that the server's sends back up quickly.
+    socket.set_recv_buffer_size(4096)?;
+    let stream = socket.connect(addr.parse()?).await?;
+    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+    let mut ws = ws;
+    let server = hello(&mut ws, "stalled").await?;
+    let mut doc = Automerge::new();
+    let mut state = SyncState::new();
+    let m = doc
+        .generate_sync_message(&mut state)
+        .ok_or_else(|| anyhow!("no first message"))?;
+    let request = Message::Request {
+        document_id: id.to_string(),
+        sender_id: "stalled".into(),
+        target_id: server,
+        data: m.encode(),
+    };
+    ws.send(WsMessage::Binary(request.encode().into())).await?;
+    let _ = &mut doc;
+    // Never read while the others write; then see whether the server gave up on us
+    // (whatever it sent meanwhile is still queued here, then its close).
+    tokio::time::sleep_until(until.into()).await;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(1), ws.next()).await {
+            Ok(Some(Ok(WsMessage::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => break true,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => break false,
+        }
+    };
+    Ok(closed)
+}
+
+/// A journal's writer (its document pushed and acknowledged) and observer (asking for it).
+async fn setup(addr: String, token: String, j: usize) -> Result<(Peer, Peer)> {
+    let id = DocumentId::random();
+    let (ws, server_id) = connect(&addr, &token, &format!("w{j}")).await?;
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "n", 0i64)?;
+    tx.commit();
+    let heads = doc.get_heads();
+    let mut w = Peer {
+        ws,
+        me: format!("w{j}"),
+        server: server_id,
+        id,
+        doc,
+        state: SyncState::new(),
+    };
+    w.flush().await?;
+    // Settle: the server has it before the observer asks.
+    let started = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), w.ws.next()).await {
+            Ok(Some(Ok(WsMessage::Binary(b)))) => w.receive(&b).await?,
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => bail!("journal {j}: the connection closed during setup"),
+            Err(_)
+                if w.state
+                    .their_heads
+                    .as_ref()
+                    .is_some_and(|h| heads.iter().all(|x| h.contains(x))) =>
+            {
+                break;
+            }
+            Err(_) if started.elapsed() > Duration::from_secs(60) => {
+                bail!("journal {j} was never acknowledged")
+            }
+            Err(_) => w.flush().await?,
+        }
+    }
+    let (ws, server_id) = connect(&addr, &token, &format!("o{j}")).await?;
+    let mut o = Peer {
+        ws,
+        me: format!("o{j}"),
+        server: server_id,
+        id,
+        doc: Automerge::new(),
+        state: SyncState::new(),
+    };
+    let m = o
+        .doc
+        .generate_sync_message(&mut o.state)
+        .ok_or_else(|| anyhow!("no message"))?;
+    let request = Message::Request {
+        document_id: id.to_string(),
+        sender_id: o.me.clone(),
+        target_id: o.server.clone(),
+        data: m.encode(),
+    };
+    o.ws.send(WsMessage::Binary(request.encode().into()))
+        .await?;
+    Ok((w, o))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // Two sockets per client in this process, one per client in the server (inherited).
+    let _ = rlimit::increase_nofile_limit((args.clients as u64 * 3 + 256).max(4096));
+    let (server, token) = start_server(args.send_timeout, args.idle_timeout)?;
+    let journals = (args.clients / 2).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        // Set up every journal at once: a writer that pushed it, an observer that asked.
+        let setups: Vec<_> = (0..journals)
+            .map(|j| tokio::spawn(setup(server.addr.clone(), token.clone(), j)))
+            .collect();
+        let mut writers = Vec::new();
+        let mut observers = Vec::new();
+        let mut ids = Vec::new();
+        for s in setups {
+            let (w, o) = s.await??;
+            ids.push(w.id);
+            writers.push(w);
+            observers.push(o);
+        }
+        let (ticks0, _) = usage(server.child.id())?;
+        let started = Instant::now();
+        let until = started + Duration::from_secs(args.seconds);
+        let sent: Sent = Arc::default();
+        let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let stall = args.stalled.then(|| tokio::spawn(stalled(server.addr.clone(), token.clone(), ids[0], until)));
+        let mut tasks = Vec::new();
+        for (j, (w, o)) in writers.into_iter().zip(observers).enumerate() {
+            tasks.push(tokio::spawn(writer(w, j, sent.clone(), Duration::from_millis(args.interval_ms), until)));
+            tasks.push(tokio::spawn(observer(o, j, sent.clone(), latencies.clone(), until)));
+        }
+        let mut peak_rss = 0;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(usage(server.child.id())?.1);
+        }
+        let mut failures = 0;
+        for t in tasks {
+            if !matches!(t.await, Ok(Ok(()))) {
+                failures += 1;
+            }
+        }
+        let elapsed = started.elapsed();
+        let (ticks1, rss) = usage(server.child.id())?;
+        let stalled_closed = match stall {
+            Some(t) => Some(t.await??),
+            None => None,
+        };
+        let mut lat = latencies.lock().expect("lock").clone();
+        lat.sort();
+        let lost = sent.lock().expect("lock").len();
+        let ticks_per_s = 100.0;
+        Ok::<_, anyhow::Error>(serde_json::json!({
+            "connections": journals * 2 + usize::from(args.stalled),
+            "journals": journals,
+            "seconds": elapsed.as_secs_f64(),
+            "changes_propagated": lat.len(),
+            "changes_not_seen": lost,
+            "throughput_per_s": lat.len() as f64 / args.seconds as f64,
+            "latency_ms": { "p50": percentile(&lat, 0.5), "p90": percentile(&lat, 0.9), "p99": percentile(&lat, 0.99), "max": percentile(&lat, 1.0) },
+            "server_rss_mib": rss as f64 / 1024.0,
+            "server_peak_rss_mib": peak_rss.max(rss) as f64 / 1024.0,
+            "server_cpu_percent": (ticks1 - ticks0) as f64 / ticks_per_s / elapsed.as_secs_f64() * 100.0,
+            "client_failures": failures,
+            "stalled_client_disconnected": stalled_closed,
+        }))
+    })?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    drop(server);
+    Ok(())
+}

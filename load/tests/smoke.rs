@@ -1,0 +1,40 @@
+//! `nudge-load` runs against a real server and reports: a short run in CI (the full
+//! figures are in docs/reliability.md). Functional checks only: with a client that never
+//! reads among them, every change propagated and no client failed; no timing asserted.
+
+use std::process::Command;
+
+#[test]
+fn a_short_load_run_propagates_everything_beside_a_stalled_client() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nudge-load"))
+        .args([
+            "--clients",
+            "20",
+            "--seconds",
+            "3",
+            "--interval-ms",
+            "100",
+            "--stalled",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["connections"], 21, "{report}");
+    assert_eq!(report["client_failures"], 0, "{report}");
+    assert_eq!(report["changes_not_seen"], 0, "{report}");
+    assert!(
+        report["changes_propagated"].as_u64().unwrap() >= 200,
+        "{report}"
+    );
+    // The stalled client was there all along (its disconnection, by the idle timeout,
+    // takes longer than this run: docs/reliability.md).
+    assert!(
+        report["stalled_client_disconnected"].is_boolean(),
+        "{report}"
+    );
+}
