@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use nudge_store::DocumentId;
 use serde_json::Value;
 
-use crate::remote::{Endpoints, Remote};
+use crate::remote::{self, Endpoints, Remote};
 
 /// An error with an exit code of its own.
 #[derive(Debug, thiserror::Error)]
@@ -217,4 +217,18 @@ impl Api {
             )
         })
     }
+}
+
+/// This device's remote and its routes; `missing` is the error when none is set.
+pub fn connected(
+    home: &std::path::Path,
+    timeout: Duration,
+    missing: &str,
+) -> Result<(Remote, Api)> {
+    let Some(remote) = remote::load(home)? else {
+        bail!("{missing}");
+    };
+    let endpoints = remote::endpoints(&remote.url)?;
+    let api = Api::new(&remote, endpoints, timeout);
+    Ok((remote, api))
 }

@@ -106,12 +106,11 @@ fn projection_input(session: &Session) -> Result<(Catalog, Summary, Vec<nudge_jo
 }
 
 fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
-    let Some(remote) = remote::load(session.home())? else {
-        bail!("sharing needs the sync server: `nudge join LINK` or `nudge remote add URL` first");
-    };
-    let endpoints = remote::endpoints(&remote.url)?;
-    let api = Api::new(&remote, endpoints, timeout);
-    Ok((remote, api))
+    crate::api::connected(
+        session.home(),
+        timeout,
+        "sharing needs the sync server: `nudge join LINK` or `nudge remote add URL` first",
+    )
 }
 
 /// `nudge buddy invite NAME`: prints the link alone on the last line.

@@ -13,14 +13,11 @@ use crate::remote::{self, Remote};
 use crate::session::{Session, local};
 
 fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
-    let Some(remote) = remote::load(session.home())? else {
-        bail!(
-            "this device does not sync yet: `nudge join LINK` with a link from a linked device, or `nudge remote add URL`"
-        );
-    };
-    let endpoints = remote::endpoints(&remote.url)?;
-    let api = Api::new(&remote, endpoints, timeout);
-    Ok((remote, api))
+    crate::api::connected(
+        session.home(),
+        timeout,
+        "this device does not sync yet: `nudge join LINK` with a link from a linked device, or `nudge remote add URL`",
+    )
 }
 
 fn local_time(ms: i64, session: &Session) -> String {

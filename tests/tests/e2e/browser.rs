@@ -155,13 +155,7 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
     let token = add_account(data.path(), "ana");
     let server = Server::start(data.path());
     let laptop = Home::new();
-    let out = laptop
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env("NUDGE_TOKEN", &token)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    laptop.remote_add(&format!("http://{}", server.addr), &token);
     laptop.ok(&["log", "Called Priya", "+teaching"]);
     laptop.ok(&["sync"]);
     let invited = laptop.ok(&["buddy", "invite", "Jo", "--scope", "titles"]);

@@ -18,13 +18,7 @@ use crate::util::{Home, Server, add_account};
 
 fn owner(server: &Server, token: &str) -> Home {
     let home = Home::new();
-    let out = home
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env("NUDGE_TOKEN", token)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    home.remote_add(&format!("http://{}", server.addr), token);
     home
 }
 
@@ -235,13 +229,7 @@ fn a_hostile_buddy_cannot_change_anything() {
     let server = Server::start(data.path());
     let out = laptop.cmd().args(["remote", "remove"]).output().unwrap();
     assert!(out.status.success());
-    let relinked = laptop
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env("NUDGE_TOKEN", &token)
-        .output()
-        .unwrap();
-    assert!(relinked.status.success());
+    laptop.remote_add(&format!("http://{}", server.addr), &token);
     laptop.ok(&["sync"]);
     assert_eq!(laptop.json(&["export", "--json"]), before_export);
 }

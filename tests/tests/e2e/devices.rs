@@ -5,30 +5,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{Home, Server, add_account};
-
-fn texts(export: &Value) -> Vec<String> {
-    let mut texts: Vec<String> = export["shifts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_owned())
-        .collect();
-    texts.sort();
-    texts
-}
+use crate::util::{Home, Server, add_account, texts};
 
 /// The first device: the account token, a journal, synced.
 fn first_device(server: &Server, token: &str) -> Home {
     let home = Home::new();
     home.new_id(&["add", "Email Sam", "+ux"]);
-    let out = home
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env("NUDGE_TOKEN", token)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    home.remote_add(&format!("http://{}", server.addr), token);
     home.ok(&["sync"]);
     home
 }

@@ -101,13 +101,7 @@ fn tokens_never_reach_logs_metrics_or_the_servers_files() {
     let account = add_account(data.path(), "ana");
     let mut server = Server::start_logged(data.path(), &log);
     let laptop = Home::new();
-    let out = laptop
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env("NUDGE_TOKEN", &account)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    laptop.remote_add(&format!("http://{}", server.addr), &account);
     laptop.new_id(&["add", "Email Sam"]);
     laptop.ok(&["sync"]);
     let link = laptop.ok(&["device", "link"]);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{Home, Server, add_account};
+use crate::util::{Home, Server, add_account, texts};
 
 /// A device whose remote is the server, with the account's token.
 fn device(server: &Server, token: &str) -> Home {
@@ -17,21 +17,7 @@ fn device(server: &Server, token: &str) -> Home {
 }
 
 fn connect(home: &Home, server: &Server, token: &str) {
-    remote_add(home, &format!("http://{}", server.addr), token);
-}
-
-fn remote_add(home: &Home, url: &str, token: &str) {
-    let out = home
-        .cmd()
-        .args(["remote", "add", url])
-        .env("NUDGE_TOKEN", token)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    home.remote_add(&format!("http://{}", server.addr), token);
 }
 
 fn sync(home: &Home) -> String {
@@ -40,17 +26,6 @@ fn sync(home: &Home) -> String {
 
 fn export(home: &Home) -> Value {
     home.json(&["export", "--json"])
-}
-
-fn texts(export: &Value) -> Vec<String> {
-    let mut texts: Vec<String> = export["shifts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_owned())
-        .collect();
-    texts.sort();
-    texts
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -195,7 +170,7 @@ fn failures_exit_3_or_4_and_change_nothing() {
         .unwrap()
         .port();
     let unknown = format!("nudge_acct_0123456789ab_{}", "c".repeat(64));
-    remote_add(&home, &format!("ws://127.0.0.1:{port}"), &unknown);
+    home.remote_add(&format!("ws://127.0.0.1:{port}"), &unknown);
     let before = export(&home);
     let position = std::fs::read(home.path().join("journal.position")).unwrap();
     let err = home.fails(3, &["sync", "--timeout", "5"]);

@@ -255,3 +255,32 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The sorted shift texts of an `export --json`.
+pub fn texts(export: &serde_json::Value) -> Vec<String> {
+    let mut texts: Vec<String> = export["shifts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    texts
+}
+
+impl Home {
+    /// `nudge remote add URL` with `token` in NUDGE_TOKEN; expects success.
+    pub fn remote_add(&self, url: &str, token: &str) {
+        let out = self
+            .cmd()
+            .args(["remote", "add", url])
+            .env("NUDGE_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

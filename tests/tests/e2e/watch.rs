@@ -17,13 +17,7 @@ fn joined(laptop: &Home, name: &str) -> Home {
 fn first_device(server: &Server, token: &str) -> Home {
     let home = Home::new();
     home.new_id(&["add", "Email Sam"]);
-    let out = home
-        .cmd()
-        .args(["remote", "add", &format!("http://{}", server.addr)])
-        .env("NUDGE_TOKEN", token)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    home.remote_add(&format!("http://{}", server.addr), token);
     home.ok(&["sync"]);
     home
 }
