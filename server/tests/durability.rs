@@ -287,3 +287,154 @@ fn when_storage_fails_nothing_is_acknowledged_and_the_server_stops() {
         assert!(err.to_string().contains("No space left on device"), "{err}");
     });
 }
+
+/// Syncs `doc` over `ws` until the server reports heads covering ours; `false` if the
+/// connection ends first.
+async fn push(ws: &mut Ws, server_id: &str, id: &DocumentId, doc: &mut Automerge) -> bool {
+    let ours = doc.get_heads();
+    let mut state = SyncState::new();
+    let send = |m: SyncMessage| Message::Sync {
+        document_id: id.to_string(),
+        sender_id: "phone".into(),
+        target_id: server_id.to_owned(),
+        data: m.encode(),
+    };
+    if let Some(first) = doc.generate_sync_message(&mut state)
+        && ws
+            .send(WsMessage::Binary(send(first).encode().into()))
+            .await
+            .is_err()
+    {
+        return false;
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                let Ok(Message::Sync { data, .. }) = Message::decode(&b) else {
+                    continue;
+                };
+                let message = SyncMessage::decode(&data).unwrap();
+                let acked = ours.iter().all(|h| message.heads.contains(h));
+                doc.receive_sync_message(&mut state, message).unwrap();
+                if acked {
+                    return true;
+                }
+                if let Some(reply) = doc.generate_sync_message(&mut state) {
+                    let _ = ws
+                        .send(WsMessage::Binary(send(reply).encode().into()))
+                        .await;
+                }
+            }
+            Ok(Some(Ok(WsMessage::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return false,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => panic!("the server neither acknowledged nor closed"),
+        }
+    }
+}
+
+#[test]
+fn after_the_disk_fills_and_space_returns_nothing_acknowledged_is_lost() {
+    let (_data, store, disk, token) = setup(Duration::ZERO, false);
+    let runtime = runtime();
+    runtime.block_on(async {
+        let id = DocumentId::random();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "before", 1).unwrap();
+        tx.commit();
+        let acknowledged = doc.get_heads();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(nudge_server::run_with(
+            listener,
+            store.clone(),
+            disk.clone(),
+            nudge_server::Config::default(),
+            std::future::pending(),
+        ));
+        let (mut ws, server_id) = joined(addr, &token).await;
+        assert!(
+            push(&mut ws, &server_id, &id, &mut doc).await,
+            "acknowledged before the disk filled"
+        );
+
+        // The disk fills: the next change is refused, not acknowledged, and the server stops.
+        disk.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "during", 2).unwrap();
+        tx.commit();
+        assert!(
+            !push(&mut ws, &server_id, &id, &mut doc).await,
+            "acknowledged on a full disk"
+        );
+        let stopped = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops")
+            .unwrap();
+        assert!(stopped.is_err());
+
+        // Space returns; the server starts again on the same data.
+        disk.broken
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(nudge_server::run_with(
+            listener,
+            store.clone(),
+            disk.clone(),
+            nudge_server::Config::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        // What was acknowledged is there, before the device re-sends anything.
+        let (mut ws, server_id) = joined(addr, &token).await;
+        let mut fetched = Automerge::new();
+        let mut state = SyncState::new();
+        let first = fetched.generate_sync_message(&mut state).unwrap();
+        let request = Message::Request {
+            document_id: id.to_string(),
+            sender_id: "phone".into(),
+            target_id: server_id.clone(),
+            data: first.encode(),
+        };
+        ws.send(WsMessage::Binary(request.encode().into()))
+            .await
+            .unwrap();
+        while !acknowledged
+            .iter()
+            .all(|h| automerge::ReadDoc::get_change_by_hash(&fetched, h).is_some())
+        {
+            let Some(Ok(WsMessage::Binary(b))) =
+                tokio::time::timeout(Duration::from_secs(10), ws.next())
+                    .await
+                    .expect("an answer")
+            else {
+                continue;
+            };
+            if let Ok(Message::Sync { data, .. }) = Message::decode(&b) {
+                fetched
+                    .receive_sync_message(&mut state, SyncMessage::decode(&data).unwrap())
+                    .unwrap();
+                if let Some(reply) = fetched.generate_sync_message(&mut state) {
+                    let reply = Message::Sync {
+                        document_id: id.to_string(),
+                        sender_id: "phone".into(),
+                        target_id: server_id.clone(),
+                        data: reply.encode(),
+                    };
+                    ws.send(WsMessage::Binary(reply.encode().into()))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        // And the change the full disk refused goes through now.
+        let (mut ws, server_id) = joined(addr, &token).await;
+        assert!(push(&mut ws, &server_id, &id, &mut doc).await);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    });
+}
