@@ -273,9 +273,11 @@ async fn observer(
     until: Instant,
 ) -> Result<()> {
     let mut seen = 0i64;
+    // One deadline, not a fresh wait per message: the server's idle pings would otherwise
+    // keep an observer waiting forever.
+    let deadline = until + Duration::from_secs(3);
     loop {
-        let left = until.saturating_duration_since(Instant::now()) + Duration::from_secs(3);
-        let next = match tokio::time::timeout(left, peer.ws.next()).await {
+        let next = match tokio::time::timeout_at(deadline.into(), peer.ws.next()).await {
             Ok(next) => next,
             Err(_) => return Ok(()),
         };
