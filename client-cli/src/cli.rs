@@ -114,6 +114,8 @@ pub enum Command {
     /// Read or change settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check this device's data (store, journal, cache, remote) and say how to fix problems.
+    Doctor,
     /// What this device syncs with: remote, device, last sync, changes not synced yet, and
     /// whether a watcher runs.
     Status {

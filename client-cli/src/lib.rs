@@ -16,6 +16,7 @@ mod buddy;
 mod cache;
 mod cli;
 mod devices;
+mod doctor;
 mod ideas;
 mod marker;
 mod misc;
@@ -125,6 +126,10 @@ fn now() -> Result<Now> {
 
 fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let home = home(cli.home)?;
+    // The doctor opens the store itself: a store that does not open is what it reports.
+    if let Command::Doctor = cli.command {
+        return doctor::run(&home, now()?, out);
+    }
     // The watcher opens the store only in short bursts, so that other commands can run.
     if let Command::Sync {
         watch: true,
@@ -245,6 +250,7 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
             std::time::Duration::from_secs(timeout.max(1)),
         ),
         Command::Status { json } => misc::status(session, out, json),
+        Command::Doctor => doctor::run(session.home(), session.now.clone(), out),
         Command::Sync { timeout, .. } => {
             sync::run(session, out, std::time::Duration::from_secs(timeout.max(1)))
         }

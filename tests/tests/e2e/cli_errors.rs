@@ -195,3 +195,34 @@ fn the_colour_setting_is_a_device_default() {
     );
     home.fails(1, &["config", "set", "color", "purple"]);
 }
+
+#[test]
+fn doctor_checks_everything_and_says_what_to_do() {
+    let home = Home::new();
+    let healthy = home.ok(&["doctor"]);
+    assert!(healthy.contains("All good."), "{healthy}");
+    home.ok(&["add", "Email Sam"]);
+    let healthy = home.ok(&["doctor"]);
+    assert!(
+        healthy.contains("journal")
+            && healthy.contains("1 shifts")
+            && healthy.contains("All good."),
+        "{healthy}"
+    );
+    // A damaged store: named, with the way back, and left as it was.
+    let conf = home.path().join("store").join("conf");
+    std::fs::write(&conf, b"this is not a sled config file").unwrap();
+    let before = home.snapshot_files();
+    let out = home.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PROBLEM  store"), "{stdout}");
+    assert!(
+        stdout.contains(&home.path().join("store").display().to_string()),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nudge sync"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(home.snapshot_files() == before, "the doctor changed files");
+}
