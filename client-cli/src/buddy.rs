@@ -221,13 +221,7 @@ pub fn invite(
 }
 
 fn day(ms: i64, session: &Session) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| {
-            t.to_zoned(session.now.tz.clone())
-                .strftime("%Y-%m-%d")
-                .to_string()
-        })
-        .unwrap_or_default()
+    crate::output::local(ms, &session.now.tz, "%Y-%m-%d")
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -347,88 +341,36 @@ pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -
     Ok(())
 }
 
-/// Refreshes every active share view of the journal over `link`: pulls each view, writes
-/// what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
-pub(crate) async fn refresh_views(session: &Session, link: &mut Link) -> Result<usize> {
-    let Some(journal) = session.load_journal()? else {
-        return Ok(0);
-    };
-    let now_ms = wall_ms();
-    let active: Vec<Share> = journal
-        .shares()
-        .into_values()
-        .filter(|s| s.active(now_ms))
-        .collect();
-    if active.is_empty() {
-        return Ok(0);
-    }
-    let mut ids = Vec::new();
-    for share in &active {
-        let Ok(id) = share.view_doc.parse::<DocumentId>() else {
-            continue;
-        };
-        if link.client.doc(&id).is_none() {
-            let stored = session.load_automerge(&id)?.unwrap_or_default();
-            link.add(id, stored).await?;
-        }
-        ids.push(id);
-    }
-    link.until_done(session).await?;
-    session.sync_flush()?;
-    let (catalog, summary, shifts) = projection_input(session)?;
-    let input = ViewInput {
-        catalog: &catalog,
-        summary: &summary,
-        shifts: &shifts,
-    };
-    let mut refreshed = 0;
-    for id in ids {
-        let Some(current) = link.client.doc(&id).cloned() else {
-            continue;
-        };
-        if current.get_heads().is_empty() {
-            // Not on the server and not here: nothing to refresh from.
-            continue;
-        }
-        let mut view = current.with_actor(session.device_actor()?);
-        let before = view.get_heads();
-        if share::refresh_view(&mut view, &session.now, &input)? == 0 {
-            continue;
-        }
-        let changes = view.get_changes(&before);
-        session.store_changes(&id, &changes)?;
-        let messages = link.client.apply_local(&id, changes)?;
-        link.send(messages).await?;
-        refreshed += 1;
-    }
-    link.until_done(session).await?;
-    session.sync_flush()?;
-    Ok(refreshed)
-}
-
-/// For the watcher: refreshes the active views the connection holds from the journal as
-/// stored now, stores the changes, and returns them to send (no waiting on the network
-/// while the store is held).
-pub(crate) fn refresh_in_link(
-    session: &Session,
-    link: &Link,
-) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
-    let Some(journal) = session.load_journal()? else {
+/// The active share views the journal lists, read from the connection's copy of the
+/// journal (no document load).
+fn active_views(session: &Session, link: &Link) -> Result<Vec<DocumentId>> {
+    let Some(journal) = session.journal_id()?.and_then(|id| link.client.doc(&id)) else {
         return Ok(Vec::new());
     };
     let now_ms = wall_ms();
-    let views: Vec<DocumentId> = journal
-        .shares()
+    Ok(share::shares_in(journal)
         .into_values()
         .filter(|s| s.active(now_ms))
         .filter_map(|s| s.view_doc.parse().ok())
+        .collect())
+}
+
+/// Refreshes each view the connection holds (and has content) from the journal as stored
+/// now; stores the changes and returns them, to be sent.
+fn refresh_held(
+    session: &Session,
+    link: &Link,
+    views: &[DocumentId],
+) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
+    let held: Vec<&DocumentId> = views
+        .iter()
         .filter(|id| {
             link.client
                 .doc(id)
                 .is_some_and(|d| !d.get_heads().is_empty())
         })
         .collect();
-    if views.is_empty() {
+    if held.is_empty() {
         return Ok(Vec::new());
     }
     let (catalog, summary, shifts) = projection_input(session)?;
@@ -438,8 +380,8 @@ pub(crate) fn refresh_in_link(
         shifts: &shifts,
     };
     let mut out = Vec::new();
-    for id in views {
-        let Some(current) = link.client.doc(&id) else {
+    for id in held {
+        let Some(current) = link.client.doc(id) else {
             continue;
         };
         let mut view = current.clone().with_actor(session.device_actor()?);
@@ -448,11 +390,48 @@ pub(crate) fn refresh_in_link(
             continue;
         }
         let changes = view.get_changes(&before);
-        session.store_changes(&id, &changes)?;
-        out.push((id, changes));
+        session.store_changes(id, &changes)?;
+        out.push((*id, changes));
     }
     session.sync_flush()?;
     Ok(out)
+}
+
+/// Refreshes every active share view of the journal over `link`: pulls each view, writes
+/// what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
+pub(crate) async fn refresh_views(session: &Session, link: &mut Link) -> Result<usize> {
+    let views = active_views(session, link)?;
+    if views.is_empty() {
+        return Ok(0);
+    }
+    for id in &views {
+        if link.client.doc(id).is_none() {
+            let stored = session.load_automerge(id)?.unwrap_or_default();
+            link.add(*id, stored).await?;
+        }
+    }
+    link.until_done(session).await?;
+    session.sync_flush()?;
+    let refreshed = refresh_held(session, link, &views)?;
+    let count = refreshed.len();
+    for (id, changes) in refreshed {
+        let messages = link.client.apply_local(&id, changes)?;
+        link.send(messages).await?;
+    }
+    link.until_done(session).await?;
+    session.sync_flush()?;
+    Ok(count)
+}
+
+/// For the watcher: refreshes the active views the connection holds from the journal as
+/// stored now, stores the changes, and returns them to send (no waiting on the network
+/// while the store is held).
+pub(crate) fn refresh_in_link(
+    session: &Session,
+    link: &Link,
+) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
+    let views = active_views(session, link)?;
+    refresh_held(session, link, &views)
 }
 
 /// Splits `<base>/view/<token>`.

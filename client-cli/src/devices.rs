@@ -21,13 +21,7 @@ fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
 }
 
 fn local_time(ms: i64, session: &Session) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|ts| {
-            ts.to_zoned(session.now.tz.clone())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| "?".into())
+    crate::output::local(ms, &session.now.tz, "%Y-%m-%d %H:%M")
 }
 
 /// `nudge device link`: a one-time link for another device, alone on the last line.

@@ -127,10 +127,11 @@ pub fn history(
         return out.json(&items);
     }
     for e in &entries {
-        let when = nudge_journal::when::to_timestamp(e.time_s.saturating_mul(1000))
-            .to_zoned(session.now.tz.clone())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string();
+        let when = crate::output::local(
+            e.time_s.saturating_mul(1000),
+            &session.now.tz,
+            "%Y-%m-%d %H:%M",
+        );
         out.line(format!(
             "{} {}  {}",
             paint(DIM, when),
@@ -253,15 +254,7 @@ pub fn status(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
         0
     };
     let watcher = crate::watch::running_state(session.home());
-    let when = |ms: i64| {
-        jiff::Timestamp::from_millisecond(ms)
-            .map(|ts| {
-                ts.to_zoned(session.now.tz.clone())
-                    .strftime("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
+    let when = |ms: i64| crate::output::local(ms, &session.now.tz, "%Y-%m-%d %H:%M:%S");
     if as_json {
         return out.json(&serde_json::json!({
             "remote": remote.as_ref().map(|r| r.url.clone()),

@@ -55,3 +55,11 @@ impl Out {
 pub fn notice(text: impl AsRef<str>) {
     let _ = writeln!(anstream::stderr(), "{}", text.as_ref());
 }
+
+/// An instant (ms since the epoch) in the device's zone, as `format` (strftime) says.
+pub fn local(ms: i64, tz: &jiff::tz::TimeZone, format: &str) -> String {
+    nudge_journal::when::to_timestamp(ms)
+        .to_zoned(tz.clone())
+        .strftime(format)
+        .to_string()
+}

@@ -565,34 +565,40 @@ impl Journal {
 
     /// The shares the journal lists, by id.
     pub fn shares(&self) -> BTreeMap<String, Share> {
-        let Some(obj) = obj_at(&self.doc, &ROOT, "shares") else {
-            return BTreeMap::new();
-        };
-        let mut out = BTreeMap::new();
-        for (id, v) in self.hydrate_map(&obj).iter() {
-            let HValue::Map(m) = &v.value else { continue };
-            let (Some(name), Some(scope), Some(view_doc)) = (
-                string(m, "name"),
-                string(m, "scope").and_then(|s| s.parse().ok()),
-                string(m, "view_doc"),
-            ) else {
-                continue;
-            };
-            out.insert(
-                id.clone(),
-                Share {
-                    id: id.clone(),
-                    name,
-                    scope,
-                    view_doc,
-                    created_at_ms: time_ms(m, "created_at").unwrap_or(0),
-                    expires_at_ms: time_ms(m, "expires_at"),
-                    revoked_at_ms: time_ms(m, "revoked_at"),
-                },
-            );
-        }
-        out
+        shares_in(&self.doc)
     }
+}
+
+/// The shares a journal document lists, by id (read in place: no [`Journal`] needed, so a
+/// sync can read them from the copy it already holds).
+pub fn shares_in(doc: &Automerge) -> BTreeMap<String, Share> {
+    let Some(obj) = obj_at(doc, &ROOT, "shares") else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for (id, v) in hydrate(doc, &obj).iter() {
+        let HValue::Map(m) = &v.value else { continue };
+        let (Some(name), Some(scope), Some(view_doc)) = (
+            string(m, "name"),
+            string(m, "scope").and_then(|s| s.parse().ok()),
+            string(m, "view_doc"),
+        ) else {
+            continue;
+        };
+        out.insert(
+            id.clone(),
+            Share {
+                id: id.clone(),
+                name,
+                scope,
+                view_doc,
+                created_at_ms: time_ms(m, "created_at").unwrap_or(0),
+                expires_at_ms: time_ms(m, "expires_at"),
+                revoked_at_ms: time_ms(m, "revoked_at"),
+            },
+        );
+    }
+    out
 }
 
 #[cfg(test)]
