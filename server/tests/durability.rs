@@ -110,6 +110,31 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The server library on a loopback port over `store` seen through `wrapped`; stops when
+/// the returned sender is used (or dropped).
+async fn serve(
+    store: &SledStore,
+    wrapped: &Arc<SlowFlush>,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(nudge_server::run_with(
+        listener,
+        store.clone(),
+        wrapped.clone(),
+        nudge_server::Config::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, server, stop)
+}
+
 /// Connects with the token and completes the handshake; returns the server's peer id.
 async fn joined(addr: std::net::SocketAddr, token: &str) -> (Ws, String) {
     let mut request = format!("ws://{addr}/v1/sync")
@@ -142,18 +167,7 @@ fn no_acknowledgement_leaves_before_its_flush_completes() {
     let (_data, store, slow, token) = setup(DELAY, false);
     let runtime = runtime();
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(nudge_server::run_with(
-            listener,
-            store.clone(),
-            slow.clone(),
-            nudge_server::Config::default(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (addr, server, stop) = serve(&store, &slow).await;
         let (mut ws, server_id) = joined(addr, &token).await;
 
         let id = DocumentId::random();
@@ -221,15 +235,7 @@ fn when_storage_fails_nothing_is_acknowledged_and_the_server_stops() {
     let (_data, store, faulty, token) = setup(Duration::ZERO, true);
     let runtime = runtime();
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(nudge_server::run_with(
-            listener,
-            store.clone(),
-            faulty.clone(),
-            nudge_server::Config::default(),
-            std::future::pending(),
-        ));
+        let (addr, server, _stop) = serve(&store, &faulty).await;
         let (mut ws, server_id) = joined(addr, &token).await;
         let id = DocumentId::random();
         let mut doc = Automerge::new();
@@ -344,15 +350,7 @@ fn after_the_disk_fills_and_space_returns_nothing_acknowledged_is_lost() {
         tx.commit();
         let acknowledged = doc.get_heads();
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(nudge_server::run_with(
-            listener,
-            store.clone(),
-            disk.clone(),
-            nudge_server::Config::default(),
-            std::future::pending(),
-        ));
+        let (addr, server, _first_stop) = serve(&store, &disk).await;
         let (mut ws, server_id) = joined(addr, &token).await;
         assert!(
             push(&mut ws, &server_id, &id, &mut doc).await,
@@ -377,18 +375,7 @@ fn after_the_disk_fills_and_space_returns_nothing_acknowledged_is_lost() {
         // Space returns; the server starts again on the same data.
         disk.broken
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(nudge_server::run_with(
-            listener,
-            store.clone(),
-            disk.clone(),
-            nudge_server::Config::default(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (addr, server, stop) = serve(&store, &disk).await;
         // What was acknowledged is there, before the device re-sends anything.
         let (mut ws, server_id) = joined(addr, &token).await;
         let mut fetched = Automerge::new();
