@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use crate::Shared;
 use crate::accounts::AccountError;
-use crate::http::{Body, MAX_BODY, json, presented_token, text};
+use crate::http::{Body, MAX_BODY, json, presented_token, storage_failed as failed, text};
 
 fn allowed(
     request: &Request<Incoming>,
@@ -47,14 +47,6 @@ fn allowed(
             "missing or wrong admin secret (see admin.json in the data folder)\n",
         ))
     }
-}
-
-fn failed(e: impl std::fmt::Display) -> Response<Body> {
-    tracing::error!("admin request failed: {e}");
-    text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("storage failed: {e}\n"),
-    )
 }
 
 /// Serves `/v1/admin/<rest>`.

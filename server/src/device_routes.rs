@@ -21,18 +21,12 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::accounts::AccountError;
 use crate::devices::LinkError;
-use crate::http::{Body, MAX_BODY, authenticate, json, text, unauthorized};
+use crate::http::{
+    Body, MAX_BODY, authenticate, json, storage_failed as failed, text, unauthorized,
+};
 
 /// The longest a link may be asked to live.
 const MAX_TTL_SECS: u64 = 24 * 60 * 60;
-
-fn failed(e: impl std::fmt::Display) -> Response<Body> {
-    tracing::error!("device request failed: {e}");
-    text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("storage failed: {e}\n"),
-    )
-}
 
 async fn body(request: Request<Incoming>) -> Result<Value, Response<Body>> {
     let bytes = Limited::new(request.into_body(), MAX_BODY)

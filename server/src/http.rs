@@ -109,6 +109,15 @@ pub(crate) fn failed_attempt<B>(shared: &Shared, request: &Request<B>) {
     shared.throttle.failed(peer_ip(request));
 }
 
+/// The answer when storage work for a request failed (logged, with its cause).
+pub(crate) fn storage_failed(e: impl std::fmt::Display) -> Response<Body> {
+    tracing::error!("request failed: {e}");
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("storage failed: {e}\n"),
+    )
+}
+
 pub(crate) fn unauthorized() -> Response<Body> {
     text(
         StatusCode::UNAUTHORIZED,

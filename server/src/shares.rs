@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::accounts::{AccountError, Accounts};
 use crate::devices::now_ms;
-use crate::http::{Body, MAX_BODY, authenticate, json, text, unauthorized};
+use crate::http::{
+    Body, MAX_BODY, authenticate, json, storage_failed as failed, text, unauthorized,
+};
 
 /// What the server knows of a share.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -139,14 +141,6 @@ impl Shares {
             _ => Ok(false),
         }
     }
-}
-
-fn failed(e: impl std::fmt::Display) -> Response<Body> {
-    tracing::error!("share request failed: {e}");
-    text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("storage failed: {e}\n"),
-    )
 }
 
 /// Serves `/v1/shares` and below.
