@@ -69,6 +69,14 @@ pub enum DocCommand {
     },
 }
 
+/// A storage call that did not come back within the storage timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("storage did not answer within {seconds} s while {what} (is the disk full or failing?)")]
+struct StorageStuck {
+    what: &'static str,
+    seconds: f64,
+}
+
 /// Runs `f`, turning a panic into its message.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
@@ -101,6 +109,8 @@ pub struct Documents {
     pub updates: tokio::sync::broadcast::Sender<DocumentId>,
     /// Why it failed.
     pub failure: std::sync::Mutex<Option<String>>,
+    /// How long one storage call may take before storage counts as failed.
+    storage_timeout: std::time::Duration,
 }
 
 impl Documents {
@@ -110,6 +120,7 @@ impl Documents {
         accounts: Accounts,
         server_id: String,
         metrics: Arc<Metrics>,
+        storage_timeout: std::time::Duration,
     ) -> Self {
         Self {
             store,
@@ -120,7 +131,37 @@ impl Documents {
             failed: Arc::new(Notify::new()),
             updates: tokio::sync::broadcast::channel(256).0,
             failure: std::sync::Mutex::new(None),
+            storage_timeout,
         }
+    }
+
+    /// Runs a storage call off the runtime, bounded by the storage timeout: sled can spin
+    /// for ever instead of failing when its disk fills (seen with a real full file system),
+    /// and a call that never returns must stop the server like one that fails.
+    async fn storage<T: Send + 'static, E: Into<anyhow::Error> + Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.storage_timeout, tokio::task::spawn_blocking(f)).await {
+            Ok(joined) => joined?.map_err(Into::into),
+            Err(_) => Err(StorageStuck {
+                what,
+                seconds: self.storage_timeout.as_secs_f64(),
+            }
+            .into()),
+        }
+    }
+
+    /// Records why storage failed and rings [`Self::failed`]: the server stops.
+    fn fail(&self, doc: DocumentId, e: &anyhow::Error) {
+        tracing::error!(%doc, "storage failed, stopping the server: {e:#}");
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            *failure = Some(format!("{e:#}"));
+        }
+        drop(failure);
+        self.failed.notify_one();
     }
 
     /// The channel to a document's actor, loading the document if needed.
@@ -133,7 +174,9 @@ impl Documents {
             return Ok(tx.clone());
         }
         let store = self.store.clone();
-        let stored = tokio::task::spawn_blocking(move || store.load(&doc)).await??;
+        let stored = self
+            .storage("loading a document", move || store.load(&doc))
+            .await?;
         let automerge = match stored {
             Some(stored) => Automerge::load(&stored.concat())
                 .map_err(|e| anyhow::anyhow!("document {doc} in storage cannot be read: {e}"))?,
@@ -165,22 +208,20 @@ impl Documents {
             });
         }
         let store = self.store.clone();
-        let loaded = tokio::task::spawn_blocking(move || store.load(&doc)).await;
+        let loaded = self
+            .storage("reloading a document", move || store.load(&doc))
+            .await;
         let automerge = match loaded {
-            Ok(Ok(Some(stored))) => match Automerge::load(&stored.concat()) {
+            Ok(Some(stored)) => match Automerge::load(&stored.concat()) {
                 Ok(doc) => doc,
                 Err(e) => {
                     tracing::error!(%doc, "cannot reload the document: {e}");
                     return None;
                 }
             },
-            Ok(Ok(None)) => Automerge::new(),
-            Ok(Err(e)) => {
-                tracing::error!(%doc, "cannot reload the document: {e}");
-                return None;
-            }
+            Ok(None) => Automerge::new(),
             Err(e) => {
-                tracing::error!(%doc, "cannot reload the document: {e}");
+                tracing::error!(%doc, "cannot reload the document: {e:#}");
                 return None;
             }
         };
@@ -303,15 +344,16 @@ impl Documents {
                             if let Err(e) = self.persist(doc, changes, claimant).await {
                                 // Never acknowledge what is not stored: this document stops
                                 // here, unacknowledged, and the server shuts down.
-                                tracing::error!(%doc, "storage failed, stopping the server: {e:#}");
-                                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Some(format!("{e:#}"));
-                                self.failed.notify_one();
+                                self.fail(doc, &e);
                                 return;
                             }
                             next.extend(session.persisted());
                             let _ = self.updates.send(doc);
-                            self.maybe_compact(doc, &session).await;
+                            if let Err(e) = self.maybe_compact(doc, &session).await {
+                                // Only a storage call that never came back ends up here.
+                                self.fail(doc, &e);
+                                return;
+                            }
                         }
                         Action::Send(conn, data) => {
                             let Some(peer) = peers.get(&conn) else {
@@ -344,32 +386,37 @@ impl Documents {
     }
 
     /// Replaces a long log with a snapshot of the (fully persisted) document, off the
-    /// runtime. A failure here loses nothing: the log is still there.
-    async fn maybe_compact(&self, doc: DocumentId, session: &DocSession) {
+    /// runtime. A failure here loses nothing: the log is still there; only storage that
+    /// stops answering is an error.
+    async fn maybe_compact(&self, doc: DocumentId, session: &DocSession) -> anyhow::Result<()> {
         let store = self.store.clone();
-        let pending = match tokio::task::spawn_blocking({
-            let store = store.clone();
-            move || store.changes_since_snapshot(&doc)
-        })
-        .await
+        let pending = match self
+            .storage("counting changes", {
+                let store = store.clone();
+                move || store.changes_since_snapshot(&doc)
+            })
+            .await
         {
-            Ok(Ok(n)) => n,
-            _ => return,
+            Ok(n) => n,
+            Err(e) if e.is::<StorageStuck>() => return Err(e),
+            Err(_) => return Ok(()),
         };
         if pending < COMPACT_AFTER {
-            return;
+            return Ok(());
         }
         let snapshot = session.doc().save();
-        let result = tokio::task::spawn_blocking(move || {
-            let through = store.position(&doc)?;
-            store.compact(&doc, &snapshot, through)
-        })
-        .await;
+        let result = self
+            .storage("compacting a document", move || {
+                let through = store.position(&doc)?;
+                store.compact(&doc, &snapshot, through)
+            })
+            .await;
         match result {
-            Ok(Ok(())) => tracing::debug!(%doc, "log compacted into a snapshot"),
-            Ok(Err(e)) => tracing::warn!(%doc, "compaction failed (the log is intact): {e}"),
-            Err(e) => tracing::warn!(%doc, "compaction failed (the log is intact): {e}"),
+            Ok(()) => tracing::debug!(%doc, "log compacted into a snapshot"),
+            Err(e) if e.is::<StorageStuck>() => return Err(e),
+            Err(e) => tracing::warn!(%doc, "compaction failed (the log is intact): {e:#}"),
         }
+        Ok(())
     }
 
     async fn persist(
@@ -381,7 +428,7 @@ impl Documents {
         let store = self.store.clone();
         let accounts = self.accounts.clone();
         let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        self.storage("storing changes", move || -> anyhow::Result<()> {
             let new: Vec<NewChange> = changes
                 .iter()
                 .map(|c| NewChange {
@@ -398,7 +445,7 @@ impl Documents {
             store.flush()?;
             Ok(())
         })
-        .await??;
+        .await?;
         self.metrics.flushes.inc();
         self.metrics
             .ack_latency
@@ -481,6 +528,7 @@ mod tests {
             accounts,
             "server".into(),
             Arc::new(Metrics::default()),
+            std::time::Duration::from_secs(30),
         ));
         let id = DocumentId::random();
         let other_id = DocumentId::random();

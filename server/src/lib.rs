@@ -59,6 +59,9 @@ pub struct Config {
     /// How long one outbound message may take to reach the socket before the peer counts
     /// as stalled (it stopped reading) and is disconnected.
     pub send_timeout: Duration,
+    /// How long one storage call (store and flush, load, compact) may take; one that
+    /// takes longer counts as a storage failure and stops the server.
+    pub storage_timeout: Duration,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             public_url: None,
             link_ttl: Duration::from_secs(15 * 60),
             send_timeout: Duration::from_secs(10),
+            storage_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -148,6 +152,7 @@ pub async fn run_with(
             accounts.clone(),
             server_id.clone(),
             metrics.clone(),
+            config.storage_timeout,
         )),
         devices: devices::Devices::open(&store, accounts.clone())?,
         shares: shares::Shares::open(&store, accounts.clone())?,
@@ -210,12 +215,38 @@ pub async fn run_with(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let storage_timeout = shared.config.storage_timeout;
+    let path = store.path().to_path_buf();
+    let flushed = tokio::time::timeout(
+        storage_timeout,
+        tokio::task::spawn_blocking(move || store.flush()),
+    )
+    .await;
     if let Some(failure) = failure {
-        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
         anyhow::bail!(
-            "storage failed ({failure}); stopped without acknowledging what it could not store: fix the disk, then start the server again"
+            "storage failed ({failure}){}; stopped without acknowledging what it could not store: fix the disk, then start the server again",
+            space_note(&path)
         );
     }
-    tokio::task::spawn_blocking(move || store.flush()).await??;
+    match flushed {
+        Ok(joined) => joined??,
+        Err(_) => anyhow::bail!(
+            "storage did not answer within {} s while flushing at shutdown{}; everything acknowledged was flushed before",
+            storage_timeout.as_secs_f64(),
+            space_note(&path)
+        ),
+    }
     Ok(())
+}
+
+/// "; the disk holding DIR is full (N KiB free)" when it nearly is, else nothing.
+fn space_note(path: &std::path::Path) -> String {
+    match fs2::available_space(path) {
+        Ok(free) if free < 16 << 20 => format!(
+            "; the disk holding {} is full ({} KiB free)",
+            path.display(),
+            free >> 10
+        ),
+        _ => String::new(),
+    }
 }

@@ -56,6 +56,10 @@ enum Command {
         /// disconnected.
         #[arg(long, env = "NUDGE_SEND_TIMEOUT", default_value_t = 10)]
         send_timeout: u64,
+        /// Seconds one storage call may take; a longer one counts as a storage failure
+        /// (a disk that fills can make the store hang rather than fail) and stops the server.
+        #[arg(long, env = "NUDGE_STORAGE_TIMEOUT", default_value_t = 30)]
+        storage_timeout: u64,
     },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
@@ -148,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
             public_url,
             link_ttl,
             send_timeout,
+            storage_timeout,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -160,6 +165,7 @@ fn run(cli: Cli) -> Result<()> {
                 public_url,
                 link_ttl: std::time::Duration::from_secs(link_ttl.max(1)),
                 send_timeout: std::time::Duration::from_secs(send_timeout.max(1)),
+                storage_timeout: std::time::Duration::from_secs(storage_timeout.max(1)),
                 ..nudge_server::Config::default()
             };
             let store = open(&data).map_err(|e| match e.downcast_ref::<nudge_store::Error>() {
@@ -187,6 +193,9 @@ fn run(cli: Cli) -> Result<()> {
                 nudge_server::run(listener, store, config, shutdown_signal()).await
             });
             let _ = std::fs::remove_file(admin_file);
+            // A storage call stuck in the store's own threads must not keep the process:
+            // everything acknowledged is on disk already.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             served
         }
         Command::Account(AccountCommand::Add { name, data }) => {

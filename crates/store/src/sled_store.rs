@@ -170,6 +170,11 @@ fn io_error(path: &Path, e: sled::Error) -> Error {
             path: path.to_path_buf(),
             detail: e.to_string(),
         },
+        // sled passes on a full disk as the Debug form of the OS error; say it plainly.
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Error::Io {
+            path: path.to_path_buf(),
+            detail: "No space left on device".into(),
+        },
         other => Error::Io {
             path: path.to_path_buf(),
             detail: other.to_string(),

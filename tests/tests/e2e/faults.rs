@@ -17,6 +17,8 @@ use crate::util::{Server, add_account, free_port, scale};
 
 /// Uploads `n` changes to `id`, one at a time, recording every head the server reports
 /// (its acknowledgement) in `acked`; stops at the first error (the server went away).
+/// Returns how many changes it made (the last one may not have reached the server; the
+/// next upload carries it).
 async fn upload(
     addr: String,
     token: String,
@@ -25,9 +27,12 @@ async fn upload(
     doc: Arc<Mutex<Automerge>>,
     n: usize,
     acked: Arc<Mutex<HashSet<ChangeHash>>>,
-) {
+) -> usize {
+    if n == 0 {
+        return 0;
+    }
     let Ok(mut ws) = connect(&addr, Some(&token)).await else {
-        return;
+        return 0;
     };
     let server = join(&mut ws, &me).await;
     let mut state = SyncState::new();
@@ -42,9 +47,10 @@ async fn upload(
             .await
             .is_err()
         {
-            return;
+            return i + 1;
         }
     }
+    n
 }
 
 /// Sends what there is to send and takes in replies until the socket is quiet.
@@ -89,7 +95,13 @@ async fn exchange(
 }
 
 /// Syncs until both sides hold the same heads (`ClientSync`'s rule, as `nudge sync`).
-async fn full_sync(addr: &str, token: &str, me: &str, id: DocumentId, doc: Automerge) -> Automerge {
+pub(crate) async fn full_sync(
+    addr: &str,
+    token: &str,
+    me: &str,
+    id: DocumentId,
+    doc: Automerge,
+) -> Automerge {
     let mut ws = connect(addr, Some(token)).await.unwrap();
     let (mut client, join_message) = nudge_protocol::ClientSync::new(me);
     ws.send(WsMessage::Binary(join_message.encode().into()))
@@ -126,7 +138,11 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
     let listen = format!("127.0.0.1:{}", free_port());
     let mut server = Server::start_at(data.path(), &listen, &[]);
     let rounds = scale(5, 20);
-    let per_device_per_round = scale(600, 10_000) / (3 * rounds);
+    let total = scale(600, 10_000);
+    // Device i's share of the total, and of it what round r adds.
+    let share = |i: usize| total / 3 + usize::from(i < total % 3);
+    let quota = |i: usize, r: usize| share(i) * (r + 1) / rounds - share(i) * r / rounds;
+    let per_device_per_round = total / (3 * rounds);
     let id = DocumentId::random();
     let acked: Arc<Mutex<HashSet<ChangeHash>>> = Arc::default();
     let devices: Vec<Arc<Mutex<Automerge>>> = (0..3)
@@ -157,9 +173,19 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
             *device.lock().unwrap() = copy;
         }
     });
-    for round in 0..rounds {
+    // What each device still has to upload: the round's share plus whatever the last kill
+    // cut off, so that all of `total` changes get made and sent.
+    let mut owed = [0usize; 3];
+    let mut made = 0usize;
+    for round in 0..=rounds {
+        let last = round == rounds;
+        if !last {
+            for (i, o) in owed.iter_mut().enumerate() {
+                *o += quota(i, round);
+            }
+        }
         // Somewhere within the round's upload (about 25 ms a change, each waiting for its
-        // acknowledgement), different each time.
+        // acknowledgement), different each time; the extra last round only finishes.
         let expected = per_device_per_round as u64 * 25;
         let kill_after = Duration::from_millis(50 + expected * ((round as u64 * 37) % 100) / 100);
         runtime().block_on(async {
@@ -173,17 +199,24 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
                         format!("device{i}-r{round}"),
                         id,
                         doc.clone(),
-                        per_device_per_round,
+                        owed[i],
                         acked.clone(),
                     ))
                 })
                 .collect();
-            tokio::time::sleep(kill_after).await;
-            server.kill9();
-            for task in tasks {
-                let _ = task.await;
+            if !last {
+                tokio::time::sleep(kill_after).await;
+                server.kill9();
+            }
+            for (i, task) in tasks.into_iter().enumerate() {
+                let n = task.await.unwrap_or(0);
+                owed[i] -= n;
+                made += n;
             }
         });
+        if last {
+            break;
+        }
         server = Server::start_at(data.path(), &listen, &[]);
         // Everything the server acknowledged before it died is there after the restart.
         let fetched = runtime().block_on(async {
@@ -228,9 +261,17 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
         .collect();
     assert_eq!(heads[0], heads[1]);
     assert_eq!(heads[1], heads[2]);
+    let in_the_end = devices[0].lock().unwrap().get_changes(&[]).len();
+    // Every change made reached the server and every device (the first one created it).
+    assert_eq!(made, total);
+    assert_eq!(
+        in_the_end,
+        total + 1,
+        "{total} changes made, {in_the_end} in the end"
+    );
     eprintln!(
-        "{rounds} crashes, {} acknowledged heads checked, {} changes in the end",
+        "{rounds} crashes, {made} changes uploaded, {} acknowledged heads checked, \
+         {in_the_end} changes in the end",
         acked.lock().unwrap().len(),
-        devices[0].lock().unwrap().get_changes(&[]).len()
     );
 }

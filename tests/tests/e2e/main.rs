@@ -7,6 +7,7 @@ mod cli_errors;
 mod cli_journal;
 mod crash;
 mod devices;
+mod disk_full;
 mod faults;
 mod samod;
 mod security;
