@@ -404,7 +404,7 @@ impl Documents {
         if pending < COMPACT_AFTER {
             return Ok(());
         }
-        let snapshot = session.doc().save();
+        let snapshot = session.snapshot();
         let result = self
             .storage("compacting a document", move || {
                 let through = store.position(&doc)?;

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc, SaveOptions};
 
 /// Who a peer is, as the caller keys connections (never the peer id a client claims).
 pub type PeerKey = u64;
@@ -40,7 +40,15 @@ pub enum Action {
 struct Peer {
     state: SyncState,
     access: Access,
+    /// Messages in a row after which changes it sent still wait for dependencies.
+    dangling: u32,
 }
+
+/// How many messages in a row a peer may leave changes waiting for dependencies it has
+/// not sent. An honest peer leaves some for one exchange at most (a bloom filter false
+/// positive made it skip a change; our reply asks for it); changes whose dependencies never
+/// arrive would otherwise sit in the document's memory for as long as the server runs.
+pub const MAX_DANGLING_MESSAGES: u32 = 3;
 
 /// A document and its peers.
 pub struct DocSession {
@@ -76,14 +84,53 @@ impl DocSession {
             Peer {
                 state: SyncState::new(),
                 access,
+                dangling: 0,
             },
         );
         self.generate(Some(peer))
     }
 
-    /// Forgets a peer (disconnected).
+    /// Forgets a peer (disconnected). Changes it left waiting for dependencies are dropped
+    /// unless another peer is still in the middle of completing some.
     pub fn remove_peer(&mut self, peer: PeerKey) {
-        self.peers.remove(&peer);
+        let left_dangling = self.peers.remove(&peer).is_some_and(|p| p.dangling > 0);
+        if left_dangling && self.peers.values().all(|p| p.dangling == 0) {
+            self.drop_waiting_changes();
+        }
+    }
+
+    /// Drops changes Automerge holds back because their dependencies are missing (they were
+    /// never applied, stored or advertised). Automerge has no call for that, so the
+    /// document is rebuilt from its history: costly on a big document, but only a peer
+    /// that breaks the protocol makes it happen.
+    fn drop_waiting_changes(&mut self) {
+        if self.doc.get_missing_deps(&[]).is_empty() {
+            return;
+        }
+        // Loading what we just saved cannot fail short of a bug in Automerge; if it did,
+        // the waiting changes would stay (memory, not data, is at stake).
+        let history = self.doc.save_with_options(SaveOptions {
+            deflate: false,
+            retain_orphans: false,
+        });
+        if let Ok(doc) = Automerge::load(&history) {
+            self.doc = doc;
+        }
+    }
+
+    /// The document saved whole for storage: its history only, never changes still waiting
+    /// for dependencies (Automerge's `save` keeps those by default).
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.doc.save_with_options(SaveOptions {
+            deflate: true,
+            retain_orphans: false,
+        })
+    }
+
+    /// Changes waiting for dependencies: the missing dependencies' count (for tests and
+    /// metrics).
+    pub fn missing_dependencies(&self) -> usize {
+        self.doc.get_missing_deps(&[]).len()
     }
 
     /// Handles a sync message from a peer.
@@ -101,15 +148,43 @@ impl DocSession {
             )];
         }
         let before = self.doc.get_heads();
+        let carried = !message.changes.is_empty();
         if let Err(e) = self.doc.receive_sync_message(&mut p.state, message) {
             return vec![Action::Reject(peer, format!("invalid sync message: {e}"))];
         }
+        let missing = if carried || p.dangling > 0 {
+            self.doc.get_missing_deps(&[]).len()
+        } else {
+            0
+        };
+        p.dangling = if missing == 0 { 0 } else { p.dangling + 1 };
+        let rejected = p.dangling > MAX_DANGLING_MESSAGES;
         let new: Vec<Change> = self.doc.get_changes(&before).into_iter().collect();
-        if new.is_empty() {
+        let mut actions = Vec::new();
+        if !new.is_empty() {
+            // Whatever did apply is stored like any other change, even from a peer about
+            // to be closed: it is in the document now.
+            self.waiting = true;
+            actions.push(Action::Persist(new));
+        }
+        if rejected {
+            self.peers.remove(&peer);
+            if self.peers.values().all(|p| p.dangling == 0) {
+                self.drop_waiting_changes();
+            }
+            actions.push(Action::Reject(
+                peer,
+                format!(
+                    "changes whose dependencies never arrived ({missing} missing after \
+                     {MAX_DANGLING_MESSAGES} messages); they were dropped, nothing else changed"
+                ),
+            ));
+            return actions;
+        }
+        if actions.is_empty() {
             return self.generate(Some(peer));
         }
-        self.waiting = true;
-        vec![Action::Persist(new)]
+        actions
     }
 
     /// The changes asked for by the last [`Action::Persist`] are durable: tell every peer.
@@ -142,8 +217,8 @@ impl DocSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use automerge::ROOT;
     use automerge::transaction::Transactable;
-    use automerge::{ROOT, ReadDoc};
 
     /// A client replica talking to the session as peer `key`.
     struct Client {
@@ -316,6 +391,93 @@ mod tests {
             "{actions:?}"
         );
         assert_eq!(session.doc().get_heads(), heads, "nothing applied");
+    }
+
+    /// A sync message that carries `changes` and nothing else.
+    fn carrying(changes: &[Change]) -> SyncMessage {
+        SyncMessage {
+            heads: Vec::new(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: changes
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
+    }
+
+    #[test]
+    fn changes_whose_dependencies_never_arrive_are_dropped_and_their_sender_closed() {
+        let mut session = DocSession::new(Automerge::new());
+        let _ = session.add_peer(1, Access::ReadWrite);
+        let _ = session.add_peer(2, Access::ReadWrite);
+        // The hostile peer sends changes whose first change (their dependency) never comes.
+        let mut hostile = Client::new();
+        hostile.write("root", 0);
+        for i in 0..MAX_DANGLING_MESSAGES + 1 {
+            hostile.write("x", i64::from(i));
+        }
+        let changes = hostile.doc.get_changes(&[]);
+        let mut last = Vec::new();
+        for i in 0..=MAX_DANGLING_MESSAGES as usize {
+            last = session.receive(1, carrying(&changes[i + 1..i + 2]));
+            if i < MAX_DANGLING_MESSAGES as usize {
+                assert!(
+                    !last.iter().any(|a| matches!(a, Action::Reject(..))),
+                    "message {i}: {last:?}"
+                );
+                assert!(session.missing_dependencies() > 0);
+            }
+        }
+        assert!(
+            matches!(last.as_slice(), [Action::Reject(1, why)] if why.contains("never arrived")),
+            "{last:?}"
+        );
+        assert_eq!(
+            session.missing_dependencies(),
+            0,
+            "the waiting changes are gone"
+        );
+        assert!(session.doc().get_heads().is_empty(), "nothing applied");
+        // The other peer goes on as before.
+        let mut honest = BTreeMap::from([(2, Client::new())]);
+        honest.get_mut(&2).unwrap().write("y", 1);
+        assert_eq!(run(&mut session, &mut honest, Vec::new()), 1);
+    }
+
+    #[test]
+    fn a_dependency_sent_one_message_late_is_fine() {
+        let mut session = DocSession::new(Automerge::new());
+        let _ = session.add_peer(1, Access::ReadWrite);
+        let mut peer = Client::new();
+        peer.write("a", 1);
+        peer.write("b", 2);
+        let changes = peer.doc.get_changes(&[]);
+        let first = session.receive(1, carrying(&changes[1..]));
+        assert!(!first.iter().any(|a| matches!(a, Action::Reject(..))));
+        let second = session.receive(1, carrying(&changes[..1]));
+        assert!(
+            matches!(second.as_slice(), [Action::Persist(c)] if c.len() == 2),
+            "{second:?}"
+        );
+        assert_eq!(session.missing_dependencies(), 0);
+    }
+
+    #[test]
+    fn waiting_changes_go_when_their_sender_disconnects() {
+        let mut session = DocSession::new(Automerge::new());
+        let _ = session.add_peer(1, Access::ReadWrite);
+        let mut peer = Client::new();
+        peer.write("a", 1);
+        peer.write("b", 2);
+        let changes = peer.doc.get_changes(&[]);
+        let _ = session.receive(1, carrying(&changes[1..]));
+        assert!(session.missing_dependencies() > 0);
+        session.remove_peer(1);
+        assert_eq!(session.missing_dependencies(), 0);
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub enum ShapeError {
     /// Not a sync message version we know.
     #[error("unknown sync message version byte {0:#04x}")]
     Version(u8),
+    /// A change chunk whose checksum does not match its contents (Automerge would drop it
+    /// without a word), or that is not an Automerge chunk at all.
+    #[error("a change that does not check out: {0}")]
+    Change(&'static str),
     /// Bloom filter parameters no honest peer sends.
     #[error(
         "bloom filter with {entries} entries, {bits_per_entry} bits per entry, {probes} probes is not acceptable"
@@ -103,7 +107,81 @@ fn check_bloom(bytes: &[u8]) -> Result<(), ShapeError> {
     Ok(())
 }
 
-/// Checks that `data` is shaped like an Automerge sync message with sane bloom filters.
+/// The four bytes every Automerge chunk starts with.
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// How far the compressed changes of one message may inflate: a few kilobytes of deflate
+/// can claim gigabytes.
+pub const MAX_INFLATED_BYTES: u64 = 64 << 20;
+
+/// Automerge's checksum of a chunk: the first four bytes of the SHA-256 of its type, its
+/// length (LEB128) and its data.
+fn checksum(kind: u8, data: &[u8]) -> [u8; 4] {
+    use sha2::Digest;
+    let mut header = vec![kind];
+    let mut n = data.len() as u64;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            header.push(byte);
+            break;
+        }
+        header.push(byte | 0x80);
+    }
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(&header);
+    hasher.update(data);
+    let hash = hasher.finalize();
+    [hash[0], hash[1], hash[2], hash[3]]
+}
+
+/// Checks every chunk in one entry of a message's changes: Automerge chunks whose checksum
+/// matches. A compressed change is inflated (up to `budget`, which it uses up) to check
+/// the checksum of what it stands for.
+fn check_chunks(entry: &[u8], budget: &mut u64) -> Result<(), ShapeError> {
+    let mut c = Cursor { rest: entry };
+    while !c.rest.is_empty() {
+        if c.take(4, "chunk magic")? != MAGIC {
+            return Err(ShapeError::Change("not an Automerge chunk"));
+        }
+        let claimed: [u8; 4] = c
+            .take(4, "chunk checksum")?
+            .try_into()
+            .map_err(|_| ShapeError::Malformed("chunk checksum"))?;
+        let kind = c.take(1, "chunk type")?[0];
+        let len = c.uleb("chunk length")?;
+        let data = c.take(len, "chunk data")?;
+        let actual = match kind {
+            // Document, change, bundle: the checksum covers the bytes as they are.
+            0 | 1 | 3 => checksum(kind, data),
+            // A compressed change: its checksum is the uncompressed change's.
+            2 => {
+                use std::io::Read;
+                let mut inflated = Vec::new();
+                let read = flate2::read::DeflateDecoder::new(data)
+                    .take(*budget + 1)
+                    .read_to_end(&mut inflated)
+                    .map_err(|_| ShapeError::Change("compressed data that does not inflate"))?;
+                if read as u64 > *budget {
+                    return Err(ShapeError::Change(
+                        "compressed changes that inflate beyond 64 MiB in one message",
+                    ));
+                }
+                *budget -= read as u64;
+                checksum(1, &inflated)
+            }
+            _ => return Err(ShapeError::Change("unknown chunk type")),
+        };
+        if actual != claimed {
+            return Err(ShapeError::Change("bad checksum"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `data` is shaped like an Automerge sync message with sane bloom filters and
+/// changes whose checksums match.
 pub fn check(data: &[u8]) -> Result<(), ShapeError> {
     let (&version, rest) = data.split_first().ok_or(ShapeError::Malformed("empty"))?;
     if version != 0x42 && version != 0x43 {
@@ -119,9 +197,10 @@ pub fn check(data: &[u8]) -> Result<(), ShapeError> {
         check_bloom(c.take(len, "bloom")?)?;
     }
     let changes = c.uleb("change count")?;
+    let mut budget = MAX_INFLATED_BYTES;
     for _ in 0..changes {
         let len = c.uleb("change length")?;
-        c.take(len, "change")?;
+        check_chunks(c.take(len, "change")?, &mut budget)?;
     }
     if !c.rest.is_empty() {
         let len = c.uleb("flags length")?;
@@ -223,5 +302,84 @@ mod tests {
             .is_err()
         );
         assert!(check(&[0x42, 0x80]).is_err());
+    }
+
+    /// A sync message whose changes section holds `entries`.
+    fn carrying(entries: Vec<Vec<u8>>) -> Vec<u8> {
+        automerge::sync::Message {
+            heads: Vec::new(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: entries.into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
+        .encode()
+    }
+
+    fn big_change() -> automerge::Change {
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "text", "compressible ".repeat(2_000)).unwrap();
+        tx.commit();
+        doc.get_changes(&[]).remove(0)
+    }
+
+    #[test]
+    fn changes_with_bad_checksums_are_rejected_plain_or_compressed() {
+        let mut change = big_change();
+        let raw = change.raw_bytes().to_vec();
+        let compressed = change.bytes().to_vec();
+        assert_eq!(compressed[8], 2, "automerge compresses a change this big");
+        assert!(compressed.len() < raw.len());
+        check(&carrying(vec![raw.clone()])).unwrap();
+        check(&carrying(vec![compressed.clone()])).unwrap();
+        // Two chunks in one entry are fine too (Automerge loads them both).
+        check(&carrying(vec![[raw.clone(), compressed.clone()].concat()])).unwrap();
+        for good in [raw, compressed] {
+            let mut bad = good.clone();
+            bad[5] ^= 0xff;
+            assert_eq!(
+                check(&carrying(vec![bad])),
+                Err(ShapeError::Change("bad checksum"))
+            );
+            // A flipped byte in the data, checksum untouched.
+            let mut bad = good.clone();
+            let last = bad.len() - 1;
+            bad[last] ^= 0x01;
+            assert!(check(&carrying(vec![bad])).is_err());
+        }
+        let mut not_a_chunk = vec![0u8; 40];
+        not_a_chunk[0] = 1;
+        assert_eq!(
+            check(&carrying(vec![not_a_chunk])),
+            Err(ShapeError::Change("not an Automerge chunk"))
+        );
+    }
+
+    #[test]
+    fn a_deflate_bomb_is_refused_without_inflating_it() {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..80 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        let data = encoder.finish().unwrap();
+        assert!(data.len() < 200 << 10, "80 MiB of zeros deflate small");
+        let mut chunk = MAGIC.to_vec();
+        chunk.extend([0, 0, 0, 0, 2]);
+        let mut n = data.len();
+        while n >= 0x80 {
+            chunk.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        chunk.push(n as u8);
+        chunk.extend(data);
+        assert!(matches!(
+            check(&carrying(vec![chunk])),
+            Err(ShapeError::Change(why)) if why.contains("inflate beyond")
+        ));
     }
 }

@@ -89,7 +89,7 @@ fn fill(ballast: &Path, headroom: u64) -> u64 {
 
 /// Bytes that do not compress, so each change really takes room.
 fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..len)
         .map(|_| {
             x ^= x << 13;

@@ -9,6 +9,7 @@ mod crash;
 mod devices;
 mod disk_full;
 mod faults;
+mod hostile_memory;
 mod samod;
 mod security;
 mod server;

@@ -1,0 +1,198 @@
+//! Crafted Automerge sync messages streaming into the real server, one connection after
+//! another: each attacker is closed with a reason, an honest client on the same document
+//! keeps syncing, and the server's memory stays bounded (changes whose dependencies never
+//! arrive used to stay in the document's memory for as long as the server ran).
+
+use std::time::Duration;
+
+use automerge::sync::{Message as SyncMessage, MessageVersion};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, Change, ROOT};
+use futures_util::SinkExt;
+use nudge_protocol::Message;
+use nudge_store::DocumentId;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::server::{Ws, connect, join, recv, runtime, sync};
+use crate::util::{Server, add_account, scale};
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Bytes that do not compress.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn carrying(changes: &[Change]) -> Vec<u8> {
+    SyncMessage {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: changes
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>()
+            .into(),
+        flags: None,
+        version: MessageVersion::V1,
+    }
+    .encode()
+}
+
+/// Sends each payload as a sync message for `id` and returns the close reason.
+async fn attack(ws: &mut Ws, server: &str, id: &DocumentId, payloads: Vec<Vec<u8>>) -> String {
+    for data in payloads {
+        let message = Message::Sync {
+            document_id: id.to_string(),
+            sender_id: "attacker".into(),
+            target_id: server.into(),
+            data,
+        };
+        if ws
+            .send(WsMessage::Binary(message.encode().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    for _ in 0..50 {
+        match recv(ws, Duration::from_secs(5)).await {
+            Some(WsMessage::Close(Some(frame))) => return frame.reason.to_string(),
+            Some(WsMessage::Close(None)) => return String::new(),
+            Some(_) => {}
+            None => return "no close frame within 5 s".into(),
+        }
+    }
+    "still open after 50 replies".into()
+}
+
+#[test]
+fn crafted_sync_messages_are_closed_and_server_memory_stays_bounded() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let pid = server.child.id();
+    let rounds = scale(40, 400) as u64;
+    const MIB: usize = 1 << 20;
+    let (baseline, peak, end, streamed) = runtime().block_on(async {
+        let id = DocumentId::random();
+        let mut good = connect(&server.addr, Some(&token)).await.unwrap();
+        let good_server = join(&mut good, "good").await;
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "round", 0).unwrap();
+        tx.commit();
+        sync(&mut good, "good", &good_server, &id, &mut doc, "sync")
+            .await
+            .unwrap();
+        let baseline = rss_kib(pid);
+        let mut peak = baseline;
+        let mut streamed = 0usize;
+        for round in 0..rounds {
+            let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+            let s = join(&mut ws, "attacker").await;
+            let (what, payloads, expect): (&str, Vec<Vec<u8>>, &str) = match round % 4 {
+                // Changes of 1 MiB each whose first change never comes, one a message.
+                0 | 2 => {
+                    let mut hostile = Automerge::new();
+                    let mut tx = hostile.transaction();
+                    tx.put(ROOT, "first", round as i64).unwrap();
+                    tx.commit();
+                    for i in 0..4 {
+                        let mut tx = hostile.transaction();
+                        tx.put(ROOT, "blob", noise(round * 10 + i, MIB)).unwrap();
+                        tx.commit();
+                    }
+                    let changes = hostile.get_changes(&[]);
+                    let payloads: Vec<_> = changes[1..].chunks(1).map(carrying).collect();
+                    streamed += payloads.iter().map(Vec::len).sum::<usize>();
+                    ("dependencies that never arrive", payloads, "never arrived")
+                }
+                // A bloom filter with zero bits per entry, then one with 2^32 probes.
+                1 => (
+                    "zero bits per entry",
+                    vec![vec![0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0]],
+                    "bloom filter",
+                ),
+                _ => {
+                    let mut valid = Automerge::new();
+                    let mut tx = valid.transaction();
+                    tx.put(ROOT, "k", "v").unwrap();
+                    tx.commit();
+                    let mut raw = valid.get_changes(&[])[0].raw_bytes().to_vec();
+                    // The checksum follows the 4-byte magic number.
+                    raw[5] ^= 0xff;
+                    let bad_checksum = SyncMessage {
+                        heads: Vec::new(),
+                        need: Vec::new(),
+                        have: Vec::new(),
+                        changes: vec![raw].into(),
+                        flags: None,
+                        version: MessageVersion::V1,
+                    }
+                    .encode();
+                    if round % 8 == 3 {
+                        (
+                            "absurd probe count",
+                            vec![vec![0x42, 0, 0, 1, 0, 6, 1, 10, 0xff, 0xff, 0xff, 0x0f, 0]],
+                            "bloom filter",
+                        )
+                    } else {
+                        (
+                            "a change with a bad checksum",
+                            vec![bad_checksum],
+                            "does not check out",
+                        )
+                    }
+                }
+            };
+            let reason = attack(&mut ws, &s, &id, payloads).await;
+            assert!(
+                reason.contains(expect),
+                "round {round}, {what}: closed with {reason:?}"
+            );
+            // The honest client is unaffected.
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "round", round as i64 + 1).unwrap();
+            tx.commit();
+            sync(&mut good, "good", &good_server, &id, &mut doc, "sync")
+                .await
+                .unwrap_or_else(|e| panic!("after {what}: {e}"));
+            peak = peak.max(rss_kib(pid));
+        }
+        (baseline, peak, rss_kib(pid), streamed)
+    });
+    eprintln!(
+        "{rounds} attacks, {} MiB of changes that never become applicable streamed in; \
+         server RSS {} MiB before, peak {} MiB, {} MiB after",
+        streamed / MIB,
+        baseline / 1024,
+        peak / 1024,
+        end / 1024
+    );
+    // Without the bound, every orphan stays: RSS grows by at least what was streamed.
+    let grew = (peak - baseline) as usize * 1024;
+    assert!(
+        grew < 48 * MIB && grew < streamed / 2,
+        "server memory grew by {} MiB while {} MiB of orphan changes streamed in",
+        grew / MIB,
+        streamed / MIB
+    );
+}
