@@ -9,6 +9,11 @@
 //! temporary folder (the `nudge-server` binary beside this one), talks to 127.0.0.1 only,
 //! stops by itself.
 //!
+//! `--followers N` gives N journals an accountability buddy: the journal's writer also
+//! refreshes a share view (a second document, as `nudge sync` does), shared with a read-only
+//! share token, and a follower holding that token watches the view; the time from the
+//! writer's commit to the follower seeing it is reported apart.
+//!
 //! ```text
 //! cargo build --release --workspace --bins
 //! target/release/nudge-load --clients 1000 --seconds 30            # docs/reliability.md
@@ -52,6 +57,10 @@ struct Args {
     /// Add a client that joins the busiest document and never reads.
     #[arg(long)]
     stalled: bool,
+    /// Journals (of the first ones) that also have a share view and a buddy following it
+    /// with a share token: two more connections each.
+    #[arg(long, default_value_t = 0)]
+    followers: usize,
     /// Seconds the server waits on a stalled send (its --send-timeout).
     #[arg(long, default_value_t = 2)]
     send_timeout: u64,
@@ -160,6 +169,30 @@ fn usage(pid: u32) -> Result<(u64, u64)> {
     Ok((ticks, rss))
 }
 
+/// Shares `view` with a buddy (`POST /v1/shares`, the account token); returns the share
+/// token.
+async fn share(addr: &str, token: &str, view: DocumentId, name: String) -> Result<String> {
+    let (url, auth) = (
+        format!("http://{addr}/v1/shares"),
+        format!("Bearer {token}"),
+    );
+    let body = serde_json::json!({ "view_doc": view.to_string(), "scope": "counts", "name": name });
+    let answer = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
+        let mut response = ureq::post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .send(body.to_string())?;
+        Ok(serde_json::from_str(
+            &response.body_mut().read_to_string()?,
+        )?)
+    })
+    .await??;
+    answer["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no share token in {answer}"))
+}
+
 async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
     let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
     request
@@ -233,10 +266,35 @@ impl Peer {
 
 type Sent = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
 
+/// One change to the counter, sent at once.
+async fn bump(peer: &mut Peer, n: i64, sent: &Sent, journal: usize) -> Result<()> {
+    let mut tx = peer.doc.transaction();
+    tx.put(ROOT, "n", n)?;
+    tx.commit();
+    sent.lock()
+        .expect("lock")
+        .insert((journal, n), Instant::now());
+    peer.state.in_flight = false;
+    peer.flush().await
+}
+
+/// The next message on `peer`'s socket, or never when there is no peer.
+async fn next_of(
+    peer: &mut Option<Peer>,
+) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+    match peer {
+        Some(p) => p.ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A journal's device: a change every `interval`; with a view, the view gets the same
+/// counter right after (the device refreshing its buddy's share view).
 async fn writer(
     mut peer: Peer,
+    mut view: Option<Peer>,
     journal: usize,
-    sent: Sent,
+    (sent, view_sent): (Sent, Sent),
     interval: Duration,
     until: Instant,
 ) -> Result<()> {
@@ -249,17 +307,20 @@ async fn writer(
                     return Ok(());
                 }
                 n += 1;
-                let mut tx = peer.doc.transaction();
-                tx.put(ROOT, "n", n)?;
-                tx.commit();
-                sent.lock().expect("lock").insert((journal, n), Instant::now());
-                peer.state.in_flight = false;
-                peer.flush().await?;
+                bump(&mut peer, n, &sent, journal).await?;
+                if let Some(view) = view.as_mut() {
+                    bump(view, n, &view_sent, journal).await?;
+                }
             }
             next = peer.ws.next() => match next {
                 Some(Ok(WsMessage::Binary(b))) => peer.receive(&b).await?,
                 Some(Ok(_)) => {}
                 _ => bail!("writer {journal} lost its connection"),
+            },
+            next = next_of(&mut view) => match (next, view.as_mut()) {
+                (Some(Ok(WsMessage::Binary(b))), Some(view)) => view.receive(&b).await?,
+                (Some(Ok(_)), _) => {}
+                _ => bail!("writer {journal} lost its view's connection"),
             }
         }
     }
@@ -341,10 +402,29 @@ async fn stalled(addr: String, token: String, id: DocumentId, until: Instant) ->
     Ok(closed)
 }
 
-/// A journal's writer (its document pushed and acknowledged) and observer (asking for it).
-async fn setup(addr: String, token: String, j: usize) -> Result<(Peer, Peer)> {
+/// A journal's writer (its document pushed and acknowledged) and observer (asking for
+/// it); with `follow`, also the writer's share view and the buddy following it.
+async fn setup(
+    addr: String,
+    token: String,
+    j: usize,
+    follow: bool,
+) -> Result<(Peer, Peer, Option<(Peer, Peer)>)> {
+    let w = push(&addr, &token, format!("w{j}")).await?;
+    let o = ask(&addr, &token, format!("o{j}"), w.id).await?;
+    if !follow {
+        return Ok((w, o, None));
+    }
+    let view = push(&addr, &token, format!("v{j}")).await?;
+    let share_token = share(&addr, &token, view.id, format!("buddy{j}")).await?;
+    let buddy = ask(&addr, &share_token, format!("b{j}"), view.id).await?;
+    Ok((w, o, Some((view, buddy))))
+}
+
+/// A new document with the counter at 0, pushed and acknowledged.
+async fn push(addr: &str, token: &str, me: String) -> Result<Peer> {
     let id = DocumentId::random();
-    let (ws, server_id) = connect(&addr, &token, &format!("w{j}")).await?;
+    let (ws, server_id) = connect(addr, token, &me).await?;
     let mut doc = Automerge::new();
     let mut tx = doc.transaction();
     tx.put(ROOT, "n", 0i64)?;
@@ -352,7 +432,7 @@ async fn setup(addr: String, token: String, j: usize) -> Result<(Peer, Peer)> {
     let heads = doc.get_heads();
     let mut w = Peer {
         ws,
-        me: format!("w{j}"),
+        me: me.clone(),
         server: server_id,
         id,
         doc,
@@ -365,7 +445,7 @@ async fn setup(addr: String, token: String, j: usize) -> Result<(Peer, Peer)> {
         match tokio::time::timeout(Duration::from_millis(100), w.ws.next()).await {
             Ok(Some(Ok(WsMessage::Binary(b)))) => w.receive(&b).await?,
             Ok(Some(Ok(_))) => {}
-            Ok(_) => bail!("journal {j}: the connection closed during setup"),
+            Ok(_) => bail!("{me}: the connection closed during setup"),
             Err(_)
                 if w.state
                     .their_heads
@@ -375,15 +455,20 @@ async fn setup(addr: String, token: String, j: usize) -> Result<(Peer, Peer)> {
                 break;
             }
             Err(_) if started.elapsed() > Duration::from_secs(60) => {
-                bail!("journal {j} was never acknowledged")
+                bail!("{me}: the document was never acknowledged")
             }
             Err(_) => w.flush().await?,
         }
     }
-    let (ws, server_id) = connect(&addr, &token, &format!("o{j}")).await?;
+    Ok(w)
+}
+
+/// Another device (or, with a share token, a buddy) asking for `id`.
+async fn ask(addr: &str, token: &str, me: String, id: DocumentId) -> Result<Peer> {
+    let (ws, server_id) = connect(addr, token, &me).await?;
     let mut o = Peer {
         ws,
-        me: format!("o{j}"),
+        me,
         server: server_id,
         id,
         doc: Automerge::new(),
@@ -401,7 +486,7 @@ async fn setup(addr: String, token: String, j: usize) -> Result<(Peer, Peer)> {
     };
     o.ws.send(WsMessage::Binary(request.encode().into()))
         .await?;
-    Ok((w, o))
+    Ok(o)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -425,26 +510,35 @@ fn main() -> Result<()> {
     let result = runtime.block_on(async {
         // Set up every journal at once: a writer that pushed it, an observer that asked.
         let setups: Vec<_> = (0..journals)
-            .map(|j| tokio::spawn(setup(server.addr.clone(), token.clone(), j)))
+            .map(|j| tokio::spawn(setup(server.addr.clone(), token.clone(), j, j < args.followers)))
             .collect();
         let mut writers = Vec::new();
         let mut observers = Vec::new();
+        let mut follows = Vec::new();
         let mut ids = Vec::new();
         for s in setups {
-            let (w, o) = s.await??;
+            let (w, o, f) = s.await??;
             ids.push(w.id);
             writers.push(w);
             observers.push(o);
+            follows.push(f);
         }
+        let followers = follows.iter().filter(|f| f.is_some()).count();
         let (ticks0, _) = usage(server.child.id())?;
         let started = Instant::now();
         let until = started + Duration::from_secs(args.seconds);
         let sent: Sent = Arc::default();
         let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let view_sent: Sent = Arc::default();
+        let view_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
         let stall = args.stalled.then(|| tokio::spawn(stalled(server.addr.clone(), token.clone(), ids[0], until)));
         let mut tasks = Vec::new();
-        for (j, (w, o)) in writers.into_iter().zip(observers).enumerate() {
-            tasks.push(tokio::spawn(writer(w, j, sent.clone(), Duration::from_millis(args.interval_ms), until)));
+        for (j, ((w, o), f)) in writers.into_iter().zip(observers).zip(follows).enumerate() {
+            let (view, buddy) = f.unzip();
+            if let Some(buddy) = buddy {
+                tasks.push(tokio::spawn(observer(buddy, j, view_sent.clone(), view_latencies.clone(), until)));
+            }
+            tasks.push(tokio::spawn(writer(w, view, j, (sent.clone(), view_sent.clone()), Duration::from_millis(args.interval_ms), until)));
             tasks.push(tokio::spawn(observer(o, j, sent.clone(), latencies.clone(), until)));
         }
         let mut peak_rss = 0;
@@ -467,15 +561,22 @@ fn main() -> Result<()> {
         let mut lat = latencies.lock().expect("lock").clone();
         lat.sort();
         let lost = sent.lock().expect("lock").len();
+        let mut view_lat = view_latencies.lock().expect("lock").clone();
+        view_lat.sort();
+        let view_lost = view_sent.lock().expect("lock").len();
         let ticks_per_s = 100.0;
         Ok::<_, anyhow::Error>(serde_json::json!({
-            "connections": journals * 2 + usize::from(args.stalled),
+            "connections": journals * 2 + followers * 2 + usize::from(args.stalled),
+            "followers": followers,
             "journals": journals,
             "seconds": elapsed.as_secs_f64(),
             "changes_propagated": lat.len(),
             "changes_not_seen": lost,
             "throughput_per_s": lat.len() as f64 / args.seconds as f64,
             "latency_ms": { "p50": percentile(&lat, 0.5), "p90": percentile(&lat, 0.9), "p99": percentile(&lat, 0.99), "max": percentile(&lat, 1.0) },
+            "view_changes_seen_by_followers": view_lat.len(),
+            "view_changes_not_seen": view_lost,
+            "follower_latency_ms": { "p50": percentile(&view_lat, 0.5), "p90": percentile(&view_lat, 0.9), "p99": percentile(&view_lat, 0.99), "max": percentile(&view_lat, 1.0) },
             "server_rss_mib": rss as f64 / 1024.0,
             "server_peak_rss_mib": peak_rss.max(rss) as f64 / 1024.0,
             "server_cpu_percent": (ticks1 - ticks0) as f64 / ticks_per_s / elapsed.as_secs_f64() * 100.0,
