@@ -65,7 +65,11 @@ fn start(data: &Path) -> Result<(Server, String)> {
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // NUDGE_BENCH_SERVER_LOG=FILE keeps the server's log (with RUST_LOG set).
+        .stderr(match std::env::var_os("NUDGE_BENCH_SERVER_LOG") {
+            Some(path) => Stdio::from(std::fs::File::create(path)?),
+            None => Stdio::null(),
+        })
         .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
@@ -82,7 +86,8 @@ async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    // Nagle off, as the CLI has it: otherwise back-to-back messages wait for delayed ACKs.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     let join = Message::Join {
         sender_id: me.into(),
         supported_protocol_versions: vec!["1".into()],

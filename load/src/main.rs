@@ -198,7 +198,8 @@ async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    // Nagle off, as the CLI has it: otherwise back-to-back messages wait for delayed ACKs.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     hello(&mut ws, me).await.map(|server| (ws, server))
 }
 

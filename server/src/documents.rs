@@ -77,6 +77,19 @@ struct StorageStuck {
     seconds: f64,
 }
 
+/// What handling one command came to.
+enum Handled {
+    /// The session's actions, and the connection whose command it was.
+    Actions(Option<PeerKey>, Vec<Action>),
+    /// Nothing for the session to do.
+    Nothing,
+    /// Handling the connection's message panicked, with the panic's message.
+    Panicked(PeerKey, String),
+}
+
+/// Commands handled before one store and flush covers what they delivered.
+const BATCH: usize = 256;
+
 /// Runs `f`, turning a panic into its message.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
@@ -248,139 +261,190 @@ impl Documents {
         mut rx: mpsc::Receiver<DocCommand>,
     ) {
         let mut peers: HashMap<PeerKey, Peer> = HashMap::new();
-        while let Some(command) = rx.recv().await {
-            // `Err((culprit, why))`: handling the culprit's message panicked.
-            let handled: Result<(Option<PeerKey>, Vec<Action>), (PeerKey, String)> = match command {
-                DocCommand::Open {
-                    conn,
-                    remote,
-                    account,
-                    access,
-                    tx,
-                    kick,
-                } => {
-                    // Until ownership is recorded (at the first persisted change), a document
-                    // nobody owns is open to one account only: another cannot slip changes in.
-                    if peers.values().any(|p| p.account != account) {
-                        let _ = tx.try_send(Message::DocUnavailable {
-                            sender_id: self.server_id.clone(),
-                            target_id: remote,
-                            document_id: doc.to_string(),
-                        });
-                        continue;
-                    }
-                    peers.insert(
-                        conn,
-                        Peer {
-                            remote,
-                            account,
-                            access,
-                            tx,
-                            kick,
-                        },
-                    );
-                    guarded(|| session.add_peer(conn, access))
-                        .map(|actions| (Some(conn), actions))
-                        .map_err(|why| (conn, why))
-                }
-                DocCommand::Sync { conn, message } => guarded(|| session.receive(conn, message))
-                    .map(|actions| (Some(conn), actions))
-                    .map_err(|why| (conn, why)),
-                #[cfg(test)]
-                DocCommand::Panic { conn } => {
-                    guarded(|| -> Vec<Action> { panic!("a message automerge cannot handle") })
-                        .map(|actions| (None, actions))
-                        .map_err(|why| (conn, why))
-                }
-                DocCommand::Ephemeral {
-                    conn,
-                    session_id,
-                    count,
-                    data,
-                } => {
-                    let Some(sender) = peers.get(&conn).map(|p| p.remote.clone()) else {
-                        continue;
-                    };
-                    for (other, peer) in &peers {
-                        if *other == conn {
-                            continue;
+        while let Some(first) = rx.recv().await {
+            // Group commit: every command already waiting is handled before one store and
+            // flush covers all the changes they delivered. Nothing is sent meanwhile (the
+            // session holds its messages until `persisted`), so the rule stays: no heads
+            // leave before the changes behind them are on disk.
+            let mut changes: Vec<automerge::Change> = Vec::new();
+            let mut claimant: Option<String> = None;
+            let mut next = Some(first);
+            let mut handled = 0;
+            while let Some(command) = next.take() {
+                handled += 1;
+                let (from, actions) = match self.handle(doc, command, &mut session, &mut peers) {
+                    Handled::Actions(from, actions) => (from, actions),
+                    Handled::Nothing => (None, Vec::new()),
+                    Handled::Panicked(culprit, why) => {
+                        // Changes applied but not yet stored go with the discarded state;
+                        // nothing acknowledged them, and their senders resync.
+                        changes.clear();
+                        match self.recover(doc, &mut peers, culprit, why).await {
+                            Some((fresh, actions)) => {
+                                session = fresh;
+                                (None, actions)
+                            }
+                            None => return,
                         }
-                        // Ephemeral data is best effort: a full queue drops it, not the peer.
-                        let _ = peer.tx.try_send(Message::Ephemeral {
-                            sender_id: sender.clone(),
-                            target_id: peer.remote.clone(),
-                            count,
-                            session_id: session_id.clone(),
-                            document_id: doc.to_string(),
-                            data: data.clone(),
-                        });
                     }
-                    Ok((None, Vec::new()))
+                };
+                for action in actions {
+                    match action {
+                        Action::Persist(new) => {
+                            if claimant.is_none() {
+                                claimant =
+                                    from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                            }
+                            changes.extend(new);
+                        }
+                        other => self.carry_out(doc, other, &mut session, &mut peers),
+                    }
                 }
-                DocCommand::Close { conn } => {
+                if handled < BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if changes.is_empty() {
+                continue;
+            }
+            self.metrics.batched_changes.observe(changes.len() as f64);
+            if let Err(e) = self.persist(doc, changes, claimant).await {
+                // Never acknowledge what is not stored: this document stops here,
+                // unacknowledged, and the server shuts down.
+                self.fail(doc, &e);
+                return;
+            }
+            for action in session.persisted() {
+                self.carry_out(doc, action, &mut session, &mut peers);
+            }
+            let _ = self.updates.send(doc);
+            if let Err(e) = self.maybe_compact(doc, &session).await {
+                // Only a storage call that never came back ends up here.
+                self.fail(doc, &e);
+                return;
+            }
+        }
+    }
+
+    /// Handles one command: what the session asks for, or the panic it caused.
+    fn handle(
+        &self,
+        doc: DocumentId,
+        command: DocCommand,
+        session: &mut DocSession,
+        peers: &mut HashMap<PeerKey, Peer>,
+    ) -> Handled {
+        let done = |conn: PeerKey, result: Result<Vec<Action>, String>| match result {
+            Ok(actions) => Handled::Actions(Some(conn), actions),
+            Err(why) => Handled::Panicked(conn, why),
+        };
+        match command {
+            DocCommand::Open {
+                conn,
+                remote,
+                account,
+                access,
+                tx,
+                kick,
+            } => {
+                // Until ownership is recorded (at the first persisted change), a document
+                // nobody owns is open to one account only: another cannot slip changes in.
+                if peers.values().any(|p| p.account != account) {
+                    let _ = tx.try_send(Message::DocUnavailable {
+                        sender_id: self.server_id.clone(),
+                        target_id: remote,
+                        document_id: doc.to_string(),
+                    });
+                    return Handled::Nothing;
+                }
+                peers.insert(
+                    conn,
+                    Peer {
+                        remote,
+                        account,
+                        access,
+                        tx,
+                        kick,
+                    },
+                );
+                done(conn, guarded(|| session.add_peer(conn, access)))
+            }
+            DocCommand::Sync { conn, message } => {
+                done(conn, guarded(|| session.receive(conn, message)))
+            }
+            #[cfg(test)]
+            DocCommand::Panic { conn } => done(
+                conn,
+                guarded(|| -> Vec<Action> { panic!("a message automerge cannot handle") }),
+            ),
+            DocCommand::Ephemeral {
+                conn,
+                session_id,
+                count,
+                data,
+            } => {
+                let Some(sender) = peers.get(&conn).map(|p| p.remote.clone()) else {
+                    return Handled::Nothing;
+                };
+                for (other, peer) in peers.iter() {
+                    if *other == conn {
+                        continue;
+                    }
+                    // Ephemeral data is best effort: a full queue drops it, not the peer.
+                    let _ = peer.tx.try_send(Message::Ephemeral {
+                        sender_id: sender.clone(),
+                        target_id: peer.remote.clone(),
+                        count,
+                        session_id: session_id.clone(),
+                        document_id: doc.to_string(),
+                        data: data.clone(),
+                    });
+                }
+                Handled::Nothing
+            }
+            DocCommand::Close { conn } => {
+                peers.remove(&conn);
+                session.remove_peer(conn);
+                Handled::Nothing
+            }
+        }
+    }
+
+    /// Sends a message or closes a peer, as the session asked.
+    fn carry_out(
+        &self,
+        doc: DocumentId,
+        action: Action,
+        session: &mut DocSession,
+        peers: &mut HashMap<PeerKey, Peer>,
+    ) {
+        match action {
+            Action::Send(conn, data) => {
+                let Some(peer) = peers.get(&conn) else {
+                    return;
+                };
+                let message = Message::Sync {
+                    document_id: doc.to_string(),
+                    sender_id: self.server_id.clone(),
+                    target_id: peer.remote.clone(),
+                    data,
+                };
+                if peer.tx.try_send(message).is_err() {
+                    tracing::info!(%doc, conn, "peer cannot keep up; disconnecting it");
+                    peer.kick.notify_one();
                     peers.remove(&conn);
                     session.remove_peer(conn);
-                    Ok((None, Vec::new()))
                 }
-            };
-            let (from, actions) = match handled {
-                Ok(handled) => handled,
-                Err((culprit, why)) => match self.recover(doc, &mut peers, culprit, why).await {
-                    Some((fresh, actions)) => {
-                        session = fresh;
-                        (None, actions)
-                    }
-                    None => return,
-                },
-            };
-            let mut queue = actions;
-            while !queue.is_empty() {
-                let mut next = Vec::new();
-                for action in queue {
-                    match action {
-                        Action::Persist(changes) => {
-                            let claimant =
-                                from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
-                            if let Err(e) = self.persist(doc, changes, claimant).await {
-                                // Never acknowledge what is not stored: this document stops
-                                // here, unacknowledged, and the server shuts down.
-                                self.fail(doc, &e);
-                                return;
-                            }
-                            next.extend(session.persisted());
-                            let _ = self.updates.send(doc);
-                            if let Err(e) = self.maybe_compact(doc, &session).await {
-                                // Only a storage call that never came back ends up here.
-                                self.fail(doc, &e);
-                                return;
-                            }
-                        }
-                        Action::Send(conn, data) => {
-                            let Some(peer) = peers.get(&conn) else {
-                                continue;
-                            };
-                            let message = Message::Sync {
-                                document_id: doc.to_string(),
-                                sender_id: self.server_id.clone(),
-                                target_id: peer.remote.clone(),
-                                data,
-                            };
-                            if peer.tx.try_send(message).is_err() {
-                                tracing::info!(%doc, conn, "peer cannot keep up; disconnecting it");
-                                peer.kick.notify_one();
-                                peers.remove(&conn);
-                                session.remove_peer(conn);
-                            }
-                        }
-                        Action::Reject(conn, reason) => {
-                            if let Some(peer) = peers.remove(&conn) {
-                                let _ = peer.tx.try_send(Message::Error { message: reason });
-                            }
-                            session.remove_peer(conn);
-                        }
-                    }
+            }
+            Action::Reject(conn, reason) => {
+                if let Some(peer) = peers.remove(&conn) {
+                    let _ = peer.tx.try_send(Message::Error { message: reason });
                 }
-                queue = next;
+                session.remove_peer(conn);
+            }
+            // The actor persists; the session asks for it only from `receive`.
+            Action::Persist(_) => {
+                tracing::error!(%doc, "a persist request outside a receive was ignored");
             }
         }
     }
@@ -412,7 +476,10 @@ impl Documents {
             })
             .await;
         match result {
-            Ok(()) => tracing::debug!(%doc, "log compacted into a snapshot"),
+            Ok(()) => {
+                self.metrics.compactions.inc();
+                tracing::debug!(%doc, "log compacted into a snapshot");
+            }
             Err(e) if e.is::<StorageStuck>() => return Err(e),
             Err(e) => tracing::warn!(%doc, "compaction failed (the log is intact): {e:#}"),
         }
@@ -428,6 +495,7 @@ impl Documents {
         let store = self.store.clone();
         let accounts = self.accounts.clone();
         let started = std::time::Instant::now();
+        let count = changes.len();
         self.storage("storing changes", move || -> anyhow::Result<()> {
             let new: Vec<NewChange> = changes
                 .iter()
@@ -450,7 +518,7 @@ impl Documents {
         self.metrics
             .ack_latency
             .observe(started.elapsed().as_secs_f64());
-        tracing::debug!(%doc, ms = started.elapsed().as_millis() as u64, "changes stored and flushed");
+        tracing::debug!(%doc, count, us = started.elapsed().as_micros() as u64, "changes stored and flushed");
         Ok(())
     }
 }

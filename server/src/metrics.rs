@@ -26,6 +26,10 @@ pub struct Metrics {
     pub ack_latency: Histogram,
     /// Storage flushes done for acknowledgements.
     pub flushes: Counter,
+    /// Changes stored by one flush (group commit: what arrived together is flushed once).
+    pub batched_changes: Histogram,
+    /// Logs compacted into snapshots.
+    pub compactions: Counter,
     /// Inbound messages the guard refused.
     pub guard_rejections: Counter,
     /// Connections refused at the HTTP handshake for a missing, unknown or revoked token.
@@ -44,6 +48,9 @@ impl Default for Metrics {
         // 0.5 ms to about 16 s.
         let ack_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let flushes = Counter::default();
+        let compactions = Counter::default();
+        // 1 to 4,096 changes.
+        let batched_changes = Histogram::new(exponential_buckets(1.0, 2.0, 13));
         let guard_rejections = Counter::default();
         let auth_failures = Counter::default();
         registry.register(
@@ -87,6 +94,16 @@ impl Default for Metrics {
             flushes.clone(),
         );
         registry.register(
+            "compactions",
+            "Document logs compacted into snapshots",
+            compactions.clone(),
+        );
+        registry.register(
+            "changes_per_flush",
+            "Changes stored by one flush (those that arrived together)",
+            batched_changes.clone(),
+        );
+        registry.register(
             "guard_rejections",
             "Inbound messages refused by the guard",
             guard_rejections.clone(),
@@ -106,6 +123,8 @@ impl Default for Metrics {
             bytes_out,
             ack_latency,
             flushes,
+            batched_changes,
+            compactions,
             guard_rejections,
             auth_failures,
         }

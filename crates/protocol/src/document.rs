@@ -191,6 +191,12 @@ impl DocSession {
     pub fn persisted(&mut self) -> Vec<Action> {
         self.waiting = false;
         self.persisted_heads = self.doc.get_heads();
+        for peer in self.peers.values_mut() {
+            // A peer heard from while we waited may have told us heads equal to ours, and
+            // Automerge then records them as sent to it and stays quiet; but nothing was
+            // sent, and that peer waits for our heads as its acknowledgement.
+            peer.state.last_sent_heads.clear();
+        }
         self.generate(None)
     }
 
@@ -478,6 +484,38 @@ mod tests {
         assert!(session.missing_dependencies() > 0);
         session.remove_peer(1);
         assert_eq!(session.missing_dependencies(), 0);
+    }
+
+    #[test]
+    fn a_peer_heard_again_while_changes_are_stored_still_gets_its_acknowledgement() {
+        let mut session = DocSession::new(Automerge::new());
+        let mut client = Client::new();
+        for a in session.add_peer(1, Access::ReadWrite) {
+            if let Action::Send(_, bytes) = a {
+                client.incoming(&bytes);
+            }
+        }
+        client.write("x", 1);
+        let first = session.receive(1, client.outgoing().unwrap());
+        assert!(
+            matches!(first.as_slice(), [Action::Persist(_)]),
+            "{first:?}"
+        );
+        // Before the store completes, the client speaks again: its heads, no changes.
+        client.state.in_flight = false;
+        let mut again = client.outgoing().unwrap();
+        again.changes = Vec::<Vec<u8>>::new().into();
+        assert!(
+            session.receive(1, again).is_empty(),
+            "nothing leaves while waiting"
+        );
+        let after = session.persisted();
+        let heads = client.doc.get_heads();
+        let acked = after.iter().any(|a| match a {
+            Action::Send(1, bytes) => SyncMessage::decode(bytes).unwrap().heads == heads,
+            _ => false,
+        });
+        assert!(acked, "the client hears our heads: {after:?}");
     }
 
     #[test]

@@ -520,6 +520,24 @@ fn a_long_history_is_compacted_and_survives_a_restart() {
             .await
             .unwrap();
     });
+    // Compaction follows the acknowledgement (it never delays one): wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = ureq::get(format!("http://{}/metrics", server.addr))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        if metrics.contains("nudge_compactions_total 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.kill9();
     {
         use nudge_store::{DocStore, OpenOptions, SledStore};
