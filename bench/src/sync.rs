@@ -45,6 +45,9 @@ fn server_bin() -> Result<std::path::PathBuf> {
     Ok(crate::nudge_bin()?.with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX)))
 }
 
+/// The server's `--unload-after` in this bench.
+const UNLOAD_AFTER: Duration = Duration::from_secs(3);
+
 fn start(data: &Path) -> Result<(Server, String)> {
     let out = Command::new(server_bin()?)
         .args(["account", "add", "bench", "--data"])
@@ -64,6 +67,8 @@ fn start(data: &Path) -> Result<(Server, String)> {
     let mut child = Command::new(server_bin()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        // Idle documents leave memory after 3 s here (300 s by default), to measure it.
+        .args(["--unload-after", &UNLOAD_AFTER.as_secs().to_string()])
         .stdout(Stdio::piped())
         // NUDGE_BENCH_SERVER_LOG=FILE keeps the server's log (with RUST_LOG set).
         .stderr(match std::env::var_os("NUDGE_BENCH_SERVER_LOG") {
@@ -329,6 +334,20 @@ pub fn run(full: bool) -> Result<()> {
     let data = tempfile::tempdir()?;
     let (server, token) = start(data.path())?;
     let idle = rss_kib(server.child.id())?;
+    // Idle connections: joined, nothing open.
+    let connections = 1_000;
+    let _ = rlimit::increase_nofile_limit(connections as u64 * 2 + 256);
+    let before_connections = rss_kib(server.child.id())?;
+    let held = runtime.block_on(async {
+        let mut held = Vec::with_capacity(connections);
+        for c in 0..connections {
+            held.push(connect(&server.addr, &token, &format!("idle-{c}")).await?);
+        }
+        Ok::<_, anyhow::Error>(held)
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+    let with_connections = rss_kib(server.child.id())?;
+    drop(held);
 
     println!(
         "## nudge-bench sync (NUDGE_TEST_SCALE={})",
@@ -460,6 +479,9 @@ pub fn run(full: bool) -> Result<()> {
         Ok::<_, anyhow::Error>(())
     })?;
     let loaded = rss_kib(server.child.id())?;
+    // Nobody has them open now: after the unload time they leave memory.
+    std::thread::sleep(UNLOAD_AFTER + Duration::from_secs(12));
+    let unloaded = rss_kib(server.child.id())?;
     println!("### Server memory");
     println!();
     println!("| state | RSS |");
@@ -469,6 +491,16 @@ pub fn run(full: bool) -> Result<()> {
         "| {journals} journals of {journal_shifts} changes loaded | {:.1} MiB ({:.2} MiB per journal) |",
         loaded as f64 / 1024.0,
         (loaded.saturating_sub(idle)) as f64 / 1024.0 / journals as f64
+    );
+    println!(
+        "| the same journals {} s after their last connection closed (unloaded) | {:.1} MiB |",
+        (UNLOAD_AFTER + Duration::from_secs(12)).as_secs(),
+        unloaded as f64 / 1024.0
+    );
+    println!(
+        "| {connections} idle connections (joined, nothing open) | +{:.1} MiB ({:.1} KiB per connection) |",
+        with_connections.saturating_sub(before_connections) as f64 / 1024.0,
+        with_connections.saturating_sub(before_connections) as f64 / connections as f64
     );
     println!();
     Ok(())

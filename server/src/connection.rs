@@ -321,11 +321,6 @@ async fn route(
                             .await
                             .map_err(|e| e.to_string());
                     }
-                    let actor = shared
-                        .documents
-                        .get(doc)
-                        .await
-                        .map_err(|e| format!("{e:#}"))?;
                     let open = DocCommand::Open {
                         conn,
                         remote: remote.to_owned(),
@@ -338,10 +333,11 @@ async fn route(
                         tx: tx.clone(),
                         kick: kick.clone(),
                     };
-                    actor
-                        .send(open)
+                    let actor = shared
+                        .documents
+                        .open(doc, open)
                         .await
-                        .map_err(|_| "document closed".to_owned())?;
+                        .map_err(|e| format!("{e:#}"))?;
                     opened.insert(doc, actor.clone());
                     actor
                 }

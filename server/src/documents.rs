@@ -124,6 +124,8 @@ pub struct Documents {
     pub failure: std::sync::Mutex<Option<String>>,
     /// How long one storage call may take before storage counts as failed.
     storage_timeout: std::time::Duration,
+    /// How long a document nobody has open stays in memory.
+    unload_after: std::time::Duration,
 }
 
 impl Documents {
@@ -134,6 +136,7 @@ impl Documents {
         server_id: String,
         metrics: Arc<Metrics>,
         storage_timeout: std::time::Duration,
+        unload_after: std::time::Duration,
     ) -> Self {
         Self {
             store,
@@ -145,6 +148,7 @@ impl Documents {
             updates: tokio::sync::broadcast::channel(256).0,
             failure: std::sync::Mutex::new(None),
             storage_timeout,
+            unload_after,
         }
     }
 
@@ -178,11 +182,36 @@ impl Documents {
     }
 
     /// The channel to a document's actor, loading the document if needed.
+    #[cfg(test)]
     pub async fn get(
         self: &Arc<Self>,
         doc: DocumentId,
     ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
         let mut loaded = self.loaded.lock().await;
+        self.get_locked(&mut loaded, doc).await
+    }
+
+    /// Opens a document for a connection: loads it if needed and hands its actor the
+    /// `Open` command, both under the registry's lock, so that an idle document cannot
+    /// unload between the two (its actor checks for waiting commands under the same lock).
+    pub async fn open(
+        self: &Arc<Self>,
+        doc: DocumentId,
+        open: DocCommand,
+    ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
+        let mut loaded = self.loaded.lock().await;
+        let tx = self.get_locked(&mut loaded, doc).await?;
+        tx.send(open)
+            .await
+            .map_err(|_| anyhow::anyhow!("document {doc} closed"))?;
+        Ok(tx)
+    }
+
+    async fn get_locked(
+        self: &Arc<Self>,
+        loaded: &mut HashMap<DocumentId, mpsc::Sender<DocCommand>>,
+        doc: DocumentId,
+    ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
         if let Some(tx) = loaded.get(&doc).filter(|tx| !tx.is_closed()) {
             return Ok(tx.clone());
         }
@@ -200,7 +229,8 @@ impl Documents {
             self.metrics.documents_loaded.inc();
         }
         let me = self.clone();
-        tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx).await });
+        let own = tx.downgrade();
+        tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx, own).await });
         Ok(tx)
     }
 
@@ -259,9 +289,28 @@ impl Documents {
         doc: DocumentId,
         mut session: DocSession,
         mut rx: mpsc::Receiver<DocCommand>,
+        own: mpsc::WeakSender<DocCommand>,
     ) {
         let mut peers: HashMap<PeerKey, Peer> = HashMap::new();
-        while let Some(first) = rx.recv().await {
+        loop {
+            let first = if peers.is_empty() {
+                // Nobody has it open: it leaves memory after `unload_after` of that.
+                match tokio::time::timeout(self.unload_after, rx.recv()).await {
+                    Ok(Some(command)) => command,
+                    Ok(None) => return,
+                    Err(_) => {
+                        if self.unload(doc, &rx, &own).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                match rx.recv().await {
+                    Some(command) => command,
+                    None => return,
+                }
+            };
             // Group commit: every command already waiting is handled before one store and
             // flush covers all the changes they delivered. Nothing is sent meanwhile (the
             // session holds its messages until `persisted`), so the rule stays: no heads
@@ -324,6 +373,30 @@ impl Documents {
                 return;
             }
         }
+    }
+
+    /// Takes an idle document out of the registry, unless a command is waiting (the
+    /// registry's lock makes this atomic with [`Self::open`]). Everything in it is stored.
+    async fn unload(
+        &self,
+        doc: DocumentId,
+        rx: &mpsc::Receiver<DocCommand>,
+        own: &mpsc::WeakSender<DocCommand>,
+    ) -> bool {
+        let mut loaded = self.loaded.lock().await;
+        if !rx.is_empty() {
+            return false;
+        }
+        let ours = match (loaded.get(&doc), own.upgrade()) {
+            (Some(entry), Some(own)) => entry.same_channel(&own),
+            _ => false,
+        };
+        if ours {
+            loaded.remove(&doc);
+            self.metrics.documents_loaded.dec();
+            tracing::debug!(%doc, "idle document unloaded");
+        }
+        true
     }
 
     /// Handles one command: what the session asks for, or the panic it caused.
@@ -597,6 +670,7 @@ mod tests {
             "server".into(),
             Arc::new(Metrics::default()),
             std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(300),
         ));
         let id = DocumentId::random();
         let other_id = DocumentId::random();

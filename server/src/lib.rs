@@ -62,6 +62,9 @@ pub struct Config {
     /// How long one storage call (store and flush, load, compact) may take; one that
     /// takes longer counts as a storage failure and stops the server.
     pub storage_timeout: Duration,
+    /// How long a document nobody has open stays in memory; it is loaded again from
+    /// storage when next opened.
+    pub unload_after: Duration,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             link_ttl: Duration::from_secs(15 * 60),
             send_timeout: Duration::from_secs(10),
             storage_timeout: Duration::from_secs(30),
+            unload_after: Duration::from_secs(300),
         }
     }
 }
@@ -153,6 +157,7 @@ pub async fn run_with(
             server_id.clone(),
             metrics.clone(),
             config.storage_timeout,
+            config.unload_after,
         )),
         devices: devices::Devices::open(&store, accounts.clone())?,
         shares: shares::Shares::open(&store, accounts.clone())?,

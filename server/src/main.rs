@@ -1,5 +1,10 @@
 //! The `nudge-server` binary: parses arguments and hands over to the library.
 
+/// jemalloc hands freed memory back to the system after a while (glibc's malloc keeps it
+/// in per-thread arenas), so the server shrinks again when idle documents leave memory.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +65,10 @@ enum Command {
         /// (a disk that fills can make the store hang rather than fail) and stops the server.
         #[arg(long, env = "NUDGE_STORAGE_TIMEOUT", default_value_t = 30)]
         storage_timeout: u64,
+        /// Seconds a document nobody has open stays in memory (it is loaded again when
+        /// next opened).
+        #[arg(long, env = "NUDGE_UNLOAD_AFTER", default_value_t = 300)]
+        unload_after: u64,
     },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
@@ -153,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             link_ttl,
             send_timeout,
             storage_timeout,
+            unload_after,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -166,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
                 link_ttl: std::time::Duration::from_secs(link_ttl.max(1)),
                 send_timeout: std::time::Duration::from_secs(send_timeout.max(1)),
                 storage_timeout: std::time::Duration::from_secs(storage_timeout.max(1)),
+                unload_after: std::time::Duration::from_secs(unload_after.max(1)),
                 ..nudge_server::Config::default()
             };
             let store = open(&data).map_err(|e| match e.downcast_ref::<nudge_store::Error>() {

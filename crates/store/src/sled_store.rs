@@ -29,6 +29,9 @@ pub struct OpenOptions {
     /// [`DocStore::flush`] calls. A short-lived process that flushes before it reports
     /// success needs none (and starts faster without the flusher thread).
     pub background_flush_ms: Option<u64>,
+    /// Bytes of sled's page cache (sled's own default is 1 GiB, all of it resident once
+    /// the data has been read or written).
+    pub cache_bytes: u64,
 }
 
 impl Default for OpenOptions {
@@ -36,6 +39,7 @@ impl Default for OpenOptions {
         Self {
             lock_wait: Duration::from_secs(3),
             background_flush_ms: Some(500),
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -138,6 +142,7 @@ fn open_db(path: &Path, options: &OpenOptions) -> Result<sled::Db, Error> {
     // sled can panic on some damaged files; a damaged store must be an error, not a crash.
     let config = sled::Config::new()
         .path(path)
+        .cache_capacity(options.cache_bytes)
         .flush_every_ms(options.background_flush_ms);
     let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
     match opened {

@@ -698,3 +698,68 @@ fn ephemeral_messages_reach_the_other_peers_of_a_document() {
         );
     });
 }
+
+/// `nudge_documents_loaded` from the server's metrics.
+fn documents_loaded(addr: &str) -> u64 {
+    let metrics = ureq::get(format!("http://{addr}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nudge_documents_loaded "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no nudge_documents_loaded in {metrics}"))
+}
+
+#[test]
+fn idle_documents_leave_memory_and_come_back_whole() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "alice");
+    let server = Server::start_with(data.path(), &["--unload-after", "1"]);
+    let id = DocumentId::random();
+    let mut doc = Automerge::new();
+    for i in 0..50 {
+        let mut tx = doc.transaction();
+        tx.put(ROOT, format!("k{i}").as_str(), i).unwrap();
+        tx.commit();
+    }
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let s = join(&mut ws, "laptop").await;
+        sync(&mut ws, "laptop", &s, &id, &mut doc, "sync")
+            .await
+            .unwrap();
+        // Open on a connection: it stays, however long that connection is quiet.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(documents_loaded(&server.addr), 1);
+        // The device writes again after the quiet spell: still the same document.
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "later", true).unwrap();
+        tx.commit();
+        sync(&mut ws, "laptop", &s, &id, &mut doc, "sync")
+            .await
+            .unwrap();
+    });
+    // Nobody has it open: it leaves memory after a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while documents_loaded(&server.addr) > 0 {
+        assert!(std::time::Instant::now() < deadline, "never unloaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And comes back whole when asked for.
+    runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let s = join(&mut ws, "phone").await;
+        let mut fetched = Automerge::new();
+        let _ = sync(&mut ws, "phone", &s, &id, &mut fetched, "request").await;
+        let (mut a, mut b) = (fetched.get_heads(), doc.get_heads());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert_eq!(fetched.length(ROOT), 51);
+    });
+    assert_eq!(documents_loaded(&server.addr), 1);
+}
