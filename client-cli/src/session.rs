@@ -300,6 +300,14 @@ impl Session {
         Ok(self.store.append(id, &changes)?)
     }
 
+    /// Stores a document that arrived whole (nothing of it was here) as one snapshot,
+    /// instead of one log entry per change. Atomic: all of it or nothing.
+    pub fn store_whole(&self, id: &DocumentId, doc: &Automerge) -> Result<()> {
+        let hashes: Vec<_> = doc.get_changes_meta(&[]).iter().map(|c| c.hash.0).collect();
+        self.store.import(id, &doc.save(), &hashes)?;
+        Ok(())
+    }
+
     /// The document `id` as stored here, if it is.
     pub fn load_automerge(&self, id: &DocumentId) -> Result<Option<Automerge>> {
         let Some(bytes) = self.load_doc(id)? else {
@@ -485,6 +493,22 @@ impl Session {
             .load_journal()?
             .ok_or_else(|| anyhow!("the journal disappeared"))?;
         self.rebuild_cache(&journal, position)
+    }
+
+    /// Brings the cache up to date from `doc`, a copy of the journal as stored (a sync
+    /// holds one in memory), instead of loading the journal again from the store.
+    pub fn refresh_cache_from(&self, doc: &Automerge) -> Result<()> {
+        let Some(id) = self.journal_id()? else {
+            return Ok(());
+        };
+        let position = self.checked_position(&id)?;
+        if self.cache.meta(position).is_some() {
+            return Ok(());
+        }
+        let journal = Journal::from_doc(doc.clone())
+            .map_err(|e| anyhow!("the journal cannot be read: {e}"))?;
+        self.rebuild_cache(&journal, position)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(position = position))]

@@ -336,12 +336,25 @@ async fn observer(
 ) -> Result<()> {
     let mut seen = 0i64;
     // One deadline, not a fresh wait per message: the server's idle pings would otherwise
-    // keep an observer waiting forever.
-    let deadline = until + Duration::from_secs(3);
+    // keep an observer waiting forever. After the writers stop, an observer leaves as
+    // soon as it has seen all of its journal's changes, or at the deadline.
+    let deadline = until + Duration::from_secs(10);
+    let pending = |sent: &Sent| {
+        sent.lock()
+            .expect("lock")
+            .keys()
+            .any(|(j, _)| *j == journal)
+    };
     loop {
-        let next = match tokio::time::timeout_at(deadline.into(), peer.ws.next()).await {
+        if Instant::now() >= until && !pending(&sent) {
+            return Ok(());
+        }
+        let wait =
+            (until + Duration::from_millis(200)).max(Instant::now() + Duration::from_millis(200));
+        let next = match tokio::time::timeout_at(wait.min(deadline).into(), peer.ws.next()).await {
             Ok(next) => next,
-            Err(_) => return Ok(()),
+            Err(_) if Instant::now() >= deadline => return Ok(()),
+            Err(_) => continue,
         };
         match next {
             Some(Ok(WsMessage::Binary(b))) => {

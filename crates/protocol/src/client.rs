@@ -281,6 +281,19 @@ impl ClientSync {
         changes
     }
 
+    /// Whether nothing of `id` has been handed out for storing yet (a fetch into an empty
+    /// device): the caller may store the whole document at once, then [`Self::mark_stored`].
+    pub fn nothing_stored(&self, id: &DocumentId) -> bool {
+        self.docs.get(id).is_some_and(|e| e.stored.is_empty())
+    }
+
+    /// Everything `id` holds now is stored (the caller stored the whole document).
+    pub fn mark_stored(&mut self, id: &DocumentId) {
+        if let Some(entry) = self.docs.get_mut(id) {
+            entry.stored = entry.doc.get_heads();
+        }
+    }
+
     /// How much moved for a document; meaningful once it is in sync.
     pub fn moved(&self, id: &DocumentId) -> Moved {
         let Some(entry) = self.docs.get(id) else {
@@ -289,12 +302,14 @@ impl ClientSync {
         let Some(server_initial) = &entry.server_initial else {
             return Moved::default();
         };
+        // Metadata only: building whole changes to read their hashes cost as much as the
+        // fetch itself on a big journal.
         let hashes = |heads: &[ChangeHash]| -> BTreeSet<ChangeHash> {
             entry
                 .doc
-                .get_changes(heads)
+                .get_changes_meta(heads)
                 .iter()
-                .map(|c| c.hash())
+                .map(|c| c.hash)
                 .collect()
         };
         let down: BTreeSet<ChangeHash> = hashes(&entry.initial)

@@ -336,12 +336,24 @@ impl DocStore for SledStore {
         hashes: &[ChangeHash],
     ) -> Result<(), Error> {
         self.remove(doc)?;
-        let mut batch = sled::Batch::default();
-        for (i, hash) in hashes.iter().enumerate() {
-            batch.insert(key(doc, hash), &(i as u64 + 1).to_be_bytes());
+        // The hash index and the snapshot land together or not at all: an index entry
+        // without its change would make later appends skip that change as present.
+        let through = hashes.len() as u64;
+        let written = (&self.hashes, &self.snapshots, &self.snapshot_through).transaction(
+            |(index, snaps, thr)| {
+                for (i, hash) in hashes.iter().enumerate() {
+                    index.insert(key(doc, hash), &(i as u64 + 1).to_be_bytes())?;
+                }
+                snaps.insert(doc.as_bytes(), snapshot)?;
+                thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            },
+        );
+        match written {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(self.io(e)),
+            Err(TransactionError::Abort(())) => unreachable!("the import transaction never aborts"),
         }
-        self.hashes.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.compact(doc, snapshot, hashes.len() as u64)
     }
 
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
