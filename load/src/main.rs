@@ -267,6 +267,15 @@ impl Peer {
 
 type Sent = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
 
+/// Sends a close frame and reads until the server answers it (2 s at most).
+async fn close(ws: &mut Ws) {
+    let _ = ws.send(WsMessage::Close(None)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
 /// One change to the counter, sent at once.
 async fn bump(peer: &mut Peer, n: i64, sent: &Sent, journal: usize) -> Result<()> {
     let mut tx = peer.doc.transaction();
@@ -277,6 +286,25 @@ async fn bump(peer: &mut Peer, n: i64, sent: &Sent, journal: usize) -> Result<()
         .insert((journal, n), Instant::now());
     peer.state.in_flight = false;
     peer.flush().await
+}
+
+/// Waits (5 s at most) until the server has acknowledged everything `peer` wrote, reading
+/// and answering as a real device does before it leaves; false if it never did.
+async fn settle(peer: &mut Peer) -> bool {
+    let acked = |p: &Peer| p.state.their_heads.as_ref() == Some(&p.doc.get_heads());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !acked(peer) {
+        match tokio::time::timeout_at(deadline.into(), peer.ws.next()).await {
+            Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                if peer.receive(&b).await.is_err() {
+                    return false;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The next message on `peer`'s socket, or never when there is no peer.
@@ -305,6 +333,21 @@ async fn writer(
         tokio::select! {
             _ = tick.tick() => {
                 if Instant::now() >= until {
+                    // Like a real device: leave once the server has acknowledged
+                    // everything. A change sent just before leaving is otherwise not
+                    // acknowledged, and may be lost with the connection (a device keeps
+                    // and resends it; this generator would not).
+                    let mut settled = settle(&mut peer).await;
+                    if let Some(view) = view.as_mut() {
+                        settled &= settle(view).await;
+                    }
+                    close(&mut peer.ws).await;
+                    if let Some(view) = view.as_mut() {
+                        close(&mut view.ws).await;
+                    }
+                    if !settled {
+                        bail!("writer {journal}: its last changes were never acknowledged");
+                    }
                     return Ok(());
                 }
                 n += 1;
