@@ -233,6 +233,25 @@ fn main() -> Result<()> {
     if args.get(1).map(String::as_str) == Some("sync") {
         return sync::run(full);
     }
+    // `nudge-bench relay ADDR CHANGES GAP_MS`: the relay against any server speaking the
+    // automerge-repo protocol (bench/compare.sh); token from NUDGE_TOKEN, if it needs one.
+    if args.get(1).map(String::as_str) == Some("relay") {
+        let (Some(addr), Some(n), Some(gap)) = (
+            args.get(2),
+            args.get(3).and_then(|n| n.parse().ok()),
+            args.get(4).and_then(|g| g.parse::<u64>().ok()),
+        ) else {
+            bail!("usage: nudge-bench relay ADDR CHANGES GAP_MS (0: back to back)");
+        };
+        return sync::relay_report(addr, n, gap);
+    }
+    // `nudge-bench fetch ADDR SHIFTS`: a new client fetching a document of SHIFTS changes.
+    if args.get(1).map(String::as_str) == Some("fetch") {
+        let (Some(addr), Some(n)) = (args.get(2), args.get(3).and_then(|n| n.parse().ok())) else {
+            bail!("usage: nudge-bench fetch ADDR SHIFTS");
+        };
+        return sync::fetch_report(addr, n);
+    }
     let (sizes, runs) = if full {
         (vec![2_000, 100_000], 11)
     } else {

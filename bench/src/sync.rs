@@ -129,12 +129,30 @@ struct Peer {
     id: DocumentId,
     doc: Automerge,
     state: SyncState,
+    /// Whether it has sent its `request` yet.
+    asked: bool,
 }
 
 impl Peer {
     async fn send_pending(&mut self) -> Result<()> {
         if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
-            let message = sync_message(&self.id, &self.me, &self.server, m);
+            // A client that has nothing of the document asks for it (`request`), as
+            // automerge-repo clients do; servers that announce nothing answer only that.
+            let message = if self.doc.get_heads().is_empty() && !self.asked {
+                self.asked = true;
+                WsMessage::Binary(
+                    Message::Request {
+                        document_id: self.id.to_string(),
+                        sender_id: self.me.clone(),
+                        target_id: self.server.clone(),
+                        data: m.encode(),
+                    }
+                    .encode()
+                    .into(),
+                )
+            } else {
+                sync_message(&self.id, &self.me, &self.server, m)
+            };
             self.ws.send(message).await?;
         }
         Ok(())
@@ -148,10 +166,26 @@ impl Peer {
         };
         match next {
             Some(Ok(WsMessage::Binary(b))) => {
-                if let Message::Sync { data, .. } = Message::decode(&b)? {
-                    self.doc
-                        .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
-                    self.send_pending().await?;
+                // A server that announces its documents (samod's default) also syncs others.
+                match Message::decode(&b)? {
+                    Message::Sync {
+                        data, document_id, ..
+                    } if document_id == self.id.to_string() => {
+                        self.doc
+                            .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
+                        self.send_pending().await?;
+                    }
+                    // Not there yet (a server that has not finished taking it in): ask
+                    // again shortly, with a fresh sync state, as a client would.
+                    Message::DocUnavailable { document_id, .. }
+                        if document_id == self.id.to_string() =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        self.state = SyncState::new();
+                        self.asked = false;
+                        self.send_pending().await?;
+                    }
+                    _ => {}
                 }
                 Ok(true)
             }
@@ -200,6 +234,7 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
         id,
         doc: Automerge::new(),
         state: SyncState::new(),
+        asked: false,
     };
     let mut tx = a.doc.transaction();
     tx.put(ROOT, "start", 0)?;
@@ -213,6 +248,7 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
         id,
         doc: Automerge::new(),
         state: SyncState::new(),
+        asked: false,
     };
     b.settle().await?;
 
@@ -261,6 +297,121 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
     writer.await??;
     latencies.sort();
     Ok(latencies)
+}
+
+/// `nudge-bench relay`: prints `p50_ms p99_ms` of the relay against the server at `addr`.
+pub fn relay_report(addr: &str, n: usize, gap_ms: u64) -> Result<()> {
+    let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let gap = (gap_ms > 0).then(|| Duration::from_millis(gap_ms));
+    let latencies = runtime.block_on(relay(addr, &token, n, gap))?;
+    println!(
+        "{:.3} {:.3}",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// A document of `shifts` changes, one small map each, like a journal's shifts.
+fn shifts_doc(shifts: usize) -> Result<Automerge> {
+    let mut doc = Automerge::new();
+    for i in 0..shifts {
+        let mut tx = doc.transaction();
+        let shift = tx.put_object(
+            ROOT,
+            format!("shift{i}"),
+            nudge_journal::automerge::ObjType::Map,
+        )?;
+        tx.put(
+            &shift,
+            "text",
+            format!("Micro shift number {i}: email someone"),
+        )?;
+        tx.put(&shift, "status", "done")?;
+        tx.commit();
+    }
+    Ok(doc)
+}
+
+/// `nudge-bench fetch ADDR SHIFTS`: pushes a document of SHIFTS changes to the server at
+/// `addr`, then times a new client fetching it whole; prints `fetch_ms in_memory_ms`, the
+/// second an in-memory Automerge sync of the same document into an empty one.
+pub fn fetch_report(addr: &str, shifts: usize) -> Result<()> {
+    let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let doc = shifts_doc(shifts)?;
+    let id = DocumentId::random();
+    let fetched = runtime.block_on(async {
+        let (ws, server) = connect(addr, &token, &format!("pusher-{id}")).await?;
+        let mut pusher = Peer {
+            ws,
+            me: format!("pusher-{id}"),
+            server,
+            id,
+            doc: doc.clone(),
+            state: SyncState::new(),
+            asked: false,
+        };
+        pusher.settle().await.context("pushing the document")?;
+        let started = Instant::now();
+        let (ws, server) = connect(addr, &token, &format!("fetcher-{id}")).await?;
+        let mut fetcher = Peer {
+            ws,
+            me: format!("fetcher-{id}"),
+            server,
+            id,
+            doc: Automerge::new(),
+            state: SyncState::new(),
+            asked: false,
+        };
+        let mut want = doc.get_heads();
+        want.sort();
+        // Done when it holds the whole document (whether or not the server says more).
+        fetcher.send_pending().await?;
+        loop {
+            let mut have = fetcher.doc.get_heads();
+            have.sort();
+            if have == want {
+                break;
+            }
+            if !fetcher.step(Duration::from_secs(10)).await? {
+                bail!("fetching the document: the server stopped answering");
+            }
+        }
+        Ok::<_, anyhow::Error>(started.elapsed())
+    })?;
+    let started = Instant::now();
+    let mut empty = Automerge::new();
+    let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+    let mut source = doc.clone();
+    loop {
+        let mut any = false;
+        if let Some(m) = source.generate_sync_message(&mut sa) {
+            empty.receive_sync_message(&mut sb, m)?;
+            any = true;
+        }
+        if let Some(m) = empty.generate_sync_message(&mut sb) {
+            source.receive_sync_message(&mut sa, m)?;
+            any = true;
+        }
+        if !any {
+            break;
+        }
+    }
+    let in_memory = started.elapsed();
+    println!(
+        "{:.1} {:.1}",
+        fetched.as_secs_f64() * 1000.0,
+        in_memory.as_secs_f64() * 1000.0
+    );
+    Ok(())
 }
 
 /// The same relay in memory: A -> S -> B through sync states, no network, no storage.
@@ -473,6 +624,7 @@ pub fn run(full: bool) -> Result<()> {
                 id,
                 doc: journal.clone(),
                 state: SyncState::new(),
+                asked: false,
             };
             peer.settle().await?;
         }

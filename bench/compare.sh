@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Our nudge-server beside the servers a user would otherwise deploy, in one run on one
+# machine, driven over loopback by the same Rust client (nudge-bench's, which speaks the
+# automerge-repo protocol to all three): automerge-repo's Node sync server
+# (bench/peer/server.mjs, packages from bench/peer/package-lock.json) and a samod server
+# (samod-peer, in the bench crate). Prints one table and one TARGET line per target.
+#
+#   bench/compare.sh           # full: 1,000 changes, fetches of 10,000 and 100,000 shifts
+#   bench/compare.sh --quick   # under 5 minutes: 200 changes, a fetch of 10,000 shifts
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+if [[ "${1:-}" == "--quick" ]]; then quick=1; fi
+if ((quick)); then changes=200; fetches=(10000); else changes=1000; fetches=(10000 100000); fi
+
+echo "building and installing (cargo, npm)..." >&2
+cargo build --release -q -p nudge-server -p nudge-bench --bins
+# `npm install` installs the versions package-lock.json pins; `npm ci` (npm 11) refuses this
+# lockfile over cbor-extract's optional per-platform packages, which npm leaves out of it.
+(cd bench/peer && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start NAME COMMAND...: runs a server that prints "listening on ADDR"; sets ADDR and PID.
+start() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  PID=$!
+  pids+=("$PID")
+  for _ in $(seq 100); do
+    ADDR=$(sed -n 's/^listening on //p' "$work/$name.out")
+    if [[ -n "$ADDR" ]]; then return; fi
+    sleep 0.1
+  done
+  echo "$name did not start: $(cat "$work/$name.err")" >&2
+  exit 1
+}
+rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+mkdir -p "$work/ours" "$work/node" "$work/samod"
+token=$(target/release/nudge-server account add bench --data "$work/ours" | tail -1)
+start ours target/release/nudge-server serve --listen 127.0.0.1:0 --data "$work/ours"
+ours_addr=$ADDR ours_pid=$PID
+start node node bench/peer/server.mjs "$work/node"
+node_addr=$ADDR node_pid=$PID
+start samod target/release/samod-peer "$work/samod"
+samod_addr=$ADDR samod_pid=$PID
+sleep 1
+
+declare -A R
+for s in ours node samod; do
+  addr_var=${s}_addr pid_var=${s}_pid
+  addr=${!addr_var} pid=${!pid_var}
+  R[$s.idle]=$(rss_mib "$pid")
+  echo "$s: relay spaced..." >&2
+  read -r R[$s.sp50] R[$s.sp99] < <(NUDGE_TOKEN=$token target/release/nudge-bench relay "$addr" "$changes" 150)
+  echo "$s: relay back to back..." >&2
+  read -r R[$s.bb50] R[$s.bb99] < <(NUDGE_TOKEN=$token target/release/nudge-bench relay "$addr" "$changes" 0)
+  for n in "${fetches[@]}"; do
+    echo "$s: fetch of $n shifts..." >&2
+    read -r R[$s.fetch$n] R[mem.fetch$n] < <(NUDGE_TOKEN=$token target/release/nudge-bench fetch "$addr" "$n")
+  done
+  R[$s.loaded]=$(rss_mib "$pid")
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.2f", a / b }'; }
+echo
+echo "## bench/compare.sh $([[ $quick == 1 ]] && echo --quick) ($(date -u +%Y-%m-%d), $(nproc) cores)"
+echo
+echo "| figure | ours (durable) | Node server | samod server | ours / samod | ours / Node |"
+echo "|---|---|---|---|---|---|"
+row() { echo "| $1 | ${R[ours.$2]} | ${R[node.$2]} | ${R[samod.$2]} | $(ratio "${R[ours.$2]}" "${R[samod.$2]}") | $(ratio "${R[ours.$2]}" "${R[node.$2]}") |"; }
+row "one change A->server->B, spaced 150 ms, p50 (ms)" sp50
+row "the same, p99 (ms)" sp99
+row "back to back, p50 (ms)" bb50
+row "back to back, p99 (ms)" bb99
+for n in "${fetches[@]}"; do
+  row "new client fetches $n shifts (ms; in memory: ${R[mem.fetch$n]})" "fetch$n"
+done
+row "server RSS idle (MiB)" idle
+row "server RSS after the runs, documents loaded (MiB)" loaded
+echo
+
+# target NAME OURS PEER OK: one line; OK is an awk condition on o (ours) and p (peer).
+target() {
+  local verdict
+  verdict=$(awk -v o="$2" -v p="$3" "BEGIN { if ($4) print \"ok\"; else print \"missed\" }")
+  echo "TARGET $1 ours=$2 peer=$3 ratio=$(ratio "$2" "$3") $verdict"
+}
+target spaced_p50_vs_samod "${R[ours.sp50]}" "${R[samod.sp50]}" "o <= p"
+target spaced_p50_vs_node_4x "${R[ours.sp50]}" "${R[node.sp50]}" "o * 4 <= p"
+target spaced_p99_vs_samod "${R[ours.sp99]}" "${R[samod.sp99]}" "o <= p"
+target back_to_back_p50_under_2ms "${R[ours.bb50]}" 2 "o < p"
+target back_to_back_p99_under_10ms "${R[ours.bb99]}" 10 "o < p"
+target fetch10000_within_1.5x_in_memory "${R[ours.fetch10000]}" "${R[mem.fetch10000]}" "o <= 1.5 * p"
+target fetch10000_vs_samod "${R[ours.fetch10000]}" "${R[samod.fetch10000]}" "o < p"
+target fetch10000_vs_node "${R[ours.fetch10000]}" "${R[node.fetch10000]}" "o < p"
+target idle_rss_vs_samod "${R[ours.idle]}" "${R[samod.idle]}" "o <= p"
+target loaded_rss_vs_samod "${R[ours.loaded]}" "${R[samod.loaded]}" "o <= p"
+target loaded_rss_vs_node_5x "${R[ours.loaded]}" "${R[node.loaded]}" "o * 5 <= p"
