@@ -69,6 +69,9 @@ enum Command {
         /// next opened).
         #[arg(long, env = "NUDGE_UNLOAD_AFTER", default_value_t = 300)]
         unload_after: u64,
+        /// MiB of the store's page cache (stored changes and snapshots kept in memory).
+        #[arg(long, env = "NUDGE_CACHE_MIB", default_value_t = 64)]
+        cache_mib: u64,
     },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
@@ -125,10 +128,14 @@ enum TokenCommand {
     },
 }
 
-fn open(data: &PathBuf) -> Result<SledStore> {
+fn open(data: &PathBuf, cache_mib: u64) -> Result<SledStore> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
-    Ok(SledStore::open(data, &OpenOptions::default())?)
+    let options = OpenOptions {
+        cache_bytes: cache_mib.max(1) << 20,
+        ..OpenOptions::default()
+    };
+    Ok(SledStore::open(data, &options)?)
 }
 
 async fn shutdown_signal() {
@@ -163,6 +170,7 @@ fn run(cli: Cli) -> Result<()> {
             send_timeout,
             storage_timeout,
             unload_after,
+            cache_mib,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -179,11 +187,13 @@ fn run(cli: Cli) -> Result<()> {
                 unload_after: std::time::Duration::from_secs(unload_after.max(1)),
                 ..nudge_server::Config::default()
             };
-            let store = open(&data).map_err(|e| match e.downcast_ref::<nudge_store::Error>() {
-                Some(nudge_store::Error::Locked { .. }) => anyhow::anyhow!(
-                    "{e:#} (another server runs on this data folder; stop it first)"
-                ),
-                _ => e,
+            let store = open(&data, cache_mib).map_err(|e| {
+                match e.downcast_ref::<nudge_store::Error>() {
+                    Some(nudge_store::Error::Locked { .. }) => anyhow::anyhow!(
+                        "{e:#} (another server runs on this data folder; stop it first)"
+                    ),
+                    _ => e,
+                }
             })?;
             let runtime = tokio::runtime::Runtime::new()?;
             let admin_file = admin::path(&data);
