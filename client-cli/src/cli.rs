@@ -116,6 +116,17 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check this device's data (store, journal, cache, remote) and say how to fix problems.
     Doctor,
+    /// Print shell completions: nudge completions bash > ~/.local/share/bash-completion/completions/nudge
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (nudge.1 and one per command, e.g. nudge-sync.1) into a folder.
+    Man {
+        /// The folder, e.g. ~/.local/share/man/man1 (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// What this device syncs with: remote, device, last sync, changes not synced yet, and
     /// whether a watcher runs.
     Status {

@@ -101,6 +101,38 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
         })
 }
 
+/// Writes `nudge.1` and a page per command (`nudge-sync.1`, `nudge-buddy-invite.1`, ...).
+fn write_man_pages(dir: &std::path::Path, out: &mut Out) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}; pick another --out folder", dir.display()))?;
+    let mut written = 0;
+    let mut stack = vec![("nudge".to_owned(), <Cli as clap::CommandFactory>::command())];
+    while let Some((name, command)) = stack.pop() {
+        let command = command.display_name(name.replace('-', " "));
+        for sub in command.get_subcommands() {
+            if sub.get_name() != "help" {
+                stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+            }
+        }
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .title(name.clone())
+            .render(&mut page)
+            .with_context(|| format!("cannot render the man page for {name}"))?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, page).with_context(|| {
+            format!("cannot write {}; pick another --out folder", path.display())
+        })?;
+        written += 1;
+    }
+    out.line(format!(
+        "Wrote {written} man pages to {} (try: man -l {}).",
+        dir.display(),
+        dir.join("nudge.1").display()
+    ));
+    Ok(())
+}
+
 /// The clock: `NUDGE_NOW` (an RFC 3339 instant, or a local date-time) if set, else the
 /// system clock; the zone from `TZ` or the system.
 fn now() -> Result<Now> {
@@ -125,6 +157,18 @@ fn now() -> Result<Now> {
 }
 
 fn run(cli: Cli, out: &mut Out) -> Result<()> {
+    // Generated from the clap definitions; they need no data folder.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut command, "nudge", &mut text);
+            out.line(String::from_utf8_lossy(&text).trim_end());
+            return Ok(());
+        }
+        Command::Man { out: dir } => return write_man_pages(dir, out),
+        _ => {}
+    }
     let home = home(cli.home)?;
     // The doctor opens the store itself: a store that does not open is what it reports.
     if let Command::Doctor = cli.command {
@@ -251,6 +295,8 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
         ),
         Command::Status { json } => misc::status(session, out, json),
         Command::Doctor => doctor::run(session.home(), session.now.clone(), out),
+        // Answered in `run` before any store opens.
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
         Command::Sync { timeout, .. } => {
             sync::run(session, out, std::time::Duration::from_secs(timeout.max(1)))
         }

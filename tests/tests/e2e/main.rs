@@ -13,6 +13,7 @@ mod hostile_memory;
 mod samod;
 mod security;
 mod server;
+mod shell;
 mod sync;
 mod util;
 mod watch;
