@@ -254,9 +254,14 @@ pub fn status(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
         0
     };
     let watcher = crate::watch::running_state(session.home());
+    // The journal's automerge-repo document id: another app syncing with the same server
+    // finds the journal by it (`automerge:<id>` is automerge-repo's URL form).
+    let journal = session.journal_id()?.map(|id| id.to_string());
     let when = |ms: i64| crate::output::local(ms, &session.now.tz, "%Y-%m-%d %H:%M:%S");
     if as_json {
         return out.json(&serde_json::json!({
+            "journal_document_id": journal,
+            "journal_url": journal.as_ref().map(|id| format!("automerge:{id}")),
             "remote": remote.as_ref().map(|r| r.url.clone()),
             "token_id": token_id,
             "device": device,
@@ -275,6 +280,10 @@ pub fn status(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
         None => out.line("remote     none (`nudge join LINK` or `nudge remote add URL`)"),
     }
     out.line(format!("device     {device}"));
+    out.line(match &journal {
+        Some(id) => format!("journal    automerge:{id}"),
+        None => "journal    none yet (`nudge add` starts one)".to_owned(),
+    });
     out.line(format!(
         "last sync  {}",
         synced_at.map(when).unwrap_or_else(|| "never".into())

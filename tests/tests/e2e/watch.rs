@@ -202,6 +202,17 @@ fn ctrl_c_stops_a_watcher_cleanly() {
     let mut watcher = Watcher::start(&laptop);
     let status = laptop.json(&["status", "--json"]);
     assert_eq!(status["remote"], format!("http://{}", server.addr));
+    // The journal's automerge-repo id, as the server knows it (GET /v1/journal).
+    let id = status["journal_document_id"].as_str().unwrap().to_owned();
+    assert_eq!(status["journal_url"], format!("automerge:{id}"));
+    let known = ureq::get(format!("http://{}/v1/journal", server.addr))
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(known.contains(&id), "{known} vs {id}");
     let err = laptop.fails(1, &["sync", "--watch"]);
     assert!(err.contains("already runs"), "{err}");
     watcher.signal("-INT");
