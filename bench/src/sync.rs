@@ -337,6 +337,28 @@ fn shifts_doc(shifts: usize) -> Result<Automerge> {
     Ok(doc)
 }
 
+/// The baseline: an in-memory Automerge sync of `doc` into an empty document, timed.
+fn sync_in_memory(doc: &Automerge) -> Result<Duration> {
+    let started = Instant::now();
+    let mut empty = Automerge::new();
+    let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+    let mut source = doc.clone();
+    loop {
+        let mut any = false;
+        if let Some(m) = source.generate_sync_message(&mut sa) {
+            empty.receive_sync_message(&mut sb, m)?;
+            any = true;
+        }
+        if let Some(m) = empty.generate_sync_message(&mut sb) {
+            source.receive_sync_message(&mut sa, m)?;
+            any = true;
+        }
+        if !any {
+            return Ok(started.elapsed());
+        }
+    }
+}
+
 /// `nudge-bench fetch ADDR SHIFTS`: pushes a document of SHIFTS changes to the server at
 /// `addr`, then times a new client fetching it whole; prints `fetch_ms in_memory_ms`, the
 /// second an in-memory Automerge sync of the same document into an empty one.
@@ -387,25 +409,7 @@ pub fn fetch_report(addr: &str, shifts: usize) -> Result<()> {
         }
         Ok::<_, anyhow::Error>(started.elapsed())
     })?;
-    let started = Instant::now();
-    let mut empty = Automerge::new();
-    let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
-    let mut source = doc.clone();
-    loop {
-        let mut any = false;
-        if let Some(m) = source.generate_sync_message(&mut sa) {
-            empty.receive_sync_message(&mut sb, m)?;
-            any = true;
-        }
-        if let Some(m) = empty.generate_sync_message(&mut sb) {
-            source.receive_sync_message(&mut sa, m)?;
-            any = true;
-        }
-        if !any {
-            break;
-        }
-    }
-    let in_memory = started.elapsed();
+    let in_memory = sync_in_memory(&doc)?;
     println!(
         "{:.1} {:.1}",
         fetched.as_secs_f64() * 1000.0,
@@ -557,25 +561,7 @@ pub fn run(full: bool) -> Result<()> {
     drop(session);
     let mut in_memory = Vec::new();
     for _ in 0..3 {
-        let started = Instant::now();
-        let mut empty = Automerge::new();
-        let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
-        let mut source = full_doc.clone();
-        loop {
-            let mut any = false;
-            if let Some(m) = source.generate_sync_message(&mut sa) {
-                empty.receive_sync_message(&mut sb, m)?;
-                any = true;
-            }
-            if let Some(m) = empty.generate_sync_message(&mut sb) {
-                source.receive_sync_message(&mut sa, m)?;
-                any = true;
-            }
-            if !any {
-                break;
-            }
-        }
-        in_memory.push(started.elapsed());
+        in_memory.push(sync_in_memory(&full_doc)?);
     }
     in_memory.sort();
     let memory_fetch = in_memory[1];
@@ -593,25 +579,7 @@ pub fn run(full: bool) -> Result<()> {
     println!();
 
     // Memory with many journals loaded.
-    let journal = {
-        let mut doc = Automerge::new();
-        for i in 0..journal_shifts {
-            let mut tx = doc.transaction();
-            let shift = tx.put_object(
-                ROOT,
-                format!("shift{i}"),
-                nudge_journal::automerge::ObjType::Map,
-            )?;
-            tx.put(
-                &shift,
-                "text",
-                format!("Micro shift number {i}: email someone"),
-            )?;
-            tx.put(&shift, "status", "done")?;
-            tx.commit();
-        }
-        doc
-    };
+    let journal = shifts_doc(journal_shifts)?;
     runtime.block_on(async {
         for j in 0..journals {
             let id = DocumentId::random();

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::faults::full_sync;
 use crate::server::{connect, join, runtime, sync};
-use crate::util::{add_account, server_bin};
+use crate::util::{Server, add_account, noise};
 
 /// A loop-mounted ext4 file system of `mib` MiB in a temporary folder, unmounted on drop.
 struct SmallDisk {
@@ -87,57 +87,6 @@ fn fill(ballast: &Path, headroom: u64) -> u64 {
     kept
 }
 
-/// Bytes that do not compress, so each change really takes room.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-struct Serving {
-    child: std::process::Child,
-    addr: String,
-}
-
-fn serve(data: &Path, log: &Path) -> Serving {
-    let mut child = Command::new(server_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        // sled can hang instead of failing when its disk fills: the storage timeout
-        // turns that into the same stop as an error, sooner than the 5 s the client waits.
-        .args(["--storage-timeout", "2"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Serving { child, addr }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_really_full_disk_refuses_changes_and_loses_nothing_acknowledged() {
     let disk = match SmallDisk::mount(32) {
@@ -151,7 +100,13 @@ fn a_really_full_disk_refuses_changes_and_loses_nothing_acknowledged() {
     let data = disk.root().join("data");
     let logs = tempfile::tempdir().unwrap();
     let token = add_account(&data, "ana");
-    let server = serve(&data, &logs.path().join("first.log"));
+    // sled can hang instead of failing when its disk fills: the storage timeout turns
+    // that into the same stop as an error, sooner than the 5 s the client waits.
+    let server = Server::start_with_stderr(
+        &data,
+        &["--storage-timeout", "2"],
+        &logs.path().join("first.log"),
+    );
     let id = DocumentId::random();
     let mut doc = Automerge::new();
     let mut acked: HashSet<ChangeHash> = HashSet::new();
@@ -254,7 +209,11 @@ fn a_really_full_disk_refuses_changes_and_loses_nothing_acknowledged() {
 
     // Space returns; the server starts on the same data and has everything it acknowledged.
     std::fs::remove_file(disk.root().join("ballast")).unwrap();
-    let server = serve(&data, &logs.path().join("second.log"));
+    let server = Server::start_with_stderr(
+        &data,
+        &["--storage-timeout", "2"],
+        &logs.path().join("second.log"),
+    );
     let fetched = runtime().block_on(async {
         let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
         let s = join(&mut ws, "checker").await;

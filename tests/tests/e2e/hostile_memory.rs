@@ -14,7 +14,7 @@ use nudge_store::DocumentId;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::server::{Ws, connect, join, recv, runtime, sync};
-use crate::util::{Server, add_account, scale};
+use crate::util::{Server, add_account, noise, scale};
 
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -24,19 +24,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
-}
-
-/// Bytes that do not compress.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn carrying(changes: &[Change]) -> Vec<u8> {

@@ -190,6 +190,12 @@ impl Server {
         Self::spawn(data, "127.0.0.1:0", &[], Stdio::from(file), Some("debug"))
     }
 
+    /// A server with `extra` flags whose stderr (errors only) goes to `log`.
+    pub fn start_with_stderr(data: &Path, extra: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(data, "127.0.0.1:0", extra, Stdio::from(file), None)
+    }
+
     fn spawn(data: &Path, listen: &str, extra: &[&str], stderr: Stdio, log: Option<&str>) -> Self {
         let mut command = Command::new(server_bin());
         command
@@ -283,4 +289,17 @@ impl Home {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Bytes that do not compress (so a change really takes room), different for each seed.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
