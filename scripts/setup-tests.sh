@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs (or checks) everything the test suite needs. .ci/run always runs it.
-# The tests need the Rust toolchain with rustfmt and clippy, and Chromium for the buddy
-# page's browser test.
+# The tests need the Rust toolchain with rustfmt and clippy, Chromium for the buddy
+# page's browser test, and node with the npm packages of tests/js for the interop test.
 # Under CI=true a missing dependency is an error, never a skip.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 missing=()
 command -v cargo >/dev/null 2>&1 || missing+=("cargo (the Rust toolchain, 1.90 or newer)")
@@ -36,8 +37,28 @@ if ! have_chromium; then
   fi
 fi
 
+# A real automerge-repo client for the interop test (tests/tests/e2e/interop.rs): the npm
+# packages pinned by tests/js/package-lock.json. `npm install` installs exactly those
+# versions (`npm ci` of npm 11 refuses the lockfile over cbor-extract's optional
+# per-platform packages, which npm leaves out of it).
+have_node() { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }
+if ! have_node && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "setup-tests: installing node and npm (apt-get)" >&2
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null 2>&1 || true
+fi
+if have_node; then
+  if ! (cd tests/js && npm install --no-audit --no-fund --loglevel=error >/dev/null); then
+    missing+=("the npm packages of tests/js (cd tests/js && npm install)")
+  fi
+elif [ "${CI:-}" = "true" ]; then
+  missing+=("node and npm (apt-get install nodejs npm) for the automerge-repo interop test")
+else
+  echo "setup-tests: node/npm are missing; the interop test will be skipped (apt-get install nodejs npm)" >&2
+fi
+
 if [ ${#missing[@]} -gt 0 ]; then
   for m in "${missing[@]}"; do echo "setup-tests: missing: $m" >&2; done
   exit 1
 fi
-echo "setup-tests: ready ($(cargo --version); $(chromium --version 2>/dev/null || echo 'no chromium'))"
+echo "setup-tests: ready ($(cargo --version); $(chromium --version 2>/dev/null || echo 'no chromium'); node $(node --version 2>/dev/null || echo 'missing'))"

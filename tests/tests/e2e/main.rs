@@ -10,6 +10,7 @@ mod devices;
 mod disk_full;
 mod faults;
 mod hostile_memory;
+mod interop;
 mod samod;
 mod security;
 mod server;
