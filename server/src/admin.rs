@@ -11,6 +11,7 @@
 //! | `DELETE /v1/admin/accounts/<name>` | tokens revoked, documents deleted, sockets closed |
 //! | `GET /v1/admin/tokens` | `[{"id", "kind", "account"}]`, never a secret |
 //! | `DELETE /v1/admin/tokens/<id>` | revoked; its sockets closed |
+//! | `GET /v1/admin/backup` | a backup of the data folder, streamed (`backup.rs`) |
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -184,6 +185,50 @@ pub async fn route(
                 Err(e) => failed(e),
             }
         }
+        (Method::GET, None) if rest == "backup" => backup(shared),
         _ => text(StatusCode::NOT_FOUND, "no such admin route\n"),
+    }
+}
+
+/// Streams a backup of the whole data folder, written on a blocking thread while the
+/// server goes on serving. A failure half way ends the stream early; the backup's missing
+/// end record tells the receiving side.
+fn backup(shared: &std::sync::Arc<Shared>) -> Response<Body> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<hyper::body::Bytes>(8);
+    let store = shared.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let out = std::io::BufWriter::with_capacity(256 << 10, Channel(tx));
+        match crate::backup::write(&store, out) {
+            Ok(summary) => {
+                tracing::info!(%summary, ms = started.elapsed().as_millis() as u64, "backup sent")
+            }
+            Err(e) => tracing::warn!("backup failed: {e:#}"),
+        }
+    });
+    let frames = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(hyper::body::Frame::data(c))))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", "application/octet-stream")
+        .body(http_body_util::StreamBody::new(frames).boxed())
+        .expect("a valid response")
+}
+
+/// Hands what a backup writes to the response body, a chunk at a time.
+struct Channel(tokio::sync::mpsc::Sender<hyper::body::Bytes>);
+
+impl std::io::Write for Channel {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(hyper::body::Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::other("the backup's receiver went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -268,3 +268,107 @@ impl Admin {
         ))
     }
 }
+
+/// `nudge-server backup`: straight from the folder when no server holds it, else streamed
+/// by the running server. Written to `out` + `.partial`, checked whole (framing, checksum,
+/// every document loads), synced, then renamed over `out`: a failed backup never replaces
+/// a good one.
+pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> {
+    if !data.join("db").exists() && !data.join("conf").exists() {
+        bail!(
+            "{} holds no nudge-server data (no sled database there); check --data",
+            data.display()
+        );
+    }
+    let partial = {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".partial");
+        PathBuf::from(name)
+    };
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    let written = (|| -> Result<()> {
+        let mut writer = std::io::BufWriter::with_capacity(256 << 10, &file);
+        match Admin::open(data)? {
+            Admin::Direct(store) => {
+                nudge_server::backup::write(&store, &mut writer)?;
+            }
+            Admin::Running { base, secret, .. } => {
+                // No overall time limit: a big folder takes as long as it takes.
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_connect(Some(std::time::Duration::from_secs(10)))
+                    .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
+                    .build()
+                    .into();
+                let mut response = agent
+                    .get(format!("{base}/v1/admin/backup"))
+                    .header("Authorization", format!("Bearer {secret}"))
+                    .call()
+                    .map_err(|e| {
+                        anyhow!("the server that holds the data folder does not answer at {base} ({e}); is it still running?")
+                    })?;
+                if response.status().as_u16() != 200 {
+                    let text = response.body_mut().read_to_string().unwrap_or_default();
+                    bail!("the server refused the backup: {}", text.trim());
+                }
+                std::io::copy(&mut response.into_body().into_reader(), &mut writer)
+                    .context("the backup stopped while it was sent")?;
+            }
+        }
+        writer.flush()?;
+        Ok(())
+    })();
+    let checked = written.and_then(|()| {
+        file.sync_all()?;
+        let reader = std::io::BufReader::new(std::fs::File::open(&partial)?);
+        nudge_server::backup::verify(reader)
+            .map_err(|e| anyhow!("the backup came out damaged: {e:#}"))
+    });
+    match checked {
+        Ok(summary) => {
+            std::fs::rename(&partial, out)
+                .with_context(|| format!("cannot move the backup to {}", out.display()))?;
+            // The rename itself made durable.
+            if let Some(Ok(dir)) = out
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(std::fs::File::open)
+            {
+                let _ = dir.sync_all();
+            }
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e.context(format!("no backup written to {}", out.display())))
+        }
+    }
+}
+
+/// `nudge-server restore`: checks the whole backup, then writes it into an empty folder
+/// that no server holds.
+pub fn restore(data: &Path, from: &Path) -> Result<nudge_server::backup::Summary> {
+    let open_backup = || {
+        std::fs::File::open(from)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("cannot read {}", from.display()))
+    };
+    nudge_server::backup::verify(open_backup()?)
+        .map_err(|e| anyhow!("{} cannot be restored: {e:#}", from.display()))?;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+    let options = nudge_store::OpenOptions {
+        lock_wait: std::time::Duration::ZERO,
+        ..nudge_store::OpenOptions::default()
+    };
+    let store = match SledStore::open(data, &options) {
+        Ok(store) => store,
+        Err(nudge_store::Error::Locked { .. }) => bail!(
+            "a server (or another process) holds {}; restore into a new, empty folder, then start the server on it",
+            data.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    nudge_server::backup::restore(&store, open_backup()?)
+}

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod admin;
+pub mod backup;
 mod connection;
 mod device_routes;
 mod devices;

@@ -73,6 +73,26 @@ enum Command {
         #[arg(long, env = "NUDGE_CACHE_MIB", default_value_t = 64)]
         cache_mib: u64,
     },
+    /// Back up the data folder into one file, while the server runs or not; the file is
+    /// checked before it replaces FILE.
+    Backup {
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+        /// The backup file to write (written beside it first, then renamed into place).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty data folder (no server may run on it); then
+    /// start the server with `serve --data` that folder.
+    Restore {
+        /// The new data folder (created if missing; must be empty).
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+        /// The backup file, from `nudge-server backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
     Account(AccountCommand),
@@ -218,6 +238,25 @@ fn run(cli: Cli) -> Result<()> {
             // everything acknowledged is on disk already.
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             served
+        }
+        Command::Backup { data, out } => {
+            let summary = admin::backup(&data, &out)?;
+            println!(
+                "backup of {} written to {} ({summary}; checked)",
+                data.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { data, from } => {
+            let summary = admin::restore(&data, &from)?;
+            println!(
+                "restored {} into {} ({summary}); start the server with: nudge-server serve --data {}",
+                from.display(),
+                data.display(),
+                data.display()
+            );
+            Ok(())
         }
         Command::Account(AccountCommand::Add { name, data }) => {
             let (id, token) = admin::Admin::open(&data)?.add_account(&name)?;

@@ -122,6 +122,65 @@ impl SledStore {
             .ok_or_else(|| self.malformed(format!("snapshot position of document {doc}")))
     }
 
+    /// One read of `doc`'s snapshot (as of `through`) and the log after it.
+    fn load_once(
+        &self,
+        doc: &DocumentId,
+        through: Option<u64>,
+    ) -> Result<Option<StoredDoc>, Error> {
+        let snapshot = match through {
+            Some(_) => Some(
+                self.snapshots
+                    .get(doc.as_bytes())
+                    .map_err(|e| self.io(e))?
+                    .ok_or_else(|| self.malformed(format!("snapshot of document {doc}")))?,
+            ),
+            None => None,
+        };
+        let through = through.unwrap_or(0);
+        let mut changes = Vec::new();
+        let mut position = through;
+        for entry in self
+            .log
+            .range(key(doc, &(through + 1).to_be_bytes())..key(doc, &[0xff; 8]))
+        {
+            let (k, v) = entry.map_err(|e| self.io(e))?;
+            if !k.starts_with(doc.as_bytes()) {
+                break;
+            }
+            position = read_u64(&k[16..])
+                .ok_or_else(|| self.malformed(format!("log key of document {doc}")))?;
+            changes.push(v.to_vec());
+        }
+        if snapshot.is_none() && changes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(StoredDoc {
+            snapshot: snapshot.map(|value| value.to_vec()),
+            changes,
+            position,
+        }))
+    }
+
+    /// The names of the application's trees (every tree but the store's own and sled's
+    /// default one), for backups.
+    pub fn application_trees(&self) -> Result<Vec<String>, Error> {
+        let own = [
+            "log",
+            "hashes",
+            "snapshots",
+            "snapshot_through",
+            "__sled__default",
+        ];
+        Ok(self
+            .db
+            .tree_names()
+            .into_iter()
+            .filter_map(|name| String::from_utf8(name.to_vec()).ok())
+            .filter(|name| !own.contains(&name.as_str()))
+            .collect())
+    }
+
     fn last_seq(&self, doc: &DocumentId) -> Result<u64, Error> {
         let last = self
             .log
@@ -228,39 +287,16 @@ impl DocStore for SledStore {
     }
 
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
-        let through = self.through(doc)?;
-        let snapshot = match through {
-            Some(_) => Some(
-                self.snapshots
-                    .get(doc.as_bytes())
-                    .map_err(|e| self.io(e))?
-                    .ok_or_else(|| self.malformed(format!("snapshot of document {doc}")))?,
-            ),
-            None => None,
-        };
-        let through = through.unwrap_or(0);
-        let mut changes = Vec::new();
-        let mut position = through;
-        for entry in self
-            .log
-            .range(key(doc, &(through + 1).to_be_bytes())..key(doc, &[0xff; 8]))
-        {
-            let (k, v) = entry.map_err(|e| self.io(e))?;
-            if !k.starts_with(doc.as_bytes()) {
-                break;
+        // A compaction between reading the snapshot and reading the log would leave out
+        // the changes it folded into a newer snapshot; positions only grow, so an unchanged
+        // `through` after the log read means no compaction got in between.
+        loop {
+            let through = self.through(doc)?;
+            let loaded = self.load_once(doc, through)?;
+            if self.through(doc)? == through {
+                return Ok(loaded);
             }
-            position = read_u64(&k[16..])
-                .ok_or_else(|| self.malformed(format!("log key of document {doc}")))?;
-            changes.push(v.to_vec());
         }
-        if snapshot.is_none() && changes.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(StoredDoc {
-            snapshot: snapshot.map(|value| value.to_vec()),
-            changes,
-            position,
-        }))
     }
 
     fn changes_after(

@@ -100,7 +100,10 @@ impl Client {
                 assert!(status.success(), "the JS client exited with {status}");
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "JS client hangs");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "JS client hangs"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -225,7 +228,10 @@ fn a_javascript_client_with_a_share_token_reads_the_view_and_cannot_change_it() 
     assert_eq!(read["days"], 1, "{read}");
     assert_eq!(read["shifts"], serde_json::json!(["Emailed Sam"]), "{read}");
     let changed = js.step("changed", Duration::from_secs(20));
-    assert_eq!(changed["closed"], true, "the server kept a writer: {changed}");
+    assert_eq!(
+        changed["closed"], true,
+        "the server kept a writer: {changed}"
+    );
     let reread = js.step("reread", Duration::from_secs(30));
     assert_eq!(reread["forged"], false, "{reread}");
     drop(js);

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `nudge` binary, temporary homes, real sled files.
 //! `cargo test --workspace` builds the binary first (see `client-cli/tests/binary.rs`).
 
+mod backup;
 mod browser;
 mod buddy;
 mod cli_errors;
