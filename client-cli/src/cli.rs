@@ -21,6 +21,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `import --from` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFrom {
+    /// `nudge export --json` of this or another journal.
+    Nudge,
+    /// Taskwarrior's `task export`: pending tasks become planned shifts, completed ones
+    /// done shifts, projects ideas.
+    Taskwarrior,
+}
+
 /// `--color` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorWhen {
@@ -110,6 +120,18 @@ pub enum Command {
         /// Print JSON (the only format, required for forward compatibility).
         #[arg(long, required = true)]
         json: bool,
+    },
+    /// Bring records in from a file: a `nudge export --json` (merged: importing the same
+    /// file twice adds nothing) or Taskwarrior's `task export`.
+    Import {
+        /// The file (`-` reads standard input: task export | nudge import --from taskwarrior -).
+        file: std::path::PathBuf,
+        /// What the file is.
+        #[arg(long, value_enum, default_value_t = ImportFrom::Nudge)]
+        from: ImportFrom,
+        /// Say what would be added, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Read or change settings.
     #[command(subcommand)]

@@ -246,6 +246,11 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
         Command::Suggest => misc::suggest(session, out),
         Command::History { json, limit } => misc::history(session, out, json, limit),
         Command::Export { .. } => misc::export(session, out),
+        Command::Import {
+            file,
+            from,
+            dry_run,
+        } => misc::import(session, out, &file, from, dry_run),
         Command::Config(cmd) => misc::config(session, out, cmd),
         Command::Remote(cmd) => remote_command(session, out, cmd),
         Command::Buddy(cmd) => {

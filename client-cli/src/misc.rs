@@ -163,6 +163,102 @@ pub fn export(session: &Session, out: &mut Out) -> Result<()> {
     ))
 }
 
+/// `nudge import FILE [--from nudge|taskwarrior] [--dry-run]`.
+pub fn import(
+    session: &Session,
+    out: &mut Out,
+    file: &std::path::Path,
+    from: crate::cli::ImportFrom,
+    dry_run: bool,
+) -> Result<()> {
+    use std::io::Read;
+
+    let stdin = file.as_os_str() == "-";
+    let name = if stdin {
+        "standard input".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    let mut text = String::new();
+    let read = if stdin {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+    };
+    read.map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
+    let batch = match from {
+        crate::cli::ImportFrom::Nudge => nudge_journal::import::from_export(&text),
+        crate::cli::ImportFrom::Taskwarrior => {
+            nudge_journal::import::from_taskwarrior(&text, &session.now)
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("{name}: {e}; nothing was imported"))?;
+    let source = if stdin {
+        "stdin".to_owned()
+    } else {
+        file.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.clone())
+    };
+    let report = if dry_run {
+        let mut journal = match session.load_journal()? {
+            Some(journal) => journal,
+            None => nudge_journal::Journal::create(
+                nudge_journal::automerge::ActorId::random(),
+                &session.now,
+                "dry run",
+                "",
+            ),
+        };
+        journal.import(&session.now, &batch, &source)?
+    } else {
+        let report = session.write(|journal, _| {
+            let report = journal.import(&session.now, &batch, &source)?;
+            Ok((report, crate::session::Touched::All))
+        })?;
+        // Contact details go to the contacts document, for people that have none yet.
+        if !batch.contacts.is_empty() {
+            let view = session.require_view()?;
+            let have = session
+                .load_contacts(&view.catalog)?
+                .map(|(_, c)| c.all())
+                .unwrap_or_default();
+            for (file_id, contact) in &batch.contacts {
+                let Some(target) = report.people_map.get(file_id) else {
+                    continue;
+                };
+                if view.catalog.contact(&have, target).is_empty() {
+                    crate::people::save_contact(session, target, contact)?;
+                }
+            }
+        }
+        report
+    };
+    let verb = if dry_run { "Would import" } else { "Imported" };
+    if report.added() == 0 {
+        out.line(format!(
+            "Nothing new in {name}: all {} records are in the journal already.",
+            report.already
+        ));
+    } else {
+        out.line(format!(
+            "{verb} {} shifts, {} ideas, {} people from {name}{}.",
+            report.shifts,
+            report.ideas,
+            report.people,
+            if report.already > 0 {
+                format!(" ({} already here)", report.already)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    for line in &batch.left_out {
+        out.line(format!("  left out: {line}"));
+    }
+    Ok(())
+}
+
 const KEYS: &str =
     "weekly_goal, week_start (travel with the journal), device.name, color (this device only)";
 

@@ -67,7 +67,7 @@ fn contact_update(fields: &PersonFields) -> Contact {
 }
 
 /// Writes contact details for a person into the contacts document (durably).
-fn save_contact(session: &Session, person: &str, update: &Contact) -> Result<()> {
+pub(crate) fn save_contact(session: &Session, person: &str, update: &Contact) -> Result<()> {
     if update.email.is_none() && update.phone.is_none() && update.url.is_none() {
         return Ok(());
     }

@@ -417,7 +417,7 @@ pub(crate) fn delete_if_set(tx: &mut Transaction<'_>, obj: &ObjId, key: &str) ->
     Ok(())
 }
 
-fn put_optional(
+pub(crate) fn put_optional(
     tx: &mut Transaction<'_>,
     obj: &ObjId,
     key: &str,

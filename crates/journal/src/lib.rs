@@ -13,6 +13,7 @@
 //! - [`week`], [`streak`] (`week.rs`): the weekly view.
 //! - [`share`]: share views, what an accountability buddy sees, at a scope.
 //! - `adopt.rs`: a device's own records carried into its account's journal.
+//! - [`import`]: `nudge import` of an export or of Taskwarrior's tasks, idempotent.
 //! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
 
@@ -23,6 +24,7 @@ mod contacts;
 mod export;
 mod history;
 pub mod ids;
+pub mod import;
 mod journal;
 mod model;
 pub mod share;

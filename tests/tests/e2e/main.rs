@@ -11,6 +11,7 @@ mod devices;
 mod disk_full;
 mod faults;
 mod hostile_memory;
+mod import;
 mod interop;
 mod samod;
 mod security;
