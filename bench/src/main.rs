@@ -96,6 +96,7 @@ fn bench_now() -> Result<Now> {
 fn nudge(home: &Path, args: &[&str], token: Option<&str>) -> Result<String> {
     let mut cmd = Command::new(nudge_bin()?);
     cmd.env("NUDGE_HOME", home)
+        .env("NUDGE_CONFIG", home.join("no-user-config.toml"))
         .env("NUDGE_NOW", "2026-11-25T09:30:00Z")
         .env("TZ", "Europe/Berlin")
         .env("NO_COLOR", "1")
@@ -117,6 +118,7 @@ fn run(home: &Path, now: &str, args: &[&str]) -> Result<(Duration, String)> {
     let started = Instant::now();
     let out = Command::new(nudge_bin()?)
         .env("NUDGE_HOME", home)
+        .env("NUDGE_CONFIG", home.join("no-user-config.toml"))
         .env("NUDGE_NOW", now)
         .env("TZ", "Europe/Berlin")
         .env("NO_COLOR", "1")

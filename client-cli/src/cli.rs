@@ -454,6 +454,9 @@ pub enum ConfigCommand {
         /// The new value.
         value: String,
     },
+    /// Print where the config file is (TOML: defaults for color, week_start, weekly_goal,
+    /// remote, device_name), whether or not it exists yet.
+    Path,
 }
 
 /// `nudge remote ...`.
@@ -461,8 +464,9 @@ pub enum ConfigCommand {
 pub enum RemoteCommand {
     /// Set the server, with the token from NUDGE_TOKEN or --token-stdin.
     Add {
-        /// ws://host:port or http://host:port (wss:// or https:// behind a TLS proxy).
-        url: String,
+        /// ws://host:port or http://host:port (wss:// or https:// behind a TLS proxy);
+        /// default: `remote` in the config file.
+        url: Option<String>,
         /// Read the token from standard input instead of NUDGE_TOKEN.
         #[arg(long)]
         token_stdin: bool,

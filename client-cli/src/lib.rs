@@ -15,6 +15,7 @@ pub mod api;
 mod buddy;
 mod cache;
 mod cli;
+mod config;
 mod devices;
 mod doctor;
 mod ideas;
@@ -167,8 +168,14 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
             return Ok(());
         }
         Command::Man { out: dir } => return write_man_pages(dir, out),
+        // Works with a broken config file, so that one can find it.
+        Command::Config(cli::ConfigCommand::Path) => {
+            out.line(config::path()?.display().to_string());
+            return Ok(());
+        }
         _ => {}
     }
+    let config = config::load()?;
     let home = home(cli.home)?;
     // The doctor opens the store itself: a store that does not open is what it reports.
     if let Command::Doctor = cli.command {
@@ -182,9 +189,19 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
     {
         return watch::run(&home, now, std::time::Duration::from_secs(timeout.max(1)));
     }
-    let session = Session::open(&home, now()?)?;
+    let mut session = Session::open(&home, now()?)?;
+    // --color, else this device's own setting, else the config file.
+    let from_file = match config.color {
+        Some(config::Color::Always) => Some("always"),
+        Some(config::Color::Never) => Some("never"),
+        Some(config::Color::Auto) => Some("auto"),
+        None => None,
+    };
+    session.config = config;
     if cli.color == ColorWhen::Auto
-        && let Some(pref) = session.local_get(session::local::COLOR)?
+        && let Some(pref) = session
+            .local_get(session::local::COLOR)?
+            .or(from_file.map(str::to_owned))
     {
         match pref.as_str() {
             "always" => anstream::ColorChoice::Always.write_global(),
@@ -318,6 +335,13 @@ fn remote_command(session: &Session, out: &mut Out, command: RemoteCommand) -> R
                     existing.url
                 );
             }
+            let url = match url.or_else(|| session.config.remote.clone()) {
+                Some(url) => url,
+                None => anyhow::bail!(
+                    "give the server's address (`nudge remote add URL`), or set remote in the config file ({})",
+                    config::path()?.display()
+                ),
+            };
             remote::endpoints(&url)?;
             let token = remote::token_from(token_stdin)?;
             let parsed = remote::check_token(&token)?;

@@ -275,11 +275,22 @@ pub fn config(session: &Session, out: &mut Out, cmd: ConfigCommand) -> Result<()
             local::DEVICE_NAME => session.device_name()?,
             local::COLOR => session
                 .local_get(local::COLOR)?
+                .or_else(|| {
+                    session.config.color.map(|c| {
+                        match c {
+                            crate::config::Color::Auto => "auto",
+                            crate::config::Color::Always => "always",
+                            crate::config::Color::Never => "never",
+                        }
+                        .to_owned()
+                    })
+                })
                 .unwrap_or_else(|| "auto".into()),
             other => bail!("unknown setting {other:?}; the settings are {KEYS}"),
         })
     };
     match cmd {
+        ConfigCommand::Path => out.line(crate::config::path()?.display().to_string()),
         ConfigCommand::Get { key: Some(key) } => out.line(get(&key)?),
         ConfigCommand::Get { key: None } => {
             for key in [

@@ -82,6 +82,8 @@ pub struct Session {
     loaded: RefCell<Loaded>,
     /// The clock and zone.
     pub now: Now,
+    /// The user's config file (`config.rs`).
+    pub config: crate::config::Config,
 }
 
 #[derive(Default)]
@@ -117,6 +119,7 @@ impl Session {
         Ok(Self {
             home: home.to_path_buf(),
             wrote: std::cell::Cell::new(false),
+            config: crate::config::Config::default(),
             marker: Marker::new(home.join("journal.position")),
             local: store.tree("local")?,
             cache: Cache::new(home.join("cache")),
@@ -164,6 +167,7 @@ impl Session {
     pub fn device_name(&self) -> Result<String> {
         Ok(self
             .local_get(local::DEVICE_NAME)?
+            .or_else(|| self.config.device_name.clone())
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()))
     }
 
@@ -735,11 +739,12 @@ impl Session {
         let actor = self.actor()?;
         let contacts_id = DocumentId::random();
         let contacts = Contacts::create(actor.clone(), &self.now);
-        let journal = Journal::create(
+        let journal = Journal::create_with_settings(
             actor,
             &self.now,
             &self.device_name()?,
             &contacts_id.to_string(),
+            &self.config.new_journal_settings(),
         );
         let id = self.install_journal(&journal, &contacts_id, &contacts)?;
         Ok((id, journal))

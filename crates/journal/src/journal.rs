@@ -52,14 +52,26 @@ pub(crate) fn brief(id: &str) -> &str {
 impl Journal {
     /// A new journal, created with one change, written by `actor`.
     pub fn create(actor: ActorId, now: &Now, device: &str, contacts_doc: &str) -> Self {
+        Self::create_with_settings(actor, now, device, contacts_doc, &Settings::default())
+    }
+
+    /// A new journal whose settings start as `settings` (the user's config file).
+    pub fn create_with_settings(
+        actor: ActorId,
+        now: &Now,
+        device: &str,
+        contacts_doc: &str,
+        settings: &Settings,
+    ) -> Self {
         let actor_hex = actor.to_hex_string();
         let mut doc = Automerge::new().with_actor(actor);
+        let settings_values = settings;
         let mut tx = doc.transaction();
         let ok: Result<(), automerge::AutomergeError> = (|| {
             tx.put(ROOT, "schema_version", SCHEMA_MAJOR)?;
             tx.put(ROOT, "created_at", ScalarValue::Timestamp(now.ms()))?;
             let settings = tx.put_object(ROOT, "settings", ObjType::Map)?;
-            let defaults = Settings::default();
+            let defaults = settings_values;
             tx.put(&settings, "weekly_goal", u64::from(defaults.weekly_goal))?;
             tx.put(&settings, "week_start", defaults.week_start.as_str())?;
             for key in ["shifts", "ideas", "people", "shares"] {

@@ -48,3 +48,87 @@ fn man_pages_cover_every_command() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("pick another --out folder"), "{err}");
 }
+
+#[test]
+fn the_config_file_gives_defaults_and_its_mistakes_are_one_line() {
+    let home = Home::new();
+    // `config path` names the file (here NUDGE_CONFIG), whether or not it exists.
+    let path = home.ok(&["config", "path"]);
+    assert_eq!(path.trim(), home.config_path().to_str().unwrap());
+    assert!(!home.config_path().exists());
+    // Without NUDGE_CONFIG it is the platform's config folder.
+    let out = home
+        .cmd()
+        .env_remove("NUDGE_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("xdg"))
+        .args(["config", "path"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .ends_with("xdg/nudge/config.toml"),
+        "{out:?}"
+    );
+
+    std::fs::write(
+        home.config_path(),
+        "# my defaults\ncolor = \"never\"\nweek_start = \"sunday\"\nweekly_goal = 7\n\
+         remote = \"http://127.0.0.1:9\"\ndevice_name = \"kitchen laptop\"\n",
+    )
+    .unwrap();
+    // A journal created here starts with the file's settings; the device takes its name.
+    home.new_id(&["add", "Email Sam"]);
+    assert_eq!(home.ok(&["config", "get", "week_start"]).trim(), "sunday");
+    assert_eq!(home.ok(&["config", "get", "weekly_goal"]).trim(), "7");
+    assert_eq!(
+        home.ok(&["config", "get", "device.name"]).trim(),
+        "kitchen laptop"
+    );
+    assert_eq!(home.ok(&["config", "get", "color"]).trim(), "never");
+    let week = home.json(&["week", "--json"]);
+    assert_eq!(week["weeks"][0]["goal"], 7, "{week}");
+    assert_eq!(
+        week["weeks"][0]["days"][0]["date"], "2026-11-22",
+        "a Sunday: {week}"
+    );
+    // This device's own setting wins over the file; the journal's settings are the
+    // journal's once it exists.
+    home.ok(&["config", "set", "device.name", "laptop"]);
+    assert_eq!(home.ok(&["config", "get", "device.name"]).trim(), "laptop");
+    home.ok(&["config", "set", "weekly_goal", "9"]);
+    assert_eq!(home.ok(&["config", "get", "weekly_goal"]).trim(), "9");
+    // `remote add` without a URL takes the file's remote.
+    let out = home
+        .cmd()
+        .args(["remote", "add"])
+        .env(
+            "NUDGE_TOKEN",
+            "nudge_acct_0123456789ab_".to_owned() + &"a".repeat(64),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = home.json(&["remote", "show", "--json"]);
+    assert_eq!(shown["url"], "http://127.0.0.1:9", "{shown}");
+
+    // A mistake: one line naming the file and the line, every command refuses, data kept;
+    // `config path` still answers.
+    let before = home.ok(&["export", "--json"]);
+    std::fs::write(
+        home.config_path(),
+        "color = \"never\"\ncolour = \"always\"\n",
+    )
+    .unwrap();
+    let err = home.fails(1, &["list"]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("line 2") && err.contains("colour"), "{err}");
+    assert!(err.contains(home.config_path().to_str().unwrap()), "{err}");
+    home.ok(&["config", "path"]);
+    std::fs::write(home.config_path(), "weekly_goal = 0\n").unwrap();
+    let err = home.fails(1, &["list"]);
+    assert!(err.contains("weekly_goal"), "{err}");
+    std::fs::remove_file(home.config_path()).unwrap();
+    assert_eq!(home.ok(&["export", "--json"]), before);
+}

@@ -40,9 +40,16 @@ impl Home {
         self.dir.path()
     }
 
+    /// This home's user config file (none unless a test writes one), so that tests never
+    /// read the real user's.
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("user-config.toml")
+    }
+
     pub fn cmd(&self) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::new(nudge_bin());
         cmd.env("NUDGE_HOME", self.path())
+            .env("NUDGE_CONFIG", self.config_path())
             .env("NUDGE_NOW", &self.now)
             .env("TZ", &self.tz)
             .env("NO_COLOR", "1")
@@ -54,6 +61,7 @@ impl Home {
     pub fn std_cmd(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(nudge_bin());
         cmd.env("NUDGE_HOME", self.path())
+            .env("NUDGE_CONFIG", self.config_path())
             .env("NUDGE_NOW", &self.now)
             .env("TZ", &self.tz)
             .env("NO_COLOR", "1");
