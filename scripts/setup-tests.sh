@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or checks) everything the test suite needs. .ci/run always runs it.
 # The tests need the Rust toolchain with rustfmt and clippy, Chromium for the buddy
-# page's browser test, and node with the npm packages of tests/js for the interop test.
+# page's browser test, node with the npm packages of tests/js for the interop test, and
+# both binaries installed with `cargo install --path` into target/install-check.
 # Under CI=true a missing dependency is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,20 @@ elif [ "${CI:-}" = "true" ]; then
   missing+=("node and npm (apt-get install nodejs npm) for the automerge-repo interop test")
 else
   echo "setup-tests: node/npm are missing; the interop test will be skipped (apt-get install nodejs npm)" >&2
+fi
+
+# README's install commands, checked by tests/tests/e2e/install.rs: both binaries
+# installed into target/install-check (debug profile, sharing the workspace's build; done
+# here because re-linking target/debug while tests run would pull binaries from under them).
+if command -v cargo >/dev/null 2>&1; then
+  mkdir -p target
+  for package in client-cli server; do
+    if ! CARGO_TARGET_DIR="$PWD/target" cargo install --quiet --path "$package" --debug --locked \
+        --root target/install-check >/dev/null 2>target/install-check.log; then
+      cat target/install-check.log >&2
+      missing+=("a working \`cargo install --path $package\` (see the errors above)")
+    fi
+  done
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -12,6 +12,7 @@ mod disk_full;
 mod faults;
 mod hostile_memory;
 mod import;
+mod install;
 mod interop;
 mod samod;
 mod security;
