@@ -79,6 +79,8 @@ if (mode === "journal") {
         kind: new ImmutableString("other"),
         ideas: {},
         people: {},
+        // A plain JS string is collaborative Text in Automerge 3; nudge reads it too.
+        note: "a note written as Automerge Text",
       }
     },
     { message: `Add shift ${id.slice(0, 8)}: ${text}`, time: Math.floor(now.getTime() / 1000) },

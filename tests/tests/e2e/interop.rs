@@ -190,6 +190,16 @@ fn a_javascript_automerge_repo_client_reads_and_writes_the_journal() {
         .find(|s| s["text"] == "Booked a class from the JS app")
         .unwrap();
     assert_eq!(added["status"], "done", "{added}");
+    let export = laptop.json(&["export", "--json"]);
+    let exported = export["shifts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["text"] == "Booked a class from the JS app")
+        .unwrap();
+    assert_eq!(exported["note"], "a note written as Automerge Text", "{exported}");
+    assert_eq!(exported["kind"], "other", "{exported}");
+    assert_eq!(exported["minutes"], 5, "{exported}");
     let week = laptop.json(&["week", "--json"]);
     assert_eq!(week["weeks"][0]["done"], 2, "{week}");
     // And nudge keeps writing to the journal the JS client touched.
