@@ -197,7 +197,10 @@ fn a_javascript_automerge_repo_client_reads_and_writes_the_journal() {
         .iter()
         .find(|s| s["text"] == "Booked a class from the JS app")
         .unwrap();
-    assert_eq!(exported["note"], "a note written as Automerge Text", "{exported}");
+    assert_eq!(
+        exported["note"], "a note written as Automerge Text",
+        "{exported}"
+    );
     assert_eq!(exported["kind"], "other", "{exported}");
     assert_eq!(exported["minutes"], 5, "{exported}");
     let week = laptop.json(&["week", "--json"]);
