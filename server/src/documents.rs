@@ -316,6 +316,8 @@ impl Documents {
             // session holds its messages until `persisted`), so the rule stays: no heads
             // leave before the changes behind them are on disk.
             let mut changes: Vec<automerge::Change> = Vec::new();
+            // A big batch, as the whole document: it holds the `changes` before it.
+            let mut snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)> = None;
             let mut claimant: Option<String> = None;
             let mut next = Some(first);
             let mut handled = 0;
@@ -328,6 +330,7 @@ impl Documents {
                         // Changes applied but not yet stored go with the discarded state;
                         // nothing acknowledged them, and their senders resync.
                         changes.clear();
+                        snapshot = None;
                         match self.recover(doc, &mut peers, culprit, why).await {
                             Some((fresh, actions)) => {
                                 session = fresh;
@@ -346,6 +349,23 @@ impl Documents {
                             }
                             changes.extend(new);
                         }
+                        Action::PersistSnapshot {
+                            snapshot: bytes,
+                            new,
+                        } => {
+                            if claimant.is_none() {
+                                claimant =
+                                    from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                            }
+                            // Everything this batch applied so far is in the snapshot.
+                            let mut covered: Vec<automerge::ChangeHash> = snapshot
+                                .take()
+                                .map(|(_, hashes)| hashes)
+                                .unwrap_or_default();
+                            covered.extend(changes.drain(..).map(|c| c.hash()));
+                            covered.extend(new);
+                            snapshot = Some((bytes, covered));
+                        }
                         other => self.carry_out(doc, other, &mut session, &mut peers),
                     }
                 }
@@ -353,11 +373,12 @@ impl Documents {
                     next = rx.try_recv().ok();
                 }
             }
-            if changes.is_empty() {
+            if changes.is_empty() && snapshot.is_none() {
                 continue;
             }
-            self.metrics.batched_changes.observe(changes.len() as f64);
-            if let Err(e) = self.persist(doc, changes, claimant).await {
+            let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
+            self.metrics.batched_changes.observe(count as f64);
+            if let Err(e) = self.persist(doc, snapshot, changes, claimant).await {
                 // Never acknowledge what is not stored: this document stops here,
                 // unacknowledged, and the server shuts down.
                 self.fail(doc, &e);
@@ -516,7 +537,7 @@ impl Documents {
                 session.remove_peer(conn);
             }
             // The actor persists; the session asks for it only from `receive`.
-            Action::Persist(_) => {
+            Action::Persist(_) | Action::PersistSnapshot { .. } => {
                 tracing::error!(%doc, "a persist request outside a receive was ignored");
             }
         }
@@ -562,14 +583,19 @@ impl Documents {
     async fn persist(
         &self,
         doc: DocumentId,
+        snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)>,
         changes: Vec<automerge::Change>,
         claimant: Option<String>,
     ) -> anyhow::Result<()> {
         let store = self.store.clone();
         let accounts = self.accounts.clone();
         let started = std::time::Instant::now();
-        let count = changes.len();
+        let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
         self.storage("storing changes", move || -> anyhow::Result<()> {
+            if let Some((bytes, new)) = snapshot {
+                let hashes: Vec<[u8; 32]> = new.iter().map(|h| h.0).collect();
+                store.append_snapshot(&doc, &bytes, &hashes)?;
+            }
             let new: Vec<NewChange> = changes
                 .iter()
                 .map(|c| NewChange {
@@ -711,5 +737,67 @@ mod tests {
         tx.commit();
         let heads = bystander.doc.get_heads();
         sync_until(&other, 3, &mut bystander, &heads).await;
+    }
+
+    #[tokio::test]
+    async fn a_big_batch_is_stored_as_one_snapshot_and_reloads_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
+        let accounts = Accounts::open(&sled).unwrap();
+        let store = Arc::new(sled.clone());
+        let metrics = Arc::new(Metrics::default());
+        let documents = Arc::new(Documents::new(
+            store.clone(),
+            accounts,
+            "server".into(),
+            metrics.clone(),
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(300),
+        ));
+        let id = DocumentId::random();
+        let actor = documents.get(id).await.unwrap();
+        let mut c = open(&actor, 1).await;
+        // A few small changes first (stored one by one), then a big batch in one message.
+        let put = |c: &mut Conn, n: usize| {
+            let mut tx = c.doc.transaction();
+            tx.put(automerge::ROOT, format!("k{n}"), n as i64).unwrap();
+            tx.commit();
+        };
+        for n in 0..3 {
+            put(&mut c, n);
+        }
+        let heads = c.doc.get_heads();
+        sync_until(&actor, 1, &mut c, &heads).await;
+        assert_eq!(store.changes_since_snapshot(&id).unwrap(), 3);
+        let big = nudge_protocol::SNAPSHOT_BATCH + 200;
+        for n in 3..3 + big {
+            put(&mut c, n);
+        }
+        let heads = c.doc.get_heads();
+        sync_until(&actor, 1, &mut c, &heads).await;
+        // Acknowledged means stored: as a snapshot holding all of it, no log left over.
+        let stored = store.load(&id).unwrap().unwrap();
+        assert!(stored.snapshot.is_some());
+        assert!(
+            stored.changes.is_empty(),
+            "{} log entries",
+            stored.changes.len()
+        );
+        assert_eq!(stored.position, (3 + big) as u64);
+        let reloaded = Automerge::load(&stored.concat()).unwrap();
+        assert_eq!(reloaded.get_heads(), c.doc.get_heads());
+        assert_eq!(reloaded.get_changes(&[]).len(), 3 + big);
+        for hash in c.doc.get_changes(&[]).iter().map(|c| c.hash()) {
+            assert!(store.contains(&id, &hash.0).unwrap());
+        }
+        // Not appended change by change and compacted after: nothing needed compacting.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(metrics.compactions.get(), 0);
+        // Small changes after it go to the log again.
+        put(&mut c, 99_999);
+        let heads = c.doc.get_heads();
+        sync_until(&actor, 1, &mut c, &heads).await;
+        assert_eq!(store.changes_since_snapshot(&id).unwrap(), 1);
+        assert_eq!(store.position(&id).unwrap(), (4 + big) as u64);
     }
 }

@@ -68,6 +68,20 @@ impl DocStore for SlowFlush {
     ) -> Result<(), Error> {
         self.inner.import(doc, snapshot, hashes)
     }
+    fn append_snapshot(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        new: &[ChangeHash],
+    ) -> Result<usize, Error> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Io {
+                path: self.inner.path().to_path_buf(),
+                detail: "No space left on device (simulated)".into(),
+            });
+        }
+        self.inner.append_snapshot(doc, snapshot, new)
+    }
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
         self.inner.remove(doc)
     }

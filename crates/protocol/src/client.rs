@@ -362,7 +362,9 @@ mod tests {
                     let mut next = Vec::new();
                     for a in acts {
                         match a {
-                            Action::Persist(_) => next.extend(server.persisted()),
+                            Action::Persist(_) | Action::PersistSnapshot { .. } => {
+                                next.extend(server.persisted())
+                            }
                             other => to_client.extend(actions(vec![other])),
                         }
                     }

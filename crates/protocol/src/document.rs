@@ -31,6 +31,17 @@ pub enum Access {
 pub enum Action {
     /// Append these changes to storage and flush, then call [`DocSession::persisted`].
     Persist(Vec<Change>),
+    /// A big batch arrived (at least [`SNAPSHOT_BATCH`] changes): store `snapshot`, the
+    /// whole document, in place of what is stored, with the hashes of the changes it adds
+    /// (`nudge_store::DocStore::append_snapshot`), flush, then call
+    /// [`DocSession::persisted`]. Rebuilding and storing each change would cost more than
+    /// the snapshot that compaction would write right after anyway.
+    PersistSnapshot {
+        /// The document saved whole (without changes still waiting for dependencies).
+        snapshot: Vec<u8>,
+        /// The hashes of the changes this message added.
+        new: Vec<ChangeHash>,
+    },
     /// Send this encoded Automerge sync message to the peer.
     Send(PeerKey, Vec<u8>),
     /// The peer broke the rules; close its connection with this reason.
@@ -43,6 +54,10 @@ struct Peer {
     /// Messages in a row after which changes it sent still wait for dependencies.
     dangling: u32,
 }
+
+/// From this many changes in one message on, they are persisted as a snapshot
+/// ([`Action::PersistSnapshot`]) rather than change by change.
+pub const SNAPSHOT_BATCH: usize = 1000;
 
 /// How many messages in a row a peer may leave changes waiting for dependencies it has
 /// not sent. An honest peer leaves some for one exchange at most (a bloom filter false
@@ -159,13 +174,27 @@ impl DocSession {
         };
         p.dangling = if missing == 0 { 0 } else { p.dangling + 1 };
         let rejected = p.dangling > MAX_DANGLING_MESSAGES;
-        let new: Vec<Change> = self.doc.get_changes(&before).into_iter().collect();
         let mut actions = Vec::new();
-        if !new.is_empty() {
+        if carried {
             // Whatever did apply is stored like any other change, even from a peer about
-            // to be closed: it is in the document now.
-            self.waiting = true;
-            actions.push(Action::Persist(new));
+            // to be closed: it is in the document now. Metadata first: it costs nothing
+            // like rebuilding the changes, which a big batch skips.
+            let new: Vec<ChangeHash> = self
+                .doc
+                .get_changes_meta(&before)
+                .into_iter()
+                .map(|m| m.hash)
+                .collect();
+            if new.len() >= SNAPSHOT_BATCH {
+                self.waiting = true;
+                actions.push(Action::PersistSnapshot {
+                    snapshot: self.snapshot(),
+                    new,
+                });
+            } else if !new.is_empty() {
+                self.waiting = true;
+                actions.push(Action::Persist(self.doc.get_changes(&before)));
+            }
         }
         if rejected {
             self.peers.remove(&peer);
@@ -274,7 +303,7 @@ mod tests {
             }
             for action in std::mem::take(&mut actions) {
                 match action {
-                    Action::Persist(_) => {
+                    Action::Persist(_) | Action::PersistSnapshot { .. } => {
                         persists += 1;
                         actions.extend(session.persisted());
                     }

@@ -28,7 +28,9 @@ pub fn inbound(bytes: &[u8]) -> usize {
         let mut next = Vec::new();
         for action in actions {
             match action {
-                Action::Persist(_) => next.extend(session.persisted()),
+                Action::Persist(_) | Action::PersistSnapshot { .. } => {
+                    next.extend(session.persisted())
+                }
                 Action::Send(..) => sent += 1,
                 Action::Reject(..) => {}
             }

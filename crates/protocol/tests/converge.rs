@@ -74,6 +74,10 @@ impl World {
                     assert!(!changes.is_empty());
                     self.persist_pending = true;
                 }
+                Action::PersistSnapshot { new, .. } => {
+                    assert!(!new.is_empty());
+                    self.persist_pending = true;
+                }
                 Action::Send(key, bytes) => {
                     let sent = SyncMessage::decode(&bytes).unwrap();
                     for head in &sent.heads {

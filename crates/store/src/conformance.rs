@@ -143,6 +143,34 @@ macro_rules! doc_store_conformance {
             }
 
             #[test]
+            fn a_batch_appended_as_a_snapshot_keeps_positions_growing() {
+                let (_guard, store) = ($make)();
+                let doc = DocumentId::random();
+                store.append(&doc, &[change(1), change(2)]).unwrap();
+                // 2 is stored already; 3 and 4 are new.
+                let added = store
+                    .append_snapshot(&doc, b"S4", &[[2; 32], [3; 32], [4; 32]])
+                    .unwrap();
+                assert_eq!(added, 2);
+                assert_eq!(store.position(&doc).unwrap(), 4);
+                let loaded = store.load(&doc).unwrap().unwrap();
+                assert_eq!(loaded.snapshot.as_deref(), Some(&b"S4"[..]));
+                assert!(loaded.changes.is_empty(), "the snapshot covers the log");
+                assert_eq!(loaded.position, 4);
+                assert!(store.contains(&doc, &[3; 32]).unwrap());
+                assert_eq!(store.changes_since_snapshot(&doc).unwrap(), 0);
+                assert_eq!(store.changes_after(&doc, 2).unwrap(), None);
+                store.append(&doc, &[change(5)]).unwrap();
+                assert_eq!(store.position(&doc).unwrap(), 5);
+                assert_eq!(store.changes_after(&doc, 4).unwrap().unwrap().len(), 1);
+                // On a document with nothing stored yet.
+                let other = DocumentId::random();
+                assert_eq!(store.append_snapshot(&other, b"T", &[[7; 32]]).unwrap(), 1);
+                assert_eq!(store.position(&other).unwrap(), 1);
+                assert_eq!(store.documents().unwrap().len(), 2);
+            }
+
+            #[test]
             fn concat_is_snapshot_then_changes() {
                 let (_guard, store) = ($make)();
                 let doc = DocumentId::random();

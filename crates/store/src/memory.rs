@@ -129,6 +129,22 @@ impl DocStore for MemoryStore {
         Ok(())
     }
 
+    fn append_snapshot(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        new: &[ChangeHash],
+    ) -> Result<usize, Error> {
+        Ok(self.with(|docs| {
+            let entry = docs.entry(*doc).or_default();
+            let added = new.iter().filter(|h| entry.hashes.insert(**h)).count();
+            entry.next += added as u64;
+            entry.snapshot = Some((entry.next, snapshot.to_vec()));
+            entry.log.clear();
+            added
+        }))
+    }
+
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
         self.with(|docs| docs.remove(doc));
         Ok(())

@@ -392,6 +392,53 @@ impl DocStore for SledStore {
         }
     }
 
+    fn append_snapshot(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        new: &[ChangeHash],
+    ) -> Result<usize, Error> {
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let start = self.position(doc)?;
+        let written = (&self.hashes, &self.snapshots, &self.snapshot_through).transaction(
+            |(index, snaps, thr)| {
+                let mut seq = start;
+                for hash in new {
+                    let hash_key = key(doc, hash);
+                    if index.get(&hash_key)?.is_some() {
+                        continue;
+                    }
+                    seq += 1;
+                    index.insert(hash_key, &seq.to_be_bytes())?;
+                }
+                snaps.insert(doc.as_bytes(), snapshot)?;
+                thr.insert(doc.as_bytes(), &seq.to_be_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(seq - start)
+            },
+        );
+        let added = match written {
+            Ok(added) => added,
+            Err(TransactionError::Storage(e)) => return Err(self.io(e)),
+            Err(TransactionError::Abort(())) => {
+                unreachable!("the append_snapshot transaction never aborts")
+            }
+        };
+        // The log entries the snapshot covers go once it is durable (as in `compact`).
+        if self.log.scan_prefix(doc.as_bytes()).next().is_some() {
+            self.flush()?;
+            let mut batch = sled::Batch::default();
+            for k in self
+                .log
+                .range(key(doc, &[0; 8])..=key(doc, &start.to_be_bytes()))
+                .keys()
+            {
+                batch.remove(k.map_err(|e| self.io(e))?);
+            }
+            self.log.apply_batch(batch).map_err(|e| self.io(e))?;
+        }
+        Ok(added as usize)
+    }
+
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
         for tree in [&self.log, &self.hashes] {
             let mut batch = sled::Batch::default();

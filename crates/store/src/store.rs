@@ -86,6 +86,20 @@ pub trait DocStore: Send + Sync {
     fn import(&self, doc: &DocumentId, snapshot: &[u8], hashes: &[ChangeHash])
     -> Result<(), Error>;
 
+    /// Appends a big batch of changes as a snapshot instead of one log entry each:
+    /// `snapshot` holds everything stored for `doc` plus the changes with hashes `new`
+    /// (those not stored yet are counted, and the position grows by that count). The
+    /// snapshot, its position and the new hashes land together, and the log entries it
+    /// covers are removed only after that is flushed, so a crash leaves the old content or
+    /// the new, never less. Returns how many changes were new. Nothing is durable until
+    /// [`DocStore::flush`], as for [`DocStore::append`].
+    fn append_snapshot(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        new: &[ChangeHash],
+    ) -> Result<usize, Error>;
+
     /// Removes everything stored for `doc`.
     fn remove(&self, doc: &DocumentId) -> Result<(), Error>;
 
