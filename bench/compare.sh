@@ -46,30 +46,47 @@ start() {
 }
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
-mkdir -p "$work/ours" "$work/node" "$work/samod"
-token=$(target/release/nudge-server account add bench --data "$work/ours" | tail -1)
-start ours target/release/nudge-server serve --listen 127.0.0.1:0 --data "$work/ours"
-ours_addr=$ADDR ours_pid=$PID
-start node node bench/peer/server.mjs "$work/node"
-node_addr=$ADDR node_pid=$PID
-start samod target/release/samod-peer "$work/samod"
-samod_addr=$ADDR samod_pid=$PID
-sleep 1
+# server NAME: starts a fresh server of that kind on an empty folder; sets ADDR and PID.
+# Every scenario gets a fresh server: samod 0.16 sometimes stops answering a new document
+# once it holds others from an earlier scenario, and fresh servers keep the runs apart.
+run=0
+server() {
+  run=$((run + 1))
+  local dir="$work/$1-$run"
+  mkdir -p "$dir"
+  case $1 in
+    ours)
+      token=$(target/release/nudge-server account add bench --data "$dir" | tail -1)
+      start ours target/release/nudge-server serve --listen 127.0.0.1:0 --data "$dir" ;;
+    node) start node node bench/peer/server.mjs "$dir" ;;
+    samod) start samod target/release/samod-peer "$dir" ;;
+  esac
+  sleep 1
+}
+stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+token=unused
 
 declare -A R
 for s in ours node samod; do
-  addr_var=${s}_addr pid_var=${s}_pid
-  addr=${!addr_var} pid=${!pid_var}
-  R[$s.idle]=$(rss_mib "$pid")
+  server "$s"
+  R[$s.idle]=$(rss_mib "$PID")
   echo "$s: relay spaced..." >&2
-  read -r R[$s.sp50] R[$s.sp99] < <(NUDGE_TOKEN=$token target/release/nudge-bench relay "$addr" "$changes" 150)
+  read -r R[$s.sp50] R[$s.sp99] < <(NUDGE_TOKEN=$token target/release/nudge-bench relay "$ADDR" "$changes" 150)
+  stop
+  server "$s"
   echo "$s: relay back to back..." >&2
-  read -r R[$s.bb50] R[$s.bb99] < <(NUDGE_TOKEN=$token target/release/nudge-bench relay "$addr" "$changes" 0)
+  read -r R[$s.bb50] R[$s.bb99] < <(NUDGE_TOKEN=$token target/release/nudge-bench relay "$ADDR" "$changes" 0)
+  stop
+  server "$s"
   for n in "${fetches[@]}"; do
     echo "$s: fetch of $n shifts..." >&2
-    read -r R[$s.fetch$n] R[mem.fetch$n] < <(NUDGE_TOKEN=$token target/release/nudge-bench fetch "$addr" "$n")
+    read -r R[$s.fetch$n] R[mem.fetch$n] < <(NUDGE_TOKEN=$token target/release/nudge-bench fetch "$ADDR" "$n")
   done
-  R[$s.loaded]=$(rss_mib "$pid")
+  R[$s.loaded]=$(rss_mib "$PID")
+  # What holding the documents costs once the transient memory of the runs is handed back.
+  sleep 5
+  R[$s.settled]=$(rss_mib "$PID")
+  stop
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.2f", a / b }'; }
@@ -87,7 +104,8 @@ for n in "${fetches[@]}"; do
   row "new client fetches $n shifts (ms; in memory: ${R[mem.fetch$n]})" "fetch$n"
 done
 row "server RSS idle (MiB)" idle
-row "server RSS after the runs, documents loaded (MiB)" loaded
+row "server RSS right after the fetches, documents loaded (MiB)" loaded
+row "server RSS 5 s later, documents still loaded (MiB)" settled
 echo
 
 # target NAME OURS PEER OK: one line; OK is an awk condition on o (ours) and p (peer).
@@ -105,5 +123,5 @@ target fetch10000_within_1.5x_in_memory "${R[ours.fetch10000]}" "${R[mem.fetch10
 target fetch10000_vs_samod "${R[ours.fetch10000]}" "${R[samod.fetch10000]}" "o < p"
 target fetch10000_vs_node "${R[ours.fetch10000]}" "${R[node.fetch10000]}" "o < p"
 target idle_rss_vs_samod "${R[ours.idle]}" "${R[samod.idle]}" "o <= p"
-target loaded_rss_vs_samod "${R[ours.loaded]}" "${R[samod.loaded]}" "o <= p"
-target loaded_rss_vs_node_5x "${R[ours.loaded]}" "${R[node.loaded]}" "o * 5 <= p"
+target loaded_rss_vs_samod "${R[ours.settled]}" "${R[samod.settled]}" "o <= p"
+target loaded_rss_vs_node_5x "${R[ours.settled]}" "${R[node.settled]}" "o * 5 <= p"
