@@ -2,9 +2,12 @@
 //! over it. Feed it what arrives (after [`crate::inspect`]); send what it returns; store
 //! what [`ClientSync::take_new_changes`] hands over; stop when [`ClientSync::is_done`].
 //!
-//! A document is done when the server has reported exactly our heads and we have nothing
-//! left to send. The server answers only once the changes it received are durable
-//! (`docs/protocol.md`), so "done" also means everything we sent is stored there.
+//! A document is done when the server has reported exactly our heads: then both hold the
+//! same changes, so nothing is left to send either way. The server answers only once the
+//! changes it received are durable (`docs/protocol.md`), so "done" also means everything
+//! we sent is stored there. (Waiting, besides, for our own last message to need no
+//! answer stalls: after taking in changes, Automerge announces its new heads, and a server
+//! whose heads they equal has nothing to say back.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,8 +55,6 @@ struct ClientDoc {
     server_initial: Option<Vec<ChangeHash>>,
     /// Heads already handed out by `take_new_changes`.
     stored: Vec<ChangeHash>,
-    /// The last `generate_sync_message` had nothing to send.
-    quiet: bool,
     /// The server does not have it (or will not say).
     unavailable: bool,
     /// Changes made here during the sync (`apply_local`): sent, not received.
@@ -69,7 +70,6 @@ impl ClientDoc {
             initial: heads.clone(),
             server_initial: None,
             stored: heads,
-            quiet: false,
             unavailable: false,
             local: BTreeSet::new(),
         }
@@ -85,7 +85,7 @@ impl ClientDoc {
             h.sort();
             h
         });
-        self.quiet && theirs == Some(ours)
+        theirs == Some(ours)
     }
 }
 
@@ -206,21 +206,13 @@ impl ClientSync {
 
     fn reply(&mut self, id: DocumentId, server: &str) -> Option<Message> {
         let entry = self.docs.get_mut(&id)?;
-        match entry.doc.generate_sync_message(&mut entry.state) {
-            Some(message) => {
-                entry.quiet = false;
-                Some(Message::Sync {
-                    document_id: id.to_string(),
-                    sender_id: self.our_id.clone(),
-                    target_id: server.to_owned(),
-                    data: message.encode(),
-                })
-            }
-            None => {
-                entry.quiet = true;
-                None
-            }
-        }
+        let message = entry.doc.generate_sync_message(&mut entry.state)?;
+        Some(Message::Sync {
+            document_id: id.to_string(),
+            sender_id: self.our_id.clone(),
+            target_id: server.to_owned(),
+            data: message.encode(),
+        })
     }
 
     /// Applies changes made here (not received) to a document, and returns what to send
@@ -398,6 +390,97 @@ mod tests {
         let mut doc = automerge::AutoCommit::new();
         doc.put(ROOT, key, 1).unwrap();
         doc.document().clone()
+    }
+
+    /// Delivers one message at a time, server first, the server persisting at once; returns
+    /// whether the client was done when nothing was left to deliver.
+    fn until_quiet(
+        client: &mut ClientSync,
+        join: Message,
+        server: &mut DocSession,
+        server_first: bool,
+    ) -> bool {
+        let limits = Limits::default();
+        let mut handshake = Handshake::receiving("server", None);
+        let Step::Established { reply, .. } = handshake.receive(&join) else {
+            panic!("handshake");
+        };
+        let inbound = inspect(&reply.unwrap().encode(), &limits).unwrap();
+        let mut to_server = client.receive(inbound).unwrap();
+        let mut to_client = actions(server.add_peer(1, Access::ReadWrite));
+        to_server.extend(client.add(doc_id(), client_doc()));
+        for _ in 0..100 {
+            if to_client.is_empty() && to_server.is_empty() {
+                return client.is_done();
+            }
+            if server_first && !to_client.is_empty() {
+                let m = to_client.remove(0);
+                to_server.extend(
+                    client
+                        .receive(inspect(&m.encode(), &limits).unwrap())
+                        .unwrap(),
+                );
+                continue;
+            }
+            if !server_first && !to_client.is_empty() && to_server.is_empty() {
+                let m = to_client.remove(0);
+                to_server.extend(
+                    client
+                        .receive(inspect(&m.encode(), &limits).unwrap())
+                        .unwrap(),
+                );
+                continue;
+            }
+            if !to_server.is_empty() {
+                let m = to_server.remove(0);
+                let sync = inspect(&m.encode(), &limits).unwrap().sync.unwrap();
+                let mut acts = server.receive(1, sync);
+                while !acts.is_empty() {
+                    let mut next = Vec::new();
+                    for a in acts {
+                        match a {
+                            Action::Persist(_) | Action::PersistSnapshot { .. } => {
+                                next.extend(server.persisted())
+                            }
+                            other => to_client.extend(actions(vec![other])),
+                        }
+                    }
+                    acts = next;
+                }
+            }
+        }
+        panic!("the exchange never went quiet");
+    }
+
+    fn client_doc() -> Automerge {
+        let mut ours = doc_with("base").with_actor(automerge::ActorId::from([1u8; 16]));
+        let mut tx = ours.transaction();
+        tx.put(ROOT, "client", 2).unwrap();
+        tx.commit();
+        ours
+    }
+
+    #[test]
+    fn done_once_the_heads_match_though_our_last_message_gets_no_answer() {
+        // Both sides have a change the other lacks; messages go one at a time, in two
+        // orders. When nothing is left to deliver, the client must be done: a client that
+        // also waited for an answer to its last heads announcement stalled in the
+        // full-size kill -9 test (`faults.rs`; these orders did not reproduce that one).
+        let mut server_doc = doc_with("base").with_actor(automerge::ActorId::from([2u8; 16]));
+        let mut tx = server_doc.transaction();
+        tx.put(ROOT, "later", 3).unwrap();
+        tx.commit();
+        for server_first in [true, false] {
+            let mut server = DocSession::new(server_doc.clone());
+            let (mut client, join) = ClientSync::new("client");
+            assert!(
+                until_quiet(&mut client, join, &mut server, server_first),
+                "stalled, not done (server first: {server_first})"
+            );
+            let doc = client.doc(&doc_id()).unwrap();
+            assert_eq!(doc.get_heads().len(), 2);
+            assert_eq!(doc.get_heads(), server.doc().get_heads());
+        }
     }
 
     #[test]
