@@ -1,7 +1,8 @@
 //! Document actors: one task per loaded document owns its [`DocSession`] and carries out
 //! the session's actions. Changes are appended and flushed on a blocking thread, and only
-//! then does the session hear `persisted()`: no sync message advertising heads leaves
-//! before they are durable. A connection talks to a document through a bounded channel,
+//! then does the session hear `persisted()`: no sync message advertising heads reaches the
+//! connection that delivered the changes behind them before they are durable (the other
+//! connections get them at once, `DocSession::relay`). A connection talks to a document through a bounded channel,
 //! and hears back through its own bounded channel; a peer that cannot keep up is dropped,
 //! never buffered without bound.
 
@@ -312,9 +313,9 @@ impl Documents {
                 }
             };
             // Group commit: every command already waiting is handled before one store and
-            // flush covers all the changes they delivered. Nothing is sent meanwhile (the
-            // session holds its messages until `persisted`), so the rule stays: no heads
-            // leave before the changes behind them are on disk.
+            // flush covers all the changes they delivered. Their senders hear nothing
+            // meanwhile (the session holds their messages until `persisted`), so the rule
+            // stays: no heads reach a device before its changes behind them are on disk.
             let mut changes: Vec<automerge::Change> = Vec::new();
             // A big batch, as the whole document: it holds the `changes` before it.
             let mut snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)> = None;
@@ -375,6 +376,11 @@ impl Documents {
             }
             if changes.is_empty() && snapshot.is_none() {
                 continue;
+            }
+            // The other connections get the new changes now; their senders hear our heads
+            // (their acknowledgement) only after the flush below.
+            for action in session.relay() {
+                self.carry_out(doc, action, &mut session, &mut peers);
             }
             let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
             self.metrics.batched_changes.observe(count as f64);

@@ -3,9 +3,12 @@
 //! A `DocSession` holds an Automerge document and one sync state per peer. It does no I/O:
 //! each call returns [`Action`]s for the caller to carry out. The rule that makes an
 //! acknowledgement mean something: when a peer delivers changes, the session asks for them
-//! to be persisted ([`Action::Persist`]) and sends nothing (no message advertising heads
-//! that include them) until the caller reports them durable with
-//! [`DocSession::persisted`]. Then every peer gets a sync message.
+//! to be persisted ([`Action::Persist`]) and sends **that peer** nothing (no message
+//! advertising heads that include its changes) until the caller reports them durable with
+//! [`DocSession::persisted`]; then it gets its acknowledgement. The other peers get the
+//! changes at once, as a server that does not wait for its disk would send them: they are
+//! not theirs to lose (the sender still holds them, unacknowledged, and sends them again
+//! to a server that lost them), and waiting for the flush would add it to every relay.
 //!
 //! Peers that may only read are refused (nothing applied) when they send changes.
 
@@ -69,20 +72,17 @@ pub const MAX_DANGLING_MESSAGES: u32 = 3;
 pub struct DocSession {
     doc: Automerge,
     peers: BTreeMap<PeerKey, Peer>,
-    /// Heads of everything persisted: nothing beyond them may be advertised.
-    persisted_heads: Vec<ChangeHash>,
-    /// Whether changes are waiting to be persisted.
-    waiting: bool,
+    /// The peers whose delivered changes wait to be persisted: they hear nothing until then.
+    waiting: std::collections::BTreeSet<PeerKey>,
 }
 
 impl DocSession {
     /// A session over a document whose every change is already persisted.
     pub fn new(doc: Automerge) -> Self {
         Self {
-            persisted_heads: doc.get_heads(),
             doc,
             peers: BTreeMap::new(),
-            waiting: false,
+            waiting: Default::default(),
         }
     }
 
@@ -186,13 +186,13 @@ impl DocSession {
                 .map(|m| m.hash)
                 .collect();
             if new.len() >= SNAPSHOT_BATCH {
-                self.waiting = true;
+                self.waiting.insert(peer);
                 actions.push(Action::PersistSnapshot {
                     snapshot: self.snapshot(),
                     new,
                 });
             } else if !new.is_empty() {
-                self.waiting = true;
+                self.waiting.insert(peer);
                 actions.push(Action::Persist(self.doc.get_changes(&before)));
             }
         }
@@ -216,29 +216,41 @@ impl DocSession {
         actions
     }
 
+    /// Sync messages for every peer whose own changes are not waiting to be persisted: how
+    /// changes just received reach the other peers without waiting for the store. Call it
+    /// after a batch of [`DocSession::receive`]s, before persisting what they asked for
+    /// (once per batch, so that several messages make one message per peer).
+    pub fn relay(&mut self) -> Vec<Action> {
+        self.generate(None)
+    }
+
     /// The changes asked for by the last [`Action::Persist`] are durable: tell every peer.
     pub fn persisted(&mut self) -> Vec<Action> {
-        self.waiting = false;
-        self.persisted_heads = self.doc.get_heads();
-        for peer in self.peers.values_mut() {
-            // A peer heard from while we waited may have told us heads equal to ours, and
-            // Automerge then records them as sent to it and stays quiet; but nothing was
-            // sent, and that peer waits for our heads as its acknowledgement.
-            peer.state.last_sent_heads.clear();
+        for key in std::mem::take(&mut self.waiting) {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                // A sender heard from while we waited may have told us heads equal to ours,
+                // and Automerge then records them as sent to it and stays quiet; but nothing
+                // was sent, and that peer waits for our heads as its acknowledgement.
+                peer.state.last_sent_heads.clear();
+            }
         }
         self.generate(None)
     }
 
+    /// Whether changes some peer delivered still wait to be persisted.
+    pub fn is_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
     fn generate(&mut self, only: Option<PeerKey>) -> Vec<Action> {
-        if self.waiting {
-            // Nothing leaves while changes are not durable: every sync message carries our
-            // heads, and heads are an acknowledgement.
-            return Vec::new();
-        }
-        debug_assert_eq!(self.doc.get_heads(), self.persisted_heads);
         let mut out = Vec::new();
         for (key, peer) in &mut self.peers {
             if only.is_some_and(|o| o != *key) {
+                continue;
+            }
+            // Every sync message carries our heads, and to the peer whose changes they
+            // include, heads are an acknowledgement: none until those are durable.
+            if self.waiting.contains(key) {
                 continue;
             }
             if let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
@@ -363,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_sent_before_new_changes_are_persisted() {
+    fn the_sender_hears_nothing_before_its_changes_are_persisted_the_others_at_once() {
         let mut session = DocSession::new(Automerge::new());
         let mut client = Client::new();
         client.write("x", 1);
@@ -374,32 +386,41 @@ mod tests {
         }
         let _ = session.add_peer(8, Access::ReadWrite);
         let actions = until_persist_or_reject(&mut session, &mut client, 7);
+        let heads = client.doc.get_heads();
+        let to = |actions: &[Action], key: PeerKey| {
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(k, _) if *k == key))
+        };
         assert!(
-            matches!(actions.as_slice(), [Action::Persist(c)] if c.len() == 1),
+            matches!(actions.first(), Some(Action::Persist(c)) if c.len() == 1),
             "{actions:?}"
         );
-        // While the change is not durable, greeting or answering anyone sends nothing.
-        assert!(session.add_peer(9, Access::ReadWrite).is_empty());
-        if let Some(m) = client.outgoing() {
-            assert!(
-                session
-                    .receive(7, m)
-                    .iter()
-                    .all(|a| !matches!(a, Action::Send(..)))
-            );
-        }
-        let after = session.persisted();
-        let told: Vec<PeerKey> = after
-            .iter()
-            .filter_map(|a| match a {
-                Action::Send(k, _) => Some(*k),
-                _ => None,
-            })
-            .collect();
+        // The other peer gets the change now (`relay`), with heads that include it.
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        let actions = session.relay();
+        let relayed = actions.iter().any(|a| match a {
+            Action::Send(8, bytes) => SyncMessage::decode(bytes).unwrap().heads == heads,
+            _ => false,
+        });
+        assert!(relayed, "{actions:?}");
         assert!(
-            told.contains(&8) && told.contains(&9),
-            "every other peer hears of the new heads: {told:?}"
+            !to(&actions, 7),
+            "the sender was acknowledged before the store"
         );
+        // A new peer is greeted at once; the sender, speaking again, still hears nothing.
+        assert!(to(&session.add_peer(9, Access::ReadWrite), 9));
+        if let Some(m) = client.outgoing() {
+            assert!(!to(&session.receive(7, m), 7));
+        }
+        assert!(session.is_waiting());
+        let after = session.persisted();
+        let acked = after.iter().any(|a| match a {
+            Action::Send(7, bytes) => SyncMessage::decode(bytes).unwrap().heads == heads,
+            _ => false,
+        });
+        assert!(acked, "the sender hears our heads once stored: {after:?}");
+        assert!(!session.is_waiting());
     }
 
     #[test]
