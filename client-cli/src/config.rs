@@ -48,6 +48,17 @@ pub enum Color {
     Never,
 }
 
+impl Color {
+    /// The name, as in the file and in `nudge config get color`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+            Self::Never => "never",
+        }
+    }
+}
+
 impl Config {
     /// The settings a journal created here starts with.
     pub fn new_journal_settings(&self) -> Settings {

@@ -190,20 +190,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
         return watch::run(&home, now, std::time::Duration::from_secs(timeout.max(1)));
     }
     let mut session = Session::open(&home, now()?)?;
-    // --color, else this device's own setting, else the config file.
-    let from_file = match config.color {
-        Some(config::Color::Always) => Some("always"),
-        Some(config::Color::Never) => Some("never"),
-        Some(config::Color::Auto) => Some("auto"),
-        None => None,
-    };
     session.config = config;
-    if cli.color == ColorWhen::Auto
-        && let Some(pref) = session
-            .local_get(session::local::COLOR)?
-            .or(from_file.map(str::to_owned))
-    {
-        match pref.as_str() {
+    // --color, else this device's own setting, else the config file.
+    if cli.color == ColorWhen::Auto {
+        match session.color()?.as_str() {
             "always" => anstream::ColorChoice::Always.write_global(),
             "never" => anstream::ColorChoice::Never.write_global(),
             _ => {}

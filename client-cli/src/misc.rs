@@ -273,19 +273,7 @@ pub fn config(session: &Session, out: &mut Out, cmd: ConfigCommand) -> Result<()
             "weekly_goal" => settings.weekly_goal.to_string(),
             "week_start" => settings.week_start.to_string(),
             local::DEVICE_NAME => session.device_name()?,
-            local::COLOR => session
-                .local_get(local::COLOR)?
-                .or_else(|| {
-                    session.config.color.map(|c| {
-                        match c {
-                            crate::config::Color::Auto => "auto",
-                            crate::config::Color::Always => "always",
-                            crate::config::Color::Never => "never",
-                        }
-                        .to_owned()
-                    })
-                })
-                .unwrap_or_else(|| "auto".into()),
+            local::COLOR => session.color()?,
             other => bail!("unknown setting {other:?}; the settings are {KEYS}"),
         })
     };

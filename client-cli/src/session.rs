@@ -163,7 +163,15 @@ impl Session {
         Ok(actor)
     }
 
-    /// This device's name (default: the host name).
+    /// `auto`, `always` or `never`: this device's own setting, else the config file's.
+    pub fn color(&self) -> Result<String> {
+        Ok(self
+            .local_get(local::COLOR)?
+            .or_else(|| self.config.color.map(|c| c.as_str().to_owned()))
+            .unwrap_or_else(|| "auto".into()))
+    }
+
+    /// This device's name: its own setting, else the config file's, else the host name.
     pub fn device_name(&self) -> Result<String> {
         Ok(self
             .local_get(local::DEVICE_NAME)?

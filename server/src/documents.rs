@@ -342,22 +342,17 @@ impl Documents {
                     }
                 };
                 for action in actions {
+                    if claimant.is_none()
+                        && matches!(action, Action::Persist(_) | Action::PersistSnapshot { .. })
+                    {
+                        claimant = from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                    }
                     match action {
-                        Action::Persist(new) => {
-                            if claimant.is_none() {
-                                claimant =
-                                    from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
-                            }
-                            changes.extend(new);
-                        }
+                        Action::Persist(new) => changes.extend(new),
                         Action::PersistSnapshot {
                             snapshot: bytes,
                             new,
                         } => {
-                            if claimant.is_none() {
-                                claimant =
-                                    from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
-                            }
                             // Everything this batch applied so far is in the snapshot.
                             let mut covered: Vec<automerge::ChangeHash> = snapshot
                                 .take()

@@ -28,14 +28,22 @@ struct SlowFlush {
     completed: Mutex<Vec<Instant>>,
 }
 
-impl DocStore for SlowFlush {
-    fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+impl SlowFlush {
+    /// Writes fail once `broken` is set, as on a full disk.
+    fn refuse_when_broken(&self) -> Result<(), Error> {
         if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Error::Io {
                 path: self.inner.path().to_path_buf(),
                 detail: "No space left on device (simulated)".into(),
             });
         }
+        Ok(())
+    }
+}
+
+impl DocStore for SlowFlush {
+    fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+        self.refuse_when_broken()?;
         self.inner.append(doc, changes)
     }
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
@@ -74,12 +82,7 @@ impl DocStore for SlowFlush {
         snapshot: &[u8],
         new: &[ChangeHash],
     ) -> Result<usize, Error> {
-        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::Io {
-                path: self.inner.path().to_path_buf(),
-                detail: "No space left on device (simulated)".into(),
-            });
-        }
+        self.refuse_when_broken()?;
         self.inner.append_snapshot(doc, snapshot, new)
     }
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {

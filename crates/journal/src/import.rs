@@ -74,6 +74,14 @@ fn is_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+fn check_id(id: &str, what: &str) -> Result<(), Error> {
+    if is_id(id) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("{what}: {id:?} is not an id")))
+    }
+}
+
 fn text(value: &str, what: &str, max: usize) -> Result<String, Error> {
     let clean = value.split_whitespace().collect::<Vec<_>>().join(" ");
     if clean.is_empty() {
@@ -171,13 +179,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
     let mut batch = Batch::default();
     for (n, i) in file.ideas.into_iter().enumerate() {
         let what = |field: &str| format!("ideas[{n}].{field}");
-        if !is_id(&i.id) {
-            return Err(Error::Invalid(format!(
-                "{}: {:?} is not an id",
-                what("id"),
-                i.id
-            )));
-        }
+        check_id(&i.id, &what("id"))?;
         batch.ideas.push(Idea {
             title: text(&i.title, &what("title"), 200)?,
             why: i.why,
@@ -193,13 +195,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
     }
     for (n, p) in file.people.into_iter().enumerate() {
         let what = |field: &str| format!("people[{n}].{field}");
-        if !is_id(&p.id) {
-            return Err(Error::Invalid(format!(
-                "{}: {:?} is not an id",
-                what("id"),
-                p.id
-            )));
-        }
+        check_id(&p.id, &what("id"))?;
         if let Some(contact) = p.contact.filter(|c| !c.is_empty()) {
             batch.contacts.insert(p.id.clone(), contact);
         }
@@ -214,13 +210,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
     }
     for (n, s) in file.shifts.into_iter().enumerate() {
         let what = |field: &str| format!("shifts[{n}].{field}");
-        if !is_id(&s.id) {
-            return Err(Error::Invalid(format!(
-                "{}: {:?} is not an id",
-                what("id"),
-                s.id
-            )));
-        }
+        check_id(&s.id, &what("id"))?;
         let done = match (s.status, s.done_at, s.done_date, s.done_tz) {
             (ShiftStatus::Done, Some(at), Some(date), Some(tz)) => {
                 if date.parse::<jiff::civil::Date>().is_err() {

@@ -324,44 +324,57 @@ mod tests {
     use automerge::transaction::Transactable;
     use automerge::{ROOT, ReadDoc};
 
-    /// Runs a client against a `DocSession` (the server's core) until the client is done.
-    fn run(client: &mut ClientSync, join: Message, server: &mut DocSession) {
-        let limits = Limits::default();
-        let mut handshake = Handshake::receiving("server", None);
-        let reply = match handshake.receive(&join) {
+    /// The server's answer to a client's `join`.
+    fn establish(join: &Message) -> Message {
+        match Handshake::receiving("server", None).receive(join) {
             Step::Established { reply, .. } => reply.unwrap(),
             Step::Fail(e) => panic!("{e:?}"),
-        };
-        let mut to_client = vec![reply];
+        }
+    }
+
+    /// What arrives at the client: `m` as the inbound path sees it.
+    fn arrive(m: &Message) -> crate::Inbound {
+        inspect(&m.encode(), &Limits::default()).unwrap()
+    }
+
+    /// The server takes in a client message, storing what it asks to store at once;
+    /// returns what it sends back.
+    fn serve(server: &mut DocSession, m: &Message) -> Vec<Message> {
+        let mut out = Vec::new();
+        let mut acts = server.receive(1, arrive(m).sync.unwrap());
+        while !acts.is_empty() {
+            let mut next = Vec::new();
+            for a in acts {
+                match a {
+                    Action::Persist(_) | Action::PersistSnapshot { .. } => {
+                        next.extend(server.persisted())
+                    }
+                    other => out.extend(actions(vec![other])),
+                }
+            }
+            acts = next;
+        }
+        out
+    }
+
+    /// Runs a client against a `DocSession` (the server's core) until the client is done.
+    fn run(client: &mut ClientSync, join: Message, server: &mut DocSession) {
+        let mut to_client = vec![establish(&join)];
         let mut added = false;
         for _ in 0..50 {
             let mut to_server = Vec::new();
             for m in to_client.drain(..) {
-                let inbound = inspect(&m.encode(), &limits).unwrap();
-                to_server.extend(client.receive(inbound).unwrap());
+                to_server.extend(client.receive(arrive(&m)).unwrap());
             }
             if client.is_done() {
                 return;
             }
             for m in to_server {
-                let inbound = inspect(&m.encode(), &limits).unwrap();
                 if !added {
                     to_client.extend(actions(server.add_peer(1, Access::ReadWrite)));
                     added = true;
                 }
-                let mut acts = server.receive(1, inbound.sync.unwrap());
-                while !acts.is_empty() {
-                    let mut next = Vec::new();
-                    for a in acts {
-                        match a {
-                            Action::Persist(_) | Action::PersistSnapshot { .. } => {
-                                next.extend(server.persisted())
-                            }
-                            other => to_client.extend(actions(vec![other])),
-                        }
-                    }
-                    acts = next;
-                }
+                to_client.extend(serve(server, &m));
             }
         }
         panic!("no convergence");
@@ -392,61 +405,28 @@ mod tests {
         doc.document().clone()
     }
 
-    /// Delivers one message at a time, server first, the server persisting at once; returns
-    /// whether the client was done when nothing was left to deliver.
+    /// Delivers one message at a time (the server's first, or the client's first), the
+    /// server persisting at once; returns whether the client was done when nothing was
+    /// left to deliver.
     fn until_quiet(
         client: &mut ClientSync,
         join: Message,
         server: &mut DocSession,
         server_first: bool,
     ) -> bool {
-        let limits = Limits::default();
-        let mut handshake = Handshake::receiving("server", None);
-        let Step::Established { reply, .. } = handshake.receive(&join) else {
-            panic!("handshake");
-        };
-        let inbound = inspect(&reply.unwrap().encode(), &limits).unwrap();
-        let mut to_server = client.receive(inbound).unwrap();
+        let mut to_server = client.receive(arrive(&establish(&join))).unwrap();
         let mut to_client = actions(server.add_peer(1, Access::ReadWrite));
         to_server.extend(client.add(doc_id(), client_doc()));
         for _ in 0..100 {
             if to_client.is_empty() && to_server.is_empty() {
                 return client.is_done();
             }
-            if server_first && !to_client.is_empty() {
+            if !to_client.is_empty() && (server_first || to_server.is_empty()) {
                 let m = to_client.remove(0);
-                to_server.extend(
-                    client
-                        .receive(inspect(&m.encode(), &limits).unwrap())
-                        .unwrap(),
-                );
-                continue;
-            }
-            if !server_first && !to_client.is_empty() && to_server.is_empty() {
-                let m = to_client.remove(0);
-                to_server.extend(
-                    client
-                        .receive(inspect(&m.encode(), &limits).unwrap())
-                        .unwrap(),
-                );
-                continue;
-            }
-            if !to_server.is_empty() {
+                to_server.extend(client.receive(arrive(&m)).unwrap());
+            } else {
                 let m = to_server.remove(0);
-                let sync = inspect(&m.encode(), &limits).unwrap().sync.unwrap();
-                let mut acts = server.receive(1, sync);
-                while !acts.is_empty() {
-                    let mut next = Vec::new();
-                    for a in acts {
-                        match a {
-                            Action::Persist(_) | Action::PersistSnapshot { .. } => {
-                                next.extend(server.persisted())
-                            }
-                            other => to_client.extend(actions(vec![other])),
-                        }
-                    }
-                    acts = next;
-                }
+                to_client.extend(serve(server, &m));
             }
         }
         panic!("the exchange never went quiet");

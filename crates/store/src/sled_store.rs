@@ -101,6 +101,29 @@ impl SledStore {
         io_error(&self.path, e)
     }
 
+    /// The result of a transaction that never aborts (its closures return only storage
+    /// errors).
+    fn committed<T>(&self, result: Result<T, TransactionError<()>>) -> Result<T, Error> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(TransactionError::Storage(e)) => Err(self.io(e)),
+            Err(TransactionError::Abort(())) => unreachable!("our transactions never abort"),
+        }
+    }
+
+    /// Removes `doc`'s log entries up to position `through` (a snapshot covers them).
+    fn drop_log_through(&self, doc: &DocumentId, through: u64) -> Result<(), Error> {
+        let mut batch = sled::Batch::default();
+        for k in self
+            .log
+            .range(key(doc, &[0; 8])..=key(doc, &through.to_be_bytes()))
+            .keys()
+        {
+            batch.remove(k.map_err(|e| self.io(e))?);
+        }
+        self.log.apply_batch(batch).map_err(|e| self.io(e))
+    }
+
     fn malformed(&self, detail: impl Into<String>) -> Error {
         Error::Malformed {
             path: self.path.clone(),
@@ -279,11 +302,7 @@ impl DocStore for SledStore {
             }
             Ok::<_, ConflictableTransactionError<()>>(added)
         });
-        match result {
-            Ok(added) => Ok(added),
-            Err(TransactionError::Storage(e)) => Err(self.io(e)),
-            Err(TransactionError::Abort(())) => unreachable!("the append transaction never aborts"),
-        }
+        self.committed(result)
     }
 
     fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
@@ -346,23 +365,9 @@ impl DocStore for SledStore {
             thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
             Ok::<_, ConflictableTransactionError<()>>(())
         });
-        match written {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(self.io(e)),
-            Err(TransactionError::Abort(())) => {
-                unreachable!("the compact transaction never aborts")
-            }
-        }
+        self.committed(written)?;
         self.flush()?;
-        let mut batch = sled::Batch::default();
-        for k in self
-            .log
-            .range(key(doc, &[0; 8])..=key(doc, &through.to_be_bytes()))
-            .keys()
-        {
-            batch.remove(k.map_err(|e| self.io(e))?);
-        }
-        self.log.apply_batch(batch).map_err(|e| self.io(e))
+        self.drop_log_through(doc, through)
     }
 
     fn import(
@@ -385,11 +390,7 @@ impl DocStore for SledStore {
                 Ok::<_, ConflictableTransactionError<()>>(())
             },
         );
-        match written {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(e)) => Err(self.io(e)),
-            Err(TransactionError::Abort(())) => unreachable!("the import transaction never aborts"),
-        }
+        self.committed(written)
     }
 
     fn append_snapshot(
@@ -416,25 +417,11 @@ impl DocStore for SledStore {
                 Ok::<_, ConflictableTransactionError<()>>(seq - start)
             },
         );
-        let added = match written {
-            Ok(added) => added,
-            Err(TransactionError::Storage(e)) => return Err(self.io(e)),
-            Err(TransactionError::Abort(())) => {
-                unreachable!("the append_snapshot transaction never aborts")
-            }
-        };
+        let added = self.committed(written)?;
         // The log entries the snapshot covers go once it is durable (as in `compact`).
         if self.log.scan_prefix(doc.as_bytes()).next().is_some() {
             self.flush()?;
-            let mut batch = sled::Batch::default();
-            for k in self
-                .log
-                .range(key(doc, &[0; 8])..=key(doc, &start.to_be_bytes()))
-                .keys()
-            {
-                batch.remove(k.map_err(|e| self.io(e))?);
-            }
-            self.log.apply_batch(batch).map_err(|e| self.io(e))?;
+            self.drop_log_through(doc, start)?;
         }
         Ok(added as usize)
     }

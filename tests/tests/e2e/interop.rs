@@ -129,16 +129,22 @@ fn shift_texts(home: &Home) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_javascript_automerge_repo_client_reads_and_writes_the_journal() {
-    if node().is_none() {
-        return;
-    }
+/// A server with one account and a device syncing with it (the data folder, kept alive).
+fn account_with_a_device() -> (tempfile::TempDir, Server, String, Home) {
     let data = tempfile::tempdir().unwrap();
     let token = add_account(data.path(), "ana");
     let server = Server::start(data.path());
     let laptop = Home::new();
     laptop.remote_add(&format!("http://{}", server.addr), &token);
+    (data, server, token, laptop)
+}
+
+#[test]
+fn a_javascript_automerge_repo_client_reads_and_writes_the_journal() {
+    if node().is_none() {
+        return;
+    }
+    let (_data, server, token, laptop) = account_with_a_device();
     laptop.new_id(&["add", "Email Sam about the UX role", "+ux"]);
     laptop.new_id(&["log", "Called the pottery studio"]);
     laptop.ok(&["sync"]);
@@ -219,11 +225,7 @@ fn a_javascript_client_with_a_share_token_reads_the_view_and_cannot_change_it() 
     if node().is_none() {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
-    let token = add_account(data.path(), "ana");
-    let server = Server::start(data.path());
-    let laptop = Home::new();
-    laptop.remote_add(&format!("http://{}", server.addr), &token);
+    let (_data, server, _token, laptop) = account_with_a_device();
     laptop.new_id(&["log", "Emailed Sam"]);
     laptop.ok(&["sync"]);
     let out = laptop.ok(&["buddy", "invite", "Jo", "--scope", "titles"]);
