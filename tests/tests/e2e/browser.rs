@@ -30,13 +30,7 @@ fn chromium() -> Option<String> {
             return Some(name.to_owned());
         }
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "chromium is missing: scripts/setup-tests.sh installs it (apt-get install chromium)"
-        );
-    }
-    eprintln!("SKIPPED: chromium is not installed; run scripts/setup-tests.sh to install it");
-    None
+    crate::util::missing("chromium is not installed (apt-get install chromium)")
 }
 
 struct Browser {

@@ -29,13 +29,7 @@ fn installed() -> Option<PathBuf> {
     {
         return Some(bin);
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "target/install-check/bin has no installed binaries: scripts/setup-tests.sh installs them"
-        );
-    }
-    eprintln!("SKIPPED: run scripts/setup-tests.sh to `cargo install` into target/install-check");
-    None
+    crate::util::missing("no `cargo install`ed binaries in target/install-check/bin")
 }
 
 #[test]

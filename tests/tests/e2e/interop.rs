@@ -40,11 +40,7 @@ fn node() -> Option<()> {
     } else {
         "node is not installed"
     };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what}: run scripts/setup-tests.sh");
-    }
-    eprintln!("SKIPPED: {what}; run scripts/setup-tests.sh");
-    None
+    crate::util::missing(what)
 }
 
 /// `tests/js/client.mjs` running, its JSON lines read on a thread.

@@ -261,6 +261,16 @@ pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A test dependency that `scripts/setup-tests.sh` installs is missing: under `CI=true` a
+/// failure, elsewhere a skip with a message. Returns `None` for the caller to return.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what}: scripts/setup-tests.sh installs it");
+    }
+    eprintln!("SKIPPED: {what}; run scripts/setup-tests.sh");
+    None
+}
+
 /// A loopback port free right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
