@@ -164,6 +164,9 @@ impl DocSession {
         }
         let before = self.doc.get_heads();
         let carried = !message.changes.is_empty();
+        // Most messages carry a few change chunks: those need no count of what applied.
+        let surely_small = crate::sync_shape::changes_at_most(message.changes.iter())
+            .is_some_and(|n| n < SNAPSHOT_BATCH);
         if let Err(e) = self.doc.receive_sync_message(&mut p.state, message) {
             return vec![Action::Reject(peer, format!("invalid sync message: {e}"))];
         }
@@ -175,10 +178,17 @@ impl DocSession {
         p.dangling = if missing == 0 { 0 } else { p.dangling + 1 };
         let rejected = p.dangling > MAX_DANGLING_MESSAGES;
         let mut actions = Vec::new();
-        if carried {
+        if carried && surely_small {
             // Whatever did apply is stored like any other change, even from a peer about
-            // to be closed: it is in the document now. Metadata first: it costs nothing
-            // like rebuilding the changes, which a big batch skips.
+            // to be closed: it is in the document now.
+            let new = self.doc.get_changes(&before);
+            if !new.is_empty() {
+                self.waiting.insert(peer);
+                actions.push(Action::Persist(new));
+            }
+        } else if carried {
+            // Maybe a big batch: count it from metadata, which costs nothing like
+            // rebuilding every change, which a big batch then skips.
             let new: Vec<ChangeHash> = self
                 .doc
                 .get_changes_meta(&before)

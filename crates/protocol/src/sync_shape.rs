@@ -136,6 +136,27 @@ fn checksum(kind: u8, data: &[u8]) -> [u8; 4] {
     [hash[0], hash[1], hash[2], hash[3]]
 }
 
+/// How many changes these sync-message entries carry at most, read from their chunk
+/// headers alone; `None` when a chunk holds a whole document or a bundle (any number) or
+/// the bytes are not well-formed chunks.
+pub fn changes_at_most<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Option<usize> {
+    let mut count = 0;
+    for entry in entries {
+        let mut c = Cursor { rest: entry };
+        while !c.rest.is_empty() {
+            c.take(8, "chunk magic and checksum").ok()?;
+            let kind = c.take(1, "chunk type").ok()?[0];
+            let len = c.uleb("chunk length").ok()?;
+            c.take(len, "chunk data").ok()?;
+            match kind {
+                1 | 2 => count += 1,
+                _ => return None,
+            }
+        }
+    }
+    Some(count)
+}
+
 /// Checks every chunk in one entry of a message's changes: Automerge chunks whose checksum
 /// matches. A compressed change is inflated (up to `budget`, which it uses up) to check
 /// the checksum of what it stands for.
@@ -256,6 +277,29 @@ mod tests {
         for m in messages {
             check(&m).unwrap();
         }
+    }
+
+    #[test]
+    fn change_chunks_are_counted_and_whole_documents_are_not() {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::Automerge::new();
+        for i in 0..3 {
+            let mut tx = doc.transaction();
+            tx.put(automerge::ROOT, "k", i).unwrap();
+            tx.commit();
+        }
+        let changes: Vec<Vec<u8>> = doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        assert_eq!(changes_at_most(changes.iter().map(Vec::as_slice)), Some(3));
+        // Two changes in one entry count as two.
+        let joined = [changes[0].clone(), changes[1].clone()].concat();
+        assert_eq!(changes_at_most([joined.as_slice()]), Some(2));
+        let whole = doc.save();
+        assert_eq!(changes_at_most([whole.as_slice()]), None);
+        assert_eq!(changes_at_most([&b"garbage"[..]]), None);
     }
 
     fn with_bloom(entries: u64, bits: u64, probes: u64, body: &[u8]) -> Vec<u8> {
