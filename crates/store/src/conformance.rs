@@ -115,6 +115,7 @@ macro_rules! doc_store_conformance {
                 // Compacted changes stay content-addressed: appending one again adds nothing.
                 assert_eq!(store.append(&doc, &[change(1)]).unwrap(), 0);
                 assert!(store.contains(&doc, &[1; 32]).unwrap());
+                assert!(store.contains(&doc, &[3; 32]).unwrap());
                 // The position keeps growing after compaction, never reusing a number.
                 store.compact(&doc, b"all", 3).unwrap();
                 assert_eq!(store.position(&doc).unwrap(), 3);
@@ -123,6 +124,17 @@ macro_rules! doc_store_conformance {
                 let loaded = store.load(&doc).unwrap().unwrap();
                 assert_eq!(loaded.changes, vec![change(4).bytes]);
                 assert_eq!(store.documents().unwrap(), vec![doc]);
+                // Known changes beside new ones, from both compactions and the log.
+                assert_eq!(
+                    store
+                        .append(&doc, &[change(2), change(4), change(5), change(3)])
+                        .unwrap(),
+                    1
+                );
+                for n in 1..=5 {
+                    assert!(store.contains(&doc, &[n; 32]).unwrap(), "change {n}");
+                }
+                assert!(!store.contains(&doc, &[6; 32]).unwrap());
             }
 
             #[test]
@@ -163,10 +175,21 @@ macro_rules! doc_store_conformance {
                 store.append(&doc, &[change(5)]).unwrap();
                 assert_eq!(store.position(&doc).unwrap(), 5);
                 assert_eq!(store.changes_after(&doc, 4).unwrap().unwrap().len(), 1);
+                // Hashes the earlier snapshot holds, repeats, and new ones.
+                let added = store
+                    .append_snapshot(&doc, b"S7", &[[6; 32], [3; 32], [6; 32], [1; 32], [7; 32]])
+                    .unwrap();
+                assert_eq!(added, 2);
+                assert_eq!(store.position(&doc).unwrap(), 7);
+                assert_eq!(store.append(&doc, &[change(5), change(6)]).unwrap(), 0);
+                for n in 1..=7 {
+                    assert!(store.contains(&doc, &[n; 32]).unwrap(), "change {n}");
+                }
                 // On a document with nothing stored yet.
                 let other = DocumentId::random();
                 assert_eq!(store.append_snapshot(&other, b"T", &[[7; 32]]).unwrap(), 1);
                 assert_eq!(store.position(&other).unwrap(), 1);
+                assert!(!store.contains(&other, &[1; 32]).unwrap());
                 assert_eq!(store.documents().unwrap().len(), 2);
             }
 

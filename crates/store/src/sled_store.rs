@@ -3,7 +3,14 @@
 //! Layout (all keys start with the 16 document-id bytes, so one document is one key range):
 //! - tree `log`: `doc ‖ seq (u64 BE)` -> change bytes, the append-only log;
 //! - tree `hashes`: `doc ‖ change hash` -> `seq (u64 BE)`, the content address of every
-//!   change ever appended (kept after compaction, so a change is never stored twice);
+//!   change in the log after the snapshot;
+//! - tree `snapshot_hashes`: `doc` -> the hashes of every change the snapshot holds, 32
+//!   bytes each, sorted, concatenated. With `hashes`, every change ever stored is known, so
+//!   none is stored twice. One value per document instead of an entry per change: a
+//!   10,000-change document's index cost 12 MiB of resident sled cache, 3 MiB on disk, and
+//!   a burst of garbage that sled's epoch collector took 15 s to hand back
+//!   (docs/PERFORMANCE.md). Compaction moves the entries its snapshot covers from `hashes`
+//!   to here (stores written before this existed are moved the same way);
 //! - tree `snapshots`: `doc` -> the latest snapshot (a saved document);
 //! - tree `snapshot_through`: `doc` -> `through (u64 BE)`, the log position that snapshot
 //!   covers, kept apart so that asking for a position never reads the snapshot itself.
@@ -51,6 +58,7 @@ pub struct SledStore {
     db: sled::Db,
     log: sled::Tree,
     hashes: sled::Tree,
+    snapshot_hashes: sled::Tree,
     snapshots: sled::Tree,
     snapshot_through: sled::Tree,
     /// Appends compute the next sequence number before writing; one at a time per store.
@@ -80,6 +88,7 @@ impl SledStore {
             path: path.to_path_buf(),
             log: open("log")?,
             hashes: open("hashes")?,
+            snapshot_hashes: open("snapshot_hashes")?,
             snapshots: open("snapshots")?,
             snapshot_through: open("snapshot_through")?,
             append_lock: Default::default(),
@@ -122,6 +131,47 @@ impl SledStore {
             batch.remove(k.map_err(|e| self.io(e))?);
         }
         self.log.apply_batch(batch).map_err(|e| self.io(e))
+    }
+
+    /// The sorted hashes of the changes `doc`'s snapshot holds (empty without one).
+    fn snapshot_hashes(&self, doc: &DocumentId) -> Result<SortedHashes, Error> {
+        let value = self
+            .snapshot_hashes
+            .get(doc.as_bytes())
+            .map_err(|e| self.io(e))?
+            .unwrap_or_default();
+        SortedHashes::new(value)
+            .ok_or_else(|| self.malformed(format!("snapshot hashes of document {doc}")))
+    }
+
+    /// Moves the index entries of `doc`'s changes up to position `through` (which its
+    /// snapshot now holds) into the document's one sorted value. Called with the append
+    /// lock held, so that no append checks a hash while it is between the two.
+    fn fold_index_through(&self, doc: &DocumentId, through: u64) -> Result<(), Error> {
+        let mut folded = Vec::new();
+        for entry in self.hashes.scan_prefix(doc.as_bytes()) {
+            let (k, v) = entry.map_err(|e| self.io(e))?;
+            let seq = read_u64(&v)
+                .ok_or_else(|| self.malformed(format!("hash index of document {doc}")))?;
+            if seq <= through {
+                let hash: ChangeHash = k[16..]
+                    .try_into()
+                    .map_err(|_| self.malformed(format!("hash index key of document {doc}")))?;
+                folded.push(hash);
+            }
+        }
+        if folded.is_empty() {
+            return Ok(());
+        }
+        let merged = self.snapshot_hashes(doc)?.merged(folded.iter());
+        let written = (&self.hashes, &self.snapshot_hashes).transaction(|(index, covered)| {
+            covered.insert(doc.as_bytes(), merged.as_slice())?;
+            for hash in &folded {
+                index.remove(key(doc, hash))?;
+            }
+            Ok::<_, ConflictableTransactionError<()>>(())
+        });
+        self.committed(written)
     }
 
     fn malformed(&self, detail: impl Into<String>) -> Error {
@@ -191,6 +241,7 @@ impl SledStore {
         let own = [
             "log",
             "hashes",
+            "snapshot_hashes",
             "snapshots",
             "snapshot_through",
             "__sled__default",
@@ -287,12 +338,13 @@ impl DocStore for SledStore {
         }
         let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         let start = self.position(doc)?;
+        let covered = self.snapshot_hashes(doc)?;
         let result = (&self.log, &self.hashes).transaction(|(log, hashes)| {
             let mut seq = start;
             let mut added = 0;
             for change in changes {
                 let hash_key = key(doc, &change.hash);
-                if hashes.get(&hash_key)?.is_some() {
+                if covered.contains(&change.hash) || hashes.get(&hash_key)?.is_some() {
                     continue;
                 }
                 seq += 1;
@@ -346,9 +398,11 @@ impl DocStore for SledStore {
     }
 
     fn contains(&self, doc: &DocumentId, hash: &ChangeHash) -> Result<bool, Error> {
-        self.hashes
+        Ok(self
+            .hashes
             .contains_key(key(doc, hash))
-            .map_err(|e| self.io(e))
+            .map_err(|e| self.io(e))?
+            || self.snapshot_hashes(doc)?.contains(hash))
     }
 
     fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, Error> {
@@ -367,7 +421,9 @@ impl DocStore for SledStore {
         });
         self.committed(written)?;
         self.flush()?;
-        self.drop_log_through(doc, through)
+        self.drop_log_through(doc, through)?;
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.fold_index_through(doc, through)
     }
 
     fn import(
@@ -376,20 +432,23 @@ impl DocStore for SledStore {
         snapshot: &[u8],
         hashes: &[ChangeHash],
     ) -> Result<(), Error> {
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.remove(doc)?;
-        // The hash index and the snapshot land together or not at all: an index entry
-        // without its change would make later appends skip that change as present.
+        // The hashes and the snapshot land together or not at all: a known hash without
+        // its change would make later appends skip that change as present.
         let through = hashes.len() as u64;
-        let written = (&self.hashes, &self.snapshots, &self.snapshot_through).transaction(
-            |(index, snaps, thr)| {
-                for (i, hash) in hashes.iter().enumerate() {
-                    index.insert(key(doc, hash), &(i as u64 + 1).to_be_bytes())?;
-                }
+        let covered = SortedHashes::default().merged(hashes.iter());
+        let written = (
+            &self.snapshot_hashes,
+            &self.snapshots,
+            &self.snapshot_through,
+        )
+            .transaction(|(known, snaps, thr)| {
+                known.insert(doc.as_bytes(), covered.as_slice())?;
                 snaps.insert(doc.as_bytes(), snapshot)?;
                 thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
                 Ok::<_, ConflictableTransactionError<()>>(())
-            },
-        );
+            });
         self.committed(written)
     }
 
@@ -401,29 +460,43 @@ impl DocStore for SledStore {
     ) -> Result<usize, Error> {
         let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         let start = self.position(doc)?;
-        let written = (&self.hashes, &self.snapshots, &self.snapshot_through).transaction(
-            |(index, snaps, thr)| {
-                let mut seq = start;
-                for hash in new {
-                    let hash_key = key(doc, hash);
-                    if index.get(&hash_key)?.is_some() {
-                        continue;
-                    }
-                    seq += 1;
-                    index.insert(hash_key, &seq.to_be_bytes())?;
-                }
+        let covered = self.snapshot_hashes(doc)?;
+        // The new changes: neither in the snapshot so far nor in the log's index.
+        let mut fresh = Vec::with_capacity(new.len());
+        for hash in new {
+            if !covered.contains(hash)
+                && !self
+                    .hashes
+                    .contains_key(key(doc, hash))
+                    .map_err(|e| self.io(e))?
+            {
+                fresh.push(*hash);
+            }
+        }
+        fresh.sort_unstable();
+        fresh.dedup();
+        let through = start + fresh.len() as u64;
+        let merged = covered.merged(fresh.iter());
+        let written = (
+            &self.snapshot_hashes,
+            &self.snapshots,
+            &self.snapshot_through,
+        )
+            .transaction(|(known, snaps, thr)| {
+                known.insert(doc.as_bytes(), merged.as_slice())?;
                 snaps.insert(doc.as_bytes(), snapshot)?;
-                thr.insert(doc.as_bytes(), &seq.to_be_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(seq - start)
-            },
-        );
-        let added = self.committed(written)?;
-        // The log entries the snapshot covers go once it is durable (as in `compact`).
+                thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
+        self.committed(written)?;
+        // The log entries the snapshot covers go once it is durable (as in `compact`), and
+        // their index entries join the snapshot's hashes.
         if self.log.scan_prefix(doc.as_bytes()).next().is_some() {
             self.flush()?;
             self.drop_log_through(doc, start)?;
+            self.fold_index_through(doc, start)?;
         }
-        Ok(added as usize)
+        Ok(fresh.len())
     }
 
     fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
@@ -434,7 +507,11 @@ impl DocStore for SledStore {
             }
             tree.apply_batch(batch).map_err(|e| self.io(e))?;
         }
-        for tree in [&self.snapshot_through, &self.snapshots] {
+        for tree in [
+            &self.snapshot_through,
+            &self.snapshots,
+            &self.snapshot_hashes,
+        ] {
             tree.remove(doc.as_bytes()).map_err(|e| self.io(e))?;
         }
         Ok(())
@@ -471,6 +548,46 @@ impl DocStore for SledStore {
     }
 }
 
+/// Change hashes, 32 bytes each, sorted and without repeats, in one byte string.
+#[derive(Default)]
+struct SortedHashes(sled::IVec);
+
+impl SortedHashes {
+    fn new(bytes: sled::IVec) -> Option<Self> {
+        bytes.len().is_multiple_of(32).then_some(Self(bytes))
+    }
+
+    fn hash(&self, i: usize) -> &[u8] {
+        &self.0[i * 32..(i + 1) * 32]
+    }
+
+    fn len(&self) -> usize {
+        self.0.len() / 32
+    }
+
+    fn contains(&self, hash: &ChangeHash) -> bool {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.hash(mid).cmp(hash.as_slice()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    /// These hashes and `more` (in any order, repeats allowed), as one sorted byte string.
+    fn merged<'a>(&self, more: impl Iterator<Item = &'a ChangeHash>) -> Vec<u8> {
+        let mut all: Vec<&[u8]> = (0..self.len()).map(|i| self.hash(i)).collect();
+        all.extend(more.map(|h| h.as_slice()));
+        all.sort_unstable();
+        all.dedup();
+        all.concat()
+    }
+}
+
 fn doc_of(key: &[u8]) -> Option<DocumentId> {
     Some(DocumentId::from_bytes(key.get(..16)?.try_into().ok()?))
 }
@@ -488,6 +605,106 @@ mod tests {
         let store = open(dir.path());
         (dir, store)
     });
+
+    fn change(n: u8) -> NewChange {
+        NewChange {
+            hash: [n; 32],
+            bytes: vec![n],
+        }
+    }
+
+    fn index_entries(store: &SledStore, doc: &DocumentId) -> usize {
+        store.hashes.scan_prefix(doc.as_bytes()).count()
+    }
+
+    #[test]
+    fn the_hash_index_holds_only_the_log_after_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let doc = DocumentId::random();
+        let many: Vec<ChangeHash> = (0..=255).map(|n| [n; 32]).collect();
+        store.import(&doc, b"whole", &many).unwrap();
+        assert_eq!(index_entries(&store, &doc), 0);
+        assert_eq!(
+            store
+                .snapshot_hashes
+                .get(doc.as_bytes())
+                .unwrap()
+                .unwrap()
+                .len(),
+            256 * 32
+        );
+
+        let other = DocumentId::random();
+        store
+            .append(&other, &[change(1), change(2), change(3)])
+            .unwrap();
+        assert_eq!(index_entries(&store, &other), 3);
+        store.compact(&other, b"1-2", 2).unwrap();
+        assert_eq!(
+            index_entries(&store, &other),
+            1,
+            "only change 3 is in the log"
+        );
+        store.append(&other, &[change(4)]).unwrap();
+        store.append_snapshot(&other, b"1-5", &[[5; 32]]).unwrap();
+        assert_eq!(index_entries(&store, &other), 0);
+        for n in 1..=5 {
+            assert!(store.contains(&other, &[n; 32]).unwrap());
+        }
+        assert_eq!(
+            store
+                .append(&other, &[change(4), change(5), change(6)])
+                .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_index_entry_per_snapshotted_change_from_an_older_store_is_folded_by_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = DocumentId::random();
+        {
+            let store = open(dir.path());
+            store.append(&doc, &[change(1), change(2)]).unwrap();
+            // What compaction left behind before `snapshot_hashes` existed.
+            let compacted = (&store.snapshots, &store.snapshot_through).transaction(|(s, t)| {
+                s.insert(doc.as_bytes(), &b"1-2"[..])?;
+                t.insert(doc.as_bytes(), &2u64.to_be_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
+            store.committed(compacted).unwrap();
+            store.drop_log_through(&doc, 2).unwrap();
+            store.flush().unwrap();
+        }
+        let store = open(dir.path());
+        assert_eq!(index_entries(&store, &doc), 2);
+        assert_eq!(store.append(&doc, &[change(1), change(3)]).unwrap(), 1);
+        store.compact(&doc, b"1-3", 3).unwrap();
+        assert_eq!(index_entries(&store, &doc), 0);
+        assert_eq!(
+            store
+                .append(&doc, &[change(1), change(2), change(3)])
+                .unwrap(),
+            0
+        );
+        assert!(store.contains(&doc, &[2; 32]).unwrap());
+    }
+
+    #[test]
+    fn damaged_snapshot_hashes_are_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let doc = DocumentId::random();
+        store.import(&doc, b"whole", &[[1; 32]]).unwrap();
+        store
+            .snapshot_hashes
+            .insert(doc.as_bytes(), &[0u8; 31][..])
+            .unwrap();
+        let err = store.contains(&doc, &[1; 32]).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err}");
+        assert!(store.append(&doc, &[change(2)]).is_err());
+    }
 
     #[test]
     fn flushed_changes_survive_reopen() {
