@@ -5,14 +5,26 @@
 # (bench/peer/server.mjs, packages from bench/peer/package-lock.json) and a samod server
 # (samod-peer, in the bench crate). Prints one table and one TARGET line per target.
 #
-#   bench/compare.sh           # full: 1,000 changes, fetches of 10,000 and 100,000 shifts
-#   bench/compare.sh --quick   # under 5 minutes: 200 changes, a fetch of 10,000 shifts
+#   bench/compare.sh           # full: 1,000 changes, fetches of 10,000 and 100,000 shifts,
+#                              # 1,000 stored journals
+#   bench/compare.sh --quick   # under 5 minutes: 200 changes, a fetch of 10,000 shifts,
+#                              # 200 stored journals
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 if [[ "${1:-}" == "--quick" ]]; then quick=1; fi
-if ((quick)); then changes=200; fetches=(10000); else changes=1000; fetches=(10000 100000); fi
+if ((quick)); then
+  changes=200; fetches=(10000); journals=200; big=10000
+else
+  changes=1000; fetches=(10000 100000); journals=1000; big=100000
+fi
+# Connections held open for the memory per connection; shifts in each stored journal.
+connections=1000
+journal_shifts=20
+# Our server unloads a document nobody has had open for this many seconds (the peers keep
+# every document they have loaded); read in the fetch scenario.
+unload_after=10
 
 echo "building and installing (cargo, npm)..." >&2
 cargo build --release -q -p nudge-server -p nudge-bench --bins
@@ -29,22 +41,31 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start NAME COMMAND...: runs a server that prints "listening on ADDR"; sets ADDR and PID.
+# start NAME COMMAND...: runs a server that prints "listening on ADDR"; sets ADDR, PID and
+# STARTED_MS (from launch to that line, to within about 10 ms).
 start() {
   local name=$1
   shift
+  local t0
+  t0=$(date +%s%N)
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
   PID=$!
   pids+=("$PID")
-  for _ in $(seq 100); do
+  for _ in $(seq 2000); do
     ADDR=$(sed -n 's/^listening on //p' "$work/$name.out")
-    if [[ -n "$ADDR" ]]; then return; fi
-    sleep 0.1
+    if [[ -n "$ADDR" ]]; then
+      STARTED_MS=$((($(date +%s%N) - t0) / 1000000))
+      return
+    fi
+    sleep 0.01
   done
   echo "$name did not start: $(cat "$work/$name.err")" >&2
   exit 1
 }
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+rss_kib() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+# bytes_per DIR N: bytes on disk in DIR per one of N things.
+bytes_per() { du -sk "$1" | awk -v n="$2" '{ printf "%.0f", $1 * 1024 / n }'; }
 
 # server NAME: starts a fresh server of that kind on an empty folder; sets ADDR and PID.
 # Every scenario gets a fresh server, which keeps the runs apart; and samod 0.16 now and
@@ -53,14 +74,21 @@ rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 run=0
 server() {
   run=$((run + 1))
-  local dir="$work/$1-$run"
-  mkdir -p "$dir"
+  DIR="$work/$1-$run"
+  mkdir -p "$DIR"
+  if [[ $1 == ours ]]; then
+    token=$(target/release/nudge-server account add bench --data "$DIR" | tail -1)
+  fi
+  restart "$1"
+}
+# restart NAME: starts a server of that kind on DIR (its data kept); sets ADDR and PID.
+restart() {
   case $1 in
     ours)
-      token=$(target/release/nudge-server account add bench --data "$dir" | tail -1)
-      start ours target/release/nudge-server serve --listen 127.0.0.1:0 --data "$dir" ;;
-    node) start node node bench/peer/server.mjs "$dir" ;;
-    samod) start samod target/release/samod-peer "$dir" ;;
+      start ours target/release/nudge-server serve --listen 127.0.0.1:0 --data "$DIR" \
+        --unload-after "$unload_after" ;;
+    node) start node node bench/peer/server.mjs "$DIR" ;;
+    samod) start samod target/release/samod-peer "$DIR" ;;
   esac
   sleep 1
 }
@@ -68,7 +96,9 @@ stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 token=unused
 # bench KIND ARGS...: nudge-bench ARGS against the current server of KIND, its output line
 # into $work/bench.out; on failure, once more against a fresh server (in this shell, so
-# that PID and ADDR follow).
+# that PID and ADDR follow). A second failure ends the run, or with tolerant=1 is reported
+# in the table ("failed").
+tolerant=0
 bench() {
   local kind=$1
   shift
@@ -78,7 +108,15 @@ bench() {
   echo "$kind: $1 failed ($(grep -m1 Error "$work/bench.err")); again on a fresh server" >&2
   stop
   server "$kind"
-  NUDGE_TOKEN=$token target/release/nudge-bench "$1" "$ADDR" "${@:2}" >"$work/bench.out"
+  if NUDGE_TOKEN=$token target/release/nudge-bench "$1" "$ADDR" "${@:2}" >"$work/bench.out" 2>"$work/bench.err"; then
+    return
+  fi
+  echo "$kind: $1 failed again ($(grep -m1 Error "$work/bench.err"))" >&2
+  if ((tolerant)); then
+    echo "failed failed failed failed failed" >"$work/bench.out"
+    return
+  fi
+  exit 1
 }
 
 declare -A R
@@ -101,13 +139,61 @@ for s in ours node samod; do
     read -r R[$s.fetch$n] R[mem.fetch$n] <"$work/bench.out"
   done
   R[$s.loaded]=$(rss_mib "$PID")
+  R[$s.disk_fetch]=$(bytes_per "$DIR" "${fetches[-1]}")
   # What holding the documents costs once the transient memory of the runs is handed back.
   sleep 5
   R[$s.settled]=$(rss_mib "$PID")
+  if [[ $s == ours ]]; then
+    # Nobody has had the documents open for more than `unload_after` seconds.
+    sleep $((unload_after + 3))
+    R[$s.unloaded]=$(rss_mib "$PID")
+  else
+    R[$s.unloaded]="keeps"
+  fi
+  stop
+
+  server "$s"
+  echo "$s: a $big-shift journal taking 1,100 changes beside a relay..." >&2
+  tolerant=1 bench "$s" stall "$big"
+  read -r R[$s.alone99] R[$s.alonemax] R[$s.during99] R[$s.duringmax] R[$s.writer] <"$work/bench.out"
+  stop
+
+  server "$s"
+  echo "$s: $connections idle connections..." >&2
+  before=$(rss_kib "$PID")
+  NUDGE_TOKEN=$token target/release/nudge-bench idle "$ADDR" "$connections" 3 >"$work/idle.out" &
+  client=$!
+  for _ in $(seq 600); do
+    if grep -q connected "$work/idle.out"; then break; fi
+    sleep 0.1
+  done
+  grep -q connected "$work/idle.out" || { echo "$s: the idle connections did not open" >&2; exit 1; }
+  sleep 1
+  R[$s.perconn]=$((($(rss_kib "$PID") - before) / connections))
+  wait "$client"
+  stop
+
+  server "$s"
+  echo "$s: $journals stored journals, then a cold start..." >&2
+  bench "$s" populate "$journals" "$journal_shifts"
+  first=$(head -1 "$work/bench.out")
+  R[$s.docs]=$(rss_mib "$PID")
+  R[$s.perdoc]=$(awk -v a="${R[$s.docs]}" -v b="${R[$s.idle]}" -v n="$journals" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+  stop
+  R[$s.disk_journals]=$(bytes_per "$DIR" $((journals * journal_shifts)))
+  restart "$s"
+  R[$s.cold_listen]=$STARTED_MS
+  R[$s.cold_rss]=$(rss_mib "$PID")
+  NUDGE_TOKEN=$token target/release/nudge-bench get "$ADDR" "$first" "$journal_shifts" >"$work/bench.out"
+  R[$s.cold_get]=$(cat "$work/bench.out")
   stop
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.2f", a / b }'; }
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/) print "-"; else if (b == 0) print "inf"; else printf "%.2f", a / b
+  }'
+}
 echo
 echo "## bench/compare.sh $([[ $quick == 1 ]] && echo --quick) ($(date -u +%Y-%m-%d), $(nproc) cores)"
 echo
@@ -124,6 +210,20 @@ done
 row "server RSS idle (MiB)" idle
 row "server RSS right after the fetches, documents loaded (MiB)" loaded
 row "server RSS 5 s later, documents still loaded (MiB)" settled
+row "server RSS $((unload_after + 8)) s later (ours unloads documents unused for ${unload_after} s; the peers keep them) (MiB)" unloaded
+row "bytes on disk per shift, the ${fetches[-1]}-shift journal" disk_fetch
+row "relay on a small journal, spaced 20 ms, alone: p99 (ms)" alone99
+row "the same, alone: max (ms)" alonemax
+row "the same while a $big-shift journal takes 1,100 changes back to back: p99 (ms)" during99
+row "the same, during: max (ms)" duringmax
+row "the $big-shift journal's 1,100 changes, sent to all stored (ms)" writer
+row "server RSS per idle connection, $connections open (KiB)" perconn
+row "server RSS with $journals journals of $journal_shifts shifts just pushed (MiB)" docs
+row "the same, per journal (KiB)" perdoc
+row "bytes on disk per shift, $journals journals of $journal_shifts" disk_journals
+row "cold start on $journals journals: launch to listening (ms)" cold_listen
+row "cold start: server RSS when listening (MiB)" cold_rss
+row "cold start: a new client fetches one journal (ms)" cold_get
 echo
 
 # target NAME OURS PEER OK: one line; OK is an awk condition on o (ours) and p (peer).
@@ -143,3 +243,8 @@ target fetch10000_vs_node "${R[ours.fetch10000]}" "${R[node.fetch10000]}" "o < p
 target idle_rss_vs_samod "${R[ours.idle]}" "${R[samod.idle]}" "o <= p"
 target loaded_rss_vs_samod "${R[ours.settled]}" "${R[samod.settled]}" "o <= p"
 target loaded_rss_vs_node_5x "${R[ours.settled]}" "${R[node.settled]}" "o * 5 <= p"
+target idle_connection_under_64KiB "${R[ours.perconn]}" 64 "o < p"
+target idle_documents_leave_memory "${R[ours.unloaded]}" "${R[ours.settled]}" "o < p"
+# A stall would be a document's whole save or load blocking the others: tens of ms or more
+# at these sizes. The peers' figures are in the table.
+target no_stall_beside_a_big_journal_max_under_50ms "${R[ours.duringmax]}" 50 "o < p"

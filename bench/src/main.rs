@@ -254,6 +254,32 @@ fn main() -> Result<()> {
         };
         return sync::fetch_report(addr, n);
     }
+    // `nudge-bench idle ADDR N SECS`, `populate ADDR DOCS SHIFTS`, `get ADDR ID CHANGES`,
+    // `stall ADDR SHIFTS`: connection memory, stored journals, a cold start, and whether a
+    // big document's compaction holds up others, for bench/compare.sh.
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    let num = |i: usize| args.get(i).and_then(|n| n.parse::<usize>().ok());
+    match (arg(1), arg(2), num(3), num(4)) {
+        (Some("idle"), Some(addr), Some(n), Some(secs)) => {
+            return sync::idle_report(addr, n, secs as u64);
+        }
+        (Some("populate"), Some(addr), Some(docs), Some(shifts)) => {
+            return sync::populate_report(addr, docs, shifts);
+        }
+        (Some("get"), Some(addr), _, Some(changes)) => {
+            return sync::get_report(addr, &args[3], changes);
+        }
+        (Some("stall"), Some(addr), Some(shifts), _) => {
+            return sync::stall_report(addr, shifts);
+        }
+        (Some(cmd @ ("idle" | "populate" | "get" | "stall")), ..) => {
+            bail!(
+                "usage: nudge-bench idle ADDR N SECS | populate ADDR DOCS SHIFTS | get ADDR ID CHANGES | stall ADDR SHIFTS (got {cmd} with {:?})",
+                &args[2..]
+            );
+        }
+        _ => {}
+    }
     let (sizes, runs) = if full {
         (vec![2_000, 100_000], 11)
     } else {

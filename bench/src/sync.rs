@@ -168,7 +168,12 @@ impl Peer {
             Some(Ok(WsMessage::Binary(b))) => {
                 // A server that announces its documents (samod's default) also syncs others.
                 match Message::decode(&b)? {
+                    // A server may also ask us for the document (`request`: samod forwards
+                    // a request to the peers it syncs the document with); both are sync.
                     Message::Sync {
+                        data, document_id, ..
+                    }
+                    | Message::Request {
                         data, document_id, ..
                     } if document_id == self.id.to_string() => {
                         self.doc
@@ -204,7 +209,10 @@ impl Peer {
                 h.sort();
                 h
             });
-            if theirs == Some(ours) && !self.state.in_flight {
+            // Equal heads are done, whether or not our last message has been answered: a
+            // server with nothing to add sends nothing (samod 0.16 often does not), and
+            // waiting for it was the "samod stops answering" of earlier runs.
+            if theirs == Some(ours) {
                 return Ok(());
             }
             if !self.step(Duration::from_secs(10)).await? {
@@ -239,7 +247,7 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
     let mut tx = a.doc.transaction();
     tx.put(ROOT, "start", 0)?;
     tx.commit();
-    a.settle().await?;
+    a.settle().await.context("device A's first change")?;
     let (ws, server) = connect(addr, token, &format!("b-{id}")).await?;
     let mut b = Peer {
         ws,
@@ -250,7 +258,7 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
         state: SyncState::new(),
         asked: false,
     };
-    b.settle().await?;
+    b.settle().await.context("device B fetching the document")?;
 
     let sent: Arc<Mutex<HashMap<ChangeHash, Instant>>> = Arc::default();
     let writer = {
@@ -623,5 +631,164 @@ pub fn run(full: bool) -> Result<()> {
         with_connections.saturating_sub(before_connections) as f64 / connections as f64
     );
     println!();
+    Ok(())
+}
+
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// `nudge-bench idle ADDR N SECS` (bench/compare.sh): opens N connections to the server at
+/// `addr`, each joined as its own peer, prints `connected N` once all are open, holds them
+/// for SECS and closes them.
+pub fn idle_report(addr: &str, n: usize, secs: u64) -> Result<()> {
+    let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+    client_runtime()?.block_on(async {
+        let mut held = Vec::with_capacity(n);
+        for i in 0..n {
+            let (ws, _) = connect(addr, &token, &format!("idle-{}-{i}", std::process::id()))
+                .await
+                .with_context(|| format!("connection {i}"))?;
+            held.push(ws);
+        }
+        println!("connected {n}");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        for mut ws in held {
+            let _ = ws.close(None).await;
+        }
+        Ok(())
+    })
+}
+
+/// `nudge-bench populate ADDR DOCS SHIFTS` (bench/compare.sh): pushes DOCS new documents of
+/// SHIFTS changes each to the server at `addr`, eight at a time, each over its own
+/// connection, and prints their ids, one a line, once the server reports every one whole.
+pub fn populate_report(addr: &str, docs: usize, shifts: usize) -> Result<()> {
+    let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+    let doc = shifts_doc(shifts)?;
+    let ids = client_runtime()?.block_on(async {
+        futures_util::stream::iter(0..docs)
+            .map(|_| {
+                let (doc, token) = (doc.fork(), token.clone());
+                async move {
+                    let id = DocumentId::random();
+                    let me = format!("populate-{id}");
+                    let (ws, server) = connect(addr, &token, &me).await?;
+                    let mut pusher = Peer {
+                        ws,
+                        me,
+                        server,
+                        id,
+                        doc,
+                        state: SyncState::new(),
+                        asked: false,
+                    };
+                    pusher.settle().await.context("pushing a document")?;
+                    let _ = pusher.ws.close(None).await;
+                    Ok::<_, anyhow::Error>(id)
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()
+    })?;
+    for id in ids {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+/// `nudge-bench get ADDR ID CHANGES` (bench/compare.sh): a new client fetches the stored
+/// document ID, which has CHANGES changes, from the server at `addr`; prints the time from
+/// connecting to holding all of it, in ms.
+pub fn get_report(addr: &str, id: &str, changes: usize) -> Result<()> {
+    let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+    let id: DocumentId = id.parse().map_err(|e| anyhow!("document id {id:?}: {e}"))?;
+    let took = client_runtime()?.block_on(async {
+        let started = Instant::now();
+        let me = format!("get-{id}-{}", std::process::id());
+        let (ws, server) = connect(addr, &token, &me).await?;
+        let mut fetcher = Peer {
+            ws,
+            me,
+            server,
+            id,
+            doc: Automerge::new(),
+            state: SyncState::new(),
+            asked: false,
+        };
+        fetcher.send_pending().await?;
+        while fetcher.doc.get_changes(&[]).len() < changes {
+            if !fetcher.step(Duration::from_secs(10)).await? {
+                bail!("fetching {id}: the server stopped answering");
+            }
+        }
+        Ok(started.elapsed())
+    })?;
+    println!("{:.1}", took.as_secs_f64() * 1000.0);
+    Ok(())
+}
+
+/// `nudge-bench stall ADDR SHIFTS` (bench/compare.sh): whether work on one big document
+/// holds up the others. Pushes a document of SHIFTS changes, then measures the relay of
+/// 150 changes spaced 20 ms on a second document twice: alone, and while a writer sends
+/// the big document 1,100 single changes back to back (enough to make our server compact
+/// it once); the writer's time runs until the server holds all of them. Prints `alone_p99_ms alone_max_ms during_p99_ms during_max_ms writer_ms`.
+pub fn stall_report(addr: &str, shifts: usize) -> Result<()> {
+    let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+    let gap = Some(Duration::from_millis(20));
+    let big = shifts_doc(shifts)?;
+    let (alone, during, writer) = client_runtime()?.block_on(async {
+        let id = DocumentId::random();
+        let me = format!("big-{id}");
+        let (ws, server) = connect(addr, &token, &me).await?;
+        let mut writer = Peer {
+            ws,
+            me,
+            server,
+            id,
+            doc: big,
+            state: SyncState::new(),
+            asked: false,
+        };
+        writer.settle().await.context("pushing the big document")?;
+        let alone = relay(addr, &token, 150, gap).await?;
+        let write = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let started = Instant::now();
+            // Back to back, as a device catching up sends them: each goes out at once,
+            // whatever has come back is taken in without waiting.
+            for i in 0..1_100 {
+                let mut tx = writer.doc.transaction();
+                tx.put(ROOT, "n", i as i64)?;
+                tx.commit();
+                writer.state.in_flight = false;
+                writer.send_pending().await?;
+                while writer.step(Duration::ZERO).await? {}
+            }
+            writer
+                .settle()
+                .await
+                .context("writing to the big document")?;
+            Ok::<_, anyhow::Error>(started.elapsed())
+        };
+        let (during, written) = tokio::join!(relay(addr, &token, 150, gap), write);
+        Ok::<_, anyhow::Error>((alone, during?, written?))
+    })?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{:.3} {:.3} {:.3} {:.3} {:.0}",
+        ms(percentile(&alone, 0.99)),
+        ms(alone[alone.len() - 1]),
+        ms(percentile(&during, 0.99)),
+        ms(during[during.len() - 1]),
+        ms(writer)
+    );
     Ok(())
 }
