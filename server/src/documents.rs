@@ -116,6 +116,10 @@ pub struct Documents {
     accounts: Accounts,
     server_id: String,
     loaded: Mutex<HashMap<DocumentId, mpsc::Sender<DocCommand>>>,
+    /// One gate per document being loaded: whoever holds it loads the document, others
+    /// asking for the same document wait on it, and nobody waits on the registry's lock
+    /// while a document loads (a 100,000-change journal takes over a second).
+    loading: std::sync::Mutex<HashMap<DocumentId, std::sync::Weak<Mutex<()>>>>,
     metrics: Arc<Metrics>,
     /// Rung when storage fails: the server must stop rather than go on unacknowledged.
     pub failed: Arc<Notify>,
@@ -144,6 +148,7 @@ impl Documents {
             accounts,
             server_id,
             loaded: Mutex::new(HashMap::new()),
+            loading: std::sync::Mutex::new(HashMap::new()),
             metrics,
             failed: Arc::new(Notify::new()),
             updates: tokio::sync::broadcast::channel(256).0,
@@ -188,51 +193,106 @@ impl Documents {
         self: &Arc<Self>,
         doc: DocumentId,
     ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
-        let mut loaded = self.loaded.lock().await;
-        self.get_locked(&mut loaded, doc).await
+        self.load_and_send(doc, None).await
     }
 
     /// Opens a document for a connection: loads it if needed and hands its actor the
-    /// `Open` command, both under the registry's lock, so that an idle document cannot
-    /// unload between the two (its actor checks for waiting commands under the same lock).
+    /// `Open` command under the registry's lock, so that an idle document cannot unload
+    /// between the two (its actor checks for waiting commands under the same lock).
     pub async fn open(
         self: &Arc<Self>,
         doc: DocumentId,
         open: DocCommand,
     ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
-        let mut loaded = self.loaded.lock().await;
-        let tx = self.get_locked(&mut loaded, doc).await?;
-        tx.send(open)
-            .await
-            .map_err(|_| anyhow::anyhow!("document {doc} closed"))?;
-        Ok(tx)
+        self.load_and_send(doc, Some(open)).await
     }
 
-    async fn get_locked(
+    async fn load_and_send(
         self: &Arc<Self>,
-        loaded: &mut HashMap<DocumentId, mpsc::Sender<DocCommand>>,
         doc: DocumentId,
+        mut command: Option<DocCommand>,
     ) -> anyhow::Result<mpsc::Sender<DocCommand>> {
-        if let Some(tx) = loaded.get(&doc).filter(|tx| !tx.is_closed()) {
-            return Ok(tx.clone());
+        let send = |tx: mpsc::Sender<DocCommand>, command: Option<DocCommand>| async move {
+            if let Some(command) = command {
+                tx.send(command)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("document {doc} closed"))?;
+            }
+            Ok::<_, anyhow::Error>(tx)
+        };
+        loop {
+            {
+                let loaded = self.loaded.lock().await;
+                if let Some(tx) = loaded.get(&doc).filter(|tx| !tx.is_closed()) {
+                    return send(tx.clone(), command.take()).await;
+                }
+            }
+            // Not loaded: one caller loads it, others asking for it wait here; everyone
+            // else goes on using the registry.
+            let gate = self.gate(doc);
+            let guard = gate.lock().await;
+            if self
+                .loaded
+                .lock()
+                .await
+                .get(&doc)
+                .is_some_and(|tx| !tx.is_closed())
+            {
+                continue;
+            }
+            let automerge = self.load(doc).await;
+            // In the registry before the gate opens, so that the next caller finds it.
+            let mut loaded = self.loaded.lock().await;
+            drop(guard);
+            drop(gate);
+            self.drop_gate(doc);
+            let automerge = automerge?;
+            let (tx, rx) = mpsc::channel(CHANNEL);
+            if loaded.insert(doc, tx.clone()).is_none() {
+                self.metrics.documents_loaded.inc();
+            }
+            let me = self.clone();
+            let own = tx.downgrade();
+            tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx, own).await });
+            return send(tx, command.take()).await;
         }
+    }
+
+    /// The loading gate of `doc`, shared by everyone asking for it at the moment.
+    fn gate(&self, doc: DocumentId) -> Arc<Mutex<()>> {
+        let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(gate) = loading.get(&doc).and_then(std::sync::Weak::upgrade) {
+            return gate;
+        }
+        let gate = Arc::new(Mutex::new(()));
+        loading.insert(doc, Arc::downgrade(&gate));
+        gate
+    }
+
+    /// Forgets `doc`'s gate once nobody holds it.
+    fn drop_gate(&self, doc: DocumentId) {
+        let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if loading
+            .get(&doc)
+            .is_some_and(|gate| gate.strong_count() == 0)
+        {
+            loading.remove(&doc);
+        }
+    }
+
+    /// `doc` from storage (empty if it has never been stored), read and loaded off the
+    /// runtime.
+    async fn load(&self, doc: DocumentId) -> anyhow::Result<Automerge> {
         let store = self.store.clone();
         let stored = self
             .storage("loading a document", move || store.load(&doc))
             .await?;
-        let automerge = match stored {
-            Some(stored) => Automerge::load(&stored.concat())
-                .map_err(|e| anyhow::anyhow!("document {doc} in storage cannot be read: {e}"))?,
-            None => Automerge::new(),
-        };
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        if loaded.insert(doc, tx.clone()).is_none() {
-            self.metrics.documents_loaded.inc();
+        match stored {
+            Some(stored) => tokio::task::spawn_blocking(move || Automerge::load(&stored.concat()))
+                .await?
+                .map_err(|e| anyhow::anyhow!("document {doc} in storage cannot be read: {e}")),
+            None => Ok(Automerge::new()),
         }
-        let me = self.clone();
-        let own = tx.downgrade();
-        tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx, own).await });
-        Ok(tx)
     }
 
     /// After a panic while handling `culprit`'s message: that connection is told and
@@ -684,6 +744,142 @@ mod tests {
             }
         }
         panic!("no agreement");
+    }
+
+    /// A store whose `load` of one document waits until the test lets it go, and which
+    /// counts the loads of that document.
+    struct SlowLoad {
+        inner: MemoryStore,
+        slow: DocumentId,
+        release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        loads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl DocStore for SlowLoad {
+        fn append(
+            &self,
+            doc: &DocumentId,
+            changes: &[NewChange],
+        ) -> Result<usize, nudge_store::Error> {
+            self.inner.append(doc, changes)
+        }
+        fn load(
+            &self,
+            doc: &DocumentId,
+        ) -> Result<Option<nudge_store::StoredDoc>, nudge_store::Error> {
+            if *doc == self.slow {
+                self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = self.release.lock().unwrap().recv();
+            }
+            self.inner.load(doc)
+        }
+        fn changes_after(
+            &self,
+            doc: &DocumentId,
+            position: u64,
+        ) -> Result<Option<Vec<Vec<u8>>>, nudge_store::Error> {
+            self.inner.changes_after(doc, position)
+        }
+        fn position(&self, doc: &DocumentId) -> Result<u64, nudge_store::Error> {
+            self.inner.position(doc)
+        }
+        fn contains(&self, doc: &DocumentId, hash: &[u8; 32]) -> Result<bool, nudge_store::Error> {
+            self.inner.contains(doc, hash)
+        }
+        fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, nudge_store::Error> {
+            self.inner.changes_since_snapshot(doc)
+        }
+        fn compact(
+            &self,
+            doc: &DocumentId,
+            snapshot: &[u8],
+            through: u64,
+        ) -> Result<(), nudge_store::Error> {
+            self.inner.compact(doc, snapshot, through)
+        }
+        fn import(
+            &self,
+            doc: &DocumentId,
+            snapshot: &[u8],
+            hashes: &[[u8; 32]],
+        ) -> Result<(), nudge_store::Error> {
+            self.inner.import(doc, snapshot, hashes)
+        }
+        fn append_snapshot(
+            &self,
+            doc: &DocumentId,
+            snapshot: &[u8],
+            new: &[[u8; 32]],
+        ) -> Result<usize, nudge_store::Error> {
+            self.inner.append_snapshot(doc, snapshot, new)
+        }
+        fn remove(&self, doc: &DocumentId) -> Result<(), nudge_store::Error> {
+            self.inner.remove(doc)
+        }
+        fn documents(&self) -> Result<Vec<DocumentId>, nudge_store::Error> {
+            self.inner.documents()
+        }
+        fn flush(&self) -> Result<(), nudge_store::Error> {
+            self.inner.flush()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_that_loads_slowly_holds_up_only_those_asking_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
+        let accounts = Accounts::open(&sled).unwrap();
+        let slow = DocumentId::random();
+        let (release, gate) = std::sync::mpsc::channel();
+        let store = Arc::new(SlowLoad {
+            inner: MemoryStore::new(),
+            slow,
+            release: std::sync::Mutex::new(gate),
+            loads: Default::default(),
+        });
+        let documents = Arc::new(Documents::new(
+            store.clone(),
+            accounts,
+            "server".into(),
+            Arc::new(Metrics::default()),
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(300),
+        ));
+        // Two connections ask for the slow document; its load hangs.
+        let first = tokio::spawn({
+            let documents = documents.clone();
+            async move { documents.get(slow).await }
+        });
+        let second = tokio::spawn({
+            let documents = documents.clone();
+            async move { documents.get(slow).await }
+        });
+        while store.loads.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Meanwhile another document opens and syncs as usual.
+        let other = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            documents.get(DocumentId::random()),
+        )
+        .await
+        .expect("another document waited for the slow load")
+        .unwrap();
+        let mut c = open(&other, 1).await;
+        let mut tx = c.doc.transaction();
+        tx.put(automerge::ROOT, "k", 1).unwrap();
+        tx.commit();
+        let heads = c.doc.get_heads();
+        sync_until(&other, 1, &mut c, &heads).await;
+        assert!(!first.is_finished() && !second.is_finished());
+        // Let the load finish: both get the same actor, from one load.
+        release.send(()).unwrap();
+        let (a, b) = (
+            first.await.unwrap().unwrap(),
+            second.await.unwrap().unwrap(),
+        );
+        assert!(a.same_channel(&b));
+        assert_eq!(store.loads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
