@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 quick=0
 if [[ "${1:-}" == "--quick" ]]; then quick=1; fi
 if ((quick)); then
-  changes=200; fetches=(10000); journals=200; big=10000
+  changes=200; fetches=(10000); journals=200; big=10000; devices=(100); load_s=5
 else
-  changes=1000; fetches=(10000 100000); journals=1000; big=100000
+  changes=1000; fetches=(10000 100000); journals=1000; big=100000; devices=(100 1000); load_s=20
 fi
 # Connections held open for the memory per connection; shifts in each stored journal.
 connections=1000
@@ -27,7 +27,7 @@ journal_shifts=20
 unload_after=10
 
 echo "building and installing (cargo, npm)..." >&2
-cargo build --release -q -p nudge-server -p nudge-bench --bins
+cargo build --release -q -p nudge-server -p nudge-bench -p nudge-load --bins
 # `npm install` installs the versions package-lock.json pins; `npm ci` (npm 11) refuses this
 # lockfile over cbor-extract's optional per-platform packages, which npm leaves out of it.
 (cd bench/peer && npm install --no-audit --no-fund --loglevel=error >/dev/null)
@@ -119,6 +119,27 @@ bench() {
   exit 1
 }
 
+# load KIND DEVICES: nudge-load's steady writers (a change every 250 ms) and observers
+# against the current server of KIND for load_s seconds; sets R[KIND.*DEVICES]. Once more
+# on a fresh server if it fails.
+load() {
+  local out="$work/load.json" attempt
+  for attempt in 1 2; do
+    if NUDGE_TOKEN=$token target/release/nudge-load --addr "$ADDR" --pid "$PID" \
+      --clients "$2" --seconds "$load_s" >"$out" 2>"$work/load.err"; then
+      read -r R[$1.tput$2] R[$1.load99_$2] R[$1.cpu$2] R[$1.fail$2] < <(node -e '
+        const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))
+        console.log(r.throughput_per_s.toFixed(0), r.latency_ms.p99.toFixed(2),
+          r.server_cpu_ms_per_change.toFixed(3), r.client_failures + r.changes_not_seen)' "$out")
+      return
+    fi
+    echo "$1: load of $2 devices failed ($(grep -m1 Error "$work/load.err"))" >&2
+    stop
+    server "$1"
+  done
+  exit 1
+}
+
 declare -A R
 for s in ours node samod; do
   server "$s"
@@ -157,6 +178,13 @@ for s in ours node samod; do
   tolerant=1 bench "$s" stall "$big"
   read -r R[$s.alone99] R[$s.alonemax] R[$s.during99] R[$s.duringmax] R[$s.writer] <"$work/bench.out"
   stop
+
+  for n in "${devices[@]}"; do
+    server "$s"
+    echo "$s: $n devices writing steadily..." >&2
+    load "$s" "$n"
+    stop
+  done
 
   server "$s"
   echo "$s: $connections idle connections..." >&2
@@ -217,6 +245,12 @@ row "the same, alone: max (ms)" alonemax
 row "the same while a $big-shift journal takes 1,100 changes back to back: p99 (ms)" during99
 row "the same, during: max (ms)" duringmax
 row "the $big-shift journal's 1,100 changes, sent to all stored (ms)" writer
+for n in "${devices[@]}"; do
+  row "$n devices on $((n / 2)) journals, half writing every 250 ms: changes seen per s" "tput$n"
+  row "the same: p99 writer -> observer (ms)" "load99_$n"
+  row "the same: server CPU per change (ms)" "cpu$n"
+  row "the same: failed clients + changes never seen" "fail$n"
+done
 row "server RSS per idle connection, $connections open (KiB)" perconn
 row "server RSS with $journals journals of $journal_shifts shifts just pushed (MiB)" docs
 row "the same, per journal (KiB)" perdoc
@@ -243,6 +277,9 @@ target fetch10000_vs_node "${R[ours.fetch10000]}" "${R[node.fetch10000]}" "o < p
 target idle_rss_vs_samod "${R[ours.idle]}" "${R[samod.idle]}" "o <= p"
 target loaded_rss_vs_samod "${R[ours.settled]}" "${R[samod.settled]}" "o <= p"
 target loaded_rss_vs_node_5x "${R[ours.settled]}" "${R[node.settled]}" "o * 5 <= p"
+for n in "${devices[@]}"; do
+  target "devices${n}_without_errors" "${R[ours.fail$n]}" 0 "o == p"
+done
 target idle_connection_under_64KiB "${R[ours.perconn]}" 64 "o < p"
 target idle_documents_leave_memory "${R[ours.unloaded]}" "${R[ours.settled]}" "o < p"
 # A stall would be a document's whole save or load blocking the others: tens of ms or more

@@ -7,7 +7,8 @@
 //! others must not notice. Prints one JSON object: throughput, latency percentiles, server
 //! RSS and CPU, whether the stalled client was disconnected. Starts its own server on a
 //! temporary folder (the `nudge-server` binary beside this one), talks to 127.0.0.1 only,
-//! stops by itself.
+//! stops by itself. With `--addr ADDR --pid PID` it loads a server that is already running
+//! instead, ours or another automerge-repo server (bench/compare.sh).
 //!
 //! `--followers N` gives N journals an accountability buddy: the journal's writer also
 //! refreshes a share view (a second document, as `nudge sync` does), shared with a read-only
@@ -68,6 +69,15 @@ struct Args {
     /// client that never reads is closed after twice that.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
+    /// Load a server that is already running at this address (any automerge-repo sync
+    /// server: bench/compare.sh points it at samod and Node too) instead of starting one;
+    /// the token, if it needs one, from NUDGE_TOKEN. Share views and the stalled client
+    /// need our server, so `--followers` and `--stalled` do not go with it.
+    #[arg(long, requires = "pid", conflicts_with_all = ["followers", "stalled"])]
+    addr: Option<String>,
+    /// With `--addr`: the server's process id, for its CPU time and memory.
+    #[arg(long, requires = "addr")]
+    pid: Option<u32>,
 }
 
 struct Server {
@@ -246,7 +256,17 @@ impl Peer {
     }
 
     async fn receive(&mut self, bytes: &[u8]) -> Result<()> {
-        if let Message::Sync { data, .. } = Message::decode(bytes)? {
+        // Only this device's document: a server that announces every document to every
+        // peer (samod's default share policy) also sends sync messages and requests for
+        // the others, and a request for ours is a sync message too.
+        if let Message::Sync {
+            data, document_id, ..
+        }
+        | Message::Request {
+            data, document_id, ..
+        } = Message::decode(bytes)?
+            && document_id == self.id.to_string()
+        {
             self.doc
                 .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
             self.flush().await?;
@@ -514,7 +534,12 @@ async fn push(addr: &str, token: &str, me: String) -> Result<Peer> {
             Err(_) if started.elapsed() > Duration::from_secs(60) => {
                 bail!("{me}: the document was never acknowledged")
             }
-            Err(_) => w.flush().await?,
+            // No answer for 100 ms: say it again, as a device does (a server may leave a
+            // first message for a document it has never seen unanswered; samod 0.16 does).
+            Err(_) => {
+                w.state.in_flight = false;
+                w.flush().await?
+            }
         }
     }
     Ok(w)
@@ -558,7 +583,22 @@ fn main() -> Result<()> {
     let args = Args::parse();
     // Two sockets per client in this process, one per client in the server (inherited).
     let _ = rlimit::increase_nofile_limit((args.clients as u64 * 3 + 256).max(4096));
-    let (server, token) = start_server(args.send_timeout, args.idle_timeout)?;
+    let (server, token, pid) = match (&args.addr, args.pid) {
+        (Some(_), Some(pid)) => {
+            let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
+            (None, token, pid)
+        }
+        _ => {
+            let (server, token) = start_server(args.send_timeout, args.idle_timeout)?;
+            let pid = server.child.id();
+            (Some(server), token, pid)
+        }
+    };
+    let addr = match (&server, &args.addr) {
+        (Some(server), _) => server.addr.clone(),
+        (None, Some(addr)) => addr.clone(),
+        (None, None) => unreachable!("a server is started when no address is given"),
+    };
     let journals = (args.clients / 2).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -567,7 +607,7 @@ fn main() -> Result<()> {
     let result = runtime.block_on(async {
         // Set up every journal at once: a writer that pushed it, an observer that asked.
         let setups: Vec<_> = (0..journals)
-            .map(|j| tokio::spawn(setup(server.addr.clone(), token.clone(), j, j < args.followers)))
+            .map(|j| tokio::spawn(setup(addr.clone(), token.clone(), j, j < args.followers)))
             .collect();
         let mut writers = Vec::new();
         let mut observers = Vec::new();
@@ -581,14 +621,14 @@ fn main() -> Result<()> {
             follows.push(f);
         }
         let followers = follows.iter().filter(|f| f.is_some()).count();
-        let (ticks0, _) = usage(server.child.id())?;
+        let (ticks0, _) = usage(pid)?;
         let started = Instant::now();
         let until = started + Duration::from_secs(args.seconds);
         let sent: Sent = Arc::default();
         let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
         let view_sent: Sent = Arc::default();
         let view_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
-        let stall = args.stalled.then(|| tokio::spawn(stalled(server.addr.clone(), token.clone(), ids[0], until)));
+        let stall = args.stalled.then(|| tokio::spawn(stalled(addr.clone(), token.clone(), ids[0], until)));
         let mut tasks = Vec::new();
         for (j, ((w, o), f)) in writers.into_iter().zip(observers).zip(follows).enumerate() {
             let (view, buddy) = f.unzip();
@@ -601,7 +641,7 @@ fn main() -> Result<()> {
         let mut peak_rss = 0;
         while Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            peak_rss = peak_rss.max(usage(server.child.id())?.1);
+            peak_rss = peak_rss.max(usage(pid)?.1);
         }
         let mut failures = 0;
         for t in tasks {
@@ -610,7 +650,7 @@ fn main() -> Result<()> {
             }
         }
         let elapsed = started.elapsed();
-        let (ticks1, rss) = usage(server.child.id())?;
+        let (ticks1, rss) = usage(pid)?;
         let stalled_closed = match stall {
             Some(t) => Some(t.await??),
             None => None,
@@ -637,6 +677,7 @@ fn main() -> Result<()> {
             "server_rss_mib": rss as f64 / 1024.0,
             "server_peak_rss_mib": peak_rss.max(rss) as f64 / 1024.0,
             "server_cpu_percent": (ticks1 - ticks0) as f64 / ticks_per_s / elapsed.as_secs_f64() * 100.0,
+            "server_cpu_ms_per_change": (ticks1 - ticks0) as f64 / ticks_per_s * 1000.0 / lat.len().max(1) as f64,
             "client_failures": failures,
             "stalled_client_disconnected": stalled_closed,
         }))
