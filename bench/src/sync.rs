@@ -99,12 +99,17 @@ async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
         metadata: None,
     };
     ws.send(WsMessage::Binary(join.encode().into())).await?;
-    match ws.next().await {
-        Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
-            Message::Peer { sender_id, .. } => Ok((ws, sender_id)),
+    // The first binary message; a server may ping first (Node's keeps every connection
+    // alive with pings, and one can come before its answer when it is busy).
+    loop {
+        match ws.next().await {
+            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
+                Message::Peer { sender_id, .. } => return Ok((ws, sender_id)),
+                other => bail!("expected peer, got {other:?}"),
+            },
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
             other => bail!("expected peer, got {other:?}"),
-        },
-        other => bail!("expected peer, got {other:?}"),
+        }
     }
 }
 

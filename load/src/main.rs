@@ -220,12 +220,17 @@ async fn hello(ws: &mut Ws, me: &str) -> Result<String> {
         metadata: None,
     };
     ws.send(WsMessage::Binary(join.encode().into())).await?;
-    match ws.next().await {
-        Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
-            Message::Peer { sender_id, .. } => Ok(sender_id),
+    // The first binary message; a server may ping first (Node's keeps every connection
+    // alive with pings, and one can come before its answer when it is busy).
+    loop {
+        match ws.next().await {
+            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
+                Message::Peer { sender_id, .. } => return Ok(sender_id),
+                other => bail!("expected peer, got {other:?}"),
+            },
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
             other => bail!("expected peer, got {other:?}"),
-        },
-        other => bail!("expected peer, got {other:?}"),
+        }
     }
 }
 
