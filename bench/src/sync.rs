@@ -139,6 +139,26 @@ struct Peer {
 }
 
 impl Peer {
+    /// A client of document `id` holding `doc`, connected to the server at `addr` as `me`.
+    async fn join(
+        addr: &str,
+        token: &str,
+        me: String,
+        id: DocumentId,
+        doc: Automerge,
+    ) -> Result<Self> {
+        let (ws, server) = connect(addr, token, &me).await?;
+        Ok(Self {
+            ws,
+            me,
+            server,
+            id,
+            doc,
+            state: SyncState::new(),
+            asked: false,
+        })
+    }
+
     async fn send_pending(&mut self) -> Result<()> {
         if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
             // A client that has nothing of the document asks for it (`request`), as
@@ -239,30 +259,12 @@ fn ms(d: Duration) -> String {
 /// A -> server -> B for `n` changes; `gap` between changes (None: back to back).
 async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Result<Vec<Duration>> {
     let id = DocumentId::random();
-    let (ws, server) = connect(addr, token, &format!("a-{id}")).await?;
-    let mut a = Peer {
-        ws,
-        me: format!("a-{id}"),
-        server,
-        id,
-        doc: Automerge::new(),
-        state: SyncState::new(),
-        asked: false,
-    };
+    let mut a = Peer::join(addr, token, format!("a-{id}"), id, Automerge::new()).await?;
     let mut tx = a.doc.transaction();
     tx.put(ROOT, "start", 0)?;
     tx.commit();
     a.settle().await.context("device A's first change")?;
-    let (ws, server) = connect(addr, token, &format!("b-{id}")).await?;
-    let mut b = Peer {
-        ws,
-        me: format!("b-{id}"),
-        server,
-        id,
-        doc: Automerge::new(),
-        state: SyncState::new(),
-        asked: false,
-    };
+    let mut b = Peer::join(addr, token, format!("b-{id}"), id, Automerge::new()).await?;
     b.settle().await.context("device B fetching the document")?;
 
     let sent: Arc<Mutex<HashMap<ChangeHash, Instant>>> = Arc::default();
@@ -315,10 +317,7 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
 /// `nudge-bench relay`: prints `p50_ms p99_ms` of the relay against the server at `addr`.
 pub fn relay_report(addr: &str, n: usize, gap_ms: u64) -> Result<()> {
     let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime()?;
     let gap = (gap_ms > 0).then(|| Duration::from_millis(gap_ms));
     let latencies = runtime.block_on(relay(addr, &token, n, gap))?;
     println!(
@@ -377,35 +376,15 @@ fn sync_in_memory(doc: &Automerge) -> Result<Duration> {
 /// second an in-memory Automerge sync of the same document into an empty one.
 pub fn fetch_report(addr: &str, shifts: usize) -> Result<()> {
     let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime()?;
     let doc = shifts_doc(shifts)?;
     let id = DocumentId::random();
     let fetched = runtime.block_on(async {
-        let (ws, server) = connect(addr, &token, &format!("pusher-{id}")).await?;
-        let mut pusher = Peer {
-            ws,
-            me: format!("pusher-{id}"),
-            server,
-            id,
-            doc: doc.clone(),
-            state: SyncState::new(),
-            asked: false,
-        };
+        let mut pusher = Peer::join(addr, &token, format!("pusher-{id}"), id, doc.clone()).await?;
         pusher.settle().await.context("pushing the document")?;
         let started = Instant::now();
-        let (ws, server) = connect(addr, &token, &format!("fetcher-{id}")).await?;
-        let mut fetcher = Peer {
-            ws,
-            me: format!("fetcher-{id}"),
-            server,
-            id,
-            doc: Automerge::new(),
-            state: SyncState::new(),
-            asked: false,
-        };
+        let mut fetcher =
+            Peer::join(addr, &token, format!("fetcher-{id}"), id, Automerge::new()).await?;
         let mut want = doc.get_heads();
         want.sort();
         // Done when it holds the whole document (whether or not the server says more).
@@ -495,10 +474,7 @@ pub fn run(full: bool) -> Result<()> {
     } else {
         (200, 2_000, 100, 200)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime()?;
     let data = tempfile::tempdir()?;
     let (server, token) = start(data.path())?;
     let idle = rss_kib(server.child.id())?;
@@ -597,16 +573,7 @@ pub fn run(full: bool) -> Result<()> {
         for j in 0..journals {
             let id = DocumentId::random();
             let me = format!("loader-{j}");
-            let (ws, server_id) = connect(&server.addr, &token, &me).await?;
-            let mut peer = Peer {
-                ws,
-                me,
-                server: server_id,
-                id,
-                doc: journal.clone(),
-                state: SyncState::new(),
-                asked: false,
-            };
+            let mut peer = Peer::join(&server.addr, &token, me, id, journal.clone()).await?;
             peer.settle().await?;
         }
         Ok::<_, anyhow::Error>(())
@@ -682,16 +649,7 @@ pub fn populate_report(addr: &str, docs: usize, shifts: usize) -> Result<()> {
                 async move {
                     let id = DocumentId::random();
                     let me = format!("populate-{id}");
-                    let (ws, server) = connect(addr, &token, &me).await?;
-                    let mut pusher = Peer {
-                        ws,
-                        me,
-                        server,
-                        id,
-                        doc,
-                        state: SyncState::new(),
-                        asked: false,
-                    };
+                    let mut pusher = Peer::join(addr, &token, me, id, doc).await?;
                     pusher.settle().await.context("pushing a document")?;
                     let _ = pusher.ws.close(None).await;
                     Ok::<_, anyhow::Error>(id)
@@ -718,16 +676,7 @@ pub fn get_report(addr: &str, id: &str, changes: usize) -> Result<()> {
     let took = client_runtime()?.block_on(async {
         let started = Instant::now();
         let me = format!("get-{id}-{}", std::process::id());
-        let (ws, server) = connect(addr, &token, &me).await?;
-        let mut fetcher = Peer {
-            ws,
-            me,
-            server,
-            id,
-            doc: Automerge::new(),
-            state: SyncState::new(),
-            asked: false,
-        };
+        let mut fetcher = Peer::join(addr, &token, me, id, Automerge::new()).await?;
         fetcher.send_pending().await?;
         while fetcher.doc.get_changes(&[]).len() < changes {
             if !fetcher.step(Duration::from_secs(10)).await? {
@@ -752,16 +701,7 @@ pub fn stall_report(addr: &str, shifts: usize) -> Result<()> {
     let (alone, during, writer) = client_runtime()?.block_on(async {
         let id = DocumentId::random();
         let me = format!("big-{id}");
-        let (ws, server) = connect(addr, &token, &me).await?;
-        let mut writer = Peer {
-            ws,
-            me,
-            server,
-            id,
-            doc: big,
-            state: SyncState::new(),
-            asked: false,
-        };
+        let mut writer = Peer::join(addr, &token, me, id, big).await?;
         writer.settle().await.context("pushing the big document")?;
         let alone = relay(addr, &token, 150, gap).await?;
         let write = async {

@@ -311,19 +311,8 @@ impl Documents {
                 message: "the server could not handle your message for this document".into(),
             });
         }
-        let store = self.store.clone();
-        let loaded = self
-            .storage("reloading a document", move || store.load(&doc))
-            .await;
-        let automerge = match loaded {
-            Ok(Some(stored)) => match Automerge::load(&stored.concat()) {
-                Ok(doc) => doc,
-                Err(e) => {
-                    tracing::error!(%doc, "cannot reload the document: {e}");
-                    return None;
-                }
-            },
-            Ok(None) => Automerge::new(),
+        let automerge = match self.load(doc).await {
+            Ok(automerge) => automerge,
             Err(e) => {
                 tracing::error!(%doc, "cannot reload the document: {e:#}");
                 return None;

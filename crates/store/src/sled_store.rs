@@ -133,6 +133,30 @@ impl SledStore {
         self.log.apply_batch(batch).map_err(|e| self.io(e))
     }
 
+    /// Writes `doc`'s snapshot, the sorted hashes of every change it holds and the log
+    /// position it covers, together or not at all: a known hash without its change would
+    /// make later appends skip that change as present.
+    fn put_snapshot(
+        &self,
+        doc: &DocumentId,
+        snapshot: &[u8],
+        hashes: &[u8],
+        through: u64,
+    ) -> Result<(), Error> {
+        let written = (
+            &self.snapshot_hashes,
+            &self.snapshots,
+            &self.snapshot_through,
+        )
+            .transaction(|(known, snaps, thr)| {
+                known.insert(doc.as_bytes(), hashes)?;
+                snaps.insert(doc.as_bytes(), snapshot)?;
+                thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
+        self.committed(written)
+    }
+
     /// The sorted hashes of the changes `doc`'s snapshot holds (empty without one).
     fn snapshot_hashes(&self, doc: &DocumentId) -> Result<SortedHashes, Error> {
         let value = self
@@ -434,22 +458,9 @@ impl DocStore for SledStore {
     ) -> Result<(), Error> {
         let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.remove(doc)?;
-        // The hashes and the snapshot land together or not at all: a known hash without
-        // its change would make later appends skip that change as present.
         let through = hashes.len() as u64;
         let covered = SortedHashes::default().merged(hashes.iter());
-        let written = (
-            &self.snapshot_hashes,
-            &self.snapshots,
-            &self.snapshot_through,
-        )
-            .transaction(|(known, snaps, thr)| {
-                known.insert(doc.as_bytes(), covered.as_slice())?;
-                snaps.insert(doc.as_bytes(), snapshot)?;
-                thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            });
-        self.committed(written)
+        self.put_snapshot(doc, snapshot, &covered, through)
     }
 
     fn append_snapshot(
@@ -476,19 +487,7 @@ impl DocStore for SledStore {
         fresh.sort_unstable();
         fresh.dedup();
         let through = start + fresh.len() as u64;
-        let merged = covered.merged(fresh.iter());
-        let written = (
-            &self.snapshot_hashes,
-            &self.snapshots,
-            &self.snapshot_through,
-        )
-            .transaction(|(known, snaps, thr)| {
-                known.insert(doc.as_bytes(), merged.as_slice())?;
-                snaps.insert(doc.as_bytes(), snapshot)?;
-                thr.insert(doc.as_bytes(), &through.to_be_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            });
-        self.committed(written)?;
+        self.put_snapshot(doc, snapshot, &covered.merged(fresh.iter()), through)?;
         // The log entries the snapshot covers go once it is durable (as in `compact`), and
         // their index entries join the snapshot's hashes.
         if self.log.scan_prefix(doc.as_bytes()).next().is_some() {
