@@ -102,18 +102,19 @@ token=unused
 # whole run.
 tolerant=0
 bench() {
-  local kind=$1
+  local kind=$1 attempt
   shift
-  if NUDGE_TOKEN=$token target/release/nudge-bench "$1" "$ADDR" "${@:2}" >"$work/bench.out" 2>"$work/bench.err"; then
-    return
-  fi
-  echo "$kind: $1 failed ($(grep -m1 Error "$work/bench.err")); again on a fresh server" >&2
-  stop
-  server "$kind"
-  if NUDGE_TOKEN=$token target/release/nudge-bench "$1" "$ADDR" "${@:2}" >"$work/bench.out" 2>"$work/bench.err"; then
-    return
-  fi
-  echo "$kind: $1 failed again ($(grep -m1 Error "$work/bench.err"))" >&2
+  for attempt in 1 2; do
+    if NUDGE_TOKEN=$token target/release/nudge-bench "$1" "$ADDR" "${@:2}" >"$work/bench.out" 2>"$work/bench.err"; then
+      return
+    fi
+    echo "$kind: $1 failed ($(grep -m1 Error "$work/bench.err"))" >&2
+    if ((attempt == 1)); then
+      echo "$kind: again on a fresh server" >&2
+      stop
+      server "$kind"
+    fi
+  done
   if ((tolerant)); then
     echo "failed failed failed failed failed" >"$work/bench.out"
     return
