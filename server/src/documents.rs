@@ -428,17 +428,20 @@ impl Documents {
             }
             let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
             self.metrics.batched_changes.observe(count as f64);
-            if let Err(e) = self.persist(doc, snapshot, changes, claimant).await {
-                // Never acknowledge what is not stored: this document stops here,
-                // unacknowledged, and the server shuts down.
-                self.fail(doc, &e);
-                return;
-            }
+            let pending = match self.persist(doc, snapshot, changes, claimant).await {
+                Ok(pending) => pending,
+                Err(e) => {
+                    // Never acknowledge what is not stored: this document stops here,
+                    // unacknowledged, and the server shuts down.
+                    self.fail(doc, &e);
+                    return;
+                }
+            };
             for action in session.persisted() {
                 self.carry_out(doc, action, &mut session, &mut peers);
             }
             let _ = self.updates.send(doc);
-            if let Err(e) = self.maybe_compact(doc, &session).await {
+            if let Err(e) = self.maybe_compact(doc, &session, pending).await {
                 // Only a storage call that never came back ends up here.
                 self.fail(doc, &e);
                 return;
@@ -594,21 +597,15 @@ impl Documents {
     }
 
     /// Replaces a long log with a snapshot of the (fully persisted) document, off the
-    /// runtime. A failure here loses nothing: the log is still there; only storage that
-    /// stops answering is an error.
-    async fn maybe_compact(&self, doc: DocumentId, session: &DocSession) -> anyhow::Result<()> {
+    /// runtime, once `pending` changes follow the last snapshot. A failure here loses
+    /// nothing: the log is still there; only storage that stops answering is an error.
+    async fn maybe_compact(
+        &self,
+        doc: DocumentId,
+        session: &DocSession,
+        pending: usize,
+    ) -> anyhow::Result<()> {
         let store = self.store.clone();
-        let pending = match self
-            .storage("counting changes", {
-                let store = store.clone();
-                move || store.changes_since_snapshot(&doc)
-            })
-            .await
-        {
-            Ok(n) => n,
-            Err(e) if e.is::<StorageStuck>() => return Err(e),
-            Err(_) => return Ok(()),
-        };
         if pending < COMPACT_AFTER {
             return Ok(());
         }
@@ -636,39 +633,42 @@ impl Documents {
         snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)>,
         changes: Vec<automerge::Change>,
         claimant: Option<String>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<usize> {
         let store = self.store.clone();
         let accounts = self.accounts.clone();
         let started = std::time::Instant::now();
         let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
-        self.storage("storing changes", move || -> anyhow::Result<()> {
-            if let Some((bytes, new)) = snapshot {
-                let hashes: Vec<[u8; 32]> = new.iter().map(|h| h.0).collect();
-                store.append_snapshot(&doc, &bytes, &hashes)?;
-            }
-            let new: Vec<NewChange> = changes
-                .iter()
-                .map(|c| NewChange {
-                    hash: c.hash().0,
-                    bytes: c.raw_bytes().to_vec(),
-                })
-                .collect();
-            store.append(&doc, &new)?;
-            if let Some(account) = claimant
-                && accounts.owner(&doc)?.is_none()
-            {
-                accounts.claim(&doc, &account)?;
-            }
-            store.flush()?;
-            Ok(())
-        })
-        .await?;
+        let pending = self
+            .storage("storing changes", move || -> anyhow::Result<usize> {
+                if let Some((bytes, new)) = snapshot {
+                    let hashes: Vec<[u8; 32]> = new.iter().map(|h| h.0).collect();
+                    store.append_snapshot(&doc, &bytes, &hashes)?;
+                }
+                let new: Vec<NewChange> = changes
+                    .iter()
+                    .map(|c| NewChange {
+                        hash: c.hash().0,
+                        bytes: c.raw_bytes().to_vec(),
+                    })
+                    .collect();
+                store.append(&doc, &new)?;
+                if let Some(account) = claimant
+                    && accounts.owner(&doc)?.is_none()
+                {
+                    accounts.claim(&doc, &account)?;
+                }
+                store.flush()?;
+                // For `maybe_compact`, asked here to save it a trip to a blocking thread. The
+                // changes are durable: a count that fails only skips compaction this time.
+                Ok(store.changes_since_snapshot(&doc).unwrap_or(0))
+            })
+            .await?;
         self.metrics.flushes.inc();
         self.metrics
             .ack_latency
             .observe(started.elapsed().as_secs_f64());
         tracing::debug!(%doc, count, us = started.elapsed().as_micros() as u64, "changes stored and flushed");
-        Ok(())
+        Ok(pending)
     }
 }
 

@@ -119,8 +119,10 @@ macro_rules! doc_store_conformance {
                 // The position keeps growing after compaction, never reusing a number.
                 store.compact(&doc, b"all", 3).unwrap();
                 assert_eq!(store.position(&doc).unwrap(), 3);
+                assert_eq!(store.changes_since_snapshot(&doc).unwrap(), 0);
                 store.append(&doc, &[change(4)]).unwrap();
                 assert_eq!(store.position(&doc).unwrap(), 4);
+                assert_eq!(store.changes_since_snapshot(&doc).unwrap(), 1);
                 let loaded = store.load(&doc).unwrap().unwrap();
                 assert_eq!(loaded.changes, vec![change(4).bytes]);
                 assert_eq!(store.documents().unwrap(), vec![doc]);
@@ -174,6 +176,7 @@ macro_rules! doc_store_conformance {
                 assert_eq!(store.changes_after(&doc, 2).unwrap(), None);
                 store.append(&doc, &[change(5)]).unwrap();
                 assert_eq!(store.position(&doc).unwrap(), 5);
+                assert_eq!(store.changes_since_snapshot(&doc).unwrap(), 1);
                 assert_eq!(store.changes_after(&doc, 4).unwrap().unwrap().len(), 1);
                 // Hashes the earlier snapshot holds, repeats, and new ones.
                 let added = store
