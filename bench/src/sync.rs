@@ -371,6 +371,85 @@ fn sync_in_memory(doc: &Automerge) -> Result<Duration> {
     }
 }
 
+/// `nudge-bench receive SHIFTS`: on a document of SHIFTS changes, a device makes one change
+/// at a time and the other side receives its sync message, alternately with automerge's
+/// `receive_sync_message` and with `nudge_protocol::receive_sync_message` (each on its own
+/// copy, same messages); prints the median of each in ms and their ratio, then the same
+/// for the same message without its change (heads only, as an acknowledgement is).
+pub fn receive_report(shifts: usize) -> Result<()> {
+    let doc = shifts_doc(shifts)?;
+    let mut device = doc.fork();
+    let (mut ours, mut theirs) = (doc.clone(), doc);
+    let (mut device_state, mut ours_state) = (SyncState::new(), SyncState::new());
+    loop {
+        let mut quiet = true;
+        if let Some(m) = device.generate_sync_message(&mut device_state) {
+            nudge_protocol::receive_sync_message(&mut ours, &mut ours_state, m)?;
+            quiet = false;
+        }
+        if let Some(m) = ours.generate_sync_message(&mut ours_state) {
+            device.receive_sync_message(&mut device_state, m)?;
+            quiet = false;
+        }
+        if quiet {
+            break;
+        }
+    }
+    let mut theirs_state = ours_state.clone();
+    let (mut t_ours, mut t_theirs, mut a_ours, mut a_theirs) = (vec![], vec![], vec![], vec![]);
+    for i in 0..21 {
+        let mut tx = device.transaction();
+        tx.put(ROOT, "n", i as i64)?;
+        tx.commit();
+        let m = device
+            .generate_sync_message(&mut device_state)
+            .context("a message with the change")?;
+        // The same heads again without the change: what an acknowledgement looks like.
+        let mut heads_only = m.clone();
+        heads_only.changes = Vec::<Vec<u8>>::new().into();
+        let started = Instant::now();
+        theirs.receive_sync_message(&mut theirs_state, m.clone())?;
+        t_theirs.push(started.elapsed());
+        let started = Instant::now();
+        nudge_protocol::receive_sync_message(&mut ours, &mut ours_state, m)?;
+        t_ours.push(started.elapsed());
+        anyhow::ensure!(
+            ours_state == theirs_state,
+            "the states differ after change {i}"
+        );
+        let started = Instant::now();
+        theirs.receive_sync_message(&mut theirs_state, heads_only.clone())?;
+        a_theirs.push(started.elapsed());
+        let started = Instant::now();
+        nudge_protocol::receive_sync_message(&mut ours, &mut ours_state, heads_only)?;
+        a_ours.push(started.elapsed());
+        anyhow::ensure!(
+            ours_state == theirs_state,
+            "the states differ after heads {i}"
+        );
+        // The device hears back, as it would.
+        let back = ours.generate_sync_message(&mut ours_state);
+        let _ = theirs.generate_sync_message(&mut theirs_state);
+        if let Some(back) = back {
+            device.receive_sync_message(&mut device_state, back)?;
+        }
+    }
+    let ms = |v: &mut Vec<Duration>| {
+        v.sort();
+        v.get(v.len() / 2)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    let (o, t) = (ms(&mut t_ours), ms(&mut t_theirs));
+    let (ao, at) = (ms(&mut a_ours), ms(&mut a_theirs));
+    println!(
+        "{shifts} changes: a change: automerge {t:.3} ms, ours {o:.3} ms ({:.3}x); \
+         an acknowledgement: automerge {at:.3} ms, ours {ao:.3} ms ({:.3}x)",
+        o / t,
+        ao / at
+    );
+    Ok(())
+}
+
 /// `nudge-bench fetch ADDR SHIFTS`: pushes a document of SHIFTS changes to the server at
 /// `addr`, then times a new client fetching it whole; prints `fetch_ms in_memory_ms`, the
 /// second an in-memory Automerge sync of the same document into an empty one.

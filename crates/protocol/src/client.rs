@@ -197,9 +197,7 @@ impl ClientSync {
             entry.server_initial = Some(message.heads.clone());
         }
         entry.unavailable = false;
-        entry
-            .doc
-            .receive_sync_message(&mut entry.state, message)
+        crate::receive_sync_message(&mut entry.doc, &mut entry.state, message)
             .map_err(|e| ClientError::Apply(e.to_string()))?;
         Ok(self.reply(id, server).into_iter().collect())
     }

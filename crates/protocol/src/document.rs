@@ -167,7 +167,7 @@ impl DocSession {
         // Most messages carry a few change chunks: those need no count of what applied.
         let surely_small = crate::sync_shape::changes_at_most(message.changes.iter())
             .is_some_and(|n| n < SNAPSHOT_BATCH);
-        if let Err(e) = self.doc.receive_sync_message(&mut p.state, message) {
+        if let Err(e) = crate::receive_sync_message(&mut self.doc, &mut p.state, message) {
             return vec![Action::Reject(peer, format!("invalid sync message: {e}"))];
         }
         let missing = if carried || p.dangling > 0 {

@@ -13,6 +13,8 @@
 //! - [`ClientSync`] (`client.rs`): the client side of a sync, sans-IO: when every document
 //!   holds the heads the server reported, the sync is done.
 //! - [`Token`] (`token.rs`): bearer tokens with a visible id, stored only as SHA-256.
+//! - [`receive_sync_message`] (`receive.rs`): automerge's receive without its walk over
+//!   the whole history on every message.
 //! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
 //!   bloom filters away from automerge's decoder.
 
@@ -23,6 +25,7 @@ pub mod fuzzing;
 mod guard;
 mod handshake;
 mod message;
+mod receive;
 pub mod sync_shape;
 mod token;
 
@@ -31,4 +34,5 @@ pub use document::{Access, Action, DocSession, PeerKey, SNAPSHOT_BATCH};
 pub use guard::{Inbound, Limits, Rejection, inspect};
 pub use handshake::{Handshake, Role, Step};
 pub use message::{DecodeError, Message, PROTOCOL_VERSION, PeerMetadata};
+pub use receive::receive_sync_message;
 pub use token::{BadToken, Token, TokenHash, TokenKind};
