@@ -11,7 +11,6 @@
 //! NUDGE_TEST_SCALE=full target/release/nudge-bench
 //! target/release/nudge-bench build DIR N   # only build a home with N shifts, to profile
 //! NUDGE_TEST_SCALE=full target/release/nudge-bench sync   # the sync server (`sync.rs`)
-//! target/release/nudge-bench receive 100000   # automerge's receive against ours
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -235,14 +234,6 @@ fn main() -> Result<()> {
     let full = std::env::var("NUDGE_TEST_SCALE").as_deref() == Ok("full");
     if args.get(1).map(String::as_str) == Some("sync") {
         return sync::run(full);
-    }
-    // `nudge-bench receive SHIFTS`: automerge's receive of a one-change sync message against
-    // ours (`nudge_protocol::receive_sync_message`) on a document of SHIFTS changes.
-    if args.get(1).map(String::as_str) == Some("receive") {
-        let Some(n) = args.get(2).and_then(|n| n.parse().ok()) else {
-            bail!("usage: nudge-bench receive SHIFTS");
-        };
-        return sync::receive_report(n);
     }
     // `nudge-bench relay ADDR CHANGES GAP_MS`: the relay against any server speaking the
     // automerge-repo protocol (bench/compare.sh); token from NUDGE_TOKEN, if it needs one.
