@@ -5,19 +5,21 @@
 # (bench/peer/server.mjs, packages from bench/peer/package-lock.json) and a samod server
 # (samod-peer, in the bench crate). Prints one table and one TARGET line per target.
 #
-#   bench/compare.sh           # full: 1,000 changes, fetches of 10,000 and 100,000 shifts,
+#   bench/compare.sh           # full: 1,000 changes relayed on journals of 1,000 and of
+#                              # 10,000 shifts, fetches of 10,000 and 100,000 shifts,
 #                              # 1,000 stored journals
-#   bench/compare.sh --quick   # under 5 minutes: 200 changes, a fetch of 10,000 shifts,
-#                              # 200 stored journals
+#   bench/compare.sh --quick   # under 5 minutes: 200 changes relayed on a 1,000-shift
+#                              # journal, a fetch of 10,000 shifts, 200 stored journals
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 if [[ "${1:-}" == "--quick" ]]; then quick=1; fi
 if ((quick)); then
-  changes=200; fetches=(10000); journals=200; big=10000; devices=(100); load_s=5
+  changes=200; relays=(1000); fetches=(10000); journals=200; big=10000; devices=(100); load_s=5
 else
-  changes=1000; fetches=(10000 100000); journals=1000; big=100000; devices=(100 1000); load_s=20
+  changes=1000; relays=(1000 10000); fetches=(10000 100000); journals=1000; big=100000
+  devices=(100 1000); load_s=20
 fi
 # Connections held open for the memory per connection; shifts in each stored journal.
 connections=1000
@@ -148,16 +150,20 @@ declare -A R
 for s in ours node samod; do
   server "$s"
   R[$s.idle]=$(rss_mib "$PID")
-  echo "$s: relay spaced..." >&2
-  bench "$s" relay "$changes" 150
-  read -r R[$s.sp50] R[$s.sp99] <"$work/bench.out"
-  stop
-  server "$s"
-  echo "$s: relay back to back..." >&2
-  bench "$s" relay "$changes" 0
-  read -r R[$s.bb50] R[$s.bb99] <"$work/bench.out"
-  stop
-  server "$s"
+  # Each relay: A pushes a journal of $j shifts and B fetches it, then A adds $changes
+  # shifts, one change each, and B's arrival times are taken.
+  for j in "${relays[@]}"; do
+    echo "$s: relay spaced on a $j-shift journal..." >&2
+    bench "$s" relay "$changes" 150 "$j"
+    read -r R[$s.sp50_$j] R[$s.sp99_$j] <"$work/bench.out"
+    stop
+    server "$s"
+    echo "$s: relay back to back on a $j-shift journal..." >&2
+    bench "$s" relay "$changes" 0 "$j"
+    read -r R[$s.bb50_$j] R[$s.bb99_$j] <"$work/bench.out"
+    stop
+    server "$s"
+  done
   for n in "${fetches[@]}"; do
     echo "$s: fetch of $n shifts..." >&2
     bench "$s" fetch "$n"
@@ -236,10 +242,12 @@ echo
 echo "| figure | ours (durable) | Node server | samod server | ours / samod | ours / Node |"
 echo "|---|---|---|---|---|---|"
 row() { echo "| $1 | ${R[ours.$2]} | ${R[node.$2]} | ${R[samod.$2]} | $(ratio "${R[ours.$2]}" "${R[samod.$2]}") | $(ratio "${R[ours.$2]}" "${R[node.$2]}") |"; }
-row "one change A->server->B, spaced 150 ms, p50 (ms)" sp50
-row "the same, p99 (ms)" sp99
-row "back to back, p50 (ms)" bb50
-row "back to back, p99 (ms)" bb99
+for j in "${relays[@]}"; do
+  row "one change (a new shift) A->server->B on a $j-shift journal, spaced 150 ms, p50 (ms)" "sp50_$j"
+  row "the same, p99 (ms)" "sp99_$j"
+  row "back to back, p50 (ms)" "bb50_$j"
+  row "back to back, p99 (ms)" "bb99_$j"
+done
 for n in "${fetches[@]}"; do
   row "new client fetches $n shifts (ms; in memory: ${R[mem.fetch$n]})" "fetch$n"
 done
@@ -274,11 +282,13 @@ target() {
   verdict=$(awk -v o="$2" -v p="$3" "BEGIN { if ($4) print \"ok\"; else print \"missed\" }")
   echo "TARGET $1 ours=$2 peer=$3 ratio=$(ratio "$2" "$3") $verdict"
 }
-target spaced_p50_vs_samod "${R[ours.sp50]}" "${R[samod.sp50]}" "o <= p"
-target spaced_p50_vs_node_4x "${R[ours.sp50]}" "${R[node.sp50]}" "o * 4 <= p"
-target spaced_p99_vs_samod "${R[ours.sp99]}" "${R[samod.sp99]}" "o <= p"
-target back_to_back_p50_under_2ms "${R[ours.bb50]}" 2 "o < p"
-target back_to_back_p99_under_10ms "${R[ours.bb99]}" 10 "o < p"
+for j in "${relays[@]}"; do
+  target "spaced_p50_vs_samod_${j}shifts" "${R[ours.sp50_$j]}" "${R[samod.sp50_$j]}" "o <= p"
+  target "spaced_p50_vs_node_4x_${j}shifts" "${R[ours.sp50_$j]}" "${R[node.sp50_$j]}" "o * 4 <= p"
+  target "spaced_p99_vs_samod_${j}shifts" "${R[ours.sp99_$j]}" "${R[samod.sp99_$j]}" "o <= p"
+  target "back_to_back_p50_under_2ms_${j}shifts" "${R[ours.bb50_$j]}" 2 "o < p"
+  target "back_to_back_p99_under_10ms_${j}shifts" "${R[ours.bb99_$j]}" 10 "o < p"
+done
 target fetch10000_within_1.5x_in_memory "${R[ours.fetch10000]}" "${R[mem.fetch10000]}" "o <= 1.5 * p"
 target fetch10000_vs_samod "${R[ours.fetch10000]}" "${R[samod.fetch10000]}" "o < p"
 target fetch10000_vs_node "${R[ours.fetch10000]}" "${R[node.fetch10000]}" "o < p"

@@ -235,17 +235,23 @@ fn main() -> Result<()> {
     if args.get(1).map(String::as_str) == Some("sync") {
         return sync::run(full);
     }
-    // `nudge-bench relay ADDR CHANGES GAP_MS`: the relay against any server speaking the
-    // automerge-repo protocol (bench/compare.sh); token from NUDGE_TOKEN, if it needs one.
+    // `nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS]`: the relay against any server
+    // speaking the automerge-repo protocol (bench/compare.sh), on a journal of SHIFTS
+    // shifts (1 if left out); token from NUDGE_TOKEN, if it needs one.
     if args.get(1).map(String::as_str) == Some("relay") {
-        let (Some(addr), Some(n), Some(gap)) = (
+        let shifts = match args.get(5) {
+            None => Some(1),
+            Some(s) => s.parse().ok(),
+        };
+        let (Some(addr), Some(n), Some(gap), Some(shifts)) = (
             args.get(2),
             args.get(3).and_then(|n| n.parse().ok()),
             args.get(4).and_then(|g| g.parse::<u64>().ok()),
+            shifts,
         ) else {
-            bail!("usage: nudge-bench relay ADDR CHANGES GAP_MS (0: back to back)");
+            bail!("usage: nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS] (GAP_MS 0: back to back)");
         };
-        return sync::relay_report(addr, n, gap);
+        return sync::relay_report(addr, n, gap, shifts);
     }
     // `nudge-bench fetch ADDR SHIFTS`: a new client fetching a document of SHIFTS changes.
     if args.get(1).map(String::as_str) == Some("fetch") {

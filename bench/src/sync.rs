@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
 use nudge_journal::automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use nudge_journal::automerge::transaction::Transactable;
-use nudge_journal::automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use nudge_journal::automerge::{Automerge, ChangeHash, ROOT};
 use nudge_protocol::Message;
 use nudge_store::DocumentId;
 use tokio::net::TcpStream;
@@ -136,6 +136,9 @@ struct Peer {
     state: SyncState,
     /// Whether it has sent its `request` yet.
     asked: bool,
+    /// When the last sync message from the server was applied (before the answer to it
+    /// was made and sent: a change has arrived once it is in the document).
+    applied_at: Instant,
 }
 
 impl Peer {
@@ -156,6 +159,7 @@ impl Peer {
             doc,
             state: SyncState::new(),
             asked: false,
+            applied_at: Instant::now(),
         })
     }
 
@@ -203,6 +207,7 @@ impl Peer {
                     } if document_id == self.id.to_string() => {
                         self.doc
                             .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
+                        self.applied_at = Instant::now();
                         self.send_pending().await?;
                     }
                     // Not there yet (a server that has not finished taking it in): ask
@@ -256,26 +261,29 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// A -> server -> B for `n` changes; `gap` between changes (None: back to back).
-async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Result<Vec<Duration>> {
+/// A -> server -> B for `n` changes, each a new shift, on a journal that already holds
+/// `shifts` shifts (at least one), which A pushes and B fetches first; `gap` between
+/// changes (None: back to back).
+async fn relay(
+    addr: &str,
+    token: &str,
+    n: usize,
+    gap: Option<Duration>,
+    shifts: usize,
+) -> Result<Vec<Duration>> {
+    let shifts = shifts.max(1);
     let id = DocumentId::random();
-    let mut a = Peer::join(addr, token, format!("a-{id}"), id, Automerge::new()).await?;
-    let mut tx = a.doc.transaction();
-    tx.put(ROOT, "start", 0)?;
-    tx.commit();
-    a.settle().await.context("device A's first change")?;
+    let mut a = Peer::join(addr, token, format!("a-{id}"), id, shifts_doc(shifts)?).await?;
+    a.settle().await.context("device A pushing the journal")?;
     let mut b = Peer::join(addr, token, format!("b-{id}"), id, Automerge::new()).await?;
-    b.settle().await.context("device B fetching the document")?;
+    b.settle().await.context("device B fetching the journal")?;
 
     let sent: Arc<Mutex<HashMap<ChangeHash, Instant>>> = Arc::default();
     let writer = {
         let sent = sent.clone();
         tokio::spawn(async move {
             for i in 0..n {
-                let mut tx = a.doc.transaction();
-                tx.put(ROOT, "n", i as i64)?;
-                let (hash, _) = tx.commit();
-                let hash = hash.context("a change")?;
+                let hash = add_shift(&mut a.doc, shifts + i)?;
                 sent.lock().expect("lock").insert(hash, Instant::now());
                 // A new change goes out even while an earlier message is unanswered.
                 a.state.in_flight = false;
@@ -295,31 +303,33 @@ async fn relay(addr: &str, token: &str, n: usize, gap: Option<Duration>) -> Resu
         })
     };
     let mut latencies = Vec::with_capacity(n);
-    let mut seen = std::collections::HashSet::new();
     while latencies.len() < n {
         if !b.step(Duration::from_secs(10)).await? {
             bail!("device B stopped hearing changes");
         }
-        let now = Instant::now();
-        let sent = sent.lock().expect("lock").clone();
-        for (hash, at) in sent {
-            if !seen.contains(&hash) && b.doc.get_change_by_hash(&hash).is_some() {
-                seen.insert(hash);
-                latencies.push(now - at);
+        // Arrived: in B's document. Only the changes not seen yet are looked at (usually
+        // one), so the bookkeeping costs the same at the 1,000th change as at the first.
+        let arrived = b.applied_at;
+        sent.lock().expect("lock").retain(|hash, at| {
+            let here = b.doc.get_change_meta_by_hash(hash).is_some();
+            if here {
+                latencies.push(arrived - *at);
             }
-        }
+            !here
+        });
     }
     writer.await??;
     latencies.sort();
     Ok(latencies)
 }
 
-/// `nudge-bench relay`: prints `p50_ms p99_ms` of the relay against the server at `addr`.
-pub fn relay_report(addr: &str, n: usize, gap_ms: u64) -> Result<()> {
+/// `nudge-bench relay`: prints `p50_ms p99_ms` of the relay against the server at `addr`,
+/// on a journal of `shifts` shifts.
+pub fn relay_report(addr: &str, n: usize, gap_ms: u64, shifts: usize) -> Result<()> {
     let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
     let runtime = client_runtime()?;
     let gap = (gap_ms > 0).then(|| Duration::from_millis(gap_ms));
-    let latencies = runtime.block_on(relay(addr, &token, n, gap))?;
+    let latencies = runtime.block_on(relay(addr, &token, n, gap, shifts))?;
     println!(
         "{:.3} {:.3}",
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
@@ -332,21 +342,27 @@ pub fn relay_report(addr: &str, n: usize, gap_ms: u64) -> Result<()> {
 fn shifts_doc(shifts: usize) -> Result<Automerge> {
     let mut doc = Automerge::new();
     for i in 0..shifts {
-        let mut tx = doc.transaction();
-        let shift = tx.put_object(
-            ROOT,
-            format!("shift{i}"),
-            nudge_journal::automerge::ObjType::Map,
-        )?;
-        tx.put(
-            &shift,
-            "text",
-            format!("Micro shift number {i}: email someone"),
-        )?;
-        tx.put(&shift, "status", "done")?;
-        tx.commit();
+        add_shift(&mut doc, i)?;
     }
     Ok(doc)
+}
+
+/// Commits shift number `i` (a new small map, as a journal's shift) as one change.
+fn add_shift(doc: &mut Automerge, i: usize) -> Result<ChangeHash> {
+    let mut tx = doc.transaction();
+    let shift = tx.put_object(
+        ROOT,
+        format!("shift{i}"),
+        nudge_journal::automerge::ObjType::Map,
+    )?;
+    tx.put(
+        &shift,
+        "text",
+        format!("Micro shift number {i}: email someone"),
+    )?;
+    tx.put(&shift, "status", "done")?;
+    let (hash, _) = tx.commit();
+    hash.context("a shift's change")
 }
 
 /// The baseline: an in-memory Automerge sync of `doc` into an empty document, timed.
@@ -410,11 +426,13 @@ pub fn fetch_report(addr: &str, shifts: usize) -> Result<()> {
     Ok(())
 }
 
-/// The same relay in memory: A -> S -> B through sync states, no network, no storage.
-fn relay_in_memory(n: usize) -> Result<Vec<Duration>> {
-    let mut a = Automerge::new();
-    let mut s = Automerge::new();
-    let mut b = Automerge::new();
+/// The same relay in memory: A -> S -> B through sync states, no network, no storage; the
+/// three start in sync on a journal of `shifts` shifts.
+fn relay_in_memory(n: usize, shifts: usize) -> Result<Vec<Duration>> {
+    let shifts = shifts.max(1);
+    let mut a = shifts_doc(shifts)?;
+    let mut s = a.clone();
+    let mut b = a.clone();
     let (mut a_s, mut s_a, mut s_b, mut b_s) = (
         SyncState::new(),
         SyncState::new(),
@@ -444,12 +462,13 @@ fn relay_in_memory(n: usize) -> Result<Vec<Duration>> {
         }
         Ok(moved)
     };
+    // The sync states learn that all three are in sync before the first change is timed.
+    pump(&mut a, &mut a_s, &mut s, &mut s_a)?;
+    pump(&mut s, &mut s_b, &mut b, &mut b_s)?;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let started = Instant::now();
-        let mut tx = a.transaction();
-        tx.put(ROOT, "n", i as i64)?;
-        tx.commit();
+        add_shift(&mut a, shifts + i)?;
         pump(&mut a, &mut a_s, &mut s, &mut s_a)?;
         pump(&mut s, &mut s_b, &mut b, &mut b_s)?;
         out.push(started.elapsed());
@@ -469,10 +488,10 @@ fn rss_kib(pid: u32) -> Result<u64> {
 
 /// Runs the sync benchmarks.
 pub fn run(full: bool) -> Result<()> {
-    let (changes, fetch_shifts, journals, journal_shifts) = if full {
-        (1_000, 10_000, 100, 2_000)
+    let (changes, relay_shifts, fetch_shifts, journals, journal_shifts) = if full {
+        (1_000, 10_000, 10_000, 100, 2_000)
     } else {
-        (200, 2_000, 100, 200)
+        (200, 1_000, 2_000, 100, 200)
     };
     let runtime = client_runtime()?;
     let data = tempfile::tempdir()?;
@@ -498,16 +517,19 @@ pub fn run(full: bool) -> Result<()> {
         if full { "full" } else { "small" }
     );
     println!();
-    println!("### One change, device A -> server -> device B ({changes} changes)");
+    println!(
+        "### One change, device A -> server -> device B ({changes} changes on a {relay_shifts}-shift journal)"
+    );
     println!();
-    let memory = relay_in_memory(changes)?;
+    let memory = relay_in_memory(changes, relay_shifts)?;
     let spaced = runtime.block_on(relay(
         &server.addr,
         &token,
         changes,
         Some(Duration::from_millis(20)),
+        relay_shifts,
     ))?;
-    let burst = runtime.block_on(relay(&server.addr, &token, changes, None))?;
+    let burst = runtime.block_on(relay(&server.addr, &token, changes, None, relay_shifts))?;
     println!("| run | median | p99 | median / in-memory median |");
     println!("|---|---|---|---|");
     let base = percentile(&memory, 0.5);
@@ -703,7 +725,7 @@ pub fn stall_report(addr: &str, shifts: usize) -> Result<()> {
         let me = format!("big-{id}");
         let mut writer = Peer::join(addr, &token, me, id, big).await?;
         writer.settle().await.context("pushing the big document")?;
-        let alone = relay(addr, &token, 150, gap).await?;
+        let alone = relay(addr, &token, 150, gap, 1).await?;
         let write = async {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let started = Instant::now();
@@ -723,7 +745,7 @@ pub fn stall_report(addr: &str, shifts: usize) -> Result<()> {
                 .context("writing to the big document")?;
             Ok::<_, anyhow::Error>(started.elapsed())
         };
-        let (during, written) = tokio::join!(relay(addr, &token, 150, gap), write);
+        let (during, written) = tokio::join!(relay(addr, &token, 150, gap, 1), write);
         Ok::<_, anyhow::Error>((alone, during?, written?))
     })?;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
