@@ -40,6 +40,23 @@ async fn fail(ws: &mut Ws, code: CloseCode, why: &str) {
     close(ws, code, why).await;
 }
 
+/// Why a document's actor is gone. After a storage failure its actor ends first and the
+/// server's shutdown follows: a message that reaches the document in between is told the
+/// same as the shutdown tells every connection, not that the document closed.
+fn closed(shared: &Shared) -> String {
+    let failed = shared
+        .documents
+        .failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_some();
+    if failed {
+        crate::STORAGE_FAILED.into()
+    } else {
+        "document closed".into()
+    }
+}
+
 /// Serves one authenticated websocket until it closes or the server shuts down.
 pub async fn serve(
     mut ws: Ws,
@@ -345,7 +362,7 @@ async fn route(
             actor
                 .send(DocCommand::Sync { conn, message })
                 .await
-                .map_err(|_| "document closed".to_owned())
+                .map_err(|_| closed(shared))
         }
         (Message::Join { .. } | Message::Peer { .. }, _, _) => {
             Err("the handshake is already complete".into())
@@ -373,10 +390,7 @@ async fn route(
                     count,
                     data,
                 };
-                actor
-                    .send(relay)
-                    .await
-                    .map_err(|_| "document closed".to_owned())?;
+                actor.send(relay).await.map_err(|_| closed(shared))?;
             }
             Ok(())
         }

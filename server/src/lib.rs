@@ -85,6 +85,9 @@ impl Default for Config {
     }
 }
 
+/// Why every connection is closed when storage fails and the server stops.
+pub(crate) const STORAGE_FAILED: &str = "server stopping: storage failed";
+
 /// What every connection shares.
 pub(crate) struct Shared {
     /// Peer ids claimed by live connections, with the token id each came with: a `join`
@@ -180,8 +183,7 @@ pub async fn run_with(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = storage_failed.notified() => {
-                *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) =
-                    "server stopping: storage failed";
+                *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) = STORAGE_FAILED;
                 break;
             }
             accepted = listener.accept() => match accepted {
