@@ -433,12 +433,25 @@ impl Documents {
             }
             // The other connections get the new changes now; their senders hear our heads
             // (their acknowledgement) only after the flush below.
-            for action in session.relay() {
-                self.carry_out(doc, action, &mut session, &mut peers);
-            }
+            let relay = session.relay();
             let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
             self.metrics.batched_changes.observe(count as f64);
-            let pending = match self.persist(doc, snapshot, changes, claimant).await {
+            // The flush is a task of its own, spawned before the relay is handed to the
+            // connections: the connection woken last runs first on this thread, so the
+            // relay goes out before the flush's blocking thread wakes and competes for
+            // the cores (docs/PERFORMANCE.md).
+            let flush = {
+                let me = self.clone();
+                tokio::spawn(async move { me.persist(doc, snapshot, changes, claimant).await })
+            };
+            for action in relay {
+                self.carry_out(doc, action, &mut session, &mut peers);
+            }
+            let stored = match flush.await {
+                Ok(stored) => stored,
+                Err(e) => Err(anyhow::anyhow!("the flush task failed: {e}")),
+            };
+            let pending = match stored {
                 Ok(pending) => pending,
                 Err(e) => {
                     // Never acknowledge what is not stored: this document stops here,
