@@ -429,7 +429,6 @@ pub fn fetch_report(addr: &str, shifts: usize) -> Result<()> {
 /// The same relay in memory: A -> S -> B through sync states, no network, no storage; the
 /// three start in sync on a journal of `shifts` shifts.
 fn relay_in_memory(n: usize, shifts: usize) -> Result<Vec<Duration>> {
-    let shifts = shifts.max(1);
     let mut a = shifts_doc(shifts)?;
     let mut s = a.clone();
     let mut b = a.clone();

@@ -44,13 +44,7 @@ async fn fail(ws: &mut Ws, code: CloseCode, why: &str) {
 /// server's shutdown follows: a message that reaches the document in between is told the
 /// same as the shutdown tells every connection, not that the document closed.
 fn closed(shared: &Shared) -> String {
-    let failed = shared
-        .documents
-        .failure
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_some();
-    if failed {
+    if shared.documents.failure().is_some() {
         crate::STORAGE_FAILED.into()
     } else {
         "document closed".into()

@@ -135,8 +135,8 @@ pub struct Documents {
     pub failed: Arc<Notify>,
     /// Every document whose new changes were stored (for the live share page).
     pub updates: tokio::sync::broadcast::Sender<DocumentId>,
-    /// Why it failed.
-    pub failure: std::sync::Mutex<Option<String>>,
+    /// Why it failed ([`Self::failure`]).
+    failure: std::sync::Mutex<Option<String>>,
     /// How long one storage call may take before storage counts as failed.
     storage_timeout: std::time::Duration,
     /// How long a document nobody has open stays in memory.
@@ -184,6 +184,14 @@ impl Documents {
             }
             .into()),
         }
+    }
+
+    /// Why storage failed, once it has: the server is stopping.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records why storage failed and rings [`Self::failed`]: the server stops.
@@ -447,10 +455,9 @@ impl Documents {
             for action in relay {
                 self.carry_out(doc, action, &mut session, &mut peers);
             }
-            let stored = match flush.await {
-                Ok(stored) => stored,
-                Err(e) => Err(anyhow::anyhow!("the flush task failed: {e}")),
-            };
+            let stored = flush
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("the flush task failed: {e}")));
             let pending = match stored {
                 Ok(pending) => pending,
                 Err(e) => {

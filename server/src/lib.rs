@@ -217,12 +217,7 @@ pub async fn run_with(
         permits.acquire_many(max_connections as u32),
     )
     .await;
-    let failure = shared
-        .documents
-        .failure
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let failure = shared.documents.failure();
     let storage_timeout = shared.config.storage_timeout;
     let path = store.path().to_path_buf();
     let flushed = tokio::time::timeout(
