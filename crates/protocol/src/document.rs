@@ -10,6 +10,13 @@
 //! not theirs to lose (the sender still holds them, unacknowledged, and sends them again
 //! to a server that lost them), and waiting for the flush would add it to every relay.
 //!
+//! Persists may be pipelined: [`DocSession::seal`] closes the changes delivered so far into
+//! a batch, the caller stores it while the session goes on receiving, and
+//! [`DocSession::persisted_through`] acknowledges the peers whose changes were all in the
+//! batches stored. A peer that delivered more changes meanwhile waits for the batch those
+//! went into; [`DocSession::longest_wait`] says how many batches it has seen land without
+//! it, so that the caller can stop pipelining for one batch and let it be acknowledged.
+//!
 //! Peers that may only read are refused (nothing applied) when they send changes.
 
 use std::collections::BTreeMap;
@@ -73,7 +80,21 @@ pub struct DocSession {
     doc: Automerge,
     peers: BTreeMap<PeerKey, Peer>,
     /// The peers whose delivered changes wait to be persisted: they hear nothing until then.
-    waiting: std::collections::BTreeSet<PeerKey>,
+    waiting: BTreeMap<PeerKey, Waiting>,
+    /// The batch changes delivered now go into ([`Self::seal`]).
+    open: u64,
+}
+
+/// A batch of changes to persist, closed by [`DocSession::seal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Batch(u64);
+
+/// A peer waiting for its changes to be persisted.
+struct Waiting {
+    /// The batch its latest changes went into.
+    batch: u64,
+    /// How many batches landed while it waited ([`DocSession::longest_wait`]).
+    passed: u32,
 }
 
 impl DocSession {
@@ -82,7 +103,8 @@ impl DocSession {
         Self {
             doc,
             peers: BTreeMap::new(),
-            waiting: Default::default(),
+            waiting: BTreeMap::new(),
+            open: 0,
         }
     }
 
@@ -183,7 +205,7 @@ impl DocSession {
             // to be closed: it is in the document now.
             let new = self.doc.get_changes(&before);
             if !new.is_empty() {
-                self.waiting.insert(peer);
+                self.wait(peer);
                 actions.push(Action::Persist(new));
             }
         } else if carried {
@@ -196,13 +218,13 @@ impl DocSession {
                 .map(|m| m.hash)
                 .collect();
             if new.len() >= SNAPSHOT_BATCH {
-                self.waiting.insert(peer);
+                self.wait(peer);
                 actions.push(Action::PersistSnapshot {
                     snapshot: self.snapshot(),
                     new,
                 });
             } else if !new.is_empty() {
-                self.waiting.insert(peer);
+                self.wait(peer);
                 actions.push(Action::Persist(self.doc.get_changes(&before)));
             }
         }
@@ -234,9 +256,36 @@ impl DocSession {
         self.generate(None)
     }
 
-    /// The changes asked for by the last [`Action::Persist`] are durable: tell every peer.
+    /// Every change asked for so far by [`Action::Persist`] is durable: tell every peer.
     pub fn persisted(&mut self) -> Vec<Action> {
-        for key in std::mem::take(&mut self.waiting) {
+        let batch = self.seal();
+        self.persisted_through(batch)
+    }
+
+    /// Closes the changes delivered since the last seal into a batch: the caller persists
+    /// them (every [`Action::Persist`] and [`Action::PersistSnapshot`] since), and reports
+    /// with [`Self::persisted_through`] once that batch and every one before it are durable.
+    /// Changes delivered meanwhile go into the next batch.
+    pub fn seal(&mut self) -> Batch {
+        let batch = Batch(self.open);
+        self.open += 1;
+        batch
+    }
+
+    /// `batch` and every batch before it are durable: the peers whose changes were all in
+    /// them hear our heads (their acknowledgement); the others wait for their own batch.
+    pub fn persisted_through(&mut self, batch: Batch) -> Vec<Action> {
+        let mut acknowledged = Vec::new();
+        self.waiting.retain(|key, waiting| {
+            if waiting.batch <= batch.0 {
+                acknowledged.push(*key);
+                false
+            } else {
+                waiting.passed += 1;
+                true
+            }
+        });
+        for key in acknowledged {
             if let Some(peer) = self.peers.get_mut(&key) {
                 // A sender heard from while we waited may have told us heads equal to ours,
                 // and Automerge then records them as sent to it and stays quiet; but nothing
@@ -252,6 +301,29 @@ impl DocSession {
         !self.waiting.is_empty()
     }
 
+    /// The most batches any waiting peer has seen land without being acknowledged, because
+    /// it delivered more changes each time before its batch landed (0 if none waits).
+    pub fn longest_wait(&self) -> u32 {
+        self.waiting
+            .iter()
+            .filter(|(key, _)| self.peers.contains_key(key))
+            .map(|(_, w)| w.passed)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `peer`'s latest changes went into the open batch.
+    fn wait(&mut self, peer: PeerKey) {
+        let open = self.open;
+        self.waiting
+            .entry(peer)
+            .and_modify(|w| w.batch = open)
+            .or_insert(Waiting {
+                batch: open,
+                passed: 0,
+            });
+    }
+
     fn generate(&mut self, only: Option<PeerKey>) -> Vec<Action> {
         let mut out = Vec::new();
         for (key, peer) in &mut self.peers {
@@ -260,7 +332,7 @@ impl DocSession {
             }
             // Every sync message carries our heads, and to the peer whose changes they
             // include, heads are an acknowledgement: none until those are durable.
-            if self.waiting.contains(key) {
+            if self.waiting.contains_key(key) {
                 continue;
             }
             if let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
@@ -576,6 +648,60 @@ mod tests {
             _ => false,
         });
         assert!(acked, "the client hears our heads: {after:?}");
+    }
+
+    #[test]
+    fn a_peer_with_changes_in_a_later_batch_waits_for_that_batch() {
+        let mut session = DocSession::new(Automerge::new());
+        let mut writer = Client::new();
+        let mut quiet = Client::new();
+        for (key, c) in [(1, &mut writer), (2, &mut quiet)] {
+            for a in session.add_peer(key, Access::ReadWrite) {
+                if let Action::Send(_, bytes) = a {
+                    c.incoming(&bytes);
+                }
+            }
+        }
+        let heard = |actions: &[Action], key: PeerKey| -> Option<Vec<ChangeHash>> {
+            actions.iter().find_map(|a| match a {
+                Action::Send(k, bytes) if *k == key => {
+                    Some(SyncMessage::decode(bytes).unwrap().heads)
+                }
+                _ => None,
+            })
+        };
+        // The writer's first change goes into batch 1, which starts to be stored.
+        writer.write("a", 1);
+        assert!(matches!(
+            session.receive(1, writer.outgoing().unwrap()).as_slice(),
+            [Action::Persist(_)]
+        ));
+        let first = session.seal();
+        // While it is stored, the writer delivers a second change (batch 2) and the quiet
+        // peer speaks without changes.
+        writer.write("b", 2);
+        writer.state.in_flight = false;
+        assert!(matches!(
+            session.receive(1, writer.outgoing().unwrap()).as_slice(),
+            [Action::Persist(_)]
+        ));
+        let _ = session.relay();
+        let _ = quiet.outgoing();
+        // Batch 1 lands: the writer's newest change is not durable, so it hears nothing.
+        let landed = session.persisted_through(first);
+        assert_eq!(heard(&landed, 1), None, "{landed:?}");
+        assert!(session.is_waiting());
+        assert_eq!(session.longest_wait(), 1);
+        // Batch 2 lands: now it hears heads covering both.
+        let second = session.seal();
+        let landed = session.persisted_through(second);
+        assert_eq!(
+            heard(&landed, 1),
+            Some(writer.doc.get_heads()),
+            "{landed:?}"
+        );
+        assert!(!session.is_waiting());
+        assert_eq!(session.longest_wait(), 0);
     }
 
     #[test]

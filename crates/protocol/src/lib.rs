@@ -30,7 +30,7 @@ pub mod sync_shape;
 mod token;
 
 pub use client::{ClientError, ClientSync, Moved};
-pub use document::{Access, Action, DocSession, PeerKey, SNAPSHOT_BATCH};
+pub use document::{Access, Action, Batch, DocSession, PeerKey, SNAPSHOT_BATCH};
 pub use guard::{Inbound, Limits, Rejection, inspect};
 pub use handshake::{Handshake, Role, Step};
 pub use message::{DecodeError, Message, PROTOCOL_VERSION, PeerMetadata};

@@ -1,18 +1,21 @@
 //! Property test: clients sync through a `DocSession` over a lossy network (messages
 //! dropped, duplicated, reordered), disconnect and reconnect, while persists complete late
-//! and the server crashes and restarts from what it persisted.
+//! in batches that may be stored one behind another (pipelined), and the server crashes and
+//! restarts from what it persisted.
 //! After a healing phase (everyone reconnects with fresh sync state, no more loss) every
 //! replica has the same heads and every write, within a bounded number of rounds. And at
-//! no point does a client whose changes are not persisted yet hear the server's heads
-//! (which would acknowledge them); other clients hear of them at once.
+//! no point does a client whose changes are not all persisted yet hear the server's heads
+//! (which would acknowledge them), even when an earlier batch of its changes has landed;
+//! other clients hear of them at once.
 
 use std::collections::VecDeque;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ROOT, ReadDoc};
-use nudge_protocol::{Access, Action, DocSession, PeerKey};
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use nudge_protocol::{Access, Action, Batch, DocSession, PeerKey};
 use proptest::prelude::*;
+use std::collections::{HashMap, HashSet};
 
 struct Client {
     doc: Automerge,
@@ -35,7 +38,12 @@ enum Op {
         drop: bool,
         newest_first: bool,
     },
+    /// Every change asked for so far is persisted at once.
     Persist,
+    /// The changes asked for since the last seal start to be stored, as one batch.
+    Seal,
+    /// The oldest batch being stored lands.
+    Land,
     Disconnect(usize),
     Connect(usize),
     /// The server crashes and restarts from what it persisted; every connection drops.
@@ -50,7 +58,9 @@ fn op(clients: usize) -> impl Strategy<Value = Op> {
             .prop_map(|(client, drop, duplicate)| Op::Send { client, drop, duplicate }),
         5 => (c.clone(), prop::bool::weighted(0.2), prop::bool::weighted(0.2))
             .prop_map(|(client, drop, newest_first)| Op::Deliver { client, drop, newest_first }),
-        3 => Just(Op::Persist),
+        1 => Just(Op::Persist),
+        2 => Just(Op::Seal),
+        2 => Just(Op::Land),
         1 => c.clone().prop_map(Op::Disconnect),
         1 => c.prop_map(Op::Connect),
         1 => Just(Op::RestartServer),
@@ -60,31 +70,45 @@ fn op(clients: usize) -> impl Strategy<Value = Op> {
 struct World {
     session: DocSession,
     clients: Vec<Client>,
-    /// Whether the session is waiting for a persist to complete.
-    persist_pending: bool,
+    /// Changes asked to be persisted since the last seal.
+    open: Vec<ChangeHash>,
+    /// Sealed batches being stored, oldest first.
+    in_flight: VecDeque<(Batch, Vec<ChangeHash>)>,
     written: Vec<String>,
     /// Every change hash the server has persisted.
-    durable: std::collections::HashSet<automerge::ChangeHash>,
-    /// Clients whose delivered changes are not persisted yet: they may hear nothing, since
-    /// heads would acknowledge those changes (the others may hear of them at once).
-    unacknowledged: std::collections::HashSet<PeerKey>,
+    durable: HashSet<ChangeHash>,
+    /// The changes each client delivered that are not persisted yet: while any are left, it
+    /// may hear nothing, since heads would acknowledge them (the others may hear of them
+    /// at once).
+    owed: HashMap<PeerKey, HashSet<ChangeHash>>,
 }
 
 impl World {
-    fn apply(&mut self, actions: Vec<Action>) {
+    fn persist_pending(&self) -> bool {
+        !self.open.is_empty() || !self.in_flight.is_empty()
+    }
+
+    /// Carries out the session's actions; `from` is the client whose message they answer.
+    fn apply_from(&mut self, from: Option<PeerKey>, actions: Vec<Action>) {
         for action in actions {
+            let asked: Vec<ChangeHash> = match &action {
+                Action::Persist(changes) => changes.iter().map(|c| c.hash()).collect(),
+                Action::PersistSnapshot { new, .. } => new.clone(),
+                _ => Vec::new(),
+            };
+            if !asked.is_empty() {
+                let from = from.expect("a persist asked for outside a receive");
+                self.owed.entry(from).or_default().extend(&asked);
+                self.open.extend(asked);
+                continue;
+            }
             match action {
-                Action::Persist(changes) => {
-                    assert!(!changes.is_empty());
-                    self.persist_pending = true;
-                }
-                Action::PersistSnapshot { new, .. } => {
-                    assert!(!new.is_empty());
-                    self.persist_pending = true;
+                Action::Persist(_) | Action::PersistSnapshot { .. } => {
+                    panic!("a persist of nothing")
                 }
                 Action::Send(key, bytes) => {
                     assert!(
-                        !self.unacknowledged.contains(&key),
+                        self.owed.get(&key).is_none_or(HashSet::is_empty),
                         "heads sent to client {key} before its changes were persisted"
                     );
                     SyncMessage::decode(&bytes).expect("a well-formed sync message");
@@ -95,6 +119,18 @@ impl World {
                 }
                 Action::Reject(key, why) => panic!("client {key} rejected: {why}"),
             }
+        }
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        self.apply_from(None, actions);
+    }
+
+    /// Some changes are durable now.
+    fn landed(&mut self, hashes: impl IntoIterator<Item = ChangeHash>) {
+        self.durable.extend(hashes);
+        for owed in self.owed.values_mut() {
+            owed.retain(|h| !self.durable.contains(h));
         }
     }
 
@@ -130,13 +166,7 @@ impl World {
             let actions = self
                 .session
                 .receive(i as PeerKey, SyncMessage::decode(&bytes).unwrap());
-            if actions
-                .iter()
-                .any(|a| matches!(a, Action::Persist(_) | Action::PersistSnapshot { .. }))
-            {
-                self.unacknowledged.insert(i as PeerKey);
-            }
-            self.apply(actions);
+            self.apply_from(Some(i as PeerKey), actions);
             // As the server does after a batch: the others hear of the changes at once.
             let relayed = self.session.relay();
             self.apply(relayed);
@@ -170,9 +200,10 @@ impl World {
             .collect();
         reloaded.apply_changes(kept).unwrap();
         self.session = DocSession::new(reloaded);
-        // A persist in flight when it died never completed, so it acknowledged nothing.
-        self.persist_pending = false;
-        self.unacknowledged.clear();
+        // Persists in flight when it died never completed, so they acknowledged nothing.
+        self.open.clear();
+        self.in_flight.clear();
+        self.owed.clear();
         for c in &mut self.clients {
             c.connected = false;
             c.inbox.clear();
@@ -180,12 +211,27 @@ impl World {
     }
 
     fn persist(&mut self) {
-        if self.persist_pending {
-            self.persist_pending = false;
-            self.durable
-                .extend(self.session.doc().get_changes(&[]).iter().map(|c| c.hash()));
-            self.unacknowledged.clear();
+        if self.persist_pending() {
+            let mut all = std::mem::take(&mut self.open);
+            all.extend(self.in_flight.drain(..).flat_map(|(_, hashes)| hashes));
+            self.landed(all);
             let actions = self.session.persisted();
+            self.apply(actions);
+        }
+    }
+
+    fn seal(&mut self) {
+        if !self.open.is_empty() {
+            let batch = self.session.seal();
+            let hashes = std::mem::take(&mut self.open);
+            self.in_flight.push_back((batch, hashes));
+        }
+    }
+
+    fn land(&mut self) {
+        if let Some((batch, hashes)) = self.in_flight.pop_front() {
+            self.landed(hashes);
+            let actions = self.session.persisted_through(batch);
             self.apply(actions);
         }
     }
@@ -202,10 +248,11 @@ fn run(n: usize, ops: Vec<Op>) {
                 inbox: VecDeque::new(),
             })
             .collect(),
-        persist_pending: false,
+        open: Vec::new(),
+        in_flight: VecDeque::new(),
         written: Vec::new(),
         durable: Default::default(),
-        unacknowledged: Default::default(),
+        owed: Default::default(),
     };
     for i in 0..n {
         world.connect(i);
@@ -230,6 +277,8 @@ fn run(n: usize, ops: Vec<Op>) {
                 newest_first,
             } => world.deliver(client, drop, newest_first),
             Op::Persist => world.persist(),
+            Op::Seal => world.seal(),
+            Op::Land => world.land(),
             Op::Disconnect(i) => world.disconnect(i),
             Op::RestartServer => world.restart(),
             Op::Connect(i) => {
@@ -257,8 +306,8 @@ fn run(n: usize, ops: Vec<Op>) {
             }
             let before = world.clients[i].state.clone();
             world.send(i, false, false);
-            busy |=
-                before.shared_heads != world.clients[i].state.shared_heads || world.persist_pending;
+            busy |= before.shared_heads != world.clients[i].state.shared_heads
+                || world.persist_pending();
             world.persist();
         }
         let heads = world.session.doc().get_heads();
@@ -305,6 +354,8 @@ proptest! {
                 Op::Disconnect(i) => Op::Disconnect(i % n),
                 Op::Connect(i) => Op::Connect(i % n),
                 Op::Persist => Op::Persist,
+                Op::Seal => Op::Seal,
+                Op::Land => Op::Land,
                 Op::RestartServer => Op::RestartServer,
             })
             .collect();
