@@ -1,16 +1,18 @@
 //! Document actors: one task per loaded document owns its [`DocSession`] and carries out
-//! the session's actions. Changes are appended and flushed on a blocking thread, and only
-//! then does the session hear `persisted()`: no sync message advertising heads reaches the
-//! connection that delivered the changes behind them before they are durable (the other
-//! connections get them at once, `DocSession::relay`). A connection talks to a document through a bounded channel,
-//! and hears back through its own bounded channel; a peer that cannot keep up is dropped,
-//! never buffered without bound.
+//! the session's actions. Changes are sealed into a batch, appended and flushed on a
+//! blocking thread, and only then does the session hear `persisted_through` that batch: no
+//! sync message advertising heads reaches the connection that delivered the changes behind
+//! them before they are durable (the other connections get them at once,
+//! `DocSession::relay`). While one batch is stored the actor goes on handling messages and
+//! relaying, gathering the next batch. A connection talks to a document through a bounded
+//! channel, and hears back through its own bounded channel; a peer that cannot keep up is
+//! dropped, never buffered without bound.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use automerge::Automerge;
-use nudge_protocol::{Access, Action, DocSession, Message, PeerKey};
+use nudge_protocol::{Access, Action, Batch, DocSession, Message, PeerKey};
 use nudge_store::{DocStore, DocumentId, NewChange};
 use tokio::sync::{Mutex, Notify, mpsc};
 
@@ -88,8 +90,47 @@ enum Handled {
     Panicked(PeerKey, String),
 }
 
-/// Commands handled before one store and flush covers what they delivered.
+/// Commands handled before one store and flush covers what they delivered; also how many
+/// a document takes while a flush is under way before it waits for that flush to land.
 const BATCH: usize = 256;
+
+/// How many flushes may land while a peer that keeps writing waits for its
+/// acknowledgement, before the next flush takes no new commands so that it gets it.
+const STARVED_AFTER: u32 = 8;
+
+/// Changes handled and not yet handed to a flush.
+#[derive(Default)]
+struct Pending {
+    changes: Vec<automerge::Change>,
+    /// A big batch, as the whole document: it holds the `changes` before it.
+    snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)>,
+    /// The account of the first connection that delivered changes (it claims the
+    /// document if nobody owns it).
+    claimant: Option<String>,
+    /// Commands handled while a flush was under way.
+    commands: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.snapshot.is_none()
+    }
+}
+
+/// A batch of changes being stored.
+struct Flight {
+    /// The store and flush, with the count of changes since the last snapshot.
+    task: tokio::task::JoinHandle<anyhow::Result<usize>>,
+    batch: Batch,
+    /// No command is taken until it lands.
+    drain: bool,
+}
+
+/// What the actor waits for.
+enum Event {
+    Landed(Result<anyhow::Result<usize>, tokio::task::JoinError>),
+    Command(Option<DocCommand>),
+}
 
 /// Runs `f`, turning a panic into its message.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
@@ -360,33 +401,95 @@ impl Documents {
         own: mpsc::WeakSender<DocCommand>,
     ) {
         let mut peers: HashMap<PeerKey, Peer> = HashMap::new();
+        // Changes handled and not yet handed to a flush, and the flush under way: while a
+        // batch is stored, the next one gathers (pipelining), so a slow flush holds up the
+        // acknowledgements behind it but not the relay. Invariant: no flight, nothing pending.
+        let mut pending = Pending::default();
+        let mut flight: Option<Flight> = None;
+        // Every sender is gone: end once everything handled is stored.
+        let mut closed = false;
         loop {
-            let first = if peers.is_empty() {
+            let accepting = !closed
+                && flight
+                    .as_ref()
+                    .is_none_or(|f| !f.drain && pending.commands < BATCH);
+            let event = match flight.as_mut() {
+                Some(f) if !accepting => Event::Landed((&mut f.task).await),
+                Some(f) => tokio::select! {
+                    // A landed flight first: its acknowledgements, and the next flight.
+                    biased;
+                    stored = &mut f.task => Event::Landed(stored),
+                    command = rx.recv() => Event::Command(command),
+                },
+                None if closed => return,
                 // Nobody has it open: it leaves memory after `unload_after` of that.
-                match tokio::time::timeout(self.unload_after, rx.recv()).await {
-                    Ok(Some(command)) => command,
-                    Ok(None) => return,
-                    Err(_) => {
-                        if self.unload(doc, &rx, &own).await {
-                            return;
+                None if peers.is_empty() => {
+                    match tokio::time::timeout(self.unload_after, rx.recv()).await {
+                        Ok(command) => Event::Command(command),
+                        Err(_) => {
+                            if self.unload(doc, &rx, &own).await {
+                                return;
+                            }
+                            continue;
                         }
-                        continue;
                     }
                 }
-            } else {
-                match rx.recv().await {
-                    Some(command) => command,
-                    None => return,
+                None => Event::Command(rx.recv().await),
+            };
+            let first = match event {
+                Event::Landed(stored) => {
+                    let Some(landed) = flight.take() else {
+                        continue;
+                    };
+                    let stored = stored
+                        .unwrap_or_else(|e| Err(anyhow::anyhow!("the flush task failed: {e}")));
+                    let since_snapshot = match stored {
+                        Ok(since_snapshot) => since_snapshot,
+                        Err(e) => {
+                            // Never acknowledge what is not stored: this document stops
+                            // here, unacknowledged, and the server shuts down.
+                            self.fail(doc, &e);
+                            return;
+                        }
+                    };
+                    for action in session.persisted_through(landed.batch) {
+                        self.carry_out(doc, action, &mut session, &mut peers);
+                    }
+                    let _ = self.updates.send(doc);
+                    let compact = since_snapshot >= COMPACT_AFTER;
+                    if pending.is_empty() {
+                        // Everything applied is stored: the snapshot covers just that.
+                        if compact && let Err(e) = self.compact(doc, &session).await {
+                            // Only a storage call that never came back ends up here.
+                            self.fail(doc, &e);
+                            return;
+                        }
+                    } else {
+                        // The next batch goes at once. It takes no new commands while it is
+                        // stored when compaction is due (so that the snapshot holds only
+                        // stored changes) or when a peer has written through too many
+                        // flushes to be acknowledged (so that it is).
+                        let drain = compact || session.longest_wait() >= STARVED_AFTER;
+                        flight = Some(self.fly(doc, &mut session, &mut pending, drain));
+                    }
+                    continue;
                 }
+                Event::Command(None) => {
+                    closed = true;
+                    continue;
+                }
+                Event::Command(Some(first)) => first,
             };
             // Group commit: every command already waiting is handled before one store and
             // flush covers all the changes they delivered. Their senders hear nothing
-            // meanwhile (the session holds their messages until `persisted`), so the rule
-            // stays: no heads reach a device before its changes behind them are on disk.
-            let mut changes: Vec<automerge::Change> = Vec::new();
-            // A big batch, as the whole document: it holds the `changes` before it.
-            let mut snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)> = None;
-            let mut claimant: Option<String> = None;
+            // meanwhile (the session holds their messages until their batch lands), so the
+            // rule stays: no heads reach a device before its changes behind them are on disk.
+            let limit = if flight.is_some() {
+                BATCH - pending.commands
+            } else {
+                BATCH
+            };
+            let mut delivered = false;
             let mut next = Some(first);
             let mut handled = 0;
             while let Some(command) = next.take() {
@@ -395,10 +498,21 @@ impl Documents {
                     Handled::Actions(from, actions) => (from, actions),
                     Handled::Nothing => (None, Vec::new()),
                     Handled::Panicked(culprit, why) => {
-                        // Changes applied but not yet stored go with the discarded state;
-                        // nothing acknowledged them, and their senders resync.
-                        changes.clear();
-                        snapshot = None;
+                        // What is being stored lands first, so that the reload has it.
+                        // Changes applied and not handed to a flush go with the discarded
+                        // state; nothing acknowledged them, and their senders resync.
+                        if let Some(landing) = flight.take() {
+                            let stored = landing.task.await.unwrap_or_else(|e| {
+                                Err(anyhow::anyhow!("the flush task failed: {e}"))
+                            });
+                            if let Err(e) = stored {
+                                self.fail(doc, &e);
+                                return;
+                            }
+                            let _ = self.updates.send(doc);
+                        }
+                        pending = Pending::default();
+                        delivered = false;
                         match self.recover(doc, &mut peers, culprit, why).await {
                             Some((fresh, actions)) => {
                                 session = fresh;
@@ -409,74 +523,82 @@ impl Documents {
                     }
                 };
                 for action in actions {
-                    if claimant.is_none()
+                    if pending.claimant.is_none()
                         && matches!(action, Action::Persist(_) | Action::PersistSnapshot { .. })
                     {
-                        claimant = from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                        pending.claimant =
+                            from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
                     }
                     match action {
-                        Action::Persist(new) => changes.extend(new),
+                        Action::Persist(new) => {
+                            delivered = true;
+                            pending.changes.extend(new);
+                        }
                         Action::PersistSnapshot {
                             snapshot: bytes,
                             new,
                         } => {
-                            // Everything this batch applied so far is in the snapshot.
-                            let mut covered: Vec<automerge::ChangeHash> = snapshot
+                            delivered = true;
+                            // Everything this batch applied so far is in the snapshot (and
+                            // everything before it, stored or being stored, too).
+                            let mut covered: Vec<automerge::ChangeHash> = pending
+                                .snapshot
                                 .take()
                                 .map(|(_, hashes)| hashes)
                                 .unwrap_or_default();
-                            covered.extend(changes.drain(..).map(|c| c.hash()));
+                            covered.extend(pending.changes.drain(..).map(|c| c.hash()));
                             covered.extend(new);
-                            snapshot = Some((bytes, covered));
+                            pending.snapshot = Some((bytes, covered));
                         }
                         other => self.carry_out(doc, other, &mut session, &mut peers),
                     }
                 }
-                if handled < BATCH {
+                if handled < limit {
                     next = rx.try_recv().ok();
                 }
             }
-            if changes.is_empty() && snapshot.is_none() {
+            if flight.is_some() {
+                pending.commands += handled;
+            }
+            if !delivered {
                 continue;
             }
             // The other connections get the new changes now; their senders hear our heads
-            // (their acknowledgement) only after the flush below.
+            // (their acknowledgement) only once the batch holding them lands.
             let relay = session.relay();
-            let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
-            self.metrics.batched_changes.observe(count as f64);
-            // The flush is a task of its own, spawned before the relay is handed to the
-            // connections: the connection woken last runs first on this thread, so the
-            // relay goes out before the flush's blocking thread wakes and competes for
-            // the cores (docs/PERFORMANCE.md).
-            let flush = {
-                let me = self.clone();
-                tokio::spawn(async move { me.persist(doc, snapshot, changes, claimant).await })
-            };
+            if flight.is_none() {
+                // The flush is a task of its own, spawned before the relay is handed to
+                // the connections: the connection woken last runs first on this thread, so
+                // the relay goes out before the flush's blocking thread wakes and competes
+                // for the cores (docs/PERFORMANCE.md).
+                flight = Some(self.fly(doc, &mut session, &mut pending, false));
+            }
             for action in relay {
                 self.carry_out(doc, action, &mut session, &mut peers);
             }
-            let stored = flush
-                .await
-                .unwrap_or_else(|e| Err(anyhow::anyhow!("the flush task failed: {e}")));
-            let pending = match stored {
-                Ok(pending) => pending,
-                Err(e) => {
-                    // Never acknowledge what is not stored: this document stops here,
-                    // unacknowledged, and the server shuts down.
-                    self.fail(doc, &e);
-                    return;
-                }
-            };
-            for action in session.persisted() {
-                self.carry_out(doc, action, &mut session, &mut peers);
-            }
-            let _ = self.updates.send(doc);
-            if let Err(e) = self.maybe_compact(doc, &session, pending).await {
-                // Only a storage call that never came back ends up here.
-                self.fail(doc, &e);
-                return;
-            }
         }
+    }
+
+    /// Seals the pending changes into a batch and starts storing it.
+    fn fly(
+        self: &Arc<Self>,
+        doc: DocumentId,
+        session: &mut DocSession,
+        pending: &mut Pending,
+        drain: bool,
+    ) -> Flight {
+        let Pending {
+            changes,
+            snapshot,
+            claimant,
+            ..
+        } = std::mem::take(pending);
+        let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
+        self.metrics.batched_changes.observe(count as f64);
+        let batch = session.seal();
+        let me = self.clone();
+        let task = tokio::spawn(async move { me.persist(doc, snapshot, changes, claimant).await });
+        Flight { task, batch, drain }
     }
 
     /// Takes an idle document out of the registry, unless a command is waiting (the
@@ -626,19 +748,12 @@ impl Documents {
         }
     }
 
-    /// Replaces a long log with a snapshot of the (fully persisted) document, off the
-    /// runtime, once `pending` changes follow the last snapshot. A failure here loses
-    /// nothing: the log is still there; only storage that stops answering is an error.
-    async fn maybe_compact(
-        &self,
-        doc: DocumentId,
-        session: &DocSession,
-        pending: usize,
-    ) -> anyhow::Result<()> {
+    /// Replaces the log with a snapshot of the document, off the runtime: called once
+    /// [`COMPACT_AFTER`] changes follow the last snapshot and everything applied is stored.
+    /// A failure here loses nothing: the log is still there; only storage that stops
+    /// answering is an error.
+    async fn compact(&self, doc: DocumentId, session: &DocSession) -> anyhow::Result<()> {
         let store = self.store.clone();
-        if pending < COMPACT_AFTER {
-            return Ok(());
-        }
         // Saving a 100,000-change journal takes about 60 ms: long enough that the other
         // tasks of this runtime thread should not wait behind it.
         let snapshot = off_the_runtime(|| session.snapshot());
@@ -690,7 +805,7 @@ impl Documents {
                     accounts.claim(&doc, &account)?;
                 }
                 store.flush()?;
-                // For `maybe_compact`, asked here to save it a trip to a blocking thread. The
+                // Whether to compact, asked here to save a trip to a blocking thread. The
                 // changes are durable: a count that fails only skips compaction this time.
                 Ok(store.changes_since_snapshot(&doc).unwrap_or(0))
             })
@@ -767,16 +882,19 @@ mod tests {
         panic!("no agreement");
     }
 
-    /// A store whose `load` of one document waits until the test lets it go, and which
-    /// counts the loads of that document.
-    struct SlowLoad {
+    /// A store whose `load` of one document, or whose every `flush`, waits until the test
+    /// lets it go (one `()` per call), and which counts those calls.
+    #[derive(Default)]
+    struct Gated {
         inner: MemoryStore,
-        slow: DocumentId,
-        release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        slow: Option<DocumentId>,
+        release: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
         loads: std::sync::atomic::AtomicUsize,
+        flush_gate: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+        flushes: std::sync::atomic::AtomicUsize,
     }
 
-    impl DocStore for SlowLoad {
+    impl DocStore for Gated {
         fn append(
             &self,
             doc: &DocumentId,
@@ -788,9 +906,11 @@ mod tests {
             &self,
             doc: &DocumentId,
         ) -> Result<Option<nudge_store::StoredDoc>, nudge_store::Error> {
-            if *doc == self.slow {
+            if Some(*doc) == self.slow {
                 self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let _ = self.release.lock().unwrap().recv();
+                if let Some(release) = &self.release {
+                    let _ = release.lock().unwrap().recv();
+                }
             }
             self.inner.load(doc)
         }
@@ -841,8 +961,225 @@ mod tests {
             self.inner.documents()
         }
         fn flush(&self) -> Result<(), nudge_store::Error> {
+            self.flushes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(gate) = &self.flush_gate {
+                let _ = gate.lock().unwrap().recv();
+            }
             self.inner.flush()
         }
+    }
+
+    /// Answers what the server sends `c` until it is quiet for `quiet`; the heads of the
+    /// last message heard, if any.
+    async fn settle(
+        actor: &mpsc::Sender<DocCommand>,
+        conn: PeerKey,
+        c: &mut Conn,
+        quiet: std::time::Duration,
+    ) -> Option<Vec<automerge::ChangeHash>> {
+        let mut last = None;
+        loop {
+            match tokio::time::timeout(quiet, c.rx.recv()).await {
+                Ok(Some(Message::Sync { data, .. })) => {
+                    let m = automerge::sync::Message::decode(&data).unwrap();
+                    last = Some(m.heads.clone());
+                    c.doc.receive_sync_message(&mut c.state, m).unwrap();
+                    if let Some(reply) = c.doc.generate_sync_message(&mut c.state) {
+                        actor
+                            .send(DocCommand::Sync {
+                                conn,
+                                message: reply,
+                            })
+                            .await
+                            .unwrap();
+                    }
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(_) => return last,
+            }
+        }
+    }
+
+    /// Writes one change on `c` and sends it.
+    async fn write_and_send(actor: &mpsc::Sender<DocCommand>, conn: PeerKey, c: &mut Conn, n: i64) {
+        let mut tx = c.doc.transaction();
+        tx.put(automerge::ROOT, format!("k{n}"), n).unwrap();
+        tx.commit();
+        let message = c.doc.generate_sync_message(&mut c.state).unwrap();
+        actor
+            .send(DocCommand::Sync { conn, message })
+            .await
+            .unwrap();
+    }
+
+    /// Waits (up to 5 s) until `b`, answering the server, holds `heads`.
+    async fn until_holds(
+        actor: &mpsc::Sender<DocCommand>,
+        conn: PeerKey,
+        b: &mut Conn,
+        heads: &[automerge::ChangeHash],
+    ) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while b.doc.get_heads() != heads {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change never reached the other device"
+            );
+            settle(actor, conn, b, std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn until_flushes(store: &Gated, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while store.flushes.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "flush {n} never started"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A document over a store whose flushes each wait for a `()` on the returned sender,
+    /// with two devices syncing it.
+    async fn gated_pair() -> (
+        Arc<Gated>,
+        DocumentId,
+        std::sync::mpsc::Sender<()>,
+        mpsc::Sender<DocCommand>,
+        Conn,
+        Conn,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
+        let accounts = Accounts::open(&sled).unwrap();
+        let (release, gate) = std::sync::mpsc::channel();
+        let store = Arc::new(Gated {
+            flush_gate: Some(std::sync::Mutex::new(gate)),
+            ..Gated::default()
+        });
+        let documents = Arc::new(Documents::new(
+            store.clone(),
+            accounts,
+            "server".into(),
+            Arc::new(Metrics::default()),
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(300),
+        ));
+        let id = DocumentId::random();
+        let actor = documents.get(id).await.unwrap();
+        let quiet = std::time::Duration::from_millis(100);
+        let mut a = open(&actor, 1).await;
+        let mut b = open(&actor, 2).await;
+        settle(&actor, 1, &mut a, quiet).await;
+        settle(&actor, 2, &mut b, quiet).await;
+        (store, id, release, actor, a, b)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_flush_holds_up_acknowledgements_not_the_relay() {
+        let (store, id, release, actor, mut a, mut b) = gated_pair().await;
+        // The first change's flush hangs; the other device gets the change meanwhile.
+        write_and_send(&actor, 1, &mut a, 1).await;
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        // A second change while the first is being stored: relayed too, not acknowledged.
+        write_and_send(&actor, 1, &mut a, 2).await;
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        assert_eq!(store.flushes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(a.rx.try_recv().is_err(), "acknowledged before any flush");
+        // The first flush lands; the second change is still not durable: no heads yet.
+        release.send(()).unwrap();
+        until_flushes(&store, 2).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            a.rx.try_recv().is_err(),
+            "acknowledged while its latest change was being stored"
+        );
+        // The second lands: now the writer hears heads holding both, all of them stored.
+        release.send(()).unwrap();
+        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_secs(2)).await;
+        assert_eq!(heads, Some(a.doc.get_heads()));
+        for change in a.doc.get_changes(&[]) {
+            assert!(store.contains(&id, &change.hash().0).unwrap());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_writing_through_every_flush_is_still_acknowledged() {
+        let (store, _, release, actor, mut a, mut b) = gated_pair().await;
+        write_and_send(&actor, 1, &mut a, 0).await;
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        // Each time, a new change arrives before the flush under way lands.
+        for i in 1..=STARVED_AFTER as i64 {
+            write_and_send(&actor, 1, &mut a, i).await;
+            until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+            assert!(a.rx.try_recv().is_err(), "acknowledged at flush {i}");
+            release.send(()).unwrap();
+            until_flushes(&store, i as usize + 1).await;
+        }
+        // It has waited through STARVED_AFTER flushes: the flush now under way takes no
+        // new change, and when it lands the writer hears heads holding all it sent before.
+        let stored = a.doc.get_heads();
+        write_and_send(&actor, 1, &mut a, 99).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_ne!(b.doc.get_heads(), a.doc.get_heads());
+        release.send(()).unwrap();
+        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
+        assert_eq!(heads, Some(stored));
+        // Then the change it held back is handled as usual.
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        drop(release);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compaction_while_writes_keep_coming_snapshots_only_what_is_stored() {
+        let (store, id, release, actor, mut a, mut b) = gated_pair().await;
+        let round = 200;
+        let send_round = |n: usize| n * round;
+        // Messages of 200 changes (logged one by one), each arriving while the one before
+        // is being stored.
+        let write_round = async |a: &mut Conn, r: usize| {
+            for n in send_round(r)..send_round(r + 1) {
+                let mut tx = a.doc.transaction();
+                tx.put(automerge::ROOT, format!("k{n}"), n as i64).unwrap();
+                tx.commit();
+            }
+            let message = a.doc.generate_sync_message(&mut a.state).unwrap();
+            actor
+                .send(DocCommand::Sync { conn: 1, message })
+                .await
+                .unwrap();
+        };
+        write_round(&mut a, 0).await;
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        for r in 1..6 {
+            write_round(&mut a, r).await;
+            until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+            release.send(()).unwrap();
+            until_flushes(&store, r + 1).await;
+        }
+        // 1,000 changes are stored and compaction is due, with round 5 being stored: the
+        // document takes no new change until it lands, then compacts the 1,200 it holds.
+        let compacted = a.doc.get_heads();
+        write_round(&mut a, 6).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_ne!(b.doc.get_heads(), a.doc.get_heads(), "taken while draining");
+        release.send(()).unwrap();
+        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
+        assert_eq!(heads, Some(compacted));
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        release.send(()).unwrap();
+        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
+        assert_eq!(heads, Some(a.doc.get_heads()));
+        // The snapshot holds the 1,200 changes stored when it was taken; the round after
+        // it is in the log, once.
+        let stored = store.load(&id).unwrap().unwrap();
+        assert!(stored.snapshot.is_some());
+        assert_eq!(store.changes_since_snapshot(&id).unwrap(), round);
+        assert_eq!(stored.position, send_round(7) as u64);
+        let reloaded = Automerge::load(&stored.concat()).unwrap();
+        assert_eq!(reloaded.get_heads(), a.doc.get_heads());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -852,11 +1189,10 @@ mod tests {
         let accounts = Accounts::open(&sled).unwrap();
         let slow = DocumentId::random();
         let (release, gate) = std::sync::mpsc::channel();
-        let store = Arc::new(SlowLoad {
-            inner: MemoryStore::new(),
-            slow,
-            release: std::sync::Mutex::new(gate),
-            loads: Default::default(),
+        let store = Arc::new(Gated {
+            slow: Some(slow),
+            release: Some(std::sync::Mutex::new(gate)),
+            ..Gated::default()
         });
         let documents = Arc::new(Documents::new(
             store.clone(),
