@@ -90,13 +90,16 @@ enum Handled {
     Panicked(PeerKey, String),
 }
 
-/// Commands handled before one store and flush covers what they delivered; also how many
-/// a document takes while a flush is under way before it waits for that flush to land.
+/// Commands handled before one store and flush covers what they delivered.
 const BATCH: usize = 256;
+
+/// How many bytes of changes a document gathers while a flush is under way before it waits
+/// for that flush to land (what a slow disk may leave waiting in memory). Tests use less.
+const PENDING_BYTES: usize = if cfg!(test) { 64 << 10 } else { 8 << 20 };
 
 /// How many flushes may land while a peer that keeps writing waits for its
 /// acknowledgement, before the next flush takes no new commands so that it gets it.
-const STARVED_AFTER: u32 = 8;
+const STARVED_AFTER: u32 = 32;
 
 /// Changes handled and not yet handed to a flush.
 #[derive(Default)]
@@ -107,8 +110,8 @@ struct Pending {
     /// The account of the first connection that delivered changes (it claims the
     /// document if nobody owns it).
     claimant: Option<String>,
-    /// Commands handled while a flush was under way.
-    commands: usize,
+    /// The bytes of `changes` and `snapshot`.
+    bytes: usize,
 }
 
 impl Pending {
@@ -412,7 +415,7 @@ impl Documents {
             let accepting = !closed
                 && flight
                     .as_ref()
-                    .is_none_or(|f| !f.drain && pending.commands < BATCH);
+                    .is_none_or(|f| !f.drain && pending.bytes < PENDING_BYTES);
             let event = match flight.as_mut() {
                 Some(f) if !accepting => Event::Landed((&mut f.task).await),
                 Some(f) => tokio::select! {
@@ -469,7 +472,11 @@ impl Documents {
                         // stored when compaction is due (so that the snapshot holds only
                         // stored changes) or when a peer has written through too many
                         // flushes to be acknowledged (so that it is).
-                        let drain = compact || session.longest_wait() >= STARVED_AFTER;
+                        let starved = session.longest_wait() >= STARVED_AFTER;
+                        let drain = compact || starved;
+                        if drain {
+                            tracing::debug!(%doc, compact, starved, "the next flush takes no message until it lands");
+                        }
                         flight = Some(self.fly(doc, &mut session, &mut pending, drain));
                     }
                     continue;
@@ -484,11 +491,6 @@ impl Documents {
             // flush covers all the changes they delivered. Their senders hear nothing
             // meanwhile (the session holds their messages until their batch lands), so the
             // rule stays: no heads reach a device before its changes behind them are on disk.
-            let limit = if flight.is_some() {
-                BATCH - pending.commands
-            } else {
-                BATCH
-            };
             let mut delivered = false;
             let mut next = Some(first);
             let mut handled = 0;
@@ -532,6 +534,7 @@ impl Documents {
                     match action {
                         Action::Persist(new) => {
                             delivered = true;
+                            pending.bytes += new.iter().map(|c| c.raw_bytes().len()).sum::<usize>();
                             pending.changes.extend(new);
                         }
                         Action::PersistSnapshot {
@@ -548,17 +551,15 @@ impl Documents {
                                 .unwrap_or_default();
                             covered.extend(pending.changes.drain(..).map(|c| c.hash()));
                             covered.extend(new);
+                            pending.bytes = bytes.len();
                             pending.snapshot = Some((bytes, covered));
                         }
                         other => self.carry_out(doc, other, &mut session, &mut peers),
                     }
                 }
-                if handled < limit {
+                if handled < BATCH && pending.bytes < PENDING_BYTES {
                     next = rx.try_recv().ok();
                 }
-            }
-            if flight.is_some() {
-                pending.commands += handled;
             }
             if !delivered {
                 continue;
@@ -1122,12 +1123,55 @@ mod tests {
         // new change, and when it lands the writer hears heads holding all it sent before.
         let stored = a.doc.get_heads();
         write_and_send(&actor, 1, &mut a, 99).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        settle(&actor, 2, &mut b, std::time::Duration::from_millis(200)).await;
         assert_ne!(b.doc.get_heads(), a.doc.get_heads());
         release.send(()).unwrap();
         let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
         assert_eq!(heads, Some(stored));
         // Then the change it held back is handled as usual.
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        drop(release);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_document_gathers_a_bounded_amount_while_a_flush_hangs() {
+        let (_store, _, release, actor, mut a, mut b) = gated_pair().await;
+        write_and_send(&actor, 1, &mut a, 0).await;
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        // Changes of 20 KB that do not compress, while the first flush hangs.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut big = async |a: &mut Conn, n: usize| {
+            let noise: Vec<u8> = (0..20_000)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            let mut tx = a.doc.transaction();
+            tx.put(automerge::ROOT, format!("big{n}"), noise).unwrap();
+            tx.commit();
+            let message = a.doc.generate_sync_message(&mut a.state).unwrap();
+            actor
+                .send(DocCommand::Sync { conn: 1, message })
+                .await
+                .unwrap();
+        };
+        let full = PENDING_BYTES.div_ceil(20_000);
+        for n in 0..full {
+            big(&mut a, n).await;
+            until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        }
+        // That is as much as it gathers: the next waits for the flush.
+        big(&mut a, full).await;
+        settle(&actor, 2, &mut b, std::time::Duration::from_millis(200)).await;
+        assert_ne!(
+            b.doc.get_heads(),
+            a.doc.get_heads(),
+            "taken beyond the bound"
+        );
+        release.send(()).unwrap();
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
         drop(release);
     }
@@ -1163,7 +1207,7 @@ mod tests {
         // document takes no new change until it lands, then compacts the 1,200 it holds.
         let compacted = a.doc.get_heads();
         write_round(&mut a, 6).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        settle(&actor, 2, &mut b, std::time::Duration::from_millis(200)).await;
         assert_ne!(b.doc.get_heads(), a.doc.get_heads(), "taken while draining");
         release.send(()).unwrap();
         let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
