@@ -47,6 +47,8 @@ fn server_bin() -> Result<std::path::PathBuf> {
 
 /// The server's `--unload-after` in this bench.
 const UNLOAD_AFTER: Duration = Duration::from_secs(3);
+/// How long one message may wait to be written before the server counts as stuck.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn start(data: &Path) -> Result<(Server, String)> {
     let out = Command::new(server_bin()?)
@@ -182,7 +184,16 @@ impl Peer {
             } else {
                 sync_message(&self.id, &self.me, &self.server, m)
             };
-            self.ws.send(message).await?;
+            // A server that stops reading would otherwise hold this send for ever (seen
+            // with the Node server on a 10,000-shift journal taking changes back to back).
+            tokio::time::timeout(SEND_TIMEOUT, self.ws.send(message))
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "the server stopped reading (a send waited {} s)",
+                        SEND_TIMEOUT.as_secs()
+                    )
+                })??;
         }
         Ok(())
     }

@@ -112,6 +112,8 @@ struct Pending {
     claimant: Option<String>,
     /// The bytes of `changes` and `snapshot`.
     bytes: usize,
+    /// When the first of them arrived (`nudge_ack_latency_seconds`).
+    since: Option<std::time::Instant>,
 }
 
 impl Pending {
@@ -127,6 +129,8 @@ struct Flight {
     batch: Batch,
     /// No command is taken until it lands.
     drain: bool,
+    /// When its first change arrived.
+    since: std::time::Instant,
 }
 
 /// What the actor waits for.
@@ -455,6 +459,9 @@ impl Documents {
                             return;
                         }
                     };
+                    self.metrics
+                        .ack_latency
+                        .observe(landed.since.elapsed().as_secs_f64());
                     for action in session.persisted_through(landed.batch) {
                         self.carry_out(doc, action, &mut session, &mut peers);
                     }
@@ -525,11 +532,12 @@ impl Documents {
                     }
                 };
                 for action in actions {
-                    if pending.claimant.is_none()
-                        && matches!(action, Action::Persist(_) | Action::PersistSnapshot { .. })
-                    {
-                        pending.claimant =
-                            from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                    if matches!(action, Action::Persist(_) | Action::PersistSnapshot { .. }) {
+                        pending.since.get_or_insert_with(std::time::Instant::now);
+                        if pending.claimant.is_none() {
+                            pending.claimant =
+                                from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                        }
                     }
                     match action {
                         Action::Persist(new) => {
@@ -592,6 +600,7 @@ impl Documents {
             changes,
             snapshot,
             claimant,
+            since,
             ..
         } = std::mem::take(pending);
         let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
@@ -599,7 +608,12 @@ impl Documents {
         let batch = session.seal();
         let me = self.clone();
         let task = tokio::spawn(async move { me.persist(doc, snapshot, changes, claimant).await });
-        Flight { task, batch, drain }
+        Flight {
+            task,
+            batch,
+            drain,
+            since: since.unwrap_or_else(std::time::Instant::now),
+        }
     }
 
     /// Takes an idle document out of the registry, unless a command is waiting (the
@@ -813,7 +827,7 @@ impl Documents {
             .await?;
         self.metrics.flushes.inc();
         self.metrics
-            .ack_latency
+            .flush_seconds
             .observe(started.elapsed().as_secs_f64());
         tracing::debug!(%doc, count, us = started.elapsed().as_micros() as u64, "changes stored and flushed");
         Ok(pending)
@@ -1130,6 +1144,29 @@ mod tests {
         assert_eq!(heads, Some(stored));
         // Then the change it held back is handled as usual.
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        drop(release);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_during_a_flush_reloads_what_that_flush_stored() {
+        let (_store, _, release, actor, mut a, mut b) = gated_pair().await;
+        write_and_send(&actor, 1, &mut a, 1).await;
+        until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
+        // The other device's message panics while the change is being stored.
+        actor.send(DocCommand::Panic { conn: 2 }).await.unwrap();
+        release.send(()).unwrap();
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), b.rx.recv()).await {
+                Ok(Some(Message::Error { .. })) => break,
+                Ok(Some(_)) => {}
+                other => panic!("the culprit heard {other:?}"),
+            }
+        }
+        // The document came back from storage with the change: the writer, greeted
+        // afresh, hears heads that hold it.
+        a.state = SyncState::new();
+        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
+        assert_eq!(heads, Some(a.doc.get_heads()));
         drop(release);
     }
 

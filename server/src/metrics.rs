@@ -22,8 +22,11 @@ pub struct Metrics {
     pub bytes_in: Counter,
     /// Bytes of protocol messages sent.
     pub bytes_out: Counter,
-    /// From receiving changes to their being durable (and so acknowledgeable), in seconds.
+    /// From receiving changes to their being durable (and so acknowledgeable), in seconds:
+    /// the flush before theirs, if one was under way, and theirs.
     pub ack_latency: Histogram,
+    /// How long one store and flush took, in seconds.
+    pub flush_seconds: Histogram,
     /// Storage flushes done for acknowledgements.
     pub flushes: Counter,
     /// Changes stored by one flush (group commit: what arrived together is flushed once).
@@ -47,6 +50,7 @@ impl Default for Metrics {
         let bytes_out = Counter::default();
         // 0.5 ms to about 16 s.
         let ack_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let flush_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let flushes = Counter::default();
         let compactions = Counter::default();
         // 1 to 4,096 changes.
@@ -89,6 +93,11 @@ impl Default for Metrics {
             ack_latency.clone(),
         );
         registry.register(
+            "flush_seconds",
+            "Time one store and flush of a document's changes took",
+            flush_seconds.clone(),
+        );
+        registry.register(
             "flushes",
             "Storage flushes for acknowledgements",
             flushes.clone(),
@@ -122,6 +131,7 @@ impl Default for Metrics {
             bytes_in,
             bytes_out,
             ack_latency,
+            flush_seconds,
             flushes,
             batched_changes,
             compactions,

@@ -350,6 +350,7 @@ fn health_metrics_and_the_journal_route_answer_over_http() {
     assert!(value("nudge_messages_in_total") >= 2.0);
     assert!(value("nudge_flushes_total") >= 1.0);
     assert!(value("nudge_ack_latency_seconds_count") >= 1.0);
+    assert!(value("nudge_flush_seconds_count") >= 1.0);
     assert!(value("nudge_documents_loaded") >= 2.0);
     assert!(value("nudge_auth_failures_total") >= 1.0);
     assert_eq!(value("nudge_connections"), 0.0);
