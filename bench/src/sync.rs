@@ -49,6 +49,9 @@ fn server_bin() -> Result<std::path::PathBuf> {
 const UNLOAD_AFTER: Duration = Duration::from_secs(3);
 /// How long one message may wait to be written before the server counts as stuck.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a relay may go without a new change arriving, or a device without the server
+/// reporting its heads, before the server counts as stuck.
+const STUCK: Duration = Duration::from_secs(60);
 
 fn start(data: &Path) -> Result<(Server, String)> {
     let out = Command::new(server_bin()?)
@@ -243,7 +246,17 @@ impl Peer {
     /// Syncs until the server reports exactly our heads.
     async fn settle(&mut self) -> Result<()> {
         self.send_pending().await?;
+        // Messages may keep coming while the server's heads never move on.
+        let mut progress = (Instant::now(), self.state.their_heads.clone());
         loop {
+            if self.state.their_heads != progress.1 {
+                progress = (Instant::now(), self.state.their_heads.clone());
+            } else if progress.0.elapsed() > STUCK {
+                bail!(
+                    "the server's heads did not move for {} s, short of ours",
+                    STUCK.as_secs()
+                );
+            }
             let mut ours = self.doc.get_heads();
             ours.sort();
             let theirs = self.state.their_heads.clone().map(|mut h| {
@@ -314,10 +327,21 @@ async fn relay(
         })
     };
     let mut latencies = Vec::with_capacity(n);
+    let mut progress = Instant::now();
     while latencies.len() < n {
         if !b.step(Duration::from_secs(10)).await? {
             bail!("device B stopped hearing changes");
         }
+        // A server may go on sending without ever delivering the rest (seen with the Node
+        // server on a 10,000-shift journal taking changes back to back).
+        if progress.elapsed() > STUCK {
+            bail!(
+                "device B got no new change for {} s ({} of {n} arrived)",
+                STUCK.as_secs(),
+                latencies.len()
+            );
+        }
+        let before = latencies.len();
         // Arrived: in B's document. Only the changes not seen yet are looked at (usually
         // one), so the bookkeeping costs the same at the 1,000th change as at the first.
         let arrived = b.applied_at;
@@ -328,6 +352,9 @@ async fn relay(
             }
             !here
         });
+        if latencies.len() > before {
+            progress = Instant::now();
+        }
     }
     writer.await??;
     latencies.sort();
