@@ -1045,6 +1045,28 @@ mod tests {
         }
     }
 
+    /// Waits (up to 5 s), answering the server, until the last message `c` heard carries
+    /// `heads`.
+    async fn until_heard(
+        actor: &mpsc::Sender<DocCommand>,
+        conn: PeerKey,
+        c: &mut Conn,
+        heads: &[automerge::ChangeHash],
+    ) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut last = None;
+        while last.as_deref() != Some(heads) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "heard {last:?}, never {heads:?}"
+            );
+            if let Some(heard) = settle(actor, conn, c, std::time::Duration::from_millis(20)).await
+            {
+                last = Some(heard);
+            }
+        }
+    }
+
     async fn until_flushes(store: &Gated, n: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while store.flushes.load(std::sync::atomic::Ordering::SeqCst) < n {
@@ -1113,8 +1135,8 @@ mod tests {
         );
         // The second lands: now the writer hears heads holding both, all of them stored.
         release.send(()).unwrap();
-        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_secs(2)).await;
-        assert_eq!(heads, Some(a.doc.get_heads()));
+        let want = a.doc.get_heads();
+        until_heard(&actor, 1, &mut a, &want).await;
         for change in a.doc.get_changes(&[]) {
             assert!(store.contains(&id, &change.hash().0).unwrap());
         }
@@ -1140,8 +1162,7 @@ mod tests {
         settle(&actor, 2, &mut b, std::time::Duration::from_millis(200)).await;
         assert_ne!(b.doc.get_heads(), a.doc.get_heads());
         release.send(()).unwrap();
-        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
-        assert_eq!(heads, Some(stored));
+        until_heard(&actor, 1, &mut a, &stored).await;
         // Then the change it held back is handled as usual.
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
         drop(release);
@@ -1165,8 +1186,8 @@ mod tests {
         // The document came back from storage with the change: the writer, greeted
         // afresh, hears heads that hold it.
         a.state = SyncState::new();
-        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
-        assert_eq!(heads, Some(a.doc.get_heads()));
+        let want = a.doc.get_heads();
+        until_heard(&actor, 1, &mut a, &want).await;
         drop(release);
     }
 
@@ -1247,12 +1268,11 @@ mod tests {
         settle(&actor, 2, &mut b, std::time::Duration::from_millis(200)).await;
         assert_ne!(b.doc.get_heads(), a.doc.get_heads(), "taken while draining");
         release.send(()).unwrap();
-        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
-        assert_eq!(heads, Some(compacted));
+        until_heard(&actor, 1, &mut a, &compacted).await;
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
         release.send(()).unwrap();
-        let heads = settle(&actor, 1, &mut a, std::time::Duration::from_millis(500)).await;
-        assert_eq!(heads, Some(a.doc.get_heads()));
+        let want = a.doc.get_heads();
+        until_heard(&actor, 1, &mut a, &want).await;
         // The snapshot holds the 1,200 changes stored when it was taken; the round after
         // it is in the log, once.
         let stored = store.load(&id).unwrap().unwrap();
