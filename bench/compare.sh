@@ -159,12 +159,12 @@ for s in ours node samod; do
   for j in "${relays[@]}"; do
     echo "$s: relay spaced on a $j-shift journal..." >&2
     tolerant=$peer bench "$s" relay "$changes" 150 "$j"
-    read -r R[$s.sp50_$j] R[$s.sp99_$j] <"$work/bench.out"
+    read -r R[$s.sp50_$j] R[$s.sp99_$j] _ <"$work/bench.out"
     stop
     server "$s"
     echo "$s: relay back to back on a $j-shift journal..." >&2
     tolerant=$peer bench "$s" relay "$changes" 0 "$j"
-    read -r R[$s.bb50_$j] R[$s.bb99_$j] <"$work/bench.out"
+    read -r R[$s.bb50_$j] R[$s.bb99_$j] _ <"$work/bench.out"
     stop
     server "$s"
   done
