@@ -120,6 +120,43 @@ impl Pending {
     fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.snapshot.is_none()
     }
+
+    /// Takes a persist request into the batch (`claimant` says whose account delivered
+    /// it); hands back any other action, for the caller to carry out.
+    fn gather(
+        &mut self,
+        action: Action,
+        claimant: impl FnOnce() -> Option<String>,
+    ) -> Option<Action> {
+        match action {
+            Action::Persist(new) => {
+                self.bytes += new.iter().map(|c| c.raw_bytes().len()).sum::<usize>();
+                self.changes.extend(new);
+            }
+            Action::PersistSnapshot {
+                snapshot: bytes,
+                new,
+            } => {
+                // Everything this batch applied so far is in the snapshot (and everything
+                // before it, stored or being stored, too).
+                let mut covered: Vec<automerge::ChangeHash> = self
+                    .snapshot
+                    .take()
+                    .map(|(_, hashes)| hashes)
+                    .unwrap_or_default();
+                covered.extend(self.changes.drain(..).map(|c| c.hash()));
+                covered.extend(new);
+                self.bytes = bytes.len();
+                self.snapshot = Some((bytes, covered));
+            }
+            other => return Some(other),
+        }
+        self.since.get_or_insert_with(std::time::Instant::now);
+        if self.claimant.is_none() {
+            self.claimant = claimant();
+        }
+        None
+    }
 }
 
 /// A batch of changes being stored.
@@ -135,8 +172,14 @@ struct Flight {
 
 /// What the actor waits for.
 enum Event {
-    Landed(Result<anyhow::Result<usize>, tokio::task::JoinError>),
+    /// The flight landed: stored, with the count of changes since the last snapshot, or not.
+    Landed(anyhow::Result<usize>),
     Command(Option<DocCommand>),
+}
+
+/// What a flush task came to, its own failure folded in.
+fn stored(joined: Result<anyhow::Result<usize>, tokio::task::JoinError>) -> anyhow::Result<usize> {
+    joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the flush task failed: {e}")))
 }
 
 /// Runs `f`, turning a panic into its message.
@@ -421,11 +464,11 @@ impl Documents {
                     .as_ref()
                     .is_none_or(|f| !f.drain && pending.bytes < PENDING_BYTES);
             let event = match flight.as_mut() {
-                Some(f) if !accepting => Event::Landed((&mut f.task).await),
+                Some(f) if !accepting => Event::Landed(stored((&mut f.task).await)),
                 Some(f) => tokio::select! {
                     // A landed flight first: its acknowledgements, and the next flight.
                     biased;
-                    stored = &mut f.task => Event::Landed(stored),
+                    joined = &mut f.task => Event::Landed(stored(joined)),
                     command = rx.recv() => Event::Command(command),
                 },
                 None if closed => return,
@@ -444,13 +487,11 @@ impl Documents {
                 None => Event::Command(rx.recv().await),
             };
             let first = match event {
-                Event::Landed(stored) => {
+                Event::Landed(result) => {
                     let Some(landed) = flight.take() else {
                         continue;
                     };
-                    let stored = stored
-                        .unwrap_or_else(|e| Err(anyhow::anyhow!("the flush task failed: {e}")));
-                    let since_snapshot = match stored {
+                    let since_snapshot = match result {
                         Ok(since_snapshot) => since_snapshot,
                         Err(e) => {
                             // Never acknowledge what is not stored: this document stops
@@ -511,10 +552,7 @@ impl Documents {
                         // Changes applied and not handed to a flush go with the discarded
                         // state; nothing acknowledged them, and their senders resync.
                         if let Some(landing) = flight.take() {
-                            let stored = landing.task.await.unwrap_or_else(|e| {
-                                Err(anyhow::anyhow!("the flush task failed: {e}"))
-                            });
-                            if let Err(e) = stored {
+                            if let Err(e) = stored(landing.task.await) {
                                 self.fail(doc, &e);
                                 return;
                             }
@@ -532,37 +570,10 @@ impl Documents {
                     }
                 };
                 for action in actions {
-                    if matches!(action, Action::Persist(_) | Action::PersistSnapshot { .. }) {
-                        pending.since.get_or_insert_with(std::time::Instant::now);
-                        if pending.claimant.is_none() {
-                            pending.claimant =
-                                from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
-                        }
-                    }
-                    match action {
-                        Action::Persist(new) => {
-                            delivered = true;
-                            pending.bytes += new.iter().map(|c| c.raw_bytes().len()).sum::<usize>();
-                            pending.changes.extend(new);
-                        }
-                        Action::PersistSnapshot {
-                            snapshot: bytes,
-                            new,
-                        } => {
-                            delivered = true;
-                            // Everything this batch applied so far is in the snapshot (and
-                            // everything before it, stored or being stored, too).
-                            let mut covered: Vec<automerge::ChangeHash> = pending
-                                .snapshot
-                                .take()
-                                .map(|(_, hashes)| hashes)
-                                .unwrap_or_default();
-                            covered.extend(pending.changes.drain(..).map(|c| c.hash()));
-                            covered.extend(new);
-                            pending.bytes = bytes.len();
-                            pending.snapshot = Some((bytes, covered));
-                        }
-                        other => self.carry_out(doc, other, &mut session, &mut peers),
+                    let account = || from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
+                    match pending.gather(action, account) {
+                        Some(other) => self.carry_out(doc, other, &mut session, &mut peers),
+                        None => delivered = true,
                     }
                 }
                 if handled < BATCH && pending.bytes < PENDING_BYTES {
@@ -1016,16 +1027,40 @@ mod tests {
         }
     }
 
-    /// Writes one change on `c` and sends it.
-    async fn write_and_send(actor: &mpsc::Sender<DocCommand>, conn: PeerKey, c: &mut Conn, n: i64) {
-        let mut tx = c.doc.transaction();
-        tx.put(automerge::ROOT, format!("k{n}"), n).unwrap();
-        tx.commit();
+    /// Sends what `c` has for the server.
+    async fn send(actor: &mpsc::Sender<DocCommand>, conn: PeerKey, c: &mut Conn) {
         let message = c.doc.generate_sync_message(&mut c.state).unwrap();
         actor
             .send(DocCommand::Sync { conn, message })
             .await
             .unwrap();
+    }
+
+    /// Writes one change on `c` and sends it.
+    async fn write_and_send(actor: &mpsc::Sender<DocCommand>, conn: PeerKey, c: &mut Conn, n: i64) {
+        let mut tx = c.doc.transaction();
+        tx.put(automerge::ROOT, format!("k{n}"), n).unwrap();
+        tx.commit();
+        send(actor, conn, c).await;
+    }
+
+    /// A registry over `store`, its accounts in a sled store in the returned folder.
+    fn registry(
+        store: Arc<dyn DocStore>,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Documents>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
+        let accounts = Accounts::open(&sled).unwrap();
+        let documents = Arc::new(Documents::new(
+            store,
+            accounts,
+            "server".into(),
+            metrics,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(300),
+        ));
+        (documents, dir)
     }
 
     /// Waits (up to 5 s) until `b`, answering the server, holds `heads`.
@@ -1087,23 +1122,14 @@ mod tests {
         mpsc::Sender<DocCommand>,
         Conn,
         Conn,
+        tempfile::TempDir,
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-        let accounts = Accounts::open(&sled).unwrap();
         let (release, gate) = std::sync::mpsc::channel();
         let store = Arc::new(Gated {
             flush_gate: Some(std::sync::Mutex::new(gate)),
             ..Gated::default()
         });
-        let documents = Arc::new(Documents::new(
-            store.clone(),
-            accounts,
-            "server".into(),
-            Arc::new(Metrics::default()),
-            std::time::Duration::from_secs(30),
-            std::time::Duration::from_secs(300),
-        ));
+        let (documents, dir) = registry(store.clone(), Arc::new(Metrics::default()));
         let id = DocumentId::random();
         let actor = documents.get(id).await.unwrap();
         let quiet = std::time::Duration::from_millis(100);
@@ -1111,12 +1137,12 @@ mod tests {
         let mut b = open(&actor, 2).await;
         settle(&actor, 1, &mut a, quiet).await;
         settle(&actor, 2, &mut b, quiet).await;
-        (store, id, release, actor, a, b)
+        (store, id, release, actor, a, b, dir)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_slow_flush_holds_up_acknowledgements_not_the_relay() {
-        let (store, id, release, actor, mut a, mut b) = gated_pair().await;
+        let (store, id, release, actor, mut a, mut b, _dir) = gated_pair().await;
         // The first change's flush hangs; the other device gets the change meanwhile.
         write_and_send(&actor, 1, &mut a, 1).await;
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
@@ -1144,7 +1170,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_device_writing_through_every_flush_is_still_acknowledged() {
-        let (store, _, release, actor, mut a, mut b) = gated_pair().await;
+        let (store, _, release, actor, mut a, mut b, _dir) = gated_pair().await;
         write_and_send(&actor, 1, &mut a, 0).await;
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
         // Each time, a new change arrives before the flush under way lands.
@@ -1170,7 +1196,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_during_a_flush_reloads_what_that_flush_stored() {
-        let (_store, _, release, actor, mut a, mut b) = gated_pair().await;
+        let (_store, _, release, actor, mut a, mut b, _dir) = gated_pair().await;
         write_and_send(&actor, 1, &mut a, 1).await;
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
         // The other device's message panics while the change is being stored.
@@ -1193,7 +1219,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_document_gathers_a_bounded_amount_while_a_flush_hangs() {
-        let (_store, _, release, actor, mut a, mut b) = gated_pair().await;
+        let (_store, _, release, actor, mut a, mut b, _dir) = gated_pair().await;
         write_and_send(&actor, 1, &mut a, 0).await;
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
         // Changes of 20 KB that do not compress, while the first flush hangs.
@@ -1210,11 +1236,7 @@ mod tests {
             let mut tx = a.doc.transaction();
             tx.put(automerge::ROOT, format!("big{n}"), noise).unwrap();
             tx.commit();
-            let message = a.doc.generate_sync_message(&mut a.state).unwrap();
-            actor
-                .send(DocCommand::Sync { conn: 1, message })
-                .await
-                .unwrap();
+            send(&actor, 1, a).await;
         };
         let full = PENDING_BYTES.div_ceil(20_000);
         for n in 0..full {
@@ -1236,7 +1258,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn compaction_while_writes_keep_coming_snapshots_only_what_is_stored() {
-        let (store, id, release, actor, mut a, mut b) = gated_pair().await;
+        let (store, id, release, actor, mut a, mut b, _dir) = gated_pair().await;
         let round = 200;
         let send_round = |n: usize| n * round;
         // Messages of 200 changes (logged one by one), each arriving while the one before
@@ -1247,11 +1269,7 @@ mod tests {
                 tx.put(automerge::ROOT, format!("k{n}"), n as i64).unwrap();
                 tx.commit();
             }
-            let message = a.doc.generate_sync_message(&mut a.state).unwrap();
-            actor
-                .send(DocCommand::Sync { conn: 1, message })
-                .await
-                .unwrap();
+            send(&actor, 1, a).await;
         };
         write_round(&mut a, 0).await;
         until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
@@ -1285,9 +1303,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_document_that_loads_slowly_holds_up_only_those_asking_for_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-        let accounts = Accounts::open(&sled).unwrap();
         let slow = DocumentId::random();
         let (release, gate) = std::sync::mpsc::channel();
         let store = Arc::new(Gated {
@@ -1295,14 +1310,7 @@ mod tests {
             release: Some(std::sync::Mutex::new(gate)),
             ..Gated::default()
         });
-        let documents = Arc::new(Documents::new(
-            store.clone(),
-            accounts,
-            "server".into(),
-            Arc::new(Metrics::default()),
-            std::time::Duration::from_secs(30),
-            std::time::Duration::from_secs(300),
-        ));
+        let (documents, _dir) = registry(store.clone(), Arc::new(Metrics::default()));
         // Two connections ask for the slow document; its load hangs.
         let first = tokio::spawn({
             let documents = documents.clone();
@@ -1342,17 +1350,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_in_one_document_closes_only_its_culprit_and_reloads_from_storage() {
-        let dir = tempfile::tempdir().unwrap();
-        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-        let accounts = Accounts::open(&sled).unwrap();
-        let documents = Arc::new(Documents::new(
-            Arc::new(MemoryStore::new()),
-            accounts,
-            "server".into(),
-            Arc::new(Metrics::default()),
-            std::time::Duration::from_secs(30),
-            std::time::Duration::from_secs(300),
-        ));
+        let (documents, _dir) =
+            registry(Arc::new(MemoryStore::new()), Arc::new(Metrics::default()));
         let id = DocumentId::random();
         let other_id = DocumentId::random();
         let actor = documents.get(id).await.unwrap();
@@ -1396,19 +1395,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_big_batch_is_stored_as_one_snapshot_and_reloads_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-        let accounts = Accounts::open(&sled).unwrap();
-        let store = Arc::new(sled.clone());
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SledStore::open(store_dir.path(), &OpenOptions::default()).unwrap());
         let metrics = Arc::new(Metrics::default());
-        let documents = Arc::new(Documents::new(
-            store.clone(),
-            accounts,
-            "server".into(),
-            metrics.clone(),
-            std::time::Duration::from_secs(30),
-            std::time::Duration::from_secs(300),
-        ));
+        let (documents, _dir) = registry(store.clone(), metrics.clone());
         let id = DocumentId::random();
         let actor = documents.get(id).await.unwrap();
         let mut c = open(&actor, 1).await;
