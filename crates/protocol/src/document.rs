@@ -275,24 +275,20 @@ impl DocSession {
     /// `batch` and every batch before it are durable: the peers whose changes were all in
     /// them hear our heads (their acknowledgement); the others wait for their own batch.
     pub fn persisted_through(&mut self, batch: Batch) -> Vec<Action> {
-        let mut acknowledged = Vec::new();
+        let peers = &mut self.peers;
         self.waiting.retain(|key, waiting| {
-            if waiting.batch <= batch.0 {
-                acknowledged.push(*key);
-                false
-            } else {
+            if waiting.batch > batch.0 {
                 waiting.passed += 1;
-                true
+                return true;
             }
-        });
-        for key in acknowledged {
-            if let Some(peer) = self.peers.get_mut(&key) {
+            if let Some(peer) = peers.get_mut(key) {
                 // A sender heard from while we waited may have told us heads equal to ours,
                 // and Automerge then records them as sent to it and stays quiet; but nothing
                 // was sent, and that peer waits for our heads as its acknowledgement.
                 peer.state.last_sent_heads.clear();
             }
-        }
+            false
+        });
         self.generate(None)
     }
 

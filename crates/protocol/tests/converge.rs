@@ -91,21 +91,9 @@ impl World {
     /// Carries out the session's actions; `from` is the client whose message they answer.
     fn apply_from(&mut self, from: Option<PeerKey>, actions: Vec<Action>) {
         for action in actions {
-            let asked: Vec<ChangeHash> = match &action {
-                Action::Persist(changes) => changes.iter().map(|c| c.hash()).collect(),
-                Action::PersistSnapshot { new, .. } => new.clone(),
-                _ => Vec::new(),
-            };
-            if !asked.is_empty() {
-                let from = from.expect("a persist asked for outside a receive");
-                self.owed.entry(from).or_default().extend(&asked);
-                self.open.extend(asked);
-                continue;
-            }
             match action {
-                Action::Persist(_) | Action::PersistSnapshot { .. } => {
-                    panic!("a persist of nothing")
-                }
+                Action::Persist(changes) => self.ask(from, changes.iter().map(|c| c.hash())),
+                Action::PersistSnapshot { new, .. } => self.ask(from, new),
                 Action::Send(key, bytes) => {
                     assert!(
                         self.owed.get(&key).is_none_or(HashSet::is_empty),
@@ -120,6 +108,18 @@ impl World {
                 Action::Reject(key, why) => panic!("client {key} rejected: {why}"),
             }
         }
+    }
+
+    /// The session asks for `hashes`, delivered by `from`, to be persisted.
+    fn ask(&mut self, from: Option<PeerKey>, hashes: impl IntoIterator<Item = ChangeHash>) {
+        let from = from.expect("a persist asked for outside a receive");
+        let before = self.open.len();
+        self.open.extend(hashes);
+        assert!(self.open.len() > before, "a persist of nothing");
+        self.owed
+            .entry(from)
+            .or_default()
+            .extend(&self.open[before..]);
     }
 
     fn apply(&mut self, actions: Vec<Action>) {
