@@ -47,10 +47,8 @@ fn server_bin() -> Result<std::path::PathBuf> {
 
 /// The server's `--unload-after` in this bench.
 const UNLOAD_AFTER: Duration = Duration::from_secs(3);
-/// How long one message may wait to be written before the server counts as stuck.
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a relay may go without a new change arriving before the server counts as
-/// stuck.
+/// How long a send may wait to be written, or a relay go without a new change arriving,
+/// before the server counts as stuck.
 const STUCK: Duration = Duration::from_secs(60);
 
 fn start(data: &Path) -> Result<(Server, String)> {
@@ -189,12 +187,12 @@ impl Peer {
             };
             // A server that stops reading would otherwise hold this send for ever (seen
             // with the Node server on a 10,000-shift journal taking changes back to back).
-            tokio::time::timeout(SEND_TIMEOUT, self.ws.send(message))
+            tokio::time::timeout(STUCK, self.ws.send(message))
                 .await
                 .map_err(|_| {
                     anyhow!(
                         "the server stopped reading (a send waited {} s)",
-                        SEND_TIMEOUT.as_secs()
+                        STUCK.as_secs()
                     )
                 })??;
         }
