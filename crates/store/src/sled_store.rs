@@ -295,7 +295,50 @@ impl SledStore {
     }
 }
 
+/// Removes the snapshot files a killed process left half-written, so that sled can open
+/// the store.
+///
+/// sled 0.34 writes its snapshot (the page table it recovers from) to
+/// `snap.<lsn>.generating`, syncs it, and only then renames it to `snap.<lsn>`; the
+/// previous snapshot is removed after the rename. But when it opens a store it reads the
+/// last of the `snap.` files by name, and the unfinished `.generating` one sorts last, so
+/// a process killed while writing it (sled writes one whenever it opens a store) left a
+/// store sled refused to open ("Read corrupted data at file offset None"). Without the
+/// unfinished file, sled recovers from the previous snapshot and its log, as it does after
+/// any crash before the snapshot was begun; no data lives only in that file.
+///
+/// Only with the store's lock held: then no process is writing one. Another process
+/// holding the store leaves the files alone, and sled's own lock error follows.
+fn clear_unfinished_snapshots(path: &Path) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let db = match std::fs::File::open(path.join("db")) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    match db.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(()),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(path = %path.display(), file = %name, "removing a snapshot file a killed process left unfinished");
+            std::fs::remove_file(entry.path()).map_err(io)?;
+        }
+    }
+    // Dropping the file releases the lock, for sled to take.
+    Ok(())
+}
+
 fn open_db(path: &Path, options: &OpenOptions) -> Result<sled::Db, Error> {
+    clear_unfinished_snapshots(path)?;
     // sled can panic on some damaged files; a damaged store must be an error, not a crash.
     let config = sled::Config::new()
         .path(path)
@@ -738,6 +781,56 @@ mod tests {
         let err = SledStore::open(dir.path(), &quick).err().unwrap();
         assert!(matches!(err, Error::Locked { .. }), "{err}");
         assert!(err.to_string().contains("in use by another process"));
+    }
+
+    /// What a process killed while sled wrote its snapshot leaves: the unfinished file,
+    /// named after a later position than the last finished one.
+    fn leave_unfinished_snapshots(dir: &Path) -> Vec<PathBuf> {
+        let empty = dir.join("snap.FFFFFFFFFFFFFFFF.generating");
+        let torn = dir.join("snap.FFFFFFFFFFFFFFFE.generating");
+        std::fs::write(&empty, b"").unwrap();
+        std::fs::write(&torn, [9; 100]).unwrap();
+        vec![empty, torn]
+    }
+
+    #[test]
+    fn a_snapshot_a_killed_process_left_unfinished_does_not_stop_the_store_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = DocumentId::random();
+        {
+            let store = open(dir.path());
+            store.append(&doc, &[change(1), change(2)]).unwrap();
+            store.flush().unwrap();
+        }
+        let unfinished = leave_unfinished_snapshots(dir.path());
+        let store = open(dir.path());
+        assert_eq!(
+            store.load(&doc).unwrap().unwrap().changes,
+            vec![vec![1], vec![2]]
+        );
+        assert!(unfinished.iter().all(|file| !file.exists()));
+        // What the reopened store writes survives the next opening too.
+        store.append(&doc, &[change(3)]).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        assert_eq!(
+            open(dir.path()).load(&doc).unwrap().unwrap().changes.len(),
+            3
+        );
+    }
+
+    #[test]
+    fn snapshot_files_are_left_alone_while_another_opener_holds_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open(dir.path());
+        let unfinished = leave_unfinished_snapshots(dir.path());
+        let quick = OpenOptions {
+            lock_wait: Duration::from_millis(50),
+            ..OpenOptions::default()
+        };
+        let err = SledStore::open(dir.path(), &quick).err().unwrap();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        assert!(unfinished.iter().all(|file| file.exists()));
     }
 
     #[test]
