@@ -754,11 +754,19 @@ impl Documents {
                     target_id: peer.remote.clone(),
                     data,
                 };
-                if peer.tx.try_send(message).is_err() {
-                    tracing::info!(%doc, conn, "peer cannot keep up; disconnecting it");
-                    peer.kick.notify_one();
-                    peers.remove(&conn);
-                    session.remove_peer(conn);
+                match peer.tx.try_send(message) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::info!(%doc, conn, "peer cannot keep up; disconnecting it");
+                        peer.kick.notify_one();
+                        peers.remove(&conn);
+                        session.remove_peer(conn);
+                    }
+                    // The connection ended; its `Close` is on its way.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        peers.remove(&conn);
+                        session.remove_peer(conn);
+                    }
                 }
             }
             Action::Reject(conn, reason) => {
@@ -856,10 +864,12 @@ mod tests {
         rx: mpsc::Receiver<Message>,
         doc: Automerge,
         state: SyncState,
+        kick: Arc<Notify>,
     }
 
     async fn open(actor: &mpsc::Sender<DocCommand>, conn: PeerKey) -> Conn {
         let (tx, rx) = mpsc::channel(CHANNEL);
+        let kick = Arc::new(Notify::new());
         actor
             .send(DocCommand::Open {
                 conn,
@@ -867,7 +877,7 @@ mod tests {
                 account: "acct".into(),
                 access: Access::ReadWrite,
                 tx,
-                kick: Arc::new(Notify::new()),
+                kick: kick.clone(),
             })
             .await
             .unwrap();
@@ -875,6 +885,7 @@ mod tests {
             rx,
             doc: Automerge::new(),
             state: SyncState::new(),
+            kick,
         }
     }
 
@@ -1138,6 +1149,47 @@ mod tests {
         settle(&actor, 1, &mut a, quiet).await;
         settle(&actor, 2, &mut b, quiet).await;
         (store, id, release, actor, a, b, dir)
+    }
+
+    /// A pair of devices on a store that flushes at once.
+    async fn pair() -> (mpsc::Sender<DocCommand>, Conn, Conn, tempfile::TempDir) {
+        let (documents, dir) = registry(Arc::new(MemoryStore::default()), Arc::default());
+        let actor = documents.get(DocumentId::random()).await.unwrap();
+        let quiet = std::time::Duration::from_millis(100);
+        let mut a = open(&actor, 1).await;
+        let mut b = open(&actor, 2).await;
+        settle(&actor, 1, &mut a, quiet).await;
+        settle(&actor, 2, &mut b, quiet).await;
+        (actor, a, b, dir)
+    }
+
+    /// Whether the connection is told to close (as too slow) within `within`.
+    async fn kicked(kick: &Notify, within: std::time::Duration) -> bool {
+        tokio::time::timeout(within, kick.notified()).await.is_ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_that_stops_reading_is_disconnected() {
+        let (actor, mut a, b, _dir) = pair().await;
+        for n in 0..CHANNEL as i64 + 8 {
+            write_and_send(&actor, 1, &mut a, n).await;
+            let want = a.doc.get_heads();
+            until_heard(&actor, 1, &mut a, &want).await;
+        }
+        assert!(kicked(&b.kick, std::time::Duration::from_secs(5)).await);
+    }
+
+    /// A connection that has just ended is not a slow reader: a relay to it drops it
+    /// without a kick (it used to be logged as "peer cannot keep up").
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_relay_to_a_connection_that_ended_drops_it_quietly() {
+        let (actor, mut a, b, _dir) = pair().await;
+        let Conn { rx, kick, .. } = b;
+        drop(rx);
+        write_and_send(&actor, 1, &mut a, 1).await;
+        let want = a.doc.get_heads();
+        until_heard(&actor, 1, &mut a, &want).await;
+        assert!(!kicked(&kick, std::time::Duration::from_millis(200)).await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
