@@ -107,36 +107,36 @@ async fn serve_authenticated(
     let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
     let kick = Arc::new(tokio::sync::Notify::new());
     let mut opened: HashMap<DocumentId, mpsc::Sender<DocCommand>> = HashMap::new();
-    loop {
+    let ended: String = loop {
         let deadline = last_heard + if pinged { idle * 2 } else { idle };
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
                 if pinged {
                     close(ws, CloseCode::Away, "idle: no answer to ping").await;
-                    break;
+                    break "idle: no answer to ping".to_owned();
                 }
                 pinged = true;
                 if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
-                    break;
+                    break "the ping could not be sent".to_owned();
                 }
             }
             _ = shutdown.changed() => {
                 let reason = *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner());
                 close(ws, CloseCode::Away, reason).await;
-                break;
+                break reason.to_owned();
             }
             _ = revoked.notified() => {
                 fail(ws, CloseCode::Policy, "token revoked").await;
-                break;
+                break "token revoked".to_owned();
             }
             _ = kick.notified() => {
                 close(ws, CloseCode::Again, "too slow: messages were piling up").await;
-                break;
+                break "too slow: messages were piling up".to_owned();
             }
             outbound = rx.recv() => match outbound {
                 Some(Message::Error { message }) => {
                     fail(ws, CloseCode::Policy, &message).await;
-                    break;
+                    break message;
                 }
                 Some(message) => {
                     let bytes = message.encode();
@@ -146,14 +146,11 @@ async fn serve_authenticated(
                     // forever: a send that cannot complete in time ends the connection.
                     match timeout(shared.config.send_timeout, ws.send(WsMessage::Binary(bytes.into()))).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(_)) => break,
-                        Err(_) => {
-                            tracing::info!(conn, "peer stopped reading; disconnecting it");
-                            break;
-                        }
+                        Ok(Err(e)) => break format!("sending failed: {e}"),
+                        Err(_) => break "the device stopped reading".to_owned(),
                     }
                 }
-                None => break,
+                None => break "its documents closed".to_owned(),
             },
             inbound = ws.next() => {
                 last_heard = tokio::time::Instant::now();
@@ -163,37 +160,38 @@ async fn serve_authenticated(
                         Ok(inbound) => {
                             if let Err(why) = route(inbound, shared, principal, conn, &remote, (&tx, &kick), &mut opened, ws).await {
                                 fail(ws, CloseCode::Policy, &why).await;
-                                break;
+                                break why;
                             }
                         }
                         Err(rejection) => {
                             let why = rejection.to_string();
-                            tracing::info!(conn, "refused a message: {why}");
                             fail(ws, CloseCode::Invalid, &why).await;
-                            break;
+                            break format!("refused a message: {why}");
                         }
                     },
                     Some(Ok(WsMessage::Text(_))) => {
                         close(ws, CloseCode::Unsupported, "binary CBOR messages only").await;
-                        break;
+                        break "a text message".to_owned();
                     }
                     Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
                         shared.metrics.guard_rejections.inc();
-                        tracing::info!(conn, "refused a message: {e}");
-                        close(ws, CloseCode::Size, &format!("message too large: {e}")).await;
-                        break;
+                        let why = format!("message too large: {e}");
+                        close(ws, CloseCode::Size, &why).await;
+                        break why;
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(WsMessage::Close(_))) => break "closed by the device".to_owned(),
+                    None => break "the socket ended".to_owned(),
+                    Some(Err(e)) => break format!("reading failed: {e}"),
                     Some(Ok(_)) => {}
                 }
             }
         }
-    }
+    };
     for (_, doc) in opened {
         let _ = doc.send(DocCommand::Close { conn }).await;
     }
     release_peer_id(shared, &remote, principal);
-    tracing::info!(conn, "disconnected");
+    tracing::info!(conn, %ended, "disconnected");
 }
 
 /// The guard, counted in the metrics.
