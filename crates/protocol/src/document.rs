@@ -17,9 +17,16 @@
 //! went into; [`DocSession::longest_wait`] says how many batches it has seen land without
 //! it, so that the caller can stop pipelining for one batch and let it be acknowledged.
 //!
+//! A peer can also hold a change it did not deliver here: one it wrote and sent to a
+//! server that relayed it and crashed before storing it, which another peer that got the
+//! relay now delivers. Heads covering that change would acknowledge it to its writer. So a
+//! message whose heads cover a change not yet persisted that was neither delivered by that
+//! peer nor ever sent to it (so it may have it from elsewhere) is held until the batch
+//! holding that change lands, and the messages after it wait behind it.
+//!
 //! Peers that may only read are refused (nothing applied) when they send changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc, SaveOptions};
@@ -61,8 +68,16 @@ pub enum Action {
 struct Peer {
     state: SyncState,
     access: Access,
-    /// Messages in a row after which changes it sent still wait for dependencies.
+    /// Messages in a row after which changes it sent still wait for dependencies, not
+    /// counting those sent while we held our answer back (it asks for what is missing).
     dangling: u32,
+    /// Messages generated for it that wait for a batch to land (the newest batch holding a
+    /// change their heads cover that it may hold unacknowledged), oldest first; `None`:
+    /// nothing to wait for but the messages before it.
+    held: VecDeque<(Option<u64>, Vec<u8>)>,
+    /// Changes not persisted yet that we sent it (Automerge forgets a sent change once the
+    /// peer's heads cover it).
+    got: HashSet<ChangeHash>,
 }
 
 /// From this many changes in one message on, they are persisted as a snapshot
@@ -70,9 +85,10 @@ struct Peer {
 pub const SNAPSHOT_BATCH: usize = 1000;
 
 /// How many messages in a row a peer may leave changes waiting for dependencies it has
-/// not sent. An honest peer leaves some for one exchange at most (a bloom filter false
-/// positive made it skip a change; our reply asks for it); changes whose dependencies never
-/// arrive would otherwise sit in the document's memory for as long as the server runs.
+/// not sent (not counting those it sent while we held our answer back). An honest peer
+/// leaves some for one exchange at most (a bloom filter false positive made it skip a
+/// change; our reply asks for it); changes whose dependencies never arrive would otherwise
+/// sit in the document's memory for as long as the server runs.
 pub const MAX_DANGLING_MESSAGES: u32 = 3;
 
 /// A document and its peers.
@@ -81,6 +97,8 @@ pub struct DocSession {
     peers: BTreeMap<PeerKey, Peer>,
     /// The peers whose delivered changes wait to be persisted: they hear nothing until then.
     waiting: BTreeMap<PeerKey, Waiting>,
+    /// Changes asked to be persisted and not persisted yet, with their batch.
+    unstored: HashMap<ChangeHash, u64>,
     /// The batch changes delivered now go into ([`Self::seal`]).
     open: u64,
 }
@@ -104,6 +122,7 @@ impl DocSession {
             doc,
             peers: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            unstored: HashMap::new(),
             open: 0,
         }
     }
@@ -122,6 +141,8 @@ impl DocSession {
                 state: SyncState::new(),
                 access,
                 dangling: 0,
+                held: VecDeque::new(),
+                got: Default::default(),
             },
         );
         self.generate(Some(peer))
@@ -172,6 +193,7 @@ impl DocSession {
 
     /// Handles a sync message from a peer.
     pub fn receive(&mut self, peer: PeerKey, message: SyncMessage) -> Vec<Action> {
+        let withheld = self.waiting.contains_key(&peer);
         let Some(p) = self.peers.get_mut(&peer) else {
             return vec![Action::Reject(
                 peer,
@@ -197,7 +219,16 @@ impl DocSession {
         } else {
             0
         };
-        p.dangling = if missing == 0 { 0 } else { p.dangling + 1 };
+        // A peer that cannot have heard our answer, because we hold messages back from it
+        // (its changes are being stored, or ours wait for a batch), cannot have sent what
+        // that answer asks for yet: such a message does not count against it.
+        p.dangling = if missing == 0 {
+            0
+        } else if withheld || !p.held.is_empty() {
+            p.dangling.max(1)
+        } else {
+            p.dangling + 1
+        };
         let rejected = p.dangling > MAX_DANGLING_MESSAGES;
         let mut actions = Vec::new();
         if carried && surely_small {
@@ -205,7 +236,7 @@ impl DocSession {
             // to be closed: it is in the document now.
             let new = self.doc.get_changes(&before);
             if !new.is_empty() {
-                self.wait(peer);
+                self.wait(peer, new.iter().map(Change::hash));
                 actions.push(Action::Persist(new));
             }
         } else if carried {
@@ -218,13 +249,13 @@ impl DocSession {
                 .map(|m| m.hash)
                 .collect();
             if new.len() >= SNAPSHOT_BATCH {
-                self.wait(peer);
+                self.wait(peer, new.iter().copied());
                 actions.push(Action::PersistSnapshot {
                     snapshot: self.snapshot(),
                     new,
                 });
             } else if !new.is_empty() {
-                self.wait(peer);
+                self.wait(peer, new.iter().copied());
                 actions.push(Action::Persist(self.doc.get_changes(&before)));
             }
         }
@@ -289,7 +320,27 @@ impl DocSession {
             }
             false
         });
-        self.generate(None)
+        self.unstored.retain(|_, b| *b > batch.0);
+        let mut out = Vec::new();
+        for (key, peer) in &mut self.peers {
+            peer.got.retain(|hash| self.unstored.contains_key(hash));
+            // A peer that delivered changes since hears nothing until they are persisted,
+            // not even what was held for it before.
+            if self.waiting.contains_key(key) {
+                continue;
+            }
+            while peer
+                .held
+                .front()
+                .is_some_and(|(needs, _)| needs.is_none_or(|n| n <= batch.0))
+            {
+                if let Some((_, bytes)) = peer.held.pop_front() {
+                    out.push(Action::Send(*key, bytes));
+                }
+            }
+        }
+        out.extend(self.generate(None));
+        out
     }
 
     /// Whether changes some peer delivered still wait to be persisted.
@@ -308,9 +359,10 @@ impl DocSession {
             .unwrap_or(0)
     }
 
-    /// `peer`'s latest changes went into the open batch.
-    fn wait(&mut self, peer: PeerKey) {
+    /// `peer`'s latest changes, `hashes`, went into the open batch.
+    fn wait(&mut self, peer: PeerKey, hashes: impl Iterator<Item = ChangeHash>) {
         let open = self.open;
+        self.unstored.extend(hashes.map(|h| (h, open)));
         self.waiting
             .entry(peer)
             .and_modify(|w| w.batch = open)
@@ -332,7 +384,21 @@ impl DocSession {
                 continue;
             }
             if let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
-                out.push(Action::Send(*key, message.encode()));
+                // What the heads cover that is not persisted, neither in this message nor
+                // sent before, the peer may hold as its own: wait for it to be persisted.
+                let mut needs = None;
+                for (hash, batch) in &self.unstored {
+                    if peer.state.sent_hashes.contains(hash) {
+                        peer.got.insert(*hash);
+                    } else if !peer.got.contains(hash) {
+                        needs = needs.max(Some(*batch));
+                    }
+                }
+                if needs.is_none() && peer.held.is_empty() {
+                    out.push(Action::Send(*key, message.encode()));
+                } else {
+                    peer.held.push_back((needs, message.encode()));
+                }
             }
         }
         out
@@ -462,7 +528,15 @@ mod tests {
                 client.incoming(&bytes);
             }
         }
-        let _ = session.add_peer(8, Access::ReadWrite);
+        // Another peer that has told us what it holds (nothing yet).
+        let mut other = Client::new();
+        for a in session.add_peer(8, Access::ReadWrite) {
+            if let Action::Send(_, bytes) = a {
+                other.incoming(&bytes);
+            }
+        }
+        let said = other.outgoing().expect("a first message");
+        let _ = session.receive(8, said);
         let actions = until_persist_or_reject(&mut session, &mut client, 7);
         let heads = client.doc.get_heads();
         let to = |actions: &[Action], key: PeerKey| {
@@ -486,8 +560,10 @@ mod tests {
             !to(&actions, 7),
             "the sender was acknowledged before the store"
         );
-        // A new peer is greeted at once; the sender, speaking again, still hears nothing.
-        assert!(to(&session.add_peer(9, Access::ReadWrite), 9));
+        // A new peer, which has not said what it holds (it may be the sender, connected
+        // again, holding the change as its own), is greeted once the change is stored; the
+        // sender, speaking again, still hears nothing.
+        assert!(!to(&session.add_peer(9, Access::ReadWrite), 9));
         if let Some(m) = client.outgoing() {
             assert!(!to(&session.receive(7, m), 7));
         }
@@ -498,7 +574,50 @@ mod tests {
             _ => false,
         });
         assert!(acked, "the sender hears our heads once stored: {after:?}");
+        assert!(
+            to(&after, 9),
+            "the new peer is greeted once stored: {after:?}"
+        );
         assert!(!session.is_waiting());
+    }
+
+    /// A server relayed the writer's change and crashed before storing it; restarted, it
+    /// gets the change from the peer the relay reached. Until it is stored, the writer
+    /// hears no heads covering it: it would take them for its acknowledgement.
+    #[test]
+    fn a_change_delivered_by_another_peer_is_acknowledged_to_its_writer_only_once_stored() {
+        let mut writer = Client::new();
+        writer.write("w", 1);
+        let written = writer.doc.get_heads();
+        let mut reached = Client::new();
+        reached.doc.merge(&mut writer.doc.clone()).unwrap();
+        let mut session = DocSession::new(Automerge::new());
+        for a in session.add_peer(1, Access::ReadWrite) {
+            if let Action::Send(_, bytes) = a {
+                reached.incoming(&bytes);
+            }
+        }
+        let actions = until_persist_or_reject(&mut session, &mut reached, 1);
+        assert!(matches!(actions.first(), Some(Action::Persist(c)) if c.len() == 1));
+        let covers = |actions: &[Action]| {
+            actions.iter().any(|a| match a {
+                Action::Send(2, bytes) => SyncMessage::decode(bytes).unwrap().heads == written,
+                _ => false,
+            })
+        };
+        // The writer connects and says what it holds, the change among it.
+        let mut heard = session.add_peer(2, Access::ReadWrite);
+        heard.extend(session.relay());
+        for _ in 0..5 {
+            let Some(m) = writer.outgoing() else { break };
+            heard.extend(session.receive(2, m));
+        }
+        assert!(!covers(&heard), "acknowledged before stored: {heard:?}");
+        let after = session.persisted();
+        assert!(
+            covers(&after),
+            "stored, the writer hears the heads: {after:?}"
+        );
     }
 
     #[test]
@@ -580,6 +699,34 @@ mod tests {
         let mut honest = BTreeMap::from([(2, Client::new())]);
         honest.get_mut(&2).unwrap().write("y", 1);
         assert_eq!(run(&mut session, &mut honest, Vec::new()), 1);
+    }
+
+    /// A peer whose changes are being stored hears nothing, so it cannot learn that we
+    /// lack a dependency of what it goes on sending (its bloom filter matched one we do
+    /// not have): it is not closed for that, and the dependency completes them later.
+    #[test]
+    fn a_peer_is_not_closed_for_dependencies_while_it_hears_nothing_from_us() {
+        let mut session = DocSession::new(Automerge::new());
+        let _ = session.add_peer(1, Access::ReadWrite);
+        let mut peer = Client::new();
+        peer.write("a", 1);
+        peer.write("skipped", 2);
+        for i in 0..=MAX_DANGLING_MESSAGES {
+            peer.write("b", i64::from(i));
+        }
+        let changes = peer.doc.get_changes(&[]);
+        let first = session.receive(1, carrying(&changes[..1]));
+        assert!(matches!(first.as_slice(), [Action::Persist(c)] if c.len() == 1));
+        for (i, change) in changes[2..].iter().enumerate() {
+            let actions = session.receive(1, carrying(std::slice::from_ref(change)));
+            assert!(actions.is_empty(), "message {i}: {actions:?}");
+        }
+        let _ = session.persisted();
+        let completed = session.receive(1, carrying(&changes[1..2]));
+        assert!(
+            matches!(completed.as_slice(), [Action::Persist(c)] if c.len() == changes.len() - 1),
+            "{completed:?}"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! replica has the same heads and every write, within a bounded number of rounds. And at
 //! no point does a client whose changes are not all persisted yet hear the server's heads
 //! (which would acknowledge them), even when an earlier batch of its changes has landed;
-//! other clients hear of them at once.
+//! other clients hear of them at once. Nor does a client hear heads covering a change it
+//! wrote that is not persisted, however that change reached the server (another client
+//! may deliver it, having had it relayed by a server that crashed before storing it).
 
 use std::collections::VecDeque;
 
@@ -81,6 +83,8 @@ struct World {
     /// may hear nothing, since heads would acknowledge them (the others may hear of them
     /// at once).
     owed: HashMap<PeerKey, HashSet<ChangeHash>>,
+    /// The changes each client wrote.
+    wrote: HashMap<PeerKey, HashSet<ChangeHash>>,
 }
 
 impl World {
@@ -99,7 +103,8 @@ impl World {
                         self.owed.get(&key).is_none_or(HashSet::is_empty),
                         "heads sent to client {key} before its changes were persisted"
                     );
-                    SyncMessage::decode(&bytes).expect("a well-formed sync message");
+                    let message = SyncMessage::decode(&bytes).expect("a well-formed sync message");
+                    self.check_heads(key, &message.heads);
                     let c = &mut self.clients[key as usize];
                     if c.connected {
                         c.inbox.push_back(bytes);
@@ -107,6 +112,23 @@ impl World {
                 }
                 Action::Reject(key, why) => panic!("client {key} rejected: {why}"),
             }
+        }
+    }
+
+    /// Heads sent to client `key` cover none of its own changes that are not persisted.
+    fn check_heads(&self, key: PeerKey, heads: &[ChangeHash]) {
+        let server = self.session.doc();
+        let after: HashSet<ChangeHash> = server
+            .get_changes_meta(heads)
+            .into_iter()
+            .map(|c| c.hash)
+            .collect();
+        for h in self.wrote.get(&key).into_iter().flatten() {
+            let covered = server.get_change_meta_by_hash(h).is_some() && !after.contains(h);
+            assert!(
+                !covered || self.durable.contains(h),
+                "heads sent to client {key} cover its change {h} before it was persisted"
+            );
         }
     }
 
@@ -253,6 +275,7 @@ fn run(n: usize, ops: Vec<Op>) {
         written: Vec::new(),
         durable: Default::default(),
         owed: Default::default(),
+        wrote: Default::default(),
     };
     for i in 0..n {
         world.connect(i);
@@ -263,7 +286,8 @@ fn run(n: usize, ops: Vec<Op>) {
                 let key = format!("k{}", world.written.len());
                 let mut tx = world.clients[i].doc.transaction();
                 tx.put(ROOT, key.as_str(), i as i64).unwrap();
-                tx.commit();
+                let (hash, _) = tx.commit();
+                world.wrote.entry(i as PeerKey).or_default().extend(hash);
                 world.written.push(key);
             }
             Op::Send {
