@@ -20,7 +20,7 @@ use crate::util::{Server, add_account, free_port, scale};
 /// device heads covering that device's changes only once they are stored; other devices'
 /// changes it may pass on before); stops at the first error (the server went away).
 /// Returns how many changes it made (the last one may not have reached the server; the
-/// next upload carries it).
+/// next upload carries it), and why it stopped early if it did.
 /// A device: its document and the hashes of the changes it made itself, in order.
 #[derive(Clone, Default)]
 struct Device {
@@ -36,13 +36,14 @@ async fn upload(
     device: Device,
     n: usize,
     acked: Arc<Mutex<HashSet<ChangeHash>>>,
-) -> usize {
+) -> (usize, Option<String>) {
     let Device { doc, own } = device;
     if n == 0 {
-        return 0;
+        return (0, None);
     }
-    let Ok(mut ws) = connect(&addr, Some(&token)).await else {
-        return 0;
+    let mut ws = match connect(&addr, Some(&token)).await {
+        Ok(ws) => ws,
+        Err(e) => return (0, Some(format!("{me}: connect: {e}"))),
     };
     let server = join(&mut ws, &me).await;
     let mut state = SyncState::new();
@@ -54,14 +55,13 @@ async fn upload(
             let (hash, _) = tx.commit();
             own.lock().unwrap().extend(hash);
         }
-        if exchange(&mut ws, &me, &server, &id, (&doc, &own), &mut state, &acked)
-            .await
-            .is_err()
+        if let Err(why) =
+            exchange(&mut ws, &me, &server, &id, (&doc, &own), &mut state, &acked).await
         {
-            return i + 1;
+            return (i + 1, Some(format!("{me}: change {i} of {n}: {why}")));
         }
     }
-    n
+    (n, None)
 }
 
 /// Sends what there is to send and takes in replies until the socket is quiet.
@@ -73,7 +73,7 @@ async fn exchange(
     (doc, own): (&Arc<Mutex<Automerge>>, &Arc<Mutex<Vec<ChangeHash>>>),
     state: &mut SyncState,
     acked: &Arc<Mutex<HashSet<ChangeHash>>>,
-) -> Result<(), ()> {
+) -> Result<(), String> {
     // The server's latest heads; what they cover is worked out once the socket is quiet
     // (working it out for every message would make this client too slow a reader).
     let mut latest: Option<Vec<ChangeHash>> = None;
@@ -88,7 +88,7 @@ async fn exchange(
             };
             ws.send(WsMessage::Binary(message.encode().into()))
                 .await
-                .map_err(|_| ())?;
+                .map_err(|e| format!("send: {e}"))?;
         }
         match tokio::time::timeout(Duration::from_millis(3), ws.next()).await {
             Err(_) => {
@@ -111,16 +111,16 @@ async fn exchange(
             }
             Ok(Some(Ok(WsMessage::Binary(b)))) => {
                 if let Ok(Message::Sync { data, .. }) = Message::decode(&b) {
-                    let m = SyncMessage::decode(&data).map_err(|_| ())?;
+                    let m = SyncMessage::decode(&data).map_err(|e| format!("decode: {e}"))?;
                     latest = Some(m.heads.clone());
                     doc.lock()
                         .unwrap()
                         .receive_sync_message(state, m)
-                        .map_err(|_| ())?;
+                        .map_err(|e| format!("receive: {e}"))?;
                 }
             }
             Ok(Some(Ok(_))) => {}
-            Ok(_) => return Err(()),
+            Ok(other) => return Err(format!("the socket ended: {other:?}")),
         }
     }
 }
@@ -209,6 +209,8 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
     // cut off, so that all of `total` changes get made and sent.
     let mut owed = [0usize; 3];
     let mut made = 0usize;
+    // Why uploads stopped early: expected in a round with a kill, never in the last one.
+    let mut stops: Vec<String> = Vec::new();
     for round in 0..=rounds {
         let last = round == rounds;
         if !last {
@@ -244,14 +246,16 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
                 server.kill9();
             }
             for (i, task) in tasks.into_iter().enumerate() {
-                let n = task.await.unwrap_or(0);
+                let (n, stopped) = task.await.unwrap_or_else(|e| (0, Some(e.to_string())));
                 owed[i] -= n;
                 made += n;
+                stops.extend(stopped);
             }
         });
         if last {
             break;
         }
+        stops.clear();
         server = Server::start_at(data.path(), &listen, &[]);
         // Everything the server acknowledged before it died is there after the restart.
         let fetched = runtime().block_on(async {
@@ -298,7 +302,10 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
     assert_eq!(heads[1], heads[2]);
     let in_the_end = devices[0].lock().unwrap().get_changes(&[]).len();
     // Every change made reached the server and every device (the first one created it).
-    assert_eq!(made, total);
+    assert_eq!(
+        made, total,
+        "the last round's uploads stopped early: {stops:?}"
+    );
     assert_eq!(
         in_the_end,
         total + 1,

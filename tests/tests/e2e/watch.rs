@@ -22,16 +22,18 @@ fn first_device(server: &Server, token: &str) -> Home {
     home
 }
 
-/// A running watcher; killed with SIGKILL if a test forgets it.
-struct Watcher(Child);
+/// A running watcher; killed with SIGKILL if a test forgets it. What it printed is shown
+/// when the test fails.
+struct Watcher(Child, tempfile::NamedTempFile);
 
 impl Watcher {
     fn start(home: &Home) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = home
             .std_cmd()
             .args(["sync", "--watch", "--timeout", "5"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let started = Instant::now();
@@ -47,7 +49,7 @@ impl Watcher {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self(child)
+        Self(child, log)
     }
 
     fn signal(&self, signal: &str) {
@@ -78,6 +80,10 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            let printed = std::fs::read_to_string(self.1.path()).unwrap_or_default();
+            eprintln!("the watcher (pid {}) printed:\n{printed}", self.0.id());
+        }
     }
 }
 
