@@ -68,9 +68,14 @@ pub enum Action {
 struct Peer {
     state: SyncState,
     access: Access,
-    /// Messages in a row after which changes it sent still wait for dependencies, not
-    /// counting those sent while we held our answer back (it asks for what is missing).
+    /// Messages in a row after which changes some peer sent still wait for dependencies.
     dangling: u32,
+    /// The dependencies missing because of changes it sent (missing since one of its
+    /// messages, and still missing).
+    blamed: HashSet<ChangeHash>,
+    /// Messages in a row after which `blamed` is not empty, not counting those sent while
+    /// we held our answer back (it asks for what is missing).
+    strikes: u32,
     /// Messages generated for it that wait for a batch to land (the newest batch holding a
     /// change their heads cover that it may hold unacknowledged), oldest first; `None`:
     /// nothing to wait for but the messages before it.
@@ -141,6 +146,8 @@ impl DocSession {
                 state: SyncState::new(),
                 access,
                 dangling: 0,
+                blamed: HashSet::new(),
+                strikes: 0,
                 held: VecDeque::new(),
                 got: Default::default(),
             },
@@ -211,25 +218,42 @@ impl DocSession {
         // Most messages carry a few change chunks: those need no count of what applied.
         let surely_small = crate::sync_shape::changes_at_most(message.changes.iter())
             .is_some_and(|n| n < SNAPSHOT_BATCH);
+        let check = carried || p.dangling > 0;
+        let missing_before = if check {
+            self.doc.get_missing_deps(&[])
+        } else {
+            Vec::new()
+        };
         if let Err(e) = crate::receive_sync_message(&mut self.doc, &mut p.state, message) {
             return vec![Action::Reject(peer, format!("invalid sync message: {e}"))];
         }
-        let missing = if carried || p.dangling > 0 {
-            self.doc.get_missing_deps(&[]).len()
+        let missing = if check {
+            self.doc.get_missing_deps(&[])
         } else {
-            0
+            Vec::new()
         };
-        // A peer that cannot have heard our answer, because we hold messages back from it
-        // (its changes are being stored, or ours wait for a batch), cannot have sent what
-        // that answer asks for yet: such a message does not count against it.
-        p.dangling = if missing == 0 {
+        p.dangling = if missing.is_empty() {
             0
-        } else if withheld || !p.held.is_empty() {
-            p.dangling.max(1)
         } else {
             p.dangling + 1
         };
-        let rejected = p.dangling > MAX_DANGLING_MESSAGES;
+        // Only what its own changes left missing counts against a peer: another's changes
+        // waiting for their dependencies are not its to complete. And a peer that cannot
+        // have heard our answer, because we hold messages back from it (its changes are
+        // being stored, or ours wait for a batch), cannot have sent what that answer asks
+        // for yet: such a message does not count against it either.
+        p.blamed
+            .extend(missing.iter().filter(|h| !missing_before.contains(h)));
+        p.blamed.retain(|h| missing.contains(h));
+        p.strikes = if p.blamed.is_empty() {
+            0
+        } else if withheld || !p.held.is_empty() {
+            p.strikes.max(1)
+        } else {
+            p.strikes + 1
+        };
+        let blamed = p.blamed.len();
+        let rejected = p.strikes > MAX_DANGLING_MESSAGES;
         let mut actions = Vec::new();
         if carried && surely_small {
             // Whatever did apply is stored like any other change, even from a peer about
@@ -267,7 +291,7 @@ impl DocSession {
             actions.push(Action::Reject(
                 peer,
                 format!(
-                    "changes whose dependencies never arrived ({missing} missing after \
+                    "changes whose dependencies never arrived ({blamed} missing after \
                      {MAX_DANGLING_MESSAGES} messages); they were dropped, nothing else changed"
                 ),
             ));
@@ -727,6 +751,39 @@ mod tests {
             matches!(completed.as_slice(), [Action::Persist(c)] if c.len() == changes.len() - 1),
             "{completed:?}"
         );
+    }
+
+    /// Changes one peer left waiting for their dependencies count against that peer only:
+    /// another, sending changes we already have meanwhile, is not closed for them.
+    #[test]
+    fn only_the_peer_whose_changes_wait_is_closed_for_them() {
+        let mut base = Client::new();
+        base.write("base", 0);
+        let mut server = Automerge::new();
+        server.merge(&mut base.doc.clone()).unwrap();
+        let mut session = DocSession::new(server);
+        let _ = session.add_peer(1, Access::ReadWrite);
+        let _ = session.add_peer(2, Access::ReadWrite);
+        let mut hostile = Client::new();
+        hostile.write("root", 0);
+        hostile.write("x", 1);
+        let orphan = hostile.doc.get_changes(&[])[1].clone();
+        let known = base.doc.get_changes(&[]);
+        let rejected = |actions: &[Action], key: PeerKey| {
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Reject(k, _) if *k == key))
+        };
+        for i in 0..=MAX_DANGLING_MESSAGES {
+            let theirs = session.receive(1, carrying(std::slice::from_ref(&orphan)));
+            let ours = session.receive(2, carrying(&known));
+            assert!(!rejected(&ours, 2), "message {i}: {ours:?}");
+            assert_eq!(
+                rejected(&theirs, 1),
+                i == MAX_DANGLING_MESSAGES,
+                "{theirs:?}"
+            );
+        }
     }
 
     #[test]
