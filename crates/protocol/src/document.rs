@@ -76,12 +76,13 @@ struct Peer {
     /// Messages in a row after which `blamed` is not empty, not counting those sent while
     /// we held our answer back (it asks for what is missing).
     strikes: u32,
+    /// Bytes of changes in those messages, all of them.
+    strike_bytes: usize,
     /// Messages generated for it that wait for a batch to land (the newest batch holding a
     /// change their heads cover that it may hold unacknowledged), oldest first; `None`:
     /// nothing to wait for but the messages before it.
     held: VecDeque<(Option<u64>, Vec<u8>)>,
-    /// Changes not persisted yet that we sent it (Automerge forgets a sent change once the
-    /// peer's heads cover it).
+    /// Changes not persisted yet that we sent it when it lacked them.
     got: HashSet<ChangeHash>,
 }
 
@@ -91,10 +92,15 @@ pub const SNAPSHOT_BATCH: usize = 1000;
 
 /// How many messages in a row a peer may leave changes waiting for dependencies it has
 /// not sent (not counting those it sent while we held our answer back). An honest peer
-/// leaves some for one exchange at most (a bloom filter false positive made it skip a
-/// change; our reply asks for it); changes whose dependencies never arrive would otherwise
-/// sit in the document's memory for as long as the server runs.
-pub const MAX_DANGLING_MESSAGES: u32 = 3;
+/// leaves some until it reads our reply asking for them (a bloom filter false positive
+/// made it skip a change), which takes a device writing fast on a busy machine a few
+/// messages (three within 49 ms were seen); changes whose dependencies never arrive would
+/// otherwise sit in the document's memory for as long as the server runs.
+pub const MAX_DANGLING_MESSAGES: u32 = 256;
+
+/// How many bytes of changes a peer may send while its own changes wait for dependencies
+/// (whether or not we held our answer back): the memory bound.
+pub const MAX_DANGLING_BYTES: usize = 8 << 20;
 
 /// A document and its peers.
 pub struct DocSession {
@@ -106,6 +112,19 @@ pub struct DocSession {
     unstored: HashMap<ChangeHash, u64>,
     /// The batch changes delivered now go into ([`Self::seal`]).
     open: u64,
+}
+
+/// Whether a peer may hold `hash` already, by what it last told us: its heads, and the
+/// bloom filters of the changes it has (no false negatives). Before it has said what it
+/// has, it may hold anything. (Not Automerge's `sent_hashes`: a message carrying the whole
+/// document records every hash as sent, those the peer had too.)
+fn may_hold(state: &SyncState, hash: &ChangeHash) -> bool {
+    let in_heads = state.their_heads.as_ref().is_some_and(|h| h.contains(hash));
+    let in_have = match &state.their_have {
+        None => true,
+        Some(haves) => haves.is_empty() || haves.iter().any(|h| h.bloom.contains_hash(hash)),
+    };
+    in_heads || in_have
 }
 
 /// A batch of changes to persist, closed by [`DocSession::seal`].
@@ -148,6 +167,7 @@ impl DocSession {
                 dangling: 0,
                 blamed: HashSet::new(),
                 strikes: 0,
+                strike_bytes: 0,
                 held: VecDeque::new(),
                 got: Default::default(),
             },
@@ -215,6 +235,7 @@ impl DocSession {
         }
         let before = self.doc.get_heads();
         let carried = !message.changes.is_empty();
+        let carried_bytes: usize = message.changes.iter().map(<[u8]>::len).sum();
         // Most messages carry a few change chunks: those need no count of what applied.
         let surely_small = crate::sync_shape::changes_at_most(message.changes.iter())
             .is_some_and(|n| n < SNAPSHOT_BATCH);
@@ -245,15 +266,18 @@ impl DocSession {
         p.blamed
             .extend(missing.iter().filter(|h| !missing_before.contains(h)));
         p.blamed.retain(|h| missing.contains(h));
-        p.strikes = if p.blamed.is_empty() {
-            0
-        } else if withheld || !p.held.is_empty() {
-            p.strikes.max(1)
+        if p.blamed.is_empty() {
+            p.strikes = 0;
+            p.strike_bytes = 0;
         } else {
-            p.strikes + 1
-        };
+            if !withheld && p.held.is_empty() {
+                p.strikes += 1;
+            }
+            p.strike_bytes += carried_bytes;
+        }
         let blamed = p.blamed.len();
-        let rejected = p.strikes > MAX_DANGLING_MESSAGES;
+        let (strikes, strike_bytes) = (p.strikes, p.strike_bytes);
+        let rejected = strikes > MAX_DANGLING_MESSAGES || strike_bytes > MAX_DANGLING_BYTES;
         let mut actions = Vec::new();
         if carried && surely_small {
             // Whatever did apply is stored like any other change, even from a peer about
@@ -292,7 +316,8 @@ impl DocSession {
                 peer,
                 format!(
                     "changes whose dependencies never arrived ({blamed} missing after \
-                     {MAX_DANGLING_MESSAGES} messages); they were dropped, nothing else changed"
+                     {strikes} messages and {strike_bytes} bytes of changes); they were \
+                     dropped, nothing else changed"
                 ),
             ));
             return actions;
@@ -408,14 +433,17 @@ impl DocSession {
                 continue;
             }
             if let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
-                // What the heads cover that is not persisted, neither in this message nor
-                // sent before, the peer may hold as its own: wait for it to be persisted.
+                // The heads cover every change not persisted yet. One the peer may hold
+                // of its own (not one it lacked and we sent it) waits to be persisted.
                 let mut needs = None;
                 for (hash, batch) in &self.unstored {
-                    if peer.state.sent_hashes.contains(hash) {
-                        peer.got.insert(*hash);
-                    } else if !peer.got.contains(hash) {
+                    if peer.got.contains(hash) {
+                        continue;
+                    }
+                    if may_hold(&peer.state, hash) {
                         needs = needs.max(Some(*batch));
+                    } else if peer.state.sent_hashes.contains(hash) {
+                        peer.got.insert(*hash);
                     }
                 }
                 if needs.is_none() && peer.held.is_empty() {
@@ -644,6 +672,49 @@ mod tests {
         );
     }
 
+    /// The same, when what the writer lacks makes the relay carry the whole document
+    /// (Automerge then records every hash as sent, the writer's own change too).
+    #[test]
+    fn a_whole_document_relay_does_not_acknowledge_its_receivers_change_before_stored() {
+        let mut writer = Client::new();
+        writer.write("w", 1);
+        let mut reached = Client::new();
+        reached.doc.merge(&mut writer.doc.clone()).unwrap();
+        for i in 0..10 {
+            reached.write(&format!("r{i}"), i);
+        }
+        let mut session = DocSession::new(Automerge::new());
+        // The writer connects first and says what it holds, before it sends anything (its
+        // first message, before it heard ours).
+        let _ = session.add_peer(2, Access::ReadWrite);
+        let said = writer.outgoing().expect("a first message");
+        assert!(said.changes.is_empty());
+        let _ = session.receive(2, said);
+        // The other device delivers the writer's change with ten of its own.
+        for a in session.add_peer(1, Access::ReadWrite) {
+            if let Action::Send(_, bytes) = a {
+                reached.incoming(&bytes);
+            }
+        }
+        let actions = until_persist_or_reject(&mut session, &mut reached, 1);
+        assert!(matches!(actions.first(), Some(Action::Persist(c)) if c.len() == 11));
+        let to_writer = |actions: &[Action]| {
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(2, bytes) if !SyncMessage::decode(bytes).unwrap().heads.is_empty()))
+        };
+        let relayed = session.relay();
+        assert!(
+            !to_writer(&relayed),
+            "acknowledged before stored: {relayed:?}"
+        );
+        let after = session.persisted();
+        assert!(
+            to_writer(&after),
+            "stored, the writer hears the heads: {after:?}"
+        );
+    }
+
     #[test]
     fn a_read_only_peer_cannot_change_the_document() {
         let mut base = Automerge::new();
@@ -751,6 +822,29 @@ mod tests {
             matches!(completed.as_slice(), [Action::Persist(c)] if c.len() == changes.len() - 1),
             "{completed:?}"
         );
+    }
+
+    #[test]
+    fn a_peer_sending_megabytes_of_changes_that_cannot_apply_is_closed() {
+        let mut session = DocSession::new(Automerge::new());
+        let _ = session.add_peer(1, Access::ReadWrite);
+        let mut hostile = Client::new();
+        hostile.write("root", 0);
+        for i in 0..3 {
+            let mut tx = hostile.doc.transaction();
+            tx.put(ROOT, format!("big{i}"), "x".repeat(3 << 20))
+                .unwrap();
+            tx.commit();
+        }
+        let changes = hostile.doc.get_changes(&[]);
+        assert_eq!(changes.len(), 4);
+        for (i, change) in changes[1..].iter().enumerate() {
+            let actions = session.receive(1, carrying(std::slice::from_ref(change)));
+            let closed = actions.iter().any(|a| matches!(a, Action::Reject(..)));
+            // Three messages of 3 MiB are over the bound; two are not.
+            assert_eq!(closed, i == 2, "message {i}: {actions:?}");
+        }
+        assert_eq!(session.missing_dependencies(), 0);
     }
 
     /// Changes one peer left waiting for their dependencies count against that peer only:

@@ -96,13 +96,14 @@ fn crafted_sync_messages_are_closed_and_server_memory_stays_bounded() {
             let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
             let s = join(&mut ws, "attacker").await;
             let (what, payloads, expect): (&str, Vec<Vec<u8>>, &str) = match round % 4 {
-                // Changes of 1 MiB each whose first change never comes, one a message.
+                // Changes of 1 MiB each whose first change never comes, one a message: the
+                // eighth crosses the 8 MiB a peer may send while its changes wait.
                 0 | 2 => {
                     let mut hostile = Automerge::new();
                     let mut tx = hostile.transaction();
                     tx.put(ROOT, "first", round as i64).unwrap();
                     tx.commit();
-                    for i in 0..4 {
+                    for i in 0..8 {
                         let mut tx = hostile.transaction();
                         tx.put(ROOT, "blob", noise(round * 10 + i, MIB)).unwrap();
                         tx.commit();
