@@ -272,12 +272,33 @@ fn acknowledged_changes_survive_kill_9_while_three_devices_upload() {
             .iter()
             .filter(|h| fetched.get_change_by_hash(h).is_none())
             .collect();
-        assert!(
-            missing.is_empty(),
-            "round {round}: {} acknowledged changes lost (of {})",
-            missing.len(),
-            acked_now.len()
-        );
+        if !missing.is_empty() {
+            // Keep the server's data and say whose changes they were, for the post-mortem.
+            server.kill9();
+            let whose: Vec<String> = missing
+                .iter()
+                .map(|h| {
+                    let (i, k, of) = own
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, o)| {
+                            let o = o.lock().unwrap();
+                            o.iter().position(|x| x == *h).map(|k| (i, k, o.len()))
+                        })
+                        .unwrap_or_default();
+                    format!("{h} (device{i}'s change #{k} of {of})")
+                })
+                .collect();
+            let kept = data.keep();
+            std::fs::write(kept.join("lost.txt"), whose.join("\n")).unwrap();
+            panic!(
+                "round {round}: {} acknowledged changes lost (of {}) from document {id}; the \
+                 server's data is kept in {}: {whose:?}",
+                missing.len(),
+                acked_now.len(),
+                kept.display()
+            );
+        }
     }
     // And the devices converge.
     runtime().block_on(async {

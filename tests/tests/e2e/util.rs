@@ -187,9 +187,22 @@ impl Server {
         Self::start_at(data, "127.0.0.1:0", extra)
     }
 
-    /// A server on a given address (to restart it where clients expect it).
+    /// A server on a given address (to restart it where clients expect it). With
+    /// `NUDGE_TEST_SERVER_LOGS` set to a folder, it logs at info level into a file there
+    /// named after its data folder (`scripts/stress-faults.sh` counts what they say).
     pub fn start_at(data: &Path, listen: &str, extra: &[&str]) -> Self {
-        Self::spawn(data, listen, extra, Stdio::null(), None)
+        match std::env::var_os("NUDGE_TEST_SERVER_LOGS") {
+            Some(dir) => {
+                let name = data.file_name().unwrap_or_default().to_string_lossy();
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(Path::new(&dir).join(format!("server{name}.log")))
+                    .unwrap();
+                Self::spawn(data, listen, extra, Stdio::from(file), Some("info"))
+            }
+            None => Self::spawn(data, listen, extra, Stdio::null(), None),
+        }
     }
 
     /// A server logging at debug level into `log`.
