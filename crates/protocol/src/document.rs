@@ -493,6 +493,28 @@ mod tests {
         }
     }
 
+    /// Adds a peer and hands it the greeting.
+    fn greet(session: &mut DocSession, key: PeerKey, access: Access, client: &mut Client) {
+        for a in session.add_peer(key, access) {
+            if let Action::Send(_, bytes) = a {
+                client.incoming(&bytes);
+            }
+        }
+    }
+
+    /// The heads of every message among `actions` for `key`.
+    fn heads_sent(actions: &[Action], key: PeerKey) -> Vec<Vec<ChangeHash>> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(k, bytes) if *k == key => {
+                    Some(SyncMessage::decode(bytes).unwrap().heads)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Runs the exchange until quiet, persisting on request; returns how many persists.
     fn run(
         session: &mut DocSession,
@@ -575,18 +597,10 @@ mod tests {
         let mut session = DocSession::new(Automerge::new());
         let mut client = Client::new();
         client.write("x", 1);
-        for a in session.add_peer(7, Access::ReadWrite) {
-            if let Action::Send(_, bytes) = a {
-                client.incoming(&bytes);
-            }
-        }
+        greet(&mut session, 7, Access::ReadWrite, &mut client);
         // Another peer that has told us what it holds (nothing yet).
         let mut other = Client::new();
-        for a in session.add_peer(8, Access::ReadWrite) {
-            if let Action::Send(_, bytes) = a {
-                other.incoming(&bytes);
-            }
-        }
+        greet(&mut session, 8, Access::ReadWrite, &mut other);
         let said = other.outgoing().expect("a first message");
         let _ = session.receive(8, said);
         let actions = until_persist_or_reject(&mut session, &mut client, 7);
@@ -603,10 +617,7 @@ mod tests {
         // The other peer gets the change now (`relay`), with heads that include it.
         assert_eq!(actions.len(), 1, "{actions:?}");
         let actions = session.relay();
-        let relayed = actions.iter().any(|a| match a {
-            Action::Send(8, bytes) => SyncMessage::decode(bytes).unwrap().heads == heads,
-            _ => false,
-        });
+        let relayed = heads_sent(&actions, 8).contains(&heads);
         assert!(relayed, "{actions:?}");
         assert!(
             !to(&actions, 7),
@@ -621,10 +632,7 @@ mod tests {
         }
         assert!(session.is_waiting());
         let after = session.persisted();
-        let acked = after.iter().any(|a| match a {
-            Action::Send(7, bytes) => SyncMessage::decode(bytes).unwrap().heads == heads,
-            _ => false,
-        });
+        let acked = heads_sent(&after, 7).contains(&heads);
         assert!(acked, "the sender hears our heads once stored: {after:?}");
         assert!(
             to(&after, 9),
@@ -633,30 +641,48 @@ mod tests {
         assert!(!session.is_waiting());
     }
 
+    /// A writer whose change a crashed server relayed to another device before storing it,
+    /// that device (which wrote `more` changes since), and the restarted server's session.
+    fn relayed_before_a_crash(more: i64) -> (Client, Client, DocSession) {
+        let mut writer = Client::new();
+        writer.write("w", 1);
+        let mut reached = Client::new();
+        reached.doc.merge(&mut writer.doc.clone()).unwrap();
+        for i in 0..more {
+            reached.write(&format!("r{i}"), i);
+        }
+        (writer, reached, DocSession::new(Automerge::new()))
+    }
+
+    /// `before`, what the writer got so far, does not acknowledge its change; once
+    /// everything is persisted, what it gets does.
+    fn acknowledged_only_once_stored(
+        session: &mut DocSession,
+        before: &[Action],
+        acknowledges: impl Fn(&[Action]) -> bool,
+    ) {
+        assert!(
+            !acknowledges(before),
+            "acknowledged before stored: {before:?}"
+        );
+        let after = session.persisted();
+        assert!(
+            acknowledges(&after),
+            "stored, the writer hears the heads: {after:?}"
+        );
+    }
+
     /// A server relayed the writer's change and crashed before storing it; restarted, it
     /// gets the change from the peer the relay reached. Until it is stored, the writer
     /// hears no heads covering it: it would take them for its acknowledgement.
     #[test]
     fn a_change_delivered_by_another_peer_is_acknowledged_to_its_writer_only_once_stored() {
-        let mut writer = Client::new();
-        writer.write("w", 1);
+        let (mut writer, mut reached, mut session) = relayed_before_a_crash(0);
         let written = writer.doc.get_heads();
-        let mut reached = Client::new();
-        reached.doc.merge(&mut writer.doc.clone()).unwrap();
-        let mut session = DocSession::new(Automerge::new());
-        for a in session.add_peer(1, Access::ReadWrite) {
-            if let Action::Send(_, bytes) = a {
-                reached.incoming(&bytes);
-            }
-        }
+        greet(&mut session, 1, Access::ReadWrite, &mut reached);
         let actions = until_persist_or_reject(&mut session, &mut reached, 1);
         assert!(matches!(actions.first(), Some(Action::Persist(c)) if c.len() == 1));
-        let covers = |actions: &[Action]| {
-            actions.iter().any(|a| match a {
-                Action::Send(2, bytes) => SyncMessage::decode(bytes).unwrap().heads == written,
-                _ => false,
-            })
-        };
+        let covers = |actions: &[Action]| heads_sent(actions, 2).contains(&written);
         // The writer connects and says what it holds, the change among it.
         let mut heard = session.add_peer(2, Access::ReadWrite);
         heard.extend(session.relay());
@@ -664,26 +690,14 @@ mod tests {
             let Some(m) = writer.outgoing() else { break };
             heard.extend(session.receive(2, m));
         }
-        assert!(!covers(&heard), "acknowledged before stored: {heard:?}");
-        let after = session.persisted();
-        assert!(
-            covers(&after),
-            "stored, the writer hears the heads: {after:?}"
-        );
+        acknowledged_only_once_stored(&mut session, &heard, covers);
     }
 
     /// The same, when what the writer lacks makes the relay carry the whole document
     /// (Automerge then records every hash as sent, the writer's own change too).
     #[test]
     fn a_whole_document_relay_does_not_acknowledge_its_receivers_change_before_stored() {
-        let mut writer = Client::new();
-        writer.write("w", 1);
-        let mut reached = Client::new();
-        reached.doc.merge(&mut writer.doc.clone()).unwrap();
-        for i in 0..10 {
-            reached.write(&format!("r{i}"), i);
-        }
-        let mut session = DocSession::new(Automerge::new());
+        let (mut writer, mut reached, mut session) = relayed_before_a_crash(10);
         // The writer connects first and says what it holds, before it sends anything (its
         // first message, before it heard ours).
         let _ = session.add_peer(2, Access::ReadWrite);
@@ -691,28 +705,12 @@ mod tests {
         assert!(said.changes.is_empty());
         let _ = session.receive(2, said);
         // The other device delivers the writer's change with ten of its own.
-        for a in session.add_peer(1, Access::ReadWrite) {
-            if let Action::Send(_, bytes) = a {
-                reached.incoming(&bytes);
-            }
-        }
+        greet(&mut session, 1, Access::ReadWrite, &mut reached);
         let actions = until_persist_or_reject(&mut session, &mut reached, 1);
         assert!(matches!(actions.first(), Some(Action::Persist(c)) if c.len() == 11));
-        let to_writer = |actions: &[Action]| {
-            actions
-                .iter()
-                .any(|a| matches!(a, Action::Send(2, bytes) if !SyncMessage::decode(bytes).unwrap().heads.is_empty()))
-        };
+        let to_writer = |actions: &[Action]| heads_sent(actions, 2).iter().any(|h| !h.is_empty());
         let relayed = session.relay();
-        assert!(
-            !to_writer(&relayed),
-            "acknowledged before stored: {relayed:?}"
-        );
-        let after = session.persisted();
-        assert!(
-            to_writer(&after),
-            "stored, the writer hears the heads: {after:?}"
-        );
+        acknowledged_only_once_stored(&mut session, &relayed, to_writer);
     }
 
     #[test]
@@ -726,11 +724,7 @@ mod tests {
             doc: base.fork(),
             state: SyncState::new(),
         };
-        for a in session.add_peer(5, Access::ReadOnly) {
-            if let Action::Send(_, bytes) = a {
-                reader.incoming(&bytes);
-            }
-        }
+        greet(&mut session, 5, Access::ReadOnly, &mut reader);
         reader.write("intruder", 1);
         let heads = session.doc().get_heads();
         let actions = until_persist_or_reject(&mut session, &mut reader, 5);
@@ -916,11 +910,7 @@ mod tests {
     fn a_peer_heard_again_while_changes_are_stored_still_gets_its_acknowledgement() {
         let mut session = DocSession::new(Automerge::new());
         let mut client = Client::new();
-        for a in session.add_peer(1, Access::ReadWrite) {
-            if let Action::Send(_, bytes) = a {
-                client.incoming(&bytes);
-            }
-        }
+        greet(&mut session, 1, Access::ReadWrite, &mut client);
         client.write("x", 1);
         let first = session.receive(1, client.outgoing().unwrap());
         assert!(
