@@ -1140,21 +1140,23 @@ mod tests {
             flush_gate: Some(std::sync::Mutex::new(gate)),
             ..Gated::default()
         });
-        let (documents, dir) = registry(store.clone(), Arc::new(Metrics::default()));
         let id = DocumentId::random();
-        let actor = documents.get(id).await.unwrap();
-        let quiet = std::time::Duration::from_millis(100);
-        let mut a = open(&actor, 1).await;
-        let mut b = open(&actor, 2).await;
-        settle(&actor, 1, &mut a, quiet).await;
-        settle(&actor, 2, &mut b, quiet).await;
+        let (actor, a, b, dir) = pair_on(store.clone(), id).await;
         (store, id, release, actor, a, b, dir)
     }
 
     /// A pair of devices on a store that flushes at once.
     async fn pair() -> (mpsc::Sender<DocCommand>, Conn, Conn, tempfile::TempDir) {
-        let (documents, dir) = registry(Arc::new(MemoryStore::default()), Arc::default());
-        let actor = documents.get(DocumentId::random()).await.unwrap();
+        pair_on(Arc::new(MemoryStore::default()), DocumentId::random()).await
+    }
+
+    /// Two devices on document `id` over `store`, each through its first exchange.
+    async fn pair_on(
+        store: Arc<dyn DocStore>,
+        id: DocumentId,
+    ) -> (mpsc::Sender<DocCommand>, Conn, Conn, tempfile::TempDir) {
+        let (documents, dir) = registry(store, Arc::default());
+        let actor = documents.get(id).await.unwrap();
         let quiet = std::time::Duration::from_millis(100);
         let mut a = open(&actor, 1).await;
         let mut b = open(&actor, 2).await;
