@@ -286,14 +286,19 @@ pub fn missing<T>(what: &str) -> Option<T> {
 
 /// A loopback port free right now, below the range the kernel hands out to outgoing
 /// connections (32768 and up on Linux): a server restarted on it must not find it taken
-/// by some other test's client socket meanwhile.
+/// by some other test's client socket meanwhile. One start per process, and a stride
+/// prime to the range: no two calls in this process hand out the same port (a test
+/// restarting its server on a port must not meet another test's server there).
 pub fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let seed = std::process::id()
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+    });
     loop {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
