@@ -287,21 +287,24 @@ pub fn missing<T>(what: &str) -> Option<T> {
 /// A loopback port free right now, below the range the kernel hands out to outgoing
 /// connections (32768 and up on Linux): a server restarted on it must not find it taken
 /// by some other test's client socket meanwhile. One start per process, and a stride
-/// prime to the range: no two calls in this process hand out the same port (a test
-/// restarting its server on a port must not meet another test's server there).
+/// prime to the range: no two of this process's first 12,000 calls hand out the same
+/// port (a test restarting its server on a port must not meet another test's server).
 pub fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    const RANGE: u32 = 12_000;
+    // Reduced once, so that the sum below never wraps (a wrap would shift the sequence).
     let seed = *SEED.get_or_init(|| {
-        std::process::id()
+        (std::process::id()
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
-                .subsec_nanos()
+                .subsec_nanos())
+            % RANGE
     });
     loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % RANGE;
+        let port = 20_000 + ((seed + n * 7_919) % RANGE) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
