@@ -1,5 +1,6 @@
 //! The server's HTTP routes, as the CLI calls them (blocking, `ureq`), and the errors
-//! with exit codes of their own: 3 the server cannot be reached, 4 it refused the token.
+//! with exit codes of their own: 3 the server cannot be reached, 4 it refused the token,
+//! 5 it asked this address to slow down (429).
 
 use std::time::Duration;
 
@@ -23,6 +24,19 @@ pub struct Failure {
 pub const UNREACHABLE: u8 = 3;
 /// The server refused the token.
 pub const REFUSED: u8 = 4;
+/// The server is holding back this address after too many failed attempts (429).
+pub const THROTTLED: u8 = 5;
+
+/// The server at `url` answered 429: too many failed credentials from this address.
+pub fn throttled(url: &str) -> anyhow::Error {
+    Failure {
+        code: THROTTLED,
+        message: format!(
+            "the server at {url} is holding back this address after too many failed attempts (a bad token, link or code); nothing was changed here: check the token or link, then retry in a few seconds"
+        ),
+    }
+    .into()
+}
 
 /// The server at `url` cannot be reached.
 pub fn unreachable(url: &str, why: impl std::fmt::Display) -> anyhow::Error {
@@ -147,6 +161,9 @@ impl Api {
             .map_err(|e| unreachable(&self.url, e))?;
         if status == 401 {
             return Err(refused(&self.url));
+        }
+        if status == 429 {
+            return Err(throttled(&self.url));
         }
         if !(200..300).contains(&status) {
             if status == 404 && text.starts_with("no such endpoint") {

@@ -335,8 +335,9 @@ pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -
     let (_, api) = connected(session, timeout)?;
     let closed = revoke_share(session, &api, &share)?;
     out.line(format!(
-        "{}'s link no longer works ({closed} open connections closed). What they already saw stays with them.",
-        share.name
+        "{}'s link no longer works ({} closed). What they already saw stays with them.",
+        share.name,
+        crate::output::count(closed as usize, "open connection", "open connections")
     ));
     Ok(())
 }

@@ -231,7 +231,8 @@ pub fn revoke(session: &Session, out: &mut Out, target: &str, timeout: Duration)
         .and_then(Value::as_u64)
         .unwrap_or(0);
     out.line(format!(
-        "Revoked {id}: its token no longer works ({closed} open connections closed)."
+        "Revoked {id}: its token no longer works ({} closed).",
+        crate::output::count(closed as usize, "open connection", "open connections")
     ));
     if id == this {
         out.line("That was this device: it cannot sync until it is linked again.");

@@ -92,9 +92,10 @@ pub fn run(home: &Path, now: Now, out: &mut Out) -> Result<()> {
                     out,
                     "remote",
                     format!(
-                        "{} (token {}), {unsynced} changes not synced yet",
+                        "{} (token {}), {} not synced yet",
                         remote.url,
-                        token.id()
+                        token.id(),
+                        crate::output::count(unsynced as usize, "change", "changes")
                     ),
                 );
             }

@@ -36,12 +36,17 @@ fn short_ids(catalog: &Catalog) -> std::collections::BTreeMap<String, String> {
 pub fn run(session: &Session, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
     match cmd {
         IdeaCommand::Add { title, why, new } => {
-            let title = title.trim().trim_start_matches('+').to_owned();
+            // Checked first, so that an empty title is not "close to" anything.
+            let title = nudge_journal::limits::Field::IdeaTitle
+                .clean(title.trim().trim_start_matches('+'))?;
             let id = session.write(|journal, view| {
                 match view.catalog.resolve_idea(&title) {
                     Resolved::Existing(_) => bail!("an idea called {title:?} exists already: `nudge idea show {title:?}`"),
                     Resolved::Similar(close) if !new => {
-                        bail!("+{close} is close to {title:?}: use it, or add --new to create {title:?} anyway")
+                        bail!(
+                            "+{close} is close to {title:?}: use +{close}, or create {title:?} anyway with `nudge idea add {} --new`",
+                            crate::output::shell_word(&title)
+                        )
                     }
                     _ => {}
                 }

@@ -220,8 +220,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
         match session.unsynced() {
             Ok(0) | Err(_) => {}
             Ok(n) => output::notice(format!(
-                "{n} {} not synced yet (run `nudge sync`)",
-                if n == 1 { "change" } else { "changes" }
+                "{} not synced yet (run `nudge sync`)",
+                output::count(n as usize, "change", "changes")
             )),
         }
     }
@@ -367,7 +367,10 @@ fn remote_command(session: &Session, out: &mut Out, command: RemoteCommand) -> R
             } else {
                 out.line(format!("url       {}", remote.url));
                 out.line(format!("token     {token_id}"));
-                out.line(format!("unsynced  {unsynced} changes"));
+                out.line(format!(
+                    "unsynced  {}",
+                    output::count(unsynced as usize, "change", "changes")
+                ));
             }
             Ok(())
         }

@@ -6,7 +6,7 @@ use nudge_journal::{Catalog, Summary, history as journal_history};
 use serde_json::json;
 
 use crate::cli::ConfigCommand;
-use crate::output::{DIM, GOOD, Out, TAG, notice, paint};
+use crate::output::{DIM, GOOD, Out, TAG, count, notice, paint};
 use crate::session::{Session, Touched, local};
 
 /// `week`.
@@ -237,15 +237,18 @@ pub fn import(
     let verb = if dry_run { "Would import" } else { "Imported" };
     if report.added() == 0 {
         out.line(format!(
-            "Nothing new in {name}: all {} records are in the journal already.",
-            report.already
+            "Nothing new in {name}: {} in the journal already.",
+            match report.already {
+                1 => "its one record is".to_owned(),
+                n => format!("all {n} records are"),
+            }
         ));
     } else {
         out.line(format!(
-            "{verb} {} shifts, {} ideas, {} people from {name}{}.",
-            report.shifts,
-            report.ideas,
-            report.people,
+            "{verb} {}, {}, {} from {name}{}.",
+            count(report.shifts, "shift", "shifts"),
+            count(report.ideas, "idea", "ideas"),
+            count(report.people, "person", "people"),
             if report.already > 0 {
                 format!(" ({} already here)", report.already)
             } else {

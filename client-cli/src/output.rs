@@ -63,3 +63,42 @@ pub fn local(ms: i64, tz: &jiff::tz::TimeZone, format: &str) -> String {
         .strftime(format)
         .to_string()
 }
+
+/// `n` and the noun for it: `1 change`, `2 changes`, `1 person`, `3 people`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `text` as one word for a POSIX shell, for commands a message tells the user to run:
+/// bare when it is plain, else in double quotes.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || "@%+,-./:=_".contains(c));
+    if plain {
+        return text.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        if matches!(c, '"' | '\\' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod shell_word_tests {
+    use super::shell_word;
+
+    #[test]
+    fn plain_words_stay_bare_and_the_rest_is_quoted() {
+        assert_eq!(shell_word("sam@example.org"), "sam@example.org");
+        assert_eq!(shell_word("Sam Lee"), "\"Sam Lee\"");
+        assert_eq!(shell_word("a \"b\" $c"), "\"a \\\"b\\\" \\$c\"");
+        assert_eq!(shell_word(""), "\"\"");
+    }
+}

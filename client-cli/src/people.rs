@@ -10,7 +10,7 @@ use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
 use crate::cli::{PersonCommand, PersonFields};
-use crate::output::{DIM, ID, Out, notice, paint};
+use crate::output::{DIM, ID, Out, notice, paint, shell_word};
 use crate::resolve;
 use crate::session::{Session, Touched};
 
@@ -58,6 +58,25 @@ fn edit_of(fields: &PersonFields, name: Option<String>) -> Result<PersonEdit> {
     })
 }
 
+/// The flags that set `fields`, as typed (for a command a message suggests).
+fn fields_as_flags(fields: &PersonFields) -> String {
+    [
+        ("--how", &fields.how),
+        ("--email", &fields.email),
+        ("--phone", &fields.phone),
+        ("--url", &fields.url),
+        ("--notes", &fields.notes),
+        ("--status", &fields.status),
+    ]
+    .iter()
+    .filter_map(|(flag, value)| {
+        value
+            .as_deref()
+            .map(|v| format!(" {flag} {}", shell_word(v)))
+    })
+    .collect()
+}
+
 fn contact_update(fields: &PersonFields) -> Contact {
     Contact {
         email: fields.email.clone(),
@@ -88,13 +107,21 @@ pub(crate) fn save_contact(session: &Session, person: &str, update: &Contact) ->
 pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
     match cmd {
         PersonCommand::Add { name, fields, new } => {
-            let name = name.trim().trim_start_matches('@').to_owned();
+            // Checked first, so that an empty name is not "close to" anyone.
+            let name = nudge_journal::limits::Field::PersonName
+                .clean(name.trim().trim_start_matches('@'))?;
             let edit = edit_of(&fields, None)?;
             let id = session.write(|journal, view| {
                 match view.catalog.resolve_person(&name) {
                     Resolved::Existing(_) => bail!("someone called {name:?} is already here; give a fuller name (e.g. \"{name} K\") or use `nudge person edit`"),
                     Resolved::Similar(close) if !new => {
-                        bail!("@{close} is close to {name:?}: use it, or add --new to add {name:?} anyway")
+                        let details = fields_as_flags(&fields);
+                        bail!(
+                            "@{close} is close to {name:?}: to give @{close} that name, run `nudge person edit {} --name {}{details}`; to add {name:?} as someone else, run `nudge person add {}{details} --new`",
+                            shell_word(close),
+                            shell_word(&name),
+                            shell_word(&name),
+                        )
                     }
                     _ => {}
                 }

@@ -74,16 +74,14 @@ pub fn add(
     } else {
         "Planned"
     };
+    let verb = if log_at.is_some() {
+        paint(GOOD, verb)
+    } else {
+        verb.to_owned()
+    };
     out.line(format!("{verb} {} {}", paint(ID, &short), words.text));
     if log_at.is_some() {
-        let view = session.require_view()?;
-        let week = nudge_journal::week(&view.summary, &view.catalog, session.now.today());
-        out.line(format!(
-            "{} this week: {}/{} micro shifts",
-            paint(GOOD, "Nice."),
-            week.done,
-            week.goal
-        ));
+        out.line(progress(session)?);
     }
     out.line(&created.id);
     Ok(())
@@ -111,22 +109,28 @@ pub fn done(
         )?;
         Ok((journal.shift(&id)?, Touched::Shifts(vec![id.clone()])))
     })?;
-    let view = session.require_view()?;
-    let week = nudge_journal::week(&view.summary, &view.catalog, session.now.today());
-    let streak = nudge_journal::streak(&view.summary, session.now.today());
     let text = shift.map(|s| s.text).unwrap_or_default();
     out.line(format!(
         "{} {} {text}",
-        paint(GOOD, "Done:"),
+        paint(GOOD, "Done"),
         paint(ID, session.shift_short_id(&id)?)
     ));
-    out.line(format!(
+    out.line(progress(session)?);
+    Ok(())
+}
+
+/// The line `log` and `done` confirm with: the week so far against the goal, and the streak.
+fn progress(session: &Session) -> Result<String> {
+    let view = session.require_view()?;
+    let today = session.now.today();
+    let week = nudge_journal::week(&view.summary, &view.catalog, today);
+    let streak = nudge_journal::streak(&view.summary, today);
+    Ok(format!(
         "{}/{} micro shifts this week · streak {streak} day{}",
         week.done,
         week.goal,
         if streak == 1 { "" } else { "s" }
-    ));
-    Ok(())
+    ))
 }
 
 /// `skip` and `drop`.

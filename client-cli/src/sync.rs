@@ -124,6 +124,11 @@ impl Link {
             {
                 return Err(refused(&url));
             }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status().as_u16() == 429 =>
+            {
+                return Err(crate::api::throttled(&url));
+            }
             Err(e) => return Err(unreachable(&url, e)),
         };
         let peer_id = format!("nudge-cli-{}", nudge_journal::ids::new_id());

@@ -42,10 +42,13 @@ fn allowed(
     if bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
         None
     } else {
-        crate::http::failed_attempt(shared, request);
-        Some(text(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin secret (see admin.json in the data folder)\n",
+        Some(crate::http::refused(
+            shared,
+            request,
+            text(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong admin secret (see admin.json in the data folder)\n",
+            ),
         ))
     }
 }

@@ -71,6 +71,28 @@ pub enum Admin {
 }
 
 impl Admin {
+    /// Opens the data folder, or finds the server that holds it. A folder without a store
+    /// is refused, unless `create` (`account add`): then a new store is made there, and
+    /// stderr says where, since a server running on another folder will not know it.
+    pub fn open_or_create(data: &Path, create: bool) -> Result<Self> {
+        if !holds_store(data) {
+            let absolute = std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf());
+            if !create {
+                bail!(
+                    "{} holds no nudge-server store: pass the folder the server runs on with --data DIR (or NUDGE_DATA)",
+                    absolute.display()
+                );
+            }
+            let admin = Self::open(data)?;
+            eprintln!(
+                "nudge-server: created a new, empty server store at {}; a running server elsewhere will not know this account (pass its folder with --data)",
+                absolute.display()
+            );
+            return Ok(admin);
+        }
+        Self::open(data)
+    }
+
     /// Opens the data folder, or finds the server that holds it.
     pub fn open(data: &Path) -> Result<Self> {
         std::fs::create_dir_all(data)
@@ -273,8 +295,13 @@ impl Admin {
 /// by the running server. Written to `out` + `.partial`, checked whole (framing, checksum,
 /// every document loads), synced, then renamed over `out`: a failed backup never replaces
 /// a good one.
+/// Whether `data` has a sled store in it (sled writes `conf` and `db` when it creates one).
+fn holds_store(data: &Path) -> bool {
+    data.join("db").exists() || data.join("conf").exists()
+}
+
 pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> {
-    if !data.join("db").exists() && !data.join("conf").exists() {
+    if !holds_store(data) {
         bail!(
             "{} holds no nudge-server data (no sled database there); check --data",
             data.display()
@@ -285,7 +312,24 @@ pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> 
         name.push(".partial");
         PathBuf::from(name)
     };
-    let file = std::fs::File::create(&partial)
+    // It holds every journal and contact detail: its owner's alone, like the folder.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(&partial)
+        .and_then(|f| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(f)
+        })
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let written = (|| -> Result<()> {
         let mut writer = std::io::BufWriter::with_capacity(256 << 10, &file);

@@ -21,9 +21,7 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::accounts::AccountError;
 use crate::devices::LinkError;
-use crate::http::{
-    Body, MAX_BODY, authenticate, json, storage_failed as failed, text, unauthorized,
-};
+use crate::http::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
 
 /// The longest a link may be asked to live.
 const MAX_TTL_SECS: u64 = 24 * 60 * 60;
@@ -64,8 +62,9 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
     if method == Method::POST && rest == "join" {
         return join(request, shared).await;
     }
-    let Some(principal) = authenticate(shared, &request) else {
-        return unauthorized();
+    let principal = match authenticate(shared, &request) {
+        Ok(principal) => principal,
+        Err(answer) => return answer,
     };
     if principal.kind == TokenKind::Share {
         return text(
@@ -215,9 +214,7 @@ async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
             )
         }
         Ok(Ok(Err(e @ LinkError::Unknown))) => {
-            shared.metrics.auth_failures.inc();
-            shared.throttle.failed(ip);
-            text(StatusCode::NOT_FOUND, format!("{e}\n"))
+            crate::http::refused_from(shared, ip, text(StatusCode::NOT_FOUND, format!("{e}\n")))
         }
         Ok(Ok(Err(e))) => text(StatusCode::GONE, format!("{e}\n")),
         Ok(Err(e)) => failed(e),

@@ -87,15 +87,18 @@ pub(crate) fn presented_token<B>(request: &Request<B>) -> Option<String> {
         .find_map(|pair| pair.strip_prefix("token=").map(str::to_owned))
 }
 
-pub(crate) fn authenticate<B>(shared: &Shared, request: &Request<B>) -> Option<Principal> {
-    let principal = presented_token(request).and_then(|t| shared.accounts.authenticate(&t));
-    if principal.is_none() {
-        failed_attempt(shared, request);
-    }
-    principal
+/// The principal of the token a request presents; else the answer to send: 401, or 429
+/// once the client's address has failed too often. A valid token is never throttled.
+pub(crate) fn authenticate<B>(
+    shared: &Shared,
+    request: &Request<B>,
+) -> Result<Principal, Response<Body>> {
+    presented_token(request)
+        .and_then(|t| shared.accounts.authenticate(&t))
+        .ok_or_else(|| refused(shared, request, unauthorized()))
 }
 
-/// The peer address `serve` recorded for a request.
+/// The client address `serve` recorded for a request.
 pub(crate) fn peer_ip<B>(request: &Request<B>) -> std::net::IpAddr {
     request
         .extensions()
@@ -103,10 +106,31 @@ pub(crate) fn peer_ip<B>(request: &Request<B>) -> std::net::IpAddr {
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0)
 }
 
-/// Counts a failed credential (token, link code, share link) against its address.
-pub(crate) fn failed_attempt<B>(shared: &Shared, request: &Request<B>) {
+/// Counts a failed credential (token, link code, share link, admin secret) against the
+/// client's address and answers `answer`, or 429 once that address is over its budget.
+pub(crate) fn refused<B>(
+    shared: &Shared,
+    request: &Request<B>,
+    answer: Response<Body>,
+) -> Response<Body> {
+    refused_from(shared, peer_ip(request), answer)
+}
+
+/// [`refused`], for a request whose address was taken out already.
+pub(crate) fn refused_from(
+    shared: &Shared,
+    ip: std::net::IpAddr,
+    answer: Response<Body>,
+) -> Response<Body> {
     shared.metrics.auth_failures.inc();
-    shared.throttle.failed(peer_ip(request));
+    if shared.throttle.blocked(ip) {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts from your address; check the token or link, then retry in a few seconds\n",
+        );
+    }
+    shared.throttle.failed(ip);
+    answer
 }
 
 /// The answer when storage work for a request failed (logged, with its cause).
@@ -138,9 +162,11 @@ pub async fn serve(
     let service = {
         let (shared, stopped) = (shared.clone(), stopped.clone());
         service_fn(move |mut request: Request<Incoming>| {
+            let client =
+                crate::throttle::client_ip(peer, request.headers(), &shared.config.trusted_proxies);
             request
                 .extensions_mut()
-                .insert(crate::throttle::PeerIp(peer));
+                .insert(crate::throttle::PeerIp(client));
             let (shared, permit, stopped) = (shared.clone(), permit.clone(), stopped.clone());
             async move {
                 Ok::<_, std::convert::Infallible>(
@@ -177,12 +203,6 @@ async fn route(
     same_host: bool,
 ) -> Response<Body> {
     let path = request.uri().path().to_owned();
-    if path != "/healthz" && path != "/metrics" && shared.throttle.blocked(peer_ip(&request)) {
-        return text(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts from your address; wait a moment and try again\n",
-        );
-    }
     if let Some(rest) = path.strip_prefix("/v1/admin/") {
         return crate::admin::route(request, rest, &shared, same_host).await;
     }
@@ -246,8 +266,9 @@ fn upgrade(
     permit: Arc<OwnedSemaphorePermit>,
     stopped: watch::Receiver<bool>,
 ) -> Response<Body> {
-    let Some(mut principal) = authenticate(&shared, &request) else {
-        return unauthorized();
+    let mut principal = match authenticate(&shared, &request) {
+        Ok(principal) => principal,
+        Err(answer) => return answer,
     };
     if principal.kind == TokenKind::Share {
         // A share token opens its one view, while it lasts.
@@ -360,8 +381,9 @@ async fn health(shared: &Shared) -> Response<Body> {
 
 /// `GET`/`PUT /v1/journal`: which document is the account's journal.
 async fn journal(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
-    let Some(principal) = authenticate(shared, &request) else {
-        return unauthorized();
+    let principal = match authenticate(shared, &request) {
+        Ok(principal) => principal,
+        Err(answer) => return answer,
     };
     if principal.kind == TokenKind::Share {
         return text(

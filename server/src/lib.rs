@@ -66,6 +66,9 @@ pub struct Config {
     /// How long a document nobody has open stays in memory; it is loaded again from
     /// storage when next opened.
     pub unload_after: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client (for
+    /// the failed-attempt limit); from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             send_timeout: Duration::from_secs(10),
             storage_timeout: Duration::from_secs(30),
             unload_after: Duration::from_secs(300),
+            trusted_proxies: Vec::new(),
         }
     }
 }

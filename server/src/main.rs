@@ -21,8 +21,39 @@ use admin_client as admin;
 #[derive(Parser)]
 #[command(name = "nudge-server", version, about)]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line)
+    /// for log shippers. RUST_LOG sets what is logged (default: info for nudge, warn for
+    /// the libraries it uses).
+    #[arg(long, global = true, env = "NUDGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// What is logged when RUST_LOG does not say: nudge's own events from info up, the
+/// libraries' (sled's internals, hyper, tungstenite) only from warn.
+const DEFAULT_LOG: &str = "warn,nudge_server=info,nudge_store=info,nudge_protocol=info";
+
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -72,6 +103,11 @@ enum Command {
         /// MiB of the store's page cache (stored changes and snapshots kept in memory).
         #[arg(long, env = "NUDGE_CACHE_MIB", default_value_t = 64)]
         cache_mib: u64,
+        /// A reverse proxy in front of this server (an address or CIDR range, repeatable):
+        /// its X-Forwarded-For / Forwarded headers name the client for the failed-attempt
+        /// limit. Without it those headers are ignored and the socket's address counts.
+        #[arg(long = "trusted-proxy", env = "NUDGE_TRUSTED_PROXY", value_delimiter = ',', value_name = "ADDR_OR_CIDR", value_parser = parse_net)]
+        trusted_proxies: Vec<ipnet::IpNet>,
     },
     /// Back up the data folder into one file, while the server runs or not; the file is
     /// checked before it replaces FILE.
@@ -148,6 +184,16 @@ enum TokenCommand {
     },
 }
 
+/// `--trusted-proxy`: `10.0.0.5`, `10.0.0.0/8` or `fd00::/8`.
+fn parse_net(text: &str) -> std::result::Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("{text:?} is not an address or CIDR range (e.g. 10.0.0.5 or 10.0.0.0/8)")
+        })
+}
+
 fn open(data: &PathBuf, cache_mib: u64) -> Result<SledStore> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
@@ -191,6 +237,7 @@ fn run(cli: Cli) -> Result<()> {
             storage_timeout,
             unload_after,
             cache_mib,
+            trusted_proxies,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -205,6 +252,7 @@ fn run(cli: Cli) -> Result<()> {
                 send_timeout: std::time::Duration::from_secs(send_timeout.max(1)),
                 storage_timeout: std::time::Duration::from_secs(storage_timeout.max(1)),
                 unload_after: std::time::Duration::from_secs(unload_after.max(1)),
+                trusted_proxies,
                 ..nudge_server::Config::default()
             };
             let store = open(&data, cache_mib).map_err(|e| {
@@ -231,6 +279,7 @@ fn run(cli: Cli) -> Result<()> {
                 };
                 println!("listening on {addr}");
                 std::io::stdout().flush()?;
+                tracing::info!(%addr, data = %data.display(), "listening on {addr}");
                 nudge_server::run(listener, store, config, shutdown_signal()).await
             });
             let _ = std::fs::remove_file(admin_file);
@@ -259,13 +308,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Account(AccountCommand::Add { name, data }) => {
-            let (id, token) = admin::Admin::open(&data)?.add_account(&name)?;
+            let (id, token) = admin::Admin::open_or_create(&data, true)?.add_account(&name)?;
             println!("account {name} ({id}) created; its token (shown only now):");
             println!("{token}");
             Ok(())
         }
         Command::Account(AccountCommand::List { data }) => {
-            for (id, name) in admin::Admin::open(&data)?.accounts()? {
+            for (id, name) in admin::Admin::open_or_create(&data, false)?.accounts()? {
                 println!("{id}  {name}");
             }
             Ok(())
@@ -276,18 +325,18 @@ fn run(cli: Cli) -> Result<()> {
                     "removing {name:?} deletes its journals from the server for good; add --yes to confirm"
                 );
             }
-            let removed = admin::Admin::open(&data)?.remove_account(&name)?;
+            let removed = admin::Admin::open_or_create(&data, false)?.remove_account(&name)?;
             println!("{removed}");
             Ok(())
         }
         Command::Token(TokenCommand::List { data }) => {
-            for (id, kind, account) in admin::Admin::open(&data)?.tokens()? {
+            for (id, kind, account) in admin::Admin::open_or_create(&data, false)?.tokens()? {
                 println!("{id}  {kind:<5}  {account}");
             }
             Ok(())
         }
         Command::Token(TokenCommand::Revoke { id, data }) => {
-            let revoked = admin::Admin::open(&data)?.revoke(&id)?;
+            let revoked = admin::Admin::open_or_create(&data, false)?.revoke(&id)?;
             println!("{revoked}");
             Ok(())
         }
@@ -295,12 +344,6 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -312,6 +355,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    init_logs(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -23,9 +23,7 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::accounts::{AccountError, Accounts};
 use crate::devices::now_ms;
-use crate::http::{
-    Body, MAX_BODY, authenticate, json, storage_failed as failed, text, unauthorized,
-};
+use crate::http::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
 
 /// What the server knows of a share.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -158,17 +156,19 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 json!({ "doc": record.view_doc, "scope": record.scope, "name": record.name }),
             ),
             Lookup::Expired => text(StatusCode::GONE, "this share link has expired\n"),
-            Lookup::Unknown => {
-                crate::http::failed_attempt(shared, &request);
+            Lookup::Unknown => crate::http::refused(
+                shared,
+                &request,
                 text(
                     StatusCode::NOT_FOUND,
                     "this share link is unknown or was revoked\n",
-                )
-            }
+                ),
+            ),
         };
     }
-    let Some(principal) = authenticate(shared, &request) else {
-        return unauthorized();
+    let principal = match authenticate(shared, &request) {
+        Ok(principal) => principal,
+        Err(answer) => return answer,
     };
     if principal.kind == TokenKind::Share {
         return text(

@@ -60,7 +60,41 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response<Body> {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    locked_down(headers);
     response
+}
+
+/// What a page may do: run its one script (by hash), style itself, open its event stream;
+/// nothing else, and no other site may frame it.
+fn content_security_policy() -> &'static HeaderValue {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let script = SCRIPT
+            .strip_prefix("<script>")
+            .and_then(|s| s.strip_suffix("</script>"))
+            .unwrap_or(SCRIPT);
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+        // The bars' heights are inline style attributes: styles stay inline-only.
+        HeaderValue::from_str(&format!(
+            "default-src 'none'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        ))
+        .expect("a header value of ASCII")
+    })
+}
+
+/// The headers every `/view/` response carries, pages and event streams alike.
+fn locked_down(headers: &mut hyper::HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        content_security_policy().clone(),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#222;line-height:1.4}\
@@ -197,12 +231,14 @@ pub async fn route(path: &str, shared: &Arc<Shared>, ip: std::net::IpAddr) -> Re
             );
         }
         Lookup::Unknown => {
-            shared.metrics.auth_failures.inc();
-            shared.throttle.failed(ip);
-            return page(
-                StatusCode::NOT_FOUND,
-                "Unknown link",
-                "<h1>This link does not work</h1><p>It is unknown here, or it was revoked.</p>",
+            return crate::http::refused_from(
+                shared,
+                ip,
+                page(
+                    StatusCode::NOT_FOUND,
+                    "Unknown link",
+                    "<h1>This link does not work</h1><p>It is unknown here, or it was revoked.</p>",
+                ),
             );
         }
     };
@@ -235,9 +271,11 @@ pub async fn route(path: &str, shared: &Arc<Shared>, ip: std::net::IpAddr) -> Re
     )
 }
 
+/// One server-sent event. A CR, LF or CRLF inside `data` would end the field (and a blank
+/// line the event) in the reader's parser, so every line of it gets a `data:` of its own.
 fn sse(event: &str, data: &str) -> Bytes {
     let mut out = format!("event: {event}\n");
-    for line in data.lines() {
+    for line in data.split(['\r', '\n']) {
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
@@ -302,5 +340,6 @@ fn event_stream(shared: Arc<Shared>, token: String, record: ShareRecord) -> Resp
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    locked_down(headers);
     response
 }

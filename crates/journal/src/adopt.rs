@@ -129,8 +129,10 @@ impl Journal {
                 tx.commit_with(
                     CommitOptions::default()
                         .with_message(format!(
-                            "Carry over {} shifts, {} ideas and {} people from this device's own journal",
-                            carried.shifts, carried.ideas, carried.people
+                            "Carry over {}, {} and {} from this device's own journal",
+                            counted(carried.shifts, "shift", "shifts"),
+                            counted(carried.ideas, "idea", "ideas"),
+                            counted(carried.people, "person", "people")
                         ))
                         .with_time(secs(now)),
                 );
@@ -170,7 +172,10 @@ impl Contacts {
             Ok(n) => {
                 tx.commit_with(
                     CommitOptions::default()
-                        .with_message(format!("Carry over the contact details of {n} people"))
+                        .with_message(format!(
+                            "Carry over the contact details of {}",
+                            counted(n, "person", "people")
+                        ))
                         .with_time(secs(now)),
                 );
                 Ok(n)
@@ -181,6 +186,11 @@ impl Contacts {
             }
         }
     }
+}
+
+/// `1 shift`, `2 shifts`: for change messages.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

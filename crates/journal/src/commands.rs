@@ -7,6 +7,7 @@ use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use jiff::Zoned;
 
 use crate::journal::{Journal, Roots, brief, obj_at};
+use crate::limits::Field;
 use crate::model::{IdeaStatus, Kind, PersonStatus, ShiftStatus, WeekStart};
 use crate::when::{Now, zone_name};
 use crate::{Error, ids};
@@ -91,7 +92,7 @@ pub struct Created {
 impl Journal {
     /// Adds a shift (planned, or done when `shift.done` is set).
     pub fn add_shift(&mut self, now: &Now, shift: NewShift) -> Result<Created, Error> {
-        let text = clean_text(&shift.text)?;
+        let text = Field::ShiftText.clean(&shift.text)?;
         let logged = shift.done.is_some();
         self.change(
             now,
@@ -175,7 +176,7 @@ impl Journal {
     /// Edits a shift's fields and tags.
     pub fn edit_shift(&mut self, now: &Now, id: &str, edit: ShiftEdit) -> Result<Created, Error> {
         let text = match &edit.text {
-            Some(t) => Some(clean_text(t)?),
+            Some(t) => Some(Field::ShiftText.clean(t)?),
             None => None,
         };
         self.change(
@@ -245,7 +246,7 @@ impl Journal {
 
     /// Adds an idea.
     pub fn add_idea(&mut self, now: &Now, title: &str, why: Option<&str>) -> Result<String, Error> {
-        let title = clean_text(title)?;
+        let title = Field::IdeaTitle.clean(title)?;
         self.change(
             now,
             |id: &String| format!("Add idea {}: {title}", brief(id)),
@@ -304,7 +305,7 @@ impl Journal {
         name: &str,
         edit: &PersonEdit,
     ) -> Result<String, Error> {
-        let name = clean_text(name)?;
+        let name = Field::PersonName.clean(name)?;
         self.change(
             now,
             |id: &String| format!("Add person {}: {name}", brief(id)),
@@ -326,7 +327,7 @@ impl Journal {
         edit: &PersonEdit,
     ) -> Result<(), Error> {
         if let Some(new) = &edit.name {
-            clean_text(new)?;
+            Field::PersonName.clean(new)?;
         }
         self.change(
             now,
@@ -394,19 +395,6 @@ impl Journal {
             },
         )
     }
-}
-
-fn clean_text(text: &str) -> Result<String, Error> {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return Err(Error::Invalid(
-            "the text is empty: say what the shift is, e.g. \"Email Sam\"".into(),
-        ));
-    }
-    if text.chars().count() > 500 {
-        return Err(Error::Invalid("the text is over 500 characters: keep it to one small action, and put the rest in --note".into()));
-    }
-    Ok(text)
 }
 
 /// Deletes `obj[key]` if it is set (deleting an absent key is an error in Automerge).
@@ -493,7 +481,12 @@ fn tag_id(
             {
                 return Ok(id.clone());
             }
-            let name = clean_text(name)?;
+            let field = if is_idea {
+                Field::IdeaTitle
+            } else {
+                Field::PersonName
+            };
+            let name = field.clean(name)?;
             let id = if is_idea {
                 create_idea(tx, now, roots, &name)?
             } else {
@@ -516,7 +509,7 @@ fn apply_person_edit(
     edit: &PersonEdit,
 ) -> Result<(), Error> {
     if let Some(name) = &edit.name {
-        tx.put(obj, "name", clean_text(name)?.as_str())?;
+        tx.put(obj, "name", Field::PersonName.clean(name)?.as_str())?;
     }
     put_optional(tx, obj, "how_known", edit.how_known.as_deref())?;
     put_optional(tx, obj, "notes", edit.notes.as_deref())?;

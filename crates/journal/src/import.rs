@@ -24,6 +24,7 @@ use crate::catalog::normalize;
 use crate::commands::put_optional;
 use crate::ids;
 use crate::journal::obj_at;
+use crate::limits::Field;
 use crate::model::{
     Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Shift, ShiftStatus,
 };
@@ -80,17 +81,6 @@ fn check_id(id: &str, what: &str) -> Result<(), Error> {
     } else {
         Err(Error::Invalid(format!("{what}: {id:?} is not an id")))
     }
-}
-
-fn text(value: &str, what: &str, max: usize) -> Result<String, Error> {
-    let clean = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    if clean.is_empty() {
-        return Err(Error::Invalid(format!("{what} is empty")));
-    }
-    if clean.chars().count() > max {
-        return Err(Error::Invalid(format!("{what} is over {max} characters")));
-    }
-    Ok(clean)
 }
 
 fn parse_time(value: &str, what: &str) -> Result<i64, Error> {
@@ -181,7 +171,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
         let what = |field: &str| format!("ideas[{n}].{field}");
         check_id(&i.id, &what("id"))?;
         batch.ideas.push(Idea {
-            title: text(&i.title, &what("title"), 200)?,
+            title: Field::IdeaTitle.clean_at(&i.title, &what("title"))?,
             why: i.why,
             status: i.status,
             created_at_ms: parse_time(&i.created_at, &what("created_at"))?,
@@ -200,7 +190,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
             batch.contacts.insert(p.id.clone(), contact);
         }
         batch.people.push(Person {
-            name: text(&p.name, &what("name"), 200)?,
+            name: Field::PersonName.clean_at(&p.name, &what("name"))?,
             how_known: p.how_known,
             notes: p.notes,
             status: p.status,
@@ -219,11 +209,21 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
                         what("done_date")
                     )));
                 }
-                Some(DoneAt {
-                    at_ms: parse_time(&at, &what("done_at"))?,
-                    date,
-                    tz,
-                })
+                let at_ms = parse_time(&at, &what("done_at"))?;
+                let Some(zone) = crate::when::zone_named(&tz) else {
+                    return Err(Error::Invalid(format!(
+                        "{}: {tz:?} is not a time zone (an IANA name such as Europe/Paris, or an offset such as +02:00)",
+                        what("done_tz")
+                    )));
+                };
+                let local = crate::when::to_timestamp(at_ms).to_zoned(zone).date();
+                if local.to_string() != date {
+                    return Err(Error::Invalid(format!(
+                        "{}: {date:?} is not the date of done_at in {tz} (that is {local})",
+                        what("done_date")
+                    )));
+                }
+                Some(DoneAt { at_ms, date, tz })
             }
             (ShiftStatus::Done, ..) => {
                 return Err(Error::Invalid(format!(
@@ -234,7 +234,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
             _ => None,
         };
         batch.shifts.push(Shift {
-            text: text(&s.text, &what("text"), 500)?,
+            text: Field::ShiftText.clean_at(&s.text, &what("text"))?,
             status: s.status,
             created_at_ms: parse_time(&s.created_at, &what("created_at"))?,
             done,
@@ -378,7 +378,7 @@ pub fn from_taskwarrior(json: &str, now: &Now) -> Result<Batch, Error> {
         }
         batch.shifts.push(Shift {
             id,
-            text: text(&description, &what("description"), 500)?,
+            text: Field::ShiftText.clean_at(&description, &what("description"))?,
             status,
             created_at_ms,
             done,
@@ -400,7 +400,7 @@ pub fn from_taskwarrior(json: &str, now: &Now) -> Result<Batch, Error> {
             .unwrap_or(now.ms());
         batch.ideas.push(Idea {
             id,
-            title: text(&title, "a project's name", 200)?,
+            title: Field::IdeaTitle.clean_at(&title, "a project's name")?,
             why: None,
             status: IdeaStatus::Exploring,
             created_at_ms,

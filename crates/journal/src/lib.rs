@@ -15,6 +15,7 @@
 //! - `adopt.rs`: a device's own records carried into its account's journal.
 //! - [`import`]: `nudge import` of an export or of Taskwarrior's tasks, idempotent.
 //! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
+//! - [`limits`]: one length limit per text field, for commands and import alike.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
 
 mod adopt;
@@ -26,6 +27,7 @@ mod history;
 pub mod ids;
 pub mod import;
 mod journal;
+pub mod limits;
 mod model;
 pub mod share;
 mod suggest;

@@ -53,6 +53,18 @@ pub fn zone_name(tz: &TimeZone, ts: Timestamp) -> String {
     }
 }
 
+/// The time zone [`zone_name`] wrote: an IANA name, or a fixed offset such as `+02` or
+/// `-05:30`; `None` for anything else.
+pub fn zone_named(name: &str) -> Option<TimeZone> {
+    if name.starts_with(['+', '-']) {
+        return format!("1970-01-01T00:00:00[{name}]")
+            .parse::<Zoned>()
+            .ok()
+            .map(|z| z.time_zone().clone());
+    }
+    TimeZone::get(name).ok()
+}
+
 /// An instant from milliseconds since the epoch, clamped into jiff's range.
 pub fn to_timestamp(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
@@ -70,7 +82,10 @@ pub fn rfc3339(ms: i64) -> String {
         .to_string()
 }
 
-const WHEN_HELP: &str = "use today, yesterday, a weekday, '3d ago', '2h ago', 2026-11-20 or '2026-11-20 17:00' (a time like 17:00 may follow a day)";
+const WHEN_HELP: &str = "use now, today, yesterday, a weekday ('friday', 'last friday'), '3d ago', '2h ago', a time ('17:30', '5pm'), 2026-11-20 or '2026-11-20 17:00' (a time may follow a day: 'yesterday 5pm')";
+
+/// How far past the device's clock a time may be and still count as now (clocks differ).
+pub const CLOCK_SLACK_MINUTES: i64 = 5;
 
 fn weekday_of(word: &str) -> Option<Weekday> {
     let days = [
@@ -93,17 +108,38 @@ pub fn last_weekday(today: Date, day: Weekday) -> Date {
     today.checked_sub(i64::from(back).days()).unwrap_or(today)
 }
 
-/// A time of day: `17:00`, `9:30`, `09:30:15`.
+/// A time of day: `17:00`, `9:30`, `09:30:15`, `5pm`, `5:30pm`, `11am`.
 fn parse_time(text: &str) -> Option<Time> {
+    let (text, afternoon) = match (text.strip_suffix("pm"), text.strip_suffix("am")) {
+        (Some(t), _) => (t.trim_end(), Some(true)),
+        (_, Some(t)) => (t.trim_end(), Some(false)),
+        _ => (text, None),
+    };
     let mut parts = text.split(':');
-    let hour: i8 = parts.next()?.parse().ok()?;
-    let minute: i8 = parts.next()?.parse().ok()?;
+    let mut hour: i8 = parts.next()?.parse().ok()?;
+    let minute: i8 = match parts.next() {
+        Some(m) => m.parse().ok()?,
+        // "5pm": the hour alone is a time only with am or pm.
+        None if afternoon.is_some() => 0,
+        None => return None,
+    };
     let second: i8 = match parts.next() {
         Some(s) => s.parse().ok()?,
         None => 0,
     };
     if parts.next().is_some() {
         return None;
+    }
+    if let Some(afternoon) = afternoon {
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = match (afternoon, hour) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
     }
     Time::new(hour, minute, second, 0).ok()
 }
@@ -113,6 +149,7 @@ fn parse_day(word: &str, now: &Now) -> Option<Date> {
     match word {
         "today" => Some(today),
         "yesterday" => today.yesterday().ok(),
+        "tomorrow" => today.tomorrow().ok(),
         _ => weekday_of(word)
             .map(|day| last_weekday(today, day))
             .or_else(|| word.parse::<Date>().ok()),
@@ -136,8 +173,21 @@ fn parse_ago(text: &str, now: &Now) -> Option<Zoned> {
 
 /// Parses when something happened (`--at`): a day word or date with an optional time, a
 /// relative `N{m,h,d,w} ago`, an ISO date-time, or an RFC 3339 instant. A day without a time
-/// means noon that day.
+/// means noon that day (now, for today before noon). A time after now (beyond
+/// [`CLOCK_SLACK_MINUTES`]) is refused: a shift counts once it is made.
 pub fn parse_when(text: &str, now: &Now) -> Result<Zoned, String> {
+    let when = read_when(text, now)?;
+    if when.timestamp() > now.ts + CLOCK_SLACK_MINUTES.minutes() {
+        return Err(format!(
+            "{:?} is {}, which has not happened yet: a shift counts once it is made (plan it with `nudge add` instead)",
+            text.trim(),
+            when.strftime("%Y-%m-%d %H:%M")
+        ));
+    }
+    Ok(when)
+}
+
+fn read_when(text: &str, now: &Now) -> Result<Zoned, String> {
     let lower = text.trim().to_ascii_lowercase();
     let bad = || format!("cannot read the time {text:?}: {WHEN_HELP}");
     if lower == "now" {
@@ -161,21 +211,41 @@ pub fn parse_when(text: &str, now: &Now) -> Result<Zoned, String> {
             .to_zoned(now.tz.clone())
             .map_err(|_| bad());
     }
-    let mut words = lower.split_whitespace();
-    let day = words
-        .next()
-        .and_then(|w| parse_day(w, now))
-        .ok_or_else(bad)?;
-    let time = match words.next() {
-        None => Time::constant(12, 0, 0, 0),
-        Some(t) => parse_time(t).ok_or_else(bad)?,
+    let mut words = lower.split_whitespace().peekable();
+    let day = match words.next() {
+        // "last friday": the one before today, even on a Friday.
+        Some("last") => {
+            let day = words.next().and_then(weekday_of).ok_or_else(bad)?;
+            let yesterday = now.today().yesterday().map_err(|_| bad())?;
+            last_weekday(yesterday, day)
+        }
+        Some(word) => parse_day(word, now).ok_or_else(bad)?,
+        None => return Err(bad()),
+    };
+    // "5 pm" is two words.
+    let time = match (words.next(), words.peek().copied()) {
+        (None, _) => None,
+        (Some(t), Some(half @ ("am" | "pm"))) => {
+            words.next();
+            Some(parse_time(&format!("{t}{half}")).ok_or_else(bad)?)
+        }
+        (Some(t), _) => Some(parse_time(t).ok_or_else(bad)?),
     };
     if words.next().is_some() {
         return Err(bad());
     }
-    day.to_datetime(time)
-        .to_zoned(now.tz.clone())
-        .map_err(|_| bad())
+    let at = |time: Time| day.to_datetime(time).to_zoned(now.tz.clone());
+    match time {
+        Some(time) => at(time).map_err(|_| bad()),
+        None => {
+            let noon = at(Time::constant(12, 0, 0, 0)).map_err(|_| bad())?;
+            Ok(if day == now.today() && noon.timestamp() > now.ts {
+                now.zoned()
+            } else {
+                noon
+            })
+        }
+    }
 }
 
 /// Parses a day (`--since`): a day word, a date, or `N{d,w} ago`.
@@ -234,7 +304,15 @@ mod tests {
     #[test]
     fn day_words_with_and_without_times() {
         assert_eq!(at("now"), "2026-11-25 10:30");
-        assert_eq!(at("today"), "2026-11-25 12:00");
+        // Noon, unless that is still to come.
+        assert_eq!(at("today"), "2026-11-25 10:30");
+        assert_eq!(at("yesterday 5pm"), "2026-11-24 17:00");
+        assert_eq!(at("yesterday 5 pm"), "2026-11-24 17:00");
+        assert_eq!(at("yesterday 12am"), "2026-11-24 00:00");
+        assert_eq!(at("9:45am"), "2026-11-25 09:45");
+        assert_eq!(at("last friday"), "2026-11-20 12:00");
+        assert_eq!(at("last wed 17:30"), "2026-11-18 17:30");
+        assert_eq!(at("wednesday"), "2026-11-25 10:30");
         assert_eq!(at("yesterday 17:00"), "2026-11-24 17:00");
         assert_eq!(at("Monday"), "2026-11-23 12:00");
         assert_eq!(at("wed 8:15"), "2026-11-25 08:15");
@@ -263,6 +341,33 @@ mod tests {
             assert!(err.contains("yesterday"), "{bad}: {err}");
         }
         assert!(parse_date("blue", &now()).is_err());
+    }
+
+    #[test]
+    fn times_still_to_come_are_refused_with_a_few_minutes_of_slack() {
+        for future in [
+            "tomorrow",
+            "2030-01-01",
+            "5pm",
+            "17:30",
+            "2026-11-25T09:40:00Z",
+        ] {
+            let err = parse_when(future, &now()).unwrap_err();
+            assert!(err.contains("has not happened yet"), "{future}: {err}");
+        }
+        // Within the slack: accepted, as typed.
+        assert_eq!(at("2026-11-25T09:34:00Z"), "2026-11-25 10:34");
+        assert_eq!(at("10:30"), "2026-11-25 10:30");
+    }
+
+    #[test]
+    fn fixed_offsets_and_zone_names_read_back() {
+        for name in ["+05", "-05:30", "+00", "Europe/Berlin", "UTC"] {
+            assert!(zone_named(name).is_some(), "{name}");
+        }
+        for bad in ["Mars/Olympus", "", "+99", "05:00"] {
+            assert!(zone_named(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -19,6 +19,17 @@ pub enum ShapeError {
     /// without a word), or that is not an Automerge chunk at all.
     #[error("a change that does not check out: {0}")]
     Change(&'static str),
+    /// More heads, needs or haves than any honest peer sends. Each costs a few bytes on
+    /// the wire and tens once Automerge decodes it, so they are counted before decoding.
+    #[error("{what}: {count} entries, over the limit of {max}")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// How many the message claims.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
     /// Bloom filter parameters no honest peer sends.
     #[error(
         "bloom filter with {entries} entries, {bits_per_entry} bits per entry, {probes} probes is not acceptable"
@@ -38,6 +49,20 @@ pub enum ShapeError {
 pub const MAX_BITS_PER_ENTRY: u64 = 64;
 /// See [`MAX_BITS_PER_ENTRY`].
 pub const MAX_PROBES: u64 = 64;
+
+/// Most `have` entries a sync message may carry. Automerge sends one; tens is generous.
+pub const MAX_HAVES: u64 = 64;
+/// Most hashes in one list of heads, needs or a have's last-sync heads. A journal's heads
+/// are one per device that wrote concurrently; its needs, the dependencies a peer found
+/// missing. Hashes decode to their own size, so this bounds work, not amplification.
+pub const MAX_HASHES: u64 = 4096;
+
+fn at_most(what: &'static str, count: u64, max: u64) -> Result<(), ShapeError> {
+    if count > max {
+        return Err(ShapeError::TooMany { what, count, max });
+    }
+    Ok(())
+}
 
 struct Cursor<'a> {
     rest: &'a [u8],
@@ -72,6 +97,7 @@ impl<'a> Cursor<'a> {
 
     fn hashes(&mut self, what: &'static str) -> Result<(), ShapeError> {
         let count = self.uleb(what)?;
+        at_most(what, count, MAX_HASHES)?;
         self.take(
             count.checked_mul(32).ok_or(ShapeError::Malformed(what))?,
             what,
@@ -212,6 +238,7 @@ pub fn check(data: &[u8]) -> Result<(), ShapeError> {
     c.hashes("heads")?;
     c.hashes("need")?;
     let haves = c.uleb("have count")?;
+    at_most("have", haves, MAX_HAVES)?;
     for _ in 0..haves {
         c.hashes("last sync")?;
         let len = c.uleb("bloom length")?;
@@ -326,6 +353,46 @@ mod tests {
         }
         // Claims more bits than it carries.
         assert!(check(&with_bloom(100, 10, 7, &[0; 4])).is_err());
+    }
+
+    /// A v1 message with `haves` empty have entries and `heads` zero hashes as heads.
+    fn with_counts(heads: usize, haves: usize) -> Vec<u8> {
+        let mut msg = vec![0x42];
+        leb(&mut msg, heads as u64);
+        msg.extend(std::iter::repeat_n(0u8, heads * 32));
+        msg.push(0);
+        leb(&mut msg, haves as u64);
+        for _ in 0..haves {
+            msg.extend([0, 0]);
+        }
+        msg.push(0);
+        msg
+    }
+
+    fn leb(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    #[test]
+    fn lists_longer_than_an_honest_peer_sends_are_refused_before_decoding() {
+        check(&with_counts(2, 1)).unwrap();
+        check(&with_counts(MAX_HASHES as usize, MAX_HAVES as usize)).unwrap();
+        assert_eq!(
+            check(&with_counts(1, 1_000_000)),
+            Err(ShapeError::TooMany {
+                what: "have",
+                count: 1_000_000,
+                max: MAX_HAVES
+            })
+        );
+        assert!(matches!(
+            check(&with_counts(MAX_HASHES as usize + 1, 1)),
+            Err(ShapeError::TooMany { what: "heads", .. })
+        ));
     }
 
     #[test]

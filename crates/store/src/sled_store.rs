@@ -69,6 +69,7 @@ impl SledStore {
     /// Opens (or creates) the store in `path`, waiting up to `options.lock_wait` while
     /// another process holds it.
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Self, Error> {
+        private_folder(path)?;
         let started = Instant::now();
         loop {
             match open_db(path, options) {
@@ -334,6 +335,28 @@ fn clear_unfinished_snapshots(path: &Path) -> Result<(), Error> {
         }
     }
     // Dropping the file releases the lock, for sled to take.
+    Ok(())
+}
+
+/// Creates the store's folder if missing and makes it its owner's alone (0700 on Unix): it
+/// holds every journal and contact detail, and sled creates its files with the umask's mode.
+fn private_folder(path: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o700);
+        let is_private = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777 == 0o700)
+            .unwrap_or(false);
+        if !is_private && let Err(e) = std::fs::set_permissions(path, private) {
+            // Not the folder's owner: the store still works; say so.
+            tracing::warn!(path = %path.display(), "cannot make the store's folder private (0700): {e}");
+        }
+    }
     Ok(())
 }
 

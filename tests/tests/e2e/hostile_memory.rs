@@ -18,12 +18,17 @@ use crate::util::{Server, add_account, noise, scale};
 
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A memory figure of `/proc/PID/status`, in KiB (`VmRSS:` now, `VmHWM:` the peak).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
 }
 
 fn carrying(changes: &[Change]) -> Vec<u8> {
@@ -183,4 +188,59 @@ fn crafted_sync_messages_are_closed_and_server_memory_stays_bounded() {
         grew / MIB,
         streamed / MIB
     );
+}
+
+/// A buddy's sync message of a million empty `have` entries (2 bytes each on the wire,
+/// tens once decoded) is refused by counting them, before Automerge decodes anything.
+#[test]
+fn a_buddy_flooding_have_entries_is_closed_before_decoding() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let pid = server.child.id();
+    let laptop = crate::util::Home::new();
+    laptop.remote_add(&format!("http://{}", server.addr), &token);
+    laptop.new_id(&["add", "Email Sam"]);
+    let invited = laptop.ok(&["buddy", "invite", "Jo"]);
+    let share_token = invited
+        .lines()
+        .last()
+        .and_then(|link| link.rsplit('/').next())
+        .unwrap()
+        .to_owned();
+    let haves = scale(1_000_000, 4_000_000);
+    let mut payload = vec![0x42, 0, 0];
+    let mut n = haves as u64;
+    while n >= 0x80 {
+        payload.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    payload.push(n as u8);
+    payload.extend(std::iter::repeat_n(0u8, haves * 2));
+    payload.push(0);
+    let (baseline, reason, after) = runtime().block_on(async {
+        let baseline = status_kib(pid, "VmHWM:");
+        let mut ws = connect(&server.addr, Some(&share_token)).await.unwrap();
+        let s = join(&mut ws, "jo").await;
+        let started = std::time::Instant::now();
+        let reason = attack(&mut ws, &s, &DocumentId::random(), vec![payload]).await;
+        eprintln!("{haves} empty haves refused in {:?}", started.elapsed());
+        (baseline, reason, status_kib(pid, "VmHWM:"))
+    });
+    assert!(reason.contains("have"), "closed with {reason:?}");
+    assert!(reason.contains("over the limit"), "closed with {reason:?}");
+    eprintln!(
+        "server peak RSS {} MiB before, {} MiB after",
+        baseline / 1024,
+        after / 1024
+    );
+    // Decoded, a million haves take about 75 MB.
+    assert!(
+        after < baseline + 32 * 1024,
+        "server memory peaked at {} MiB from {} MiB",
+        after / 1024,
+        baseline / 1024
+    );
+    // And the owner still syncs.
+    laptop.ok(&["sync"]);
 }
