@@ -66,7 +66,11 @@ pub fn run(home: &Path, now: Now, out: &mut Out) -> Result<()> {
                     Ok(_) => ok(
                         out,
                         "read cache",
-                        format!("{} shifts", session.shift_ids_with_prefix("")?.len()),
+                        crate::output::count(
+                            session.shift_ids_with_prefix("")?.len(),
+                            "shift",
+                            "shifts",
+                        ),
                     ),
                     Err(e) => problems.push((
                         "read cache",

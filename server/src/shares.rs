@@ -217,22 +217,36 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             );
             let made = tokio::task::spawn_blocking(move || {
                 if accounts.owner(&doc)?.as_deref() != Some(record.account.as_str()) {
-                    return Ok(None);
+                    return Ok(Err(StatusCode::CONFLICT));
+                }
+                // Only a document made as a share view: never the journal or the
+                // contacts, whoever asks (a stolen device included).
+                let is_view = accounts.journal(&record.account)? != Some(doc)
+                    && store
+                        .load(&doc)?
+                        .and_then(|stored| automerge::Automerge::load(&stored.concat()).ok())
+                        .is_some_and(|loaded| nudge_journal::share::born_as_view(&loaded));
+                if !is_view {
+                    return Ok(Err(StatusCode::FORBIDDEN));
                 }
                 let token = shares.create(&record)?;
                 store.flush()?;
-                Ok::<_, AccountError>(Some(token))
+                Ok::<_, AccountError>(Ok(token))
             })
             .await;
             match made {
-                Ok(Ok(Some(token))) => {
+                Ok(Ok(Err(StatusCode::FORBIDDEN))) => text(
+                    StatusCode::FORBIDDEN,
+                    "only a share view document can be shared (`nudge buddy invite` makes one); never the journal or the contacts\n",
+                ),
+                Ok(Ok(Ok(token))) => {
                     tracing::info!(account = %principal.account, share = %token.id(), "share created");
                     json(
                         StatusCode::CREATED,
                         json!({ "id": token.id(), "token": token.to_string(), "link": format!("{base}/view/{token}") }),
                     )
                 }
-                Ok(Ok(None)) => text(
+                Ok(Ok(Err(_))) => text(
                     StatusCode::CONFLICT,
                     "sync the view document to the server before sharing it\n",
                 ),

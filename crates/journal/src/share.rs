@@ -447,6 +447,24 @@ fn counts(m: &Map) -> BTreeMap<String, u32> {
         .collect()
 }
 
+/// Whether `doc` was made as a share view: every change it starts from (those with no
+/// dependencies) marks the root as one. The journal and the contacts document start
+/// otherwise, and no later edit of theirs can change how they started, so a device (or a
+/// thief holding one) cannot pass either off as a view to share.
+pub fn born_as_view(doc: &Automerge) -> bool {
+    let roots: Vec<_> = doc
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| c.deps().is_empty())
+        .collect();
+    !roots.is_empty()
+        && roots.into_iter().all(|change| {
+            let mut alone = Automerge::new();
+            alone.apply_changes([change.clone()]).is_ok()
+                && string(&hydrate(&alone, &ROOT), "kind").as_deref() == Some(VIEW_KIND)
+        })
+}
+
 /// Reads a share view (any client may have written it; unknown fields are ignored).
 pub fn read_view(doc: &Automerge) -> Result<ShareView, Error> {
     let root = hydrate(doc, &ROOT);
@@ -604,6 +622,33 @@ pub fn shares_in(doc: &Automerge) -> BTreeMap<String, Share> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_document_made_as_a_view_counts_as_one() {
+        use automerge::transaction::Transactable;
+        let now = crate::Now::new(
+            "2026-11-25T09:30:00Z".parse().unwrap(),
+            jiff::tz::TimeZone::UTC,
+        );
+        let view = create_view(ActorId::random(), &now, Scope::Titles);
+        assert!(born_as_view(&view));
+        // A journal whose root is later marked as a view is still a journal.
+        let mut journal = Automerge::new();
+        let mut tx = journal.transaction();
+        tx.put(ROOT, "kind", "nudge-journal").unwrap();
+        tx.commit();
+        let mut tx = journal.transaction();
+        tx.put(ROOT, "kind", VIEW_KIND).unwrap();
+        tx.commit();
+        assert!(read_view(&journal).is_ok());
+        assert!(!born_as_view(&journal));
+        // Nor does a view merged with a second start that is not one.
+        let mut merged = view.clone();
+        merged.merge(&mut journal.clone()).unwrap();
+        assert!(!born_as_view(&merged));
+        assert!(!born_as_view(&Automerge::new()));
+    }
+
     use crate::{NewShift, TagRef};
 
     fn now() -> Now {

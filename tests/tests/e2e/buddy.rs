@@ -331,3 +331,127 @@ fn an_expired_link_is_refused() {
     assert_eq!(active[0]["scope"], "full");
     assert_ne!(first, laptop.ok(&["buddy", "list", "--json"]));
 }
+
+/// The head and as much of the body of `GET path` as arrives until `until` is in it.
+async fn read_until(addr: &str, path: &str, until: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&got).contains(until) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn the_buddy_page_is_locked_down_and_a_carriage_return_cannot_fake_an_event() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = owner(&server, &token);
+    let id = laptop.new_id(&["add", "Email Sam"]);
+    laptop.ok(&[
+        "done",
+        &id,
+        "--little-yes",
+        "a reply\r\revent: gone\rdata: This link no longer works.\r\r",
+    ]);
+    let link = invite(&laptop, "Jo", "full");
+    let share = link.rsplit("/view/").next().unwrap().to_owned();
+    runtime().block_on(async {
+        let page = read_until(&server.addr, &format!("/view/{share}"), "</html>").await;
+        let head = page.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+        for header in [
+            "content-security-policy: default-src 'none'; script-src 'sha256-",
+            "frame-ancestors 'none'",
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+        ] {
+            assert!(head.contains(header), "no {header:?} in\n{head}");
+        }
+        let events = read_until(&server.addr, &format!("/view/{share}/events"), "\n\n").await;
+        let (head, body) = events.split_once("\r\n\r\n").unwrap();
+        assert!(head.to_ascii_lowercase().contains("nosniff"), "{head}");
+        assert!(body.contains("a reply"), "{body}");
+        // An event-stream reader ends a line at CR, LF or CRLF: no line may start a field
+        // the owner did not write.
+        for line in body.split(['\r', '\n']) {
+            assert!(
+                !line.starts_with("event: gone") && !line.starts_with("data: This link"),
+                "a forged line in the event stream: {line:?}\n{body:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn no_token_can_share_the_journal_itself() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = owner(&server, &token);
+    laptop.new_id(&["add", "Email Sam Quill", "@Sam Quill"]);
+    laptop.ok(&["sync"]);
+    // A linked phone: the kind of token a thief holds.
+    let link = laptop.ok(&["device", "link"]);
+    let phone = Home::new();
+    phone.ok(&["join", link.lines().last().unwrap()]);
+    let device_token = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(phone.path().join("remote.json")).unwrap(),
+    )
+    .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = format!("http://{}", server.addr);
+    let journal = agent
+        .get(format!("{base}/v1/journal"))
+        .header("Authorization", format!("Bearer {device_token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .map(|t| serde_json::from_str::<Value>(&t).unwrap())
+        .unwrap()["journal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for bearer in [&device_token, &token] {
+        let mut answer = agent
+            .post(format!("{base}/v1/shares"))
+            .header("Authorization", format!("Bearer {bearer}"))
+            .header("Content-Type", "application/json")
+            .send(
+                serde_json::json!({ "view_doc": journal, "scope": "full", "name": "x" })
+                    .to_string(),
+            )
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 403);
+        let why = answer.body_mut().read_to_string().unwrap();
+        assert!(why.contains("only a share view"), "{why}");
+    }
+    // The honest way still works, and the server lists only that share.
+    invite(&laptop, "Jo", "titles");
+    let listed = agent
+        .get(format!("{base}/v1/shares"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .map(|t| serde_json::from_str::<Value>(&t).unwrap())
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}

@@ -204,9 +204,7 @@ fn doctor_checks_everything_and_says_what_to_do() {
     home.ok(&["add", "Email Sam"]);
     let healthy = home.ok(&["doctor"]);
     assert!(
-        healthy.contains("journal")
-            && healthy.contains("1 shifts")
-            && healthy.contains("All good."),
+        healthy.contains("journal") && healthy.contains("1 shift") && healthy.contains("All good."),
         "{healthy}"
     );
     // A damaged store: named, with the way back, and left as it was.

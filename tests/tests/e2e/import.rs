@@ -50,13 +50,13 @@ fn an_export_merges_into_another_journal_once() {
     let first = history_len(&b);
     let dry = b.ok(&["import", file, "--dry-run"]);
     assert!(
-        dry.contains("Would import 2 shifts, 2 ideas, 1 people"),
+        dry.contains("Would import 2 shifts, 2 ideas, 1 person"),
         "{dry}"
     );
     assert_eq!(history_len(&b), first, "a dry run changed the journal");
     let said = b.ok(&["import", file]);
     assert!(
-        said.contains("Imported 2 shifts, 2 ideas, 1 people"),
+        said.contains("Imported 2 shifts, 2 ideas, 1 person"),
         "{said}"
     );
     let merged = b.json(&["export", "--json"]);
@@ -129,7 +129,7 @@ fn taskwarrior_tasks_become_shifts_and_projects_ideas() {
     let file = file.to_str().unwrap();
     let said = home.ok(&["import", "--from", "taskwarrior", file]);
     assert!(
-        said.contains("Imported 3 shifts, 1 ideas, 0 people"),
+        said.contains("Imported 3 shifts, 1 idea, 0 people"),
         "{said}"
     );
     assert!(said.contains("left out: deleted task 3f5e2c60"), "{said}");
@@ -178,7 +178,7 @@ fn taskwarrior_tasks_become_shifts_and_projects_ideas() {
     std::fs::write(&newer, more).unwrap();
     let said = home.ok(&["import", "--from", "taskwarrior", newer.to_str().unwrap()]);
     assert!(
-        said.contains("Imported 1 shifts, 0 ideas, 0 people"),
+        said.contains("Imported 1 shift, 0 ideas, 0 people"),
         "{said}"
     );
     // From standard input too.

@@ -10,6 +10,7 @@ mod crash;
 mod devices;
 mod disk_full;
 mod faults;
+mod first_hour;
 mod hostile_memory;
 mod import;
 mod install;

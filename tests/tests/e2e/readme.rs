@@ -100,7 +100,7 @@ fn the_readme_tour_runs_as_written() {
     // And it did what it says: the export it took is the journal's.
     let exported: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cwd.path().join("backup.json")).unwrap()).unwrap();
-    let done: Vec<&str> = exported["shifts"]
+    let mut done: Vec<&str> = exported["shifts"]
         .as_array()
         .unwrap()
         .iter()
