@@ -169,7 +169,7 @@ pub enum Command {
         /// What to call them here (default: buddy, buddy-2, ...).
         #[arg(long = "as", value_name = "NAME")]
         name: Option<String>,
-        /// Seconds to wait for the server before giving up.
+        /// Seconds the whole exchange with the server may take before giving up.
         #[arg(
             long,
             env = "NUDGE_SYNC_TIMEOUT",
@@ -199,7 +199,7 @@ pub enum Command {
         /// This device's name in `nudge device list` (default: device.name or the host name).
         #[arg(long)]
         name: Option<String>,
-        /// Seconds to wait for the server before giving up.
+        /// Seconds the whole exchange with the server may take before giving up.
         #[arg(
             long,
             env = "NUDGE_SYNC_TIMEOUT",
@@ -214,7 +214,7 @@ pub enum Command {
         /// come, reconnect when the server goes away; Ctrl-C stops.
         #[arg(long)]
         watch: bool,
-        /// Seconds to wait for the server before giving up.
+        /// Seconds the whole exchange with the server may take before giving up.
         #[arg(
             long,
             env = "NUDGE_SYNC_TIMEOUT",

@@ -34,8 +34,14 @@ use crate::session::Session;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Largest message accepted from the server: a first fetch of a big journal comes whole.
-const MAX_INBOUND: usize = 512 << 20;
+/// Largest message accepted from the server: a first fetch of a big journal comes whole,
+/// and a 100,000-shift journal is a few MiB; more than this is no journal (and would cost
+/// twice its size in memory to read).
+const MAX_INBOUND: usize = 64 << 20;
+
+/// Messages in a row that bring nothing new to store, after which a server that keeps
+/// talking without getting anywhere is given up on.
+const MAX_ROUNDS_WITHOUT_PROGRESS: u32 = 256;
 
 /// The websocket side: one connection, documents added as they become known.
 pub(crate) struct Link {
@@ -44,6 +50,10 @@ pub(crate) struct Link {
     limits: Limits,
     url: String,
     timeout: Duration,
+    /// When a one-shot sync gives up, however much the server keeps talking (`--timeout`).
+    deadline: tokio::time::Instant,
+    /// Messages in a row that stored nothing.
+    rounds_without_progress: u32,
     progress: Progress,
 }
 
@@ -143,6 +153,8 @@ impl Link {
             limits,
             url,
             timeout,
+            deadline: tokio::time::Instant::now() + timeout,
+            rounds_without_progress: 0,
             progress: Progress::new(),
         };
         link.send(vec![join]).await?;
@@ -163,16 +175,22 @@ impl Link {
     }
 
     /// Receives one message and acts on it; stores what it brought through `session`.
+    /// Within the sync's deadline (`--timeout` for the whole exchange, not per message),
+    /// and within [`MAX_ROUNDS_WITHOUT_PROGRESS`].
     async fn step(&mut self, session: Option<&Session>) -> Result<()> {
-        let next = tokio::time::timeout(self.timeout, self.ws.next())
+        let next = tokio::time::timeout_at(self.deadline, self.ws.next())
             .await
             .map_err(|_| {
                 broke(
                     &self.url,
-                    format!("no answer for {} s", self.timeout.as_secs()),
+                    format!(
+                        "the sync did not finish within {} s (--timeout)",
+                        self.timeout.as_secs()
+                    ),
                 )
             })?;
         let (document, replies) = self.receive(next)?;
+        let mut stored = false;
         if let (Some(session), Some(id)) = (session, document) {
             match self.client.doc(&id) {
                 // A document fetched into an empty device: one snapshot, not a log entry
@@ -180,14 +198,29 @@ impl Link {
                 Some(doc) if self.client.nothing_stored(&id) && !doc.get_heads().is_empty() => {
                     session.store_whole(&id, doc)?;
                     self.client.mark_stored(&id);
+                    stored = true;
                 }
                 _ => {
                     let changes = self.client.take_new_changes(&id);
                     if !changes.is_empty() {
                         session.store_changes(&id, &changes)?;
+                        stored = true;
                     }
                 }
             }
+        }
+        self.rounds_without_progress = if stored {
+            0
+        } else {
+            self.rounds_without_progress + 1
+        };
+        if self.rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS {
+            return Err(broke(
+                &self.url,
+                format!(
+                    "{MAX_ROUNDS_WITHOUT_PROGRESS} messages in a row brought nothing new; is it a nudge server?"
+                ),
+            ));
         }
         self.send(replies).await
     }

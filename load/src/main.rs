@@ -492,23 +492,28 @@ async fn setup(
     j: usize,
     follow: bool,
 ) -> Result<(Peer, Peer, Option<(Peer, Peer)>)> {
-    let w = push(&addr, &token, format!("w{j}")).await?;
+    let w = push(&addr, &token, format!("w{j}"), false).await?;
     let o = ask(&addr, &token, format!("o{j}"), w.id).await?;
     if !follow {
         return Ok((w, o, None));
     }
-    let view = push(&addr, &token, format!("v{j}")).await?;
+    let view = push(&addr, &token, format!("v{j}"), true).await?;
     let share_token = share(&addr, &token, view.id, format!("buddy{j}")).await?;
     let buddy = ask(&addr, &share_token, format!("b{j}"), view.id).await?;
     Ok((w, o, Some((view, buddy))))
 }
 
 /// A new document with the counter at 0, pushed and acknowledged.
-async fn push(addr: &str, token: &str, me: String) -> Result<Peer> {
+/// Pushes a new document; with `view`, one made as a share view (the server shares
+/// nothing else).
+async fn push(addr: &str, token: &str, me: String, view: bool) -> Result<Peer> {
     let id = DocumentId::random();
     let (ws, server_id) = connect(addr, token, &me).await?;
     let mut doc = Automerge::new();
     let mut tx = doc.transaction();
+    if view {
+        tx.put(ROOT, "kind", "nudge-share")?;
+    }
     tx.put(ROOT, "n", 0i64)?;
     tx.commit();
     let heads = doc.get_heads();

@@ -18,6 +18,9 @@ pub struct Principal {
     pub token_id: String,
     /// For a share token: the one document it may read.
     pub share: Option<DocumentId>,
+    /// For a share token: when it stops working (ms since the epoch), if ever; its open
+    /// connections close then.
+    pub expires_ms: Option<i64>,
 }
 
 /// What can go wrong with accounts.
@@ -140,6 +143,7 @@ impl Accounts {
             kind,
             token_id: token.id().to_owned(),
             share: None,
+            expires_ms: None,
         })
     }
 

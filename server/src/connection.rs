@@ -8,7 +8,8 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use nudge_protocol::{Access, Handshake, Inbound, Message, PeerKey, Step, TokenKind, inspect};
+use nudge_protocol::admission::{self, Admission, Asking, Ownership};
+use nudge_protocol::{Handshake, Inbound, Message, PeerKey, Step, TokenKind, inspect};
 use nudge_store::DocumentId;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
@@ -22,6 +23,10 @@ use crate::accounts::Principal;
 use crate::documents::{CHANNEL, DocCommand};
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Documents one connection may hold open: a device syncs its journal, its contacts and a
+/// view per buddy; each open document costs memory until the connection ends.
+const MAX_OPEN_PER_CONNECTION: usize = 1024;
 
 async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     let frame = CloseFrame {
@@ -107,9 +112,18 @@ async fn serve_authenticated(
     let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
     let kick = Arc::new(tokio::sync::Notify::new());
     let mut opened: HashMap<DocumentId, mpsc::Sender<DocCommand>> = HashMap::new();
+    // A share that expires closes its connections then, not only at the next upgrade.
+    let expiry = principal.expires_ms.map(|at| {
+        let left = at.saturating_sub(crate::devices::now_ms()).max(0);
+        tokio::time::Instant::now() + std::time::Duration::from_millis(left as u64)
+    });
     let ended: String = loop {
         let deadline = last_heard + if pinged { idle * 2 } else { idle };
         tokio::select! {
+            _ = tokio::time::sleep_until(expiry.unwrap_or(deadline)), if expiry.is_some() => {
+                fail(ws, CloseCode::Policy, "this share link has expired").await;
+                break "share expired".to_owned();
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 if pinged {
                     close(ws, CloseCode::Away, "idle: no answer to ping").await;
@@ -306,39 +320,60 @@ async fn route(
                         .accounts
                         .owner(&doc)
                         .map_err(|e| format!("storage failed: {e}"))?;
-                    let allowed = match principal.kind {
-                        // A share token reads its one view, if the account still owns it.
-                        TokenKind::Share => {
-                            principal.share == Some(doc)
-                                && owner.as_deref() == Some(principal.account.as_str())
-                        }
-                        _ => match owner {
-                            Some(owner) => owner == principal.account,
-                            // A document nobody owns yet becomes the account's when it first
-                            // delivers changes; a request never creates it.
-                            None => !is_request,
-                        },
+                    let ownership = match owner {
+                        None => Ownership::Nobody,
+                        Some(owner) if owner == principal.account => Ownership::Own,
+                        Some(_) => Ownership::Other,
                     };
-                    if !allowed {
-                        let unavailable = Message::DocUnavailable {
-                            sender_id: shared.server_id.clone(),
-                            target_id: remote.to_owned(),
-                            document_id: doc.to_string(),
-                        };
-                        return ws
-                            .send(WsMessage::Binary(unavailable.encode().into()))
-                            .await
-                            .map_err(|e| e.to_string());
+                    let asking = Asking {
+                        is_request,
+                        carries_changes: !message.changes.is_empty(),
+                    };
+                    let access = match admission::admit(
+                        principal.kind,
+                        principal.share == Some(doc),
+                        ownership,
+                        asking,
+                    ) {
+                        Admission::Open(access) => access,
+                        Admission::AnswerAsEmpty => {
+                            let reply =
+                                admission::empty_reply(message).map(|reply| Message::Sync {
+                                    document_id: doc.to_string(),
+                                    sender_id: shared.server_id.clone(),
+                                    target_id: remote.to_owned(),
+                                    data: reply.encode(),
+                                });
+                            return match reply {
+                                Some(reply) => ws
+                                    .send(WsMessage::Binary(reply.encode().into()))
+                                    .await
+                                    .map_err(|e| e.to_string()),
+                                None => Ok(()),
+                            };
+                        }
+                        Admission::Unavailable => {
+                            let unavailable = Message::DocUnavailable {
+                                sender_id: shared.server_id.clone(),
+                                target_id: remote.to_owned(),
+                                document_id: doc.to_string(),
+                            };
+                            return ws
+                                .send(WsMessage::Binary(unavailable.encode().into()))
+                                .await
+                                .map_err(|e| e.to_string());
+                        }
+                    };
+                    if opened.len() >= MAX_OPEN_PER_CONNECTION {
+                        return Err(format!(
+                            "too many documents open on one connection (at most {MAX_OPEN_PER_CONNECTION})"
+                        ));
                     }
                     let open = DocCommand::Open {
                         conn,
                         remote: remote.to_owned(),
                         account: principal.account.clone(),
-                        access: if principal.kind == TokenKind::Share {
-                            Access::ReadOnly
-                        } else {
-                            Access::ReadWrite
-                        },
+                        access,
                         tx: tx.clone(),
                         kick: kick.clone(),
                     };

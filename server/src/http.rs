@@ -275,6 +275,7 @@ fn upgrade(
         match shared.shares.get(&principal.token_id) {
             Ok(Some(record)) if record.live(crate::devices::now_ms()) => {
                 principal.share = record.doc();
+                principal.expires_ms = record.expires_ms;
             }
             Ok(Some(_)) => return text(StatusCode::GONE, "this share link has expired\n"),
             _ => return unauthorized(),

@@ -7,6 +7,7 @@
 //!   `sync`, `doc-unavailable`, `ephemeral`, `error`), encoded and decoded.
 //! - [`inspect`] (`guard.rs`): the guard every inbound message passes before anything acts
 //!   on it: size cap, message shape, ids, and the sync payload.
+//! - [`admission`]: who may open which document, and the answer that opens nothing.
 //! - [`Handshake`] (`handshake.rs`): `join` / `peer`, before any sync message.
 //! - [`DocSession`] (`document.rs`): one document and the peers syncing it, sans-IO, with
 //!   the durability rule: nothing advertising new heads leaves before they are persisted.
@@ -18,6 +19,7 @@
 //! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
 //!   bloom filters away from automerge's decoder.
 
+pub mod admission;
 mod client;
 mod document;
 #[doc(hidden)]

@@ -455,3 +455,37 @@ fn no_token_can_share_the_journal_itself() {
         .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[test]
+fn an_open_buddy_connection_closes_when_its_share_expires() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let mut laptop = owner(&server, &token);
+    // The server's clock is the real one: the share must expire after this moment.
+    laptop.now = jiff::Timestamp::now().to_string();
+    laptop.new_id(&["add", "Email Sam"]);
+    let link = invite_expiring(&laptop, "3s");
+    let share = link.rsplit("/view/").next().unwrap().to_owned();
+    let started = Instant::now();
+    let reason = runtime().block_on(async {
+        let mut ws = connect(&server.addr, Some(&share)).await.unwrap();
+        join(&mut ws, "jo").await;
+        loop {
+            match recv(&mut ws, Duration::from_secs(20)).await {
+                Some(WsMessage::Close(frame)) => {
+                    break frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                }
+                Some(_) => {}
+                None => break "still open 20 s later".into(),
+            }
+        }
+    });
+    eprintln!("closed after {:?}: {reason}", started.elapsed());
+    assert!(reason.contains("expired"), "{reason}");
+}
+
+fn invite_expiring(home: &Home, expires: &str) -> String {
+    let out = home.ok(&["buddy", "invite", "Jo", "--expires", expires]);
+    out.lines().last().unwrap().to_owned()
+}

@@ -244,3 +244,102 @@ fn a_buddy_flooding_have_entries_is_closed_before_decoding() {
     // And the owner still syncs.
     laptop.ok(&["sync"]);
 }
+
+/// An account holder sending `sync` for ids nobody stored: each is answered as an empty
+/// document would answer, and nothing is opened, so the server's memory stays where it
+/// was (each used to open a live document, held while the socket lived).
+#[test]
+fn sync_messages_for_unknown_documents_open_nothing() {
+    use automerge::sync::{State, SyncDoc};
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let pid = server.child.id();
+    let ids = scale(20_000, 100_000);
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "k", "v").unwrap();
+    tx.commit();
+    let first = doc
+        .generate_sync_message(&mut State::new())
+        .unwrap()
+        .encode();
+    let bob = add_account(data.path(), "bob");
+    let (before, after, answers) = runtime().block_on(async {
+        // Bob's document, stored.
+        let theirs = DocumentId::random();
+        let mut bobs = connect(&server.addr, Some(&bob)).await.unwrap();
+        let b = join(&mut bobs, "bob").await;
+        let mut bob_doc = Automerge::new();
+        let mut tx = bob_doc.transaction();
+        tx.put(ROOT, "secret", "plans").unwrap();
+        tx.commit();
+        sync(&mut bobs, "bob", &b, &theirs, &mut bob_doc, "sync")
+            .await
+            .unwrap();
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let s = join(&mut ws, "prober").await;
+        // Another account's document is answered exactly like an unknown one.
+        let mut answers_for = Vec::new();
+        for id in [theirs, DocumentId::random()] {
+            let message = Message::Sync {
+                document_id: id.to_string(),
+                sender_id: "prober".into(),
+                target_id: s.clone(),
+                data: first.clone(),
+            };
+            ws.send(WsMessage::Binary(message.encode().into()))
+                .await
+                .unwrap();
+            match recv(&mut ws, Duration::from_secs(10)).await {
+                Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
+                    Message::Sync { data, .. } => answers_for.push(data),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("no answer ({other:?})"),
+            }
+        }
+        assert_eq!(answers_for[0], answers_for[1]);
+        let before = rss_kib(pid);
+        let mut answers = 0;
+        for batch in 0..ids / 100 {
+            for _ in 0..100 {
+                let message = Message::Sync {
+                    document_id: DocumentId::random().to_string(),
+                    sender_id: "prober".into(),
+                    target_id: s.clone(),
+                    data: first.clone(),
+                };
+                ws.send(WsMessage::Binary(message.encode().into()))
+                    .await
+                    .unwrap();
+            }
+            for _ in 0..100 {
+                match recv(&mut ws, Duration::from_secs(10)).await {
+                    Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
+                        Message::Sync { data, .. } => {
+                            let reply = SyncMessage::decode(&data).unwrap();
+                            assert!(reply.heads.is_empty(), "batch {batch}: {reply:?}");
+                            answers += 1;
+                        }
+                        other => panic!("batch {batch}: {other:?}"),
+                    },
+                    other => panic!("batch {batch}: no answer ({other:?})"),
+                }
+            }
+        }
+        (before, rss_kib(pid), answers)
+    });
+    eprintln!(
+        "{answers} unknown ids answered; server RSS {} MiB before, {} MiB after",
+        before / 1024,
+        after / 1024
+    );
+    assert_eq!(answers, ids);
+    assert!(
+        after < before + 16 * 1024,
+        "server memory grew from {} to {} MiB",
+        before / 1024,
+        after / 1024
+    );
+}

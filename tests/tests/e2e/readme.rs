@@ -107,11 +107,12 @@ fn the_readme_tour_runs_as_written() {
         .filter(|s| s["status"] == "done")
         .filter_map(|s| s["text"].as_str())
         .collect();
+    done.sort();
     assert_eq!(
         done,
         [
-            "Draft email to Sam about UX roles",
-            "Called Priya about teaching"
+            "Called Priya about teaching",
+            "Draft email to Sam about UX roles"
         ],
         "{exported}"
     );
