@@ -23,5 +23,6 @@ mod security;
 mod server;
 mod shell;
 mod sync;
+mod talkative;
 mod util;
 mod watch;
