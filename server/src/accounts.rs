@@ -36,6 +36,9 @@ pub enum AccountError {
     /// No randomness.
     #[error("the operating system gave no randomness: {0}")]
     Random(String),
+    /// A blocking storage task did not finish.
+    #[error("a storage task failed: {0}")]
+    Task(String),
     /// An account with that name exists.
     #[error("an account called {0:?} exists already")]
     Exists(String),

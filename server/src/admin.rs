@@ -165,29 +165,17 @@ pub async fn route(
                 Err(e) => failed(e),
             }
         }
-        (Method::DELETE, Some(("tokens", id))) => {
-            let (accounts, store) = (shared.accounts.clone(), shared.store.clone());
-            let token = id.to_owned();
-            let revoked = tokio::task::spawn_blocking(move || {
-                let revoked = accounts.revoke(&token)?;
-                store.flush()?;
-                Ok::<_, AccountError>(revoked)
-            })
-            .await;
-            match revoked {
-                Ok(Ok(true)) => {
-                    let closed = shared.close_where(|l| l.token_id == id);
-                    tracing::info!(token = %id, closed, "token revoked");
-                    json(
-                        StatusCode::OK,
-                        json!({ "revoked": id, "connections_closed": closed }),
-                    )
-                }
-                Ok(Ok(false)) => text(StatusCode::NOT_FOUND, "no such token\n"),
-                Ok(Err(e)) => failed(e),
-                Err(e) => failed(e),
+        (Method::DELETE, Some(("tokens", id))) => match shared.revoke(id).await {
+            Ok((revoked, closed)) if !revoked.is_empty() => {
+                tracing::info!(token = %id, closed, "token revoked");
+                json(
+                    StatusCode::OK,
+                    json!({ "revoked": id, "also_revoked": &revoked[1..], "connections_closed": closed }),
+                )
             }
-        }
+            Ok(_) => text(StatusCode::NOT_FOUND, "no such token\n"),
+            Err(e) => failed(e),
+        },
         (Method::GET, None) if rest == "backup" => backup(shared),
         _ => text(StatusCode::NOT_FOUND, "no such admin route\n"),
     }

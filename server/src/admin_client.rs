@@ -273,7 +273,7 @@ impl Admin {
     pub fn revoke(&self, id: &str) -> Result<String> {
         let closed = match self {
             Self::Direct(store) => {
-                if !Self::direct(store)?.revoke(id)? {
+                if nudge_server::revoke_in_store(store, id)?.is_empty() {
                     bail!("no token has the id {id:?}; `nudge-server token list` shows them");
                 }
                 store.flush()?;
@@ -286,7 +286,8 @@ impl Admin {
             }
         };
         Ok(format!(
-            "token {id} revoked ({closed} open connections closed)"
+            "token {id} revoked, with every device and share it made ({closed} open connection{} closed)",
+            if closed == 1 { "" } else { "s" }
         ))
     }
 }

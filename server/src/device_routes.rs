@@ -84,8 +84,9 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 .unwrap_or(shared.config.link_ttl.as_millis() as u64) as i64;
             let (devices, store) = (shared.devices.clone(), shared.store.clone());
             let account = principal.account.clone();
+            let minted_by = principal.token_id.clone();
             let created = tokio::task::spawn_blocking(move || {
-                let link = devices.create_link(&account, ttl)?;
+                let link = devices.create_link(&account, &minted_by, ttl)?;
                 store.flush()?;
                 Ok::<_, AccountError>(link)
             })
@@ -130,41 +131,41 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             }
         }
         (Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
-            let (accounts, devices, store) = (
-                shared.accounts.clone(),
-                shared.devices.clone(),
-                shared.store.clone(),
-            );
-            let (account, id) = (principal.account.clone(), id.to_owned());
-            let target = id.clone();
-            let revoked = tokio::task::spawn_blocking(move || {
-                let ours = accounts
-                    .tokens()?
-                    .into_iter()
-                    .any(|t| t.id == target && t.account == account && t.kind != TokenKind::Share);
-                if !ours {
-                    return Ok(false);
+            let accounts = shared.accounts.clone();
+            let (account, target) = (principal.account.clone(), id.to_owned());
+            let found =
+                tokio::task::spawn_blocking(move || {
+                    Ok::<_, AccountError>(accounts.tokens()?.into_iter().find(|t| {
+                        t.id == target && t.account == account && t.kind != TokenKind::Share
+                    }))
+                })
+                .await;
+            let target = match found {
+                Ok(Ok(Some(target))) => target,
+                Ok(Ok(None)) => {
+                    return text(
+                        StatusCode::NOT_FOUND,
+                        "no device of this account has that id\n",
+                    );
                 }
-                accounts.revoke(&target)?;
-                devices.forget(&target)?;
-                store.flush()?;
-                Ok::<_, AccountError>(true)
-            })
-            .await;
-            match revoked {
-                Ok(Ok(true)) => {
-                    let closed = shared.close_where(|l| l.token_id == id);
+                Ok(Err(e)) => return failed(e),
+                Err(e) => return failed(e),
+            };
+            // A device (a stolen one too) cannot lock the owner out.
+            if target.kind == TokenKind::Account && principal.kind != TokenKind::Account {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "only the account token may revoke the account token (or the operator: `nudge-server account token NAME` issues a new one)\n",
+                );
+            }
+            match shared.revoke(id).await {
+                Ok((revoked, closed)) => {
                     tracing::info!(token = %id, closed, by = %principal.token_id, "device revoked");
                     json(
                         StatusCode::OK,
-                        json!({ "revoked": id, "connections_closed": closed }),
+                        json!({ "revoked": id, "also_revoked": &revoked[1.min(revoked.len())..], "connections_closed": closed }),
                     )
                 }
-                Ok(Ok(false)) => text(
-                    StatusCode::NOT_FOUND,
-                    "no device of this account has that id\n",
-                ),
-                Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }
         }

@@ -24,6 +24,10 @@ pub struct TokenInfo {
     pub created_ms: i64,
     /// When it last connected (ms since the epoch), if ever.
     pub last_seen_ms: Option<i64>,
+    /// The token whose link code made it, if a device made it: revoking that one revokes
+    /// this one too.
+    #[serde(default)]
+    pub minted_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,6 +36,9 @@ struct LinkRecord {
     expires_ms: i64,
     /// The joining device's key and the token it got.
     redeemed: Option<(String, String)>,
+    /// The token that asked for the code.
+    #[serde(default)]
+    minted_by: Option<String>,
 }
 
 /// Why a code cannot be redeemed.
@@ -78,9 +85,14 @@ impl Devices {
         })
     }
 
-    /// A new link code for `account`, valid for `ttl_ms`; returns it and its expiry.
-    /// The caller flushes.
-    pub fn create_link(&self, account: &str, ttl_ms: i64) -> Result<(String, i64), AccountError> {
+    /// A new link code for `account`, asked for by the token `minted_by`, valid for
+    /// `ttl_ms`; returns it and its expiry. The caller flushes.
+    pub fn create_link(
+        &self,
+        account: &str,
+        minted_by: &str,
+        ttl_ms: i64,
+    ) -> Result<(String, i64), AccountError> {
         let mut raw = [0u8; 16];
         getrandom::fill(&mut raw).map_err(|e| AccountError::Random(e.to_string()))?;
         let code: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -89,6 +101,7 @@ impl Devices {
             account: account.to_owned(),
             expires_ms,
             redeemed: None,
+            minted_by: Some(minted_by.to_owned()),
         };
         self.links
             .insert(hash(&code), serde_json::to_vec(&record).unwrap_or_default())?;
@@ -142,6 +155,7 @@ impl Devices {
                 name: name.to_owned(),
                 created_ms: now_ms(),
                 last_seen_ms: None,
+                minted_by: record.minted_by.clone(),
             };
             self.info.insert(
                 token.id().as_bytes(),
@@ -174,9 +188,18 @@ impl Devices {
         Ok(())
     }
 
-    /// Forgets a revoked token's record.
+    /// Forgets a revoked token's record, and the unused link codes it asked for.
     pub fn forget(&self, token_id: &str) -> Result<(), AccountError> {
         self.info.remove(token_id.as_bytes())?;
+        for entry in self.links.iter() {
+            let (key, value) = entry?;
+            if let Ok(record) = serde_json::from_slice::<LinkRecord>(&value)
+                && record.minted_by.as_deref() == Some(token_id)
+                && record.redeemed.is_none()
+            {
+                self.links.remove(key)?;
+            }
+        }
         Ok(())
     }
 }

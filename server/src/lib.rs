@@ -19,6 +19,7 @@ mod devices;
 mod documents;
 mod http;
 mod metrics;
+mod revocation;
 mod shares;
 mod throttle;
 mod view_page;
@@ -35,6 +36,7 @@ use tokio::sync::watch;
 pub use accounts::{AccountError, Accounts, Principal, Registered, Removed, TokenInfo};
 use documents::Documents;
 use metrics::Metrics;
+pub use revocation::revoke_in_store;
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -121,6 +123,30 @@ pub(crate) struct Live {
 }
 
 impl Shared {
+    /// Revokes `token` and everything it minted (`revocation.rs`), flushes, and closes
+    /// their open websockets; returns the revoked ids and how many sockets closed.
+    pub(crate) async fn revoke(&self, token: &str) -> Result<(Vec<String>, usize), AccountError> {
+        let (accounts, devices, shares, store) = (
+            self.accounts.clone(),
+            self.devices.clone(),
+            self.shares.clone(),
+            self.store.clone(),
+        );
+        let root = token.to_owned();
+        let revoked = tokio::task::spawn_blocking(move || {
+            let revoked = revocation::revoke_with_minted(&accounts, &devices, &shares, &root)?;
+            store.flush()?;
+            Ok::<_, AccountError>(revoked)
+        })
+        .await
+        .map_err(|e| AccountError::Task(e.to_string()))??;
+        let closed = self.close_where(|l| revoked.contains(&l.token_id));
+        if revoked.len() > 1 {
+            tracing::info!(token = %token, minted = ?&revoked[1..], "revoked what the token minted too");
+        }
+        Ok((revoked, closed))
+    }
+
     /// Closes every open websocket that `matches`; returns how many.
     pub(crate) fn close_where(&self, matches: impl Fn(&Live) -> bool) -> usize {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());

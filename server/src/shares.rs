@@ -40,6 +40,9 @@ pub struct ShareRecord {
     pub created_ms: i64,
     /// When it stops working (ms), if ever.
     pub expires_ms: Option<i64>,
+    /// The token that made it: revoking that one revokes this share too.
+    #[serde(default)]
+    pub minted_by: Option<String>,
 }
 
 impl ShareRecord {
@@ -128,16 +131,11 @@ impl Shares {
         Ok(out)
     }
 
-    /// Revokes a share of `account`. Returns whether there was one. The caller flushes.
-    pub fn revoke(&self, account: &str, id: &str) -> Result<bool, AccountError> {
-        match self.get(id)? {
-            Some(record) if record.account == account => {
-                self.accounts.revoke(id)?;
-                self.tree.remove(id.as_bytes())?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+    /// Forgets the record of a share whose token was revoked (nothing when `id` is not a
+    /// share).
+    pub fn forget(&self, id: &str) -> Result<(), AccountError> {
+        self.tree.remove(id.as_bytes())?;
+        Ok(())
     }
 }
 
@@ -209,6 +207,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                     .collect(),
                 created_ms: now_ms(),
                 expires_ms: value.get("expires_ms").and_then(Value::as_i64),
+                minted_by: Some(principal.token_id.clone()),
             };
             let (shares, accounts, store) = (
                 shared.shares.clone(),
@@ -276,23 +275,26 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             }
         }
         (Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
-            let (shares, store) = (shared.shares.clone(), shared.store.clone());
-            let (account, target) = (principal.account.clone(), id.to_owned());
-            let revoked = tokio::task::spawn_blocking(move || {
-                let revoked = shares.revoke(&account, &target)?;
-                store.flush()?;
-                Ok::<_, AccountError>(revoked)
+            let (shares, account, target) = (
+                shared.shares.clone(),
+                principal.account.clone(),
+                id.to_owned(),
+            );
+            let ours = tokio::task::spawn_blocking(move || {
+                Ok::<_, AccountError>(shares.get(&target)?.is_some_and(|r| r.account == account))
             })
             .await;
-            match revoked {
-                Ok(Ok(true)) => {
-                    let closed = shared.close_where(|l| l.token_id == id);
-                    tracing::info!(share = %id, closed, "share revoked");
-                    json(
-                        StatusCode::OK,
-                        json!({ "revoked": id, "connections_closed": closed }),
-                    )
-                }
+            match ours {
+                Ok(Ok(true)) => match shared.revoke(id).await {
+                    Ok((_, closed)) => {
+                        tracing::info!(share = %id, closed, "share revoked");
+                        json(
+                            StatusCode::OK,
+                            json!({ "revoked": id, "connections_closed": closed }),
+                        )
+                    }
+                    Err(e) => failed(e),
+                },
                 Ok(Ok(false)) => text(
                     StatusCode::NOT_FOUND,
                     "no share of this account has that id\n",

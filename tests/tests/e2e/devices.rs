@@ -197,3 +197,69 @@ fn a_revoked_device_is_refused_keeps_its_data_and_can_join_again() {
         ["Email Sam", "Written after the revoke"]
     );
 }
+
+/// A device's token as `remote.json` keeps it.
+fn device_token(home: &Home) -> String {
+    serde_json::from_str::<Value>(
+        &std::fs::read_to_string(home.path().join("remote.json")).unwrap(),
+    )
+    .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_stolen_device_cannot_lock_the_owner_out_and_loses_what_it_minted_when_revoked() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let base = format!("http://{}", server.addr);
+    let laptop = first_device(&server, &token);
+    let stolen = Home::new();
+    stolen.ok(&["join", &link(&laptop, &[]), "--name", "stolen-phone"]);
+    // The thief mints a spare device and a share of their own, and leaves a code unused.
+    let spare = Home::new();
+    spare.ok(&["join", &link(&stolen, &[]), "--name", "spare"]);
+    let unused = link(&stolen, &[]);
+    let invited = stolen.ok(&["buddy", "invite", "Thief"]);
+    let thiefs_share = invited.lines().last().unwrap().to_owned();
+    let owners_share = laptop
+        .ok(&["buddy", "invite", "Jo"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = |url: &str| agent.get(url).call().unwrap().status().as_u16();
+    assert_eq!(status(&thiefs_share), 200);
+    // It cannot revoke the account token.
+    let account_id = token.split('_').nth(2).unwrap();
+    let mut answer = agent
+        .delete(format!("{base}/v1/devices/{account_id}"))
+        .header("Authorization", format!("Bearer {}", device_token(&stolen)))
+        .call()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+    assert!(
+        answer
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("only the account token")
+    );
+    laptop.ok(&["sync"]);
+    // The owner revokes the stolen device: what it minted goes with it.
+    laptop.ok(&["device", "revoke", "stolen-phone"]);
+    assert_eq!(spare.fails(4, &["sync"]).lines().count(), 1);
+    assert_eq!(status(&thiefs_share), 404);
+    let fresh = Home::new();
+    let err = fresh.fails(1, &["join", &unused]);
+    assert!(err.contains("not known"), "{err}");
+    // The owner's own devices and shares are untouched.
+    assert_eq!(status(&owners_share), 200);
+    laptop.ok(&["sync"]);
+}

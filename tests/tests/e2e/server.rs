@@ -417,7 +417,7 @@ fn accounts_and_tokens_are_managed_while_the_server_runs() {
         join(&mut ws, "bobs-phone").await;
         let revoked = std::time::Instant::now();
         let said = stdout(&admin(data.path(), &["token", "revoke", bob_id]));
-        assert!(said.contains("1 open connections closed"), "{said}");
+        assert!(said.contains("1 open connection closed"), "{said}");
         let mut reason = None;
         for _ in 0..5 {
             match recv(&mut ws, Duration::from_secs(1)).await {

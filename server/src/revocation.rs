@@ -1,0 +1,67 @@
+//! Revoking a token revokes what it minted: the device tokens redeemed from link codes it
+//! asked for, the shares it made, the unused codes it asked for, and so on down. A stolen
+//! device that minted itself a spare device or a share loses them with its own token.
+//! This is the one place that does it, for the HTTP routes and the admin commands alike.
+
+use std::collections::{BTreeSet, HashMap};
+
+use nudge_protocol::TokenKind;
+
+use crate::accounts::{AccountError, Accounts};
+use crate::devices::Devices;
+use crate::shares::Shares;
+
+/// Revokes `root` and every token minted from it; returns the revoked ids, `root` first
+/// (none when `root` was not a token). The caller flushes and closes their sockets.
+pub(crate) fn revoke_with_minted(
+    accounts: &Accounts,
+    devices: &Devices,
+    shares: &Shares,
+    root: &str,
+) -> Result<Vec<String>, AccountError> {
+    let tokens = accounts.tokens()?;
+    let Some(account) = tokens
+        .iter()
+        .find(|t| t.id == root)
+        .map(|t| t.account.clone())
+    else {
+        return Ok(Vec::new());
+    };
+    // Who minted whom, within the account.
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    for token in tokens.iter().filter(|t| t.account == account) {
+        let parent = match token.kind {
+            TokenKind::Share => shares.get(&token.id)?.and_then(|r| r.minted_by),
+            _ => devices.info(&token.id)?.and_then(|i| i.minted_by),
+        };
+        if let Some(parent) = parent {
+            children.entry(parent).or_default().push(token.id.clone());
+        }
+    }
+    let mut revoked = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut next = vec![root.to_owned()];
+    while let Some(id) = next.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        accounts.revoke(&id)?;
+        devices.forget(&id)?;
+        shares.forget(&id)?;
+        next.extend(children.remove(&id).unwrap_or_default());
+        revoked.push(id);
+    }
+    Ok(revoked)
+}
+
+/// [`revoke_with_minted`] on a store no server holds (`nudge-server token revoke` with the
+/// server stopped). The caller flushes.
+pub fn revoke_in_store(
+    store: &nudge_store::SledStore,
+    root: &str,
+) -> Result<Vec<String>, AccountError> {
+    let accounts = Accounts::open(store)?;
+    let devices = Devices::open(store, accounts.clone())?;
+    let shares = Shares::open(store, accounts.clone())?;
+    revoke_with_minted(&accounts, &devices, &shares, root)
+}
