@@ -88,7 +88,7 @@ restart() {
   case $1 in
     ours)
       start ours target/release/nudge-server serve --listen 127.0.0.1:0 --data "$DIR" \
-        --unload-after "$unload_after" ;;
+        --unload-after "$unload_after" --max-connections-per-address 0 ;;
     node) start node node bench/peer/server.mjs "$DIR" ;;
     samod) start samod target/release/samod-peer "$DIR" ;;
   esac

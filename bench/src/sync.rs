@@ -72,6 +72,8 @@ fn start(data: &Path) -> Result<(Server, String)> {
         .arg(data)
         // Idle documents leave memory after 3 s here (300 s by default), to measure it.
         .args(["--unload-after", &UNLOAD_AFTER.as_secs().to_string()])
+        // Every simulated device comes from 127.0.0.1.
+        .args(["--max-connections-per-address", "0"])
         .stdout(Stdio::piped())
         // NUDGE_BENCH_SERVER_LOG=FILE keeps the server's log (with RUST_LOG set).
         .stderr(match std::env::var_os("NUDGE_BENCH_SERVER_LOG") {

@@ -125,6 +125,9 @@ fn start_server(send_timeout: u64, idle_timeout: u64) -> Result<(Server, String)
             "127.0.0.1:0",
             "--max-connections",
             "100000",
+            // Every simulated device comes from 127.0.0.1.
+            "--max-connections-per-address",
+            "0",
         ])
         .args(["--send-timeout", &send_timeout.to_string()])
         .args(["--idle-timeout", &idle_timeout.to_string(), "--data"])

@@ -34,6 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::Shared;
 use crate::accounts::{Principal, Registered};
+use crate::capacity::Socket;
 
 /// Every response body: whole (most routes) or streamed (the live view's events).
 pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
@@ -142,6 +143,15 @@ pub(crate) fn storage_failed(e: impl std::fmt::Display) -> Response<Body> {
     )
 }
 
+/// The answer when a connection finds no room (`capacity.rs`); the socket closes after it.
+pub(crate) fn busy(full: &crate::capacity::Full) -> Response<Body> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, format!("{full}\n"));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 pub(crate) fn unauthorized() -> Response<Body> {
     text(
         StatusCode::UNAUTHORIZED,
@@ -150,15 +160,17 @@ pub(crate) fn unauthorized() -> Response<Body> {
 }
 
 /// Serves one accepted TCP connection: HTTP requests until it closes, or a websocket.
-/// `permit` counts against the connection cap for as long as either lasts.
+/// `permit` counts against the connection cap, and `socket` against its address and the
+/// unauthenticated (`capacity.rs`), for as long as either lasts.
 pub async fn serve(
     stream: TcpStream,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    (permit, socket): (Arc<OwnedSemaphorePermit>, Arc<Socket>),
     mut stopped: watch::Receiver<bool>,
     same_host: bool,
     peer: std::net::IpAddr,
 ) {
+    let evictable = socket.clone();
     let service = {
         let (shared, stopped) = (shared.clone(), stopped.clone());
         service_fn(move |mut request: Request<Incoming>| {
@@ -167,10 +179,14 @@ pub async fn serve(
             request
                 .extensions_mut()
                 .insert(crate::throttle::PeerIp(client));
-            let (shared, permit, stopped) = (shared.clone(), permit.clone(), stopped.clone());
+            let (shared, held, stopped) = (
+                shared.clone(),
+                (permit.clone(), socket.clone()),
+                stopped.clone(),
+            );
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    route(request, shared, permit, stopped, same_host).await,
+                    route(request, shared, held, stopped, same_host).await,
                 )
             }
         })
@@ -188,6 +204,10 @@ pub async fn serve(
                 tracing::debug!("http connection ended: {e}");
             }
         }
+        // It waited longest without authenticating while newcomers needed the room.
+        _ = evictable.evicted() => {
+            tracing::debug!(%peer, "unauthenticated connection closed to make room");
+        }
         _ = stopped.changed() => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection).await;
@@ -195,10 +215,13 @@ pub async fn serve(
     }
 }
 
+/// A connection's places: the server-wide permit and its [`Socket`].
+type Held = (Arc<OwnedSemaphorePermit>, Arc<Socket>);
+
 async fn route(
     request: Request<Incoming>,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    held: Held,
     stopped: watch::Receiver<bool>,
     same_host: bool,
 ) -> Response<Body> {
@@ -207,7 +230,7 @@ async fn route(
         return crate::admin::route(request, rest, &shared, same_host).await;
     }
     if path.starts_with("/view/") && request.method() == Method::GET {
-        return crate::view_page::route(&path, &shared, peer_ip(&request)).await;
+        return crate::view_page::route(&path, &shared, peer_ip(&request), &held.1).await;
     }
     if path == "/v1/shares" || path.starts_with("/v1/shares/") {
         return crate::shares::route(request, &path, &shared).await;
@@ -216,7 +239,7 @@ async fn route(
         return crate::device_routes::route(request, &path, &shared).await;
     }
     match (request.method(), path.as_str()) {
-        (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, shared, permit, stopped),
+        (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, shared, held, stopped),
         (&Method::GET, "/join") => text(
             StatusCode::OK,
             "This is a nudge device link. On the device to add, run:\n  nudge join '<this whole link, with the part after #>'\n",
@@ -263,7 +286,7 @@ fn is_upgrade<B>(request: &Request<B>) -> bool {
 fn upgrade(
     request: Request<Incoming>,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    (permit, socket): Held,
     stopped: watch::Receiver<bool>,
 ) -> Response<Body> {
     let mut principal = match authenticate(&shared, &request) {
@@ -281,6 +304,14 @@ fn upgrade(
             _ => return unauthorized(),
         }
     }
+    // A share link holds a handful of connections; devices keep room of their own.
+    let place = match socket.authenticated(principal.kind, &principal.token_id) {
+        Ok(place) => place,
+        Err(full) => {
+            shared.metrics.connections_refused.inc();
+            return busy(&full);
+        }
+    };
     if let Err(e) = shared.devices.touch(&principal.token_id) {
         tracing::warn!("cannot record when a device was last seen: {e}");
     }
@@ -318,6 +349,7 @@ fn upgrade(
         shared.metrics.connections.inc();
         crate::connection::serve(ws, shared.clone(), principal, conn, stopped).await;
         shared.metrics.connections.dec();
+        drop(place);
         drop(permit);
     });
     let mut response = Response::new(full(Bytes::new()));

@@ -13,6 +13,7 @@
 mod accounts;
 mod admin;
 pub mod backup;
+mod capacity;
 mod connection;
 mod device_routes;
 mod devices;
@@ -48,8 +49,12 @@ pub struct Config {
     /// Silence after which a connection is pinged; as long again without any frame and it
     /// is closed.
     pub idle_timeout: Duration,
-    /// Connections served at once; more are closed as soon as they are accepted.
+    /// Connections served at once; more are closed as soon as they are accepted. Of
+    /// these, a quarter at most may be unauthenticated and a quarter at most share links'
+    /// (`capacity.rs`): the rest stays for devices.
     pub max_connections: usize,
+    /// Connections one address may hold at once (0: no cap); a trusted proxy has none.
+    pub max_connections_per_address: usize,
     /// The secret the admin routes (`/v1/admin/...`) require, from this host only; `None`
     /// turns them off. `nudge-server serve` makes one per run and writes it, with the
     /// address, to `admin.json` in the data folder (mode 0600).
@@ -80,6 +85,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_address: 32,
             admin_secret: None,
             public_url: None,
             link_ttl: Duration::from_secs(15 * 60),
@@ -113,6 +119,8 @@ pub(crate) struct Shared {
     pub(crate) stop_reason: std::sync::Mutex<&'static str>,
     /// Failed credential attempts per source address.
     pub(crate) throttle: throttle::Throttle,
+    /// Who holds how many connections.
+    pub(crate) capacity: Arc<capacity::Capacity>,
 }
 
 /// An open websocket, as revocation sees it.
@@ -184,6 +192,7 @@ pub async fn run_with(
     let server_id = format!("nudge-server-{}", std::process::id());
     let metrics = Arc::new(Metrics::default());
     let max_connections = config.max_connections.clamp(1, u32::MAX as usize >> 4);
+    let caps = capacity::Caps::for_server(max_connections, config.max_connections_per_address);
     let shared = Arc::new(Shared {
         documents: Arc::new(Documents::new(
             documents,
@@ -204,6 +213,7 @@ pub async fn run_with(
         live: Default::default(),
         stop_reason: std::sync::Mutex::new("server shutting down"),
         throttle: throttle::Throttle::default(),
+        capacity: capacity::Capacity::new(caps),
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let storage_failed = shared.documents.failed.clone();
@@ -223,13 +233,23 @@ pub async fn run_with(
                         drop(stream);
                         continue;
                     };
+                    let proxy = shared.config.trusted_proxies.iter().any(|net| net.contains(&addr.ip()));
+                    let socket = match shared.capacity.accept((!proxy).then_some(addr.ip())) {
+                        Ok(socket) => Arc::new(socket),
+                        Err(full) => {
+                            tracing::debug!(%addr, "{full}; closing a new connection");
+                            shared.metrics.connections_refused.inc();
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     tracing::debug!(%addr, "accepted");
                     let _ = stream.set_nodelay(true);
                     let (shared, stopped) = (shared.clone(), stopped.clone());
                     let same_host = stream
                         .local_addr()
                         .is_ok_and(|local| addr.ip().is_loopback() || addr.ip() == local.ip());
-                    tokio::spawn(http::serve(stream, shared, Arc::new(permit), stopped, same_host, addr.ip()));
+                    tokio::spawn(http::serve(stream, shared, (Arc::new(permit), socket), stopped, same_host, addr.ip()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -73,9 +73,14 @@ enum Command {
         /// closed).
         #[arg(long, env = "NUDGE_IDLE_TIMEOUT", default_value_t = 60)]
         idle_timeout: u64,
-        /// Connections served at once.
+        /// Connections served at once (a quarter at most unauthenticated, a quarter at most
+        /// buddies' share links; the rest stays for devices).
         #[arg(long, env = "NUDGE_MAX_CONNECTIONS", default_value_t = 1024)]
         max_connections: usize,
+        /// Connections one address may hold at once, 0 for no cap (a --trusted-proxy has
+        /// none). Raise it for many devices behind one address.
+        #[arg(long, env = "NUDGE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 32)]
+        max_connections_per_address: usize,
         /// Largest message accepted, in bytes; a bigger one closes its connection.
         #[arg(long, env = "NUDGE_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
         max_message_bytes: usize,
@@ -230,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
             handshake_timeout,
             idle_timeout,
             max_connections,
+            max_connections_per_address,
             max_message_bytes,
             public_url,
             link_ttl,
@@ -247,6 +253,7 @@ fn run(cli: Cli) -> Result<()> {
                 handshake_timeout: std::time::Duration::from_secs(handshake_timeout.max(1)),
                 idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
                 max_connections: max_connections.max(1),
+                max_connections_per_address,
                 public_url,
                 link_ttl: std::time::Duration::from_secs(link_ttl.max(1)),
                 send_timeout: std::time::Duration::from_secs(send_timeout.max(1)),

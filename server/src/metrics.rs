@@ -37,6 +37,14 @@ pub struct Metrics {
     pub guard_rejections: Counter,
     /// Connections refused at the HTTP handshake for a missing, unknown or revoked token.
     pub auth_failures: Counter,
+    /// Sockets closed at once for want of room (`capacity.rs`).
+    pub connections_refused: Counter,
+    /// The process's resident memory, read from /proc at each scrape.
+    resident_bytes: Gauge,
+    /// CPU seconds the process used, user and system.
+    cpu_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// File descriptors the process has open.
+    open_fds: Gauge,
 }
 
 impl Default for Metrics {
@@ -57,6 +65,39 @@ impl Default for Metrics {
         let batched_changes = Histogram::new(exponential_buckets(1.0, 2.0, 13));
         let guard_rejections = Counter::default();
         let auth_failures = Counter::default();
+        let connections_refused = Counter::default();
+        let resident_bytes = Gauge::default();
+        let cpu_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let open_fds = Gauge::default();
+        let build_info =
+            prometheus_client::metrics::family::Family::<Vec<(String, String)>, Gauge>::default();
+        build_info
+            .get_or_create(&vec![(
+                "version".to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            )])
+            .set(1);
+        registry.register("build_info", "The server's version (always 1)", build_info);
+        registry.register(
+            "connections_refused",
+            "Sockets closed at once: their address, the unauthenticated, or the share links were at their cap",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            resident_bytes.clone(),
+        );
+        registry.register(
+            "process_cpu_seconds",
+            "CPU time the server process used (user and system)",
+            cpu_seconds.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "File descriptors the server process has open",
+            open_fds.clone(),
+        );
         registry.register(
             "connections",
             "Websocket connections open",
@@ -137,13 +178,46 @@ impl Default for Metrics {
             compactions,
             guard_rejections,
             auth_failures,
+            connections_refused,
+            resident_bytes,
+            cpu_seconds,
+            open_fds,
         }
     }
 }
 
 impl Metrics {
+    /// Updates the process figures from /proc (Linux; elsewhere they stay 0).
+    fn read_process(&self) {
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        {
+            self.resident_bytes.set(kib * 1024);
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the command name (which may hold spaces): utime, stime are the
+            // 12th and 13th; clock ticks of 1/100 s on Linux.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            let ticks: u64 = [11, 12]
+                .iter()
+                .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+                .sum();
+            self.cpu_seconds.set(ticks as f64 / 100.0);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds.set(fds.count() as i64);
+        }
+    }
+
     /// Everything, in the OpenMetrics text format.
     pub fn render(&self) -> String {
+        self.read_process();
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);

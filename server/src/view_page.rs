@@ -27,6 +27,8 @@ use crate::shares::{Lookup, ShareRecord};
 const RECHECK: Duration = Duration::from_secs(1);
 /// How often an idle event stream sends a comment, so proxies keep it open.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// An event stream with no update for this long ends.
+const IDLE_STREAM: Duration = Duration::from_secs(10 * 60);
 
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -215,7 +217,12 @@ async fn render(shared: &Arc<Shared>, record: &ShareRecord) -> anyhow::Result<St
 }
 
 /// Serves `/view/...`.
-pub async fn route(path: &str, shared: &Arc<Shared>, ip: std::net::IpAddr) -> Response<Body> {
+pub async fn route(
+    path: &str,
+    shared: &Arc<Shared>,
+    ip: std::net::IpAddr,
+    socket: &Arc<crate::capacity::Socket>,
+) -> Response<Body> {
     let rest = path.trim_start_matches("/view/");
     let (token, events) = match rest.strip_suffix("/events") {
         Some(token) => (token, true),
@@ -243,7 +250,18 @@ pub async fn route(path: &str, shared: &Arc<Shared>, ip: std::net::IpAddr) -> Re
         }
     };
     if events {
-        return event_stream(shared.clone(), token.to_owned(), record);
+        // A stream counts against its share link, like a websocket does.
+        let token_id = token
+            .parse::<nudge_protocol::Token>()
+            .map(|t| t.id().to_owned())
+            .unwrap_or_default();
+        return match socket.authenticated(nudge_protocol::TokenKind::Share, &token_id) {
+            Ok(place) => event_stream(shared.clone(), token.to_owned(), record, place),
+            Err(full) => {
+                shared.metrics.connections_refused.inc();
+                crate::http::busy(&full)
+            }
+        };
     }
     let main = match render(shared, &record).await {
         Ok(main) => main,
@@ -286,11 +304,19 @@ fn sse(event: &str, data: &str) -> Bytes {
 
 /// The live stream: the page's main part now, then again after every stored change to the
 /// view; `gone` (and the end) once the share stops working.
-fn event_stream(shared: Arc<Shared>, token: String, record: ShareRecord) -> Response<Body> {
+fn event_stream(
+    shared: Arc<Shared>,
+    token: String,
+    record: ShareRecord,
+    place: crate::capacity::Authenticated,
+) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let mut updates = shared.documents.updates.subscribe();
     let doc = record.doc();
     tokio::spawn(async move {
+        // Held for as long as the stream lasts.
+        let _place = place;
+        let mut quiet_since = tokio::time::Instant::now();
         if let Ok(main) = render(&shared, &record).await
             && tx.send(sse("view", &main)).await.is_err()
         {
@@ -314,12 +340,20 @@ fn event_stream(shared: Arc<Shared>, token: String, record: ShareRecord) -> Resp
                     false
                 }
                 _ = keepalive.tick() => {
+                    // Nothing new for long: end the stream (the page's EventSource comes
+                    // back by itself, checked again like any new visitor).
+                    if quiet_since.elapsed() >= IDLE_STREAM {
+                        return;
+                    }
                     if tx.send(Bytes::from_static(b": keepalive\n\n")).await.is_err() {
                         return;
                     }
                     false
                 }
             };
+            if changed {
+                quiet_since = tokio::time::Instant::now();
+            }
             if changed
                 && let Ok(main) = render(&shared, &record).await
                 && tx.send(sse("view", &main)).await.is_err()

@@ -11,6 +11,7 @@ mod devices;
 mod disk_full;
 mod faults;
 mod first_hour;
+mod floods;
 mod hostile_memory;
 mod import;
 mod install;

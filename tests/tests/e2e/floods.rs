@@ -1,0 +1,168 @@
+//! Connection floods against the real server while an honest device syncs in a loop:
+//! idle TCP sockets that never send a byte, idle websockets on one buddy link, and the
+//! buddy page's event streams on the same link. Each attacker is held to its address's
+//! and its link's share of the server; the honest device's syncs all succeed. Latencies
+//! are printed (quiet and flooded), not asserted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::util::{Home, Server, add_account, scale};
+
+async fn connect_from(source: &str, to: &str) -> Option<tokio::net::TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind(format!("{source}:0").parse().ok()?).ok()?;
+    socket.connect(to.parse().ok()?).await.ok()
+}
+
+/// `count` attackers from `source`, each holding what `hold` opens for as long as the
+/// server lets it, then opening it again, until `stop`. Counts the attempts.
+fn flood<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    count: usize,
+    stop: &Arc<AtomicBool>,
+    attempts: &Arc<AtomicUsize>,
+    hold: F,
+) where
+    F: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    for _ in 0..count {
+        let (stop, attempts, hold) = (stop.clone(), attempts.clone(), hold.clone());
+        runtime.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                tokio::select! {
+                    _ = hold() => {}
+                    _ = async { while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    } } => return,
+                }
+                // Reopen after a pause, as an attacker reopening every few seconds would.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+}
+
+fn p99(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[(times.len() * 99 / 100).min(times.len() - 1)]
+}
+
+fn timed_syncs(home: &Home, n: usize, label: &str) -> Vec<Duration> {
+    (0..n)
+        .map(|i| {
+            home.new_id(&["add", &format!("{label} {i}")]);
+            let started = Instant::now();
+            home.ok(&["sync"]);
+            started.elapsed()
+        })
+        .collect()
+}
+
+#[test]
+fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_the_server() {
+    let _ = rlimit::increase_nofile_limit(16_384);
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = Home::new();
+    laptop.remote_add(&format!("http://{}", server.addr), &token);
+    laptop.new_id(&["add", "Email Sam"]);
+    let link = laptop.ok(&["buddy", "invite", "Jo"]);
+    let share = link
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit("/view/")
+        .next()
+        .unwrap()
+        .to_owned();
+    let rounds = scale(20, 100);
+    let quiet = timed_syncs(&laptop, rounds, "Quiet");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let addr = server.addr.clone();
+    // 1,100 idle TCP sockets from one address.
+    let a = addr.clone();
+    flood(&runtime, 1_100, &stop, &attempts, move || {
+        let a = a.clone();
+        async move {
+            if let Some(mut stream) = connect_from("127.0.0.2", &a).await {
+                let mut byte = [0u8; 1];
+                let _ = stream.read(&mut byte).await;
+            }
+        }
+    });
+    // 1,024 websockets on the one share link, answering pings, from two addresses.
+    for (i, source) in ["127.0.0.3", "127.0.0.4"].into_iter().enumerate() {
+        let (a, share) = (addr.clone(), share.clone());
+        flood(&runtime, 512 + i, &stop, &attempts, move || {
+            let (a, share) = (a.clone(), share.clone());
+            async move {
+                let Some(stream) = connect_from(source, &a).await else {
+                    return;
+                };
+                let mut request = format!("ws://{a}/v1/sync").into_client_request().unwrap();
+                request
+                    .headers_mut()
+                    .insert("authorization", format!("Bearer {share}").parse().unwrap());
+                if let Ok((mut ws, _)) = tokio_tungstenite::client_async(request, stream).await {
+                    // Reading answers pings; the join never comes.
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            }
+        });
+    }
+    // 1,024 event streams of the buddy page on the same link.
+    for source in ["127.0.0.5", "127.0.0.6"] {
+        let (a, share) = (addr.clone(), share.clone());
+        flood(&runtime, 512, &stop, &attempts, move || {
+            let (a, share) = (a.clone(), share.clone());
+            async move {
+                let Some(mut stream) = connect_from(source, &a).await else {
+                    return;
+                };
+                let request = format!("GET /view/{share}/events HTTP/1.1\r\nHost: {a}\r\n\r\n");
+                if stream.write_all(request.as_bytes()).await.is_ok() {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    // Let the floods reach the server before the honest device goes on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while attempts.load(Ordering::Relaxed) < 3_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let flooded = timed_syncs(&laptop, rounds, "Flooded");
+    let tried = attempts.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    eprintln!("flooded syncs: {flooded:?}");
+    eprintln!(
+        "{rounds} honest syncs: quiet p99 {:?}, flooded p99 {:?} ({tried} attacker connections tried)",
+        p99(quiet),
+        p99(flooded.clone())
+    );
+    assert!(tried >= 3_000, "the floods did not start: {tried}");
+    // Every flooded sync succeeded (`ok` asserts it); the buddy's page still works.
+    let page = ureq::get(format!("http://{}/view/{share}", server.addr))
+        .call()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+}
