@@ -27,6 +27,15 @@ setTimeout(() => {
 }, 60_000).unref()
 
 const say = value => console.log(JSON.stringify(value))
+// Whether an app can serialise the whole document with plain JSON.stringify (an unsigned
+// integer reads as BigInt, which it refuses).
+const serialises = doc => {
+  try {
+    return JSON.stringify(doc).length > 0
+  } catch (e) {
+    return `${e}`
+  }
+}
 const str = value => (value === undefined || value === null ? null : value.toString())
 
 function connect() {
@@ -58,6 +67,7 @@ if (mode === "journal") {
   const doc = handle.doc()
   say({
     step: "read",
+    stringify: serialises(doc),
     schema_version: Number(doc.schema_version),
     shifts: Object.values(doc.shifts ?? {}).map(s => ({
       text: str(s.text),
@@ -65,7 +75,8 @@ if (mode === "journal") {
     })),
   })
   const id = randomUUID().replaceAll("-", "")
-  const now = new Date()
+  // The test's clock (NUDGE_NOW, as the nudge CLI reads it), else the real one.
+  const now = process.env.NUDGE_NOW ? new Date(process.env.NUDGE_NOW) : new Date()
   handle.change(
     d => {
       d.shifts[id] = {
@@ -97,6 +108,7 @@ if (mode === "journal") {
   const view = handle.doc()
   say({
     step: "read",
+    stringify: serialises(view),
     kind: str(view.kind),
     scope: str(view.scope),
     days: Object.keys(view.days ?? {}).length,

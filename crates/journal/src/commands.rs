@@ -108,7 +108,7 @@ impl Journal {
                 let obj = tx.put_object(&roots.shifts, created.id.as_str(), ObjType::Map)?;
                 tx.put(&obj, "text", text.as_str())?;
                 tx.put(&obj, "created_at", ScalarValue::Timestamp(now.ms()))?;
-                tx.put(&obj, "minutes", u64::from(shift.minutes.unwrap_or(5)))?;
+                tx.put(&obj, "minutes", i64::from(shift.minutes.unwrap_or(5)))?;
                 tx.put(&obj, "kind", shift.kind.unwrap_or(Kind::Other).as_str())?;
                 let ideas = tx.put_object(&obj, "ideas", ObjType::Map)?;
                 let people = tx.put_object(&obj, "people", ObjType::Map)?;
@@ -195,7 +195,7 @@ impl Journal {
                     tx.put(&obj, "kind", kind.as_str())?;
                 }
                 if let Some(minutes) = edit.minutes {
-                    tx.put(&obj, "minutes", u64::from(minutes))?;
+                    tx.put(&obj, "minutes", i64::from(minutes))?;
                 }
                 if let Some(note) = &edit.note {
                     put_optional(tx, &obj, "note", Some(note))?;
@@ -376,7 +376,7 @@ impl Journal {
             |_| format!("Set {key} to {value}"),
             |tx, roots| {
                 match parsed {
-                    Parsed::Goal(g) => tx.put(&roots.settings, "weekly_goal", u64::from(g))?,
+                    Parsed::Goal(g) => tx.put(&roots.settings, "weekly_goal", i64::from(g))?,
                     Parsed::Start(s) => tx.put(&roots.settings, "week_start", s.as_str())?,
                 }
                 Ok(())

@@ -541,7 +541,7 @@ impl Journal {
                         "created_at",
                         ScalarValue::Timestamp(shift.created_at_ms),
                     )?;
-                    tx.put(&obj, "minutes", u64::from(shift.minutes))?;
+                    tx.put(&obj, "minutes", i64::from(shift.minutes))?;
                     tx.put(&obj, "kind", shift.kind.as_str())?;
                     let idea_set = tx.put_object(&obj, "ideas", ObjType::Map)?;
                     for id in ideas {

@@ -68,11 +68,12 @@ impl Journal {
         let settings_values = settings;
         let mut tx = doc.transaction();
         let ok: Result<(), automerge::AutomergeError> = (|| {
-            tx.put(ROOT, "schema_version", SCHEMA_MAJOR)?;
+            // Signed: JavaScript reads unsigned integers as BigInt.
+            tx.put(ROOT, "schema_version", SCHEMA_MAJOR as i64)?;
             tx.put(ROOT, "created_at", ScalarValue::Timestamp(now.ms()))?;
             let settings = tx.put_object(ROOT, "settings", ObjType::Map)?;
             let defaults = settings_values;
-            tx.put(&settings, "weekly_goal", u64::from(defaults.weekly_goal))?;
+            tx.put(&settings, "weekly_goal", i64::from(defaults.weekly_goal))?;
             tx.put(&settings, "week_start", defaults.week_start.as_str())?;
             for key in ["shifts", "ideas", "people", "shares"] {
                 tx.put_object(ROOT, key, ObjType::Map)?;

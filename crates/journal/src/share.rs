@@ -135,7 +135,7 @@ pub fn create_view(actor: ActorId, now: &Now, scope: Scope) -> Automerge {
     let mut tx = doc.transaction();
     let made: Result<(), automerge::AutomergeError> = (|| {
         tx.put(ROOT, "kind", VIEW_KIND)?;
-        tx.put(ROOT, "schema_version", 1u64)?;
+        tx.put(ROOT, "schema_version", 1i64)?;
         tx.put(ROOT, "scope", scope.as_str())?;
         for key in ["days", "ideas_by_status", "shifts", "ideas"] {
             tx.put_object(ROOT, key, ObjType::Map)?;
@@ -200,7 +200,9 @@ fn child_map(tx: &mut Transaction<'_>, parent: &ObjId, key: &str) -> Result<ObjI
     }
 }
 
-/// Makes the map `obj` hold exactly `wanted` (uints), writing only the differences.
+/// Makes the map `obj` hold exactly `wanted`, writing only the differences. Counts are
+/// signed integers: automerge-repo's JavaScript reads unsigned ones as BigInt, which
+/// `JSON.stringify` refuses.
 fn sync_counts(
     tx: &mut Transaction<'_>,
     obj: &ObjId,
@@ -214,7 +216,7 @@ fn sync_counts(
         }
     }
     for (key, n) in wanted {
-        writes += usize::from(set(tx, obj, key, ScalarValue::Uint(u64::from(*n)))?);
+        writes += usize::from(set(tx, obj, key, ScalarValue::Int(i64::from(*n)))?);
     }
     Ok(writes)
 }
@@ -262,7 +264,7 @@ pub fn refresh_view(
             &mut tx,
             &ROOT,
             "weekly_goal",
-            ScalarValue::Uint(u64::from(settings.weekly_goal)),
+            ScalarValue::Int(i64::from(settings.weekly_goal)),
         )?);
         writes += usize::from(set(
             &mut tx,
@@ -291,7 +293,7 @@ pub fn refresh_view(
             &mut tx,
             &ROOT,
             "doors_closed",
-            ScalarValue::Uint(u64::from(doors)),
+            ScalarValue::Int(i64::from(doors)),
         )?);
         if scope == Scope::Counts {
             return Ok(writes);

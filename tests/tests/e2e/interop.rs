@@ -51,9 +51,14 @@ struct Client {
 
 impl Client {
     fn start(args: &[&str]) -> Self {
+        // The devices' clock and zone (util::Home), so that the JS client's shift counts
+        // in the same week as theirs, whatever the date the test runs on.
+        let home = Home::new();
         let mut child = Command::new("node")
             .arg(js_dir().join("client.mjs"))
             .args(args)
+            .env("NUDGE_NOW", &home.now)
+            .env("TZ", &home.tz)
             .current_dir(js_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -155,6 +160,10 @@ fn a_javascript_automerge_repo_client_reads_and_writes_the_journal() {
         "Booked a class from the JS app",
     ]);
     let read = js.step("read", Duration::from_secs(30));
+    assert_eq!(
+        read["stringify"], true,
+        "JSON.stringify of the journal: {read}"
+    );
     assert_eq!(read["schema_version"], 1, "{read}");
     let mut seen: Vec<&str> = read["shifts"]
         .as_array()
@@ -234,6 +243,10 @@ fn a_javascript_client_with_a_share_token_reads_the_view_and_cannot_change_it() 
 
     let js = Client::start(&["share", &ws_url(&server, share_token), &view]);
     let read = js.step("read", Duration::from_secs(30));
+    assert_eq!(
+        read["stringify"], true,
+        "JSON.stringify of the view: {read}"
+    );
     assert_eq!(read["kind"], "nudge-share", "{read}");
     assert_eq!(read["scope"], "titles", "{read}");
     assert_eq!(read["days"], 1, "{read}");
