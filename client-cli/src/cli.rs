@@ -105,7 +105,11 @@ pub enum Command {
     #[command(subcommand)]
     Person(PersonCommand),
     /// A few concrete micro shifts to try next.
-    Suggest,
+    Suggest {
+        /// Print JSON: an array of {"n", "text"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every change to the journal: when, on which device, what.
     History {
         /// Print JSON.
@@ -137,7 +141,11 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Check this device's data (store, journal, cache, remote) and say how to fix problems.
-    Doctor,
+    Doctor {
+        /// Print JSON: {"ok", "checks": [{"part", "ok", "detail", "fix"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions: nudge completions bash > ~/.local/share/bash-completion/completions/nudge
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -446,6 +454,9 @@ pub enum ConfigCommand {
     Get {
         /// weekly_goal, week_start (travel with the journal); device.name, color (this device).
         key: Option<String>,
+        /// Print JSON: an object of the settings asked for.
+        #[arg(long)]
+        json: bool,
     },
     /// Change a setting.
     Set {

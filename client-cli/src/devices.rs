@@ -160,6 +160,22 @@ pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) 
         device["this_device"] = json!(me);
     }
     if as_json {
+        // Instants as RFC 3339, like every other listing.
+        for device in &mut devices {
+            for (ms, at) in [
+                ("created_ms", "created_at"),
+                ("last_seen_ms", "last_seen_at"),
+            ] {
+                let when = device
+                    .get(ms)
+                    .and_then(Value::as_i64)
+                    .map(nudge_journal::when::rfc3339);
+                if let Some(map) = device.as_object_mut() {
+                    map.remove(ms);
+                    map.insert(at.to_owned(), json!(when));
+                }
+            }
+        }
         return out.json(&devices);
     }
     for device in &devices {

@@ -18,18 +18,67 @@ fn resync_advice(home: &Path) -> String {
     )
 }
 
-/// Runs every check; `Err` (exit 1) when any failed.
-pub fn run(home: &Path, now: Now, out: &mut Out) -> Result<()> {
-    let mut problems = Vec::new();
-    let ok =
-        |out: &mut Out, what: &str, detail: String| out.line(format!("ok       {what}: {detail}"));
-    if !home.exists() {
-        out.line(format!(
-            "ok       data folder: {} does not exist yet (nothing recorded)",
-            home.display()
-        ));
-        out.line("All good.");
+/// Runs every check and reports them, as lines or (`as_json`) one JSON object; `Err`
+/// (exit 1) when any failed.
+pub fn run(home: &Path, now: Now, out: &mut Out, as_json: bool) -> Result<()> {
+    let mut fine: Vec<(&str, String)> = Vec::new();
+    let problems = check(home, now, &mut fine);
+    report(out, as_json, &fine, &problems)
+}
+
+/// A check that failed: the part, what is wrong, what to do.
+type Problem = (&'static str, String, String);
+
+fn report(
+    out: &mut Out,
+    as_json: bool,
+    fine: &[(&str, String)],
+    problems: &[Problem],
+) -> Result<()> {
+    if as_json {
+        let mut checks: Vec<serde_json::Value> = fine
+            .iter()
+            .map(|(part, detail)| serde_json::json!({ "part": part, "ok": true, "detail": detail, "fix": null }))
+            .collect();
+        checks.extend(problems.iter().map(|(part, detail, fix)| {
+            serde_json::json!({ "part": part, "ok": false, "detail": detail, "fix": fix })
+        }));
+        out.json(&serde_json::json!({ "ok": problems.is_empty(), "checks": checks }))?;
+    } else {
+        for (what, detail) in fine {
+            out.line(format!("ok       {what}: {detail}"));
+        }
+        if problems.is_empty() {
+            out.line("All good.");
+        }
+        for (what, problem, fix) in problems {
+            out.line(format!("PROBLEM  {what}: {problem}"));
+            out.line(format!("         what to do: {fix}"));
+        }
+    }
+    if problems.is_empty() {
         return Ok(());
+    }
+    anyhow::bail!(
+        "{} found (see above); nothing was changed",
+        crate::output::count(problems.len(), "problem", "problems")
+    )
+}
+
+/// Every check: what passed goes into `fine`; what failed is returned.
+fn check(home: &Path, now: Now, fine: &mut Vec<(&'static str, String)>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let out = fine;
+    let ok = |out: &mut Vec<(&'static str, String)>, what: &'static str, detail: String| {
+        out.push((what, detail))
+    };
+    if !home.exists() {
+        ok(
+            out,
+            "data folder",
+            format!("{} does not exist yet (nothing recorded)", home.display()),
+        );
+        return problems;
     }
     let session = match Session::open(home, now) {
         Ok(session) => session,
@@ -38,14 +87,13 @@ pub fn run(home: &Path, now: Now, out: &mut Out) -> Result<()> {
                 e.downcast_ref::<nudge_store::Error>(),
                 Some(nudge_store::Error::Locked { .. })
             );
-            out.line(format!("PROBLEM  store: {e:#}"));
             let fix = if locked {
                 "another nudge process has it (a watcher? `nudge status` once it is free); wait for it, or stop it".to_owned()
             } else {
                 resync_advice(home)
             };
-            out.line(format!("         what to do: {fix}"));
-            anyhow::bail!("1 problem found (see above); nothing was changed");
+            problems.push(("store", format!("{e:#}"), fix));
+            return problems;
         }
     };
     ok(out, "store", format!("{} opens", session.path().display()));
@@ -62,15 +110,14 @@ pub fn run(home: &Path, now: Now, out: &mut Out) -> Result<()> {
                         if heads == 1 { "" } else { "s" }
                     ),
                 );
-                match session.view() {
-                    Ok(_) => ok(
+                match session
+                    .view()
+                    .and_then(|_| session.shift_ids_with_prefix(""))
+                {
+                    Ok(ids) => ok(
                         out,
                         "read cache",
-                        crate::output::count(
-                            session.shift_ids_with_prefix("")?.len(),
-                            "shift",
-                            "shifts",
-                        ),
+                        crate::output::count(ids.len(), "shift", "shifts"),
                     ),
                     Err(e) => problems.push((
                         "read cache",
@@ -137,17 +184,5 @@ pub fn run(home: &Path, now: Now, out: &mut Out) -> Result<()> {
         Some((pid, state)) => ok(out, "watcher", format!("{state} (pid {pid})")),
         None => ok(out, "watcher", "not running".into()),
     }
-    if problems.is_empty() {
-        out.line("All good.");
-        return Ok(());
-    }
-    for (what, problem, fix) in &problems {
-        out.line(format!("PROBLEM  {what}: {problem}"));
-        out.line(format!("         what to do: {fix}"));
-    }
-    anyhow::bail!(
-        "{} problem{} found (see above); nothing was changed",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
-    )
+    problems
 }

@@ -178,8 +178,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
     let config = config::load()?;
     let home = home(cli.home)?;
     // The doctor opens the store itself: a store that does not open is what it reports.
-    if let Command::Doctor = cli.command {
-        return doctor::run(&home, now()?, out);
+    if let Command::Doctor { json } = cli.command {
+        return doctor::run(&home, now()?, out, json);
     }
     // The watcher opens the store only in short bursts, so that other commands can run.
     if let Command::Sync {
@@ -250,7 +250,7 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
         Command::Week { last, json } => misc::week(session, out, last, json),
         Command::Idea(cmd) => ideas::run(session, out, cmd),
         Command::Person(cmd) => people::run(session, out, cmd),
-        Command::Suggest => misc::suggest(session, out),
+        Command::Suggest { json } => misc::suggest(session, out, json),
         Command::History { json, limit } => misc::history(session, out, json, limit),
         Command::Export { .. } => misc::export(session, out),
         Command::Import {
@@ -306,7 +306,7 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
             std::time::Duration::from_secs(timeout.max(1)),
         ),
         Command::Status { json } => misc::status(session, out, json),
-        Command::Doctor => doctor::run(session.home(), session.now.clone(), out),
+        Command::Doctor { json } => doctor::run(session.home(), session.now.clone(), out, json),
         // Answered in `run` before any store opens.
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
         Command::Sync { timeout, .. } => {

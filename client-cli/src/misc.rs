@@ -80,12 +80,21 @@ pub fn week(session: &Session, out: &mut Out, last: usize, as_json: bool) -> Res
 }
 
 /// `suggest`.
-pub fn suggest(session: &Session, out: &mut Out) -> Result<()> {
+pub fn suggest(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
     let (catalog, summary) = match session.view()? {
         Some(view) => (view.catalog, view.summary),
         None => (Catalog::default(), Summary::default()),
     };
-    for s in nudge_journal::suggest(&catalog, &summary, &session.now.today().to_string()) {
+    let suggestions = nudge_journal::suggest(&catalog, &summary, &session.now.today().to_string());
+    if as_json {
+        let list: Vec<serde_json::Value> = suggestions
+            .iter()
+            .enumerate()
+            .map(|(i, text)| serde_json::json!({ "n": i + 1, "text": text }))
+            .collect();
+        return out.json(&list);
+    }
+    for s in suggestions {
         out.line(format!("- {s}"));
     }
     notice("Plan one: nudge add \"...\"");
@@ -282,15 +291,40 @@ pub fn config(session: &Session, out: &mut Out, cmd: ConfigCommand) -> Result<()
     };
     match cmd {
         ConfigCommand::Path => out.line(crate::config::path()?.display().to_string()),
-        ConfigCommand::Get { key: Some(key) } => out.line(get(&key)?),
-        ConfigCommand::Get { key: None } => {
-            for key in [
-                "weekly_goal",
-                "week_start",
-                local::DEVICE_NAME,
-                local::COLOR,
-            ] {
-                out.line(format!("{key} = {}", get(key)?));
+        ConfigCommand::Get { key, json } => {
+            let keys = match &key {
+                Some(key) => vec![key.as_str()],
+                None => vec![
+                    "weekly_goal",
+                    "week_start",
+                    local::DEVICE_NAME,
+                    local::COLOR,
+                ],
+            };
+            let mut values = serde_json::Map::new();
+            for key in &keys {
+                let value = get(key)?;
+                // Numbers stay numbers in JSON.
+                let value = match value.parse::<u64>() {
+                    Ok(n) if *key == "weekly_goal" => n.into(),
+                    _ => value.into(),
+                };
+                values.insert((*key).to_owned(), value);
+            }
+            if json {
+                return out.json(&values);
+            }
+            for (key, value) in values {
+                let value = match value {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                // One key alone prints its value alone, for scripts.
+                out.line(if keys.len() == 1 {
+                    value
+                } else {
+                    format!("{key} = {value}")
+                });
             }
         }
         ConfigCommand::Set { key, value } => match key.as_str() {

@@ -262,4 +262,24 @@ fn a_stolen_device_cannot_lock_the_owner_out_and_loses_what_it_minted_when_revok
     // The owner's own devices and shares are untouched.
     assert_eq!(status(&owners_share), 200);
     laptop.ok(&["sync"]);
+    let listed = laptop.json(&["device", "list", "--json"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"stolen-phone") && !names.contains(&"spare"),
+        "{listed}"
+    );
+    // Instants as RFC 3339, like every other listing.
+    for device in listed.as_array().unwrap() {
+        assert!(device.get("last_seen_ms").is_none(), "{device}");
+        let seen = device["last_seen_at"].as_str().unwrap_or("");
+        assert!(
+            seen.is_empty() || seen.parse::<jiff::Timestamp>().is_ok(),
+            "{device}"
+        );
+    }
 }

@@ -142,3 +142,29 @@ fn messages_are_about_the_thing_given_and_count_right() {
         "{said}"
     );
 }
+
+#[test]
+fn suggest_config_get_and_doctor_speak_json() {
+    let home = Home::new();
+    home.new_id(&["add", "Email Sam", "+ux", "@sam"]);
+    let suggestions = home.json(&["suggest", "--json"]);
+    let first = &suggestions.as_array().unwrap()[0];
+    assert_eq!(first["n"], 1, "{suggestions}");
+    assert!(first["text"].as_str().is_some_and(|t| !t.is_empty()));
+    let all = home.json(&["config", "get", "--json"]);
+    assert_eq!(all["weekly_goal"], 20, "{all}");
+    assert_eq!(all["week_start"], "monday", "{all}");
+    let one = home.json(&["config", "get", "week_start", "--json"]);
+    assert_eq!(one, serde_json::json!({ "week_start": "monday" }));
+    assert_eq!(home.ok(&["config", "get", "week_start"]), "monday\n");
+    let doctor = home.json(&["doctor", "--json"]);
+    assert_eq!(doctor["ok"], true, "{doctor}");
+    assert!(
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["part"] == "journal" && c["ok"] == true),
+        "{doctor}"
+    );
+}
