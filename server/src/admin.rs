@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `GET /v1/admin/accounts` | `[{"id", "name"}]` |
 //! | `POST /v1/admin/accounts` `{"name"}` | `{"id", "name", "token"}`: the token, shown once |
+//! | `POST /v1/admin/accounts/<name>/token` | `{"token", "connections_closed"}`: a new account token, the old one revoked |
 //! | `DELETE /v1/admin/accounts/<name>` | tokens revoked, documents deleted, sockets closed |
 //! | `GET /v1/admin/tokens` | `[{"id", "kind", "account"}]`, never a secret |
 //! | `DELETE /v1/admin/tokens/<id>` | revoked; its sockets closed |
@@ -112,6 +113,20 @@ pub async fn route(
                     text(StatusCode::CONFLICT, format!("{e}\n"))
                 }
                 Ok(Err(e)) => failed(e),
+                Err(e) => failed(e),
+            }
+        }
+        (Method::POST, Some(("accounts", rest))) if rest.ends_with("/token") => {
+            let name = rest.trim_end_matches("/token");
+            match shared.reissue_account_token(name).await {
+                Ok(Some((token, closed))) => {
+                    tracing::info!(token = %token.id(), closed, "account token reissued");
+                    json(
+                        StatusCode::OK,
+                        json!({ "token": token.to_string(), "connections_closed": closed }),
+                    )
+                }
+                Ok(None) => text(StatusCode::NOT_FOUND, "no such account\n"),
                 Err(e) => failed(e),
             }
         }

@@ -188,6 +188,30 @@ impl Admin {
         }
     }
 
+    /// A new account token for `name` (the old one revoked); returns it and how many
+    /// open connections of the old one closed.
+    pub fn reissue(&self, name: &str) -> Result<(String, u64)> {
+        match self {
+            Self::Direct(store) => {
+                let Some(token) = nudge_server::reissue_in_store(store, name)? else {
+                    bail!("no account is called {name:?}; `nudge-server account list` shows them");
+                };
+                store.flush()?;
+                Ok((token.to_string(), 0))
+            }
+            Self::Running { .. } => {
+                let v = self.call("POST", &format!("accounts/{name}/token"), Some(json!({})))?;
+                match v["token"].as_str() {
+                    Some(token) => Ok((
+                        token.to_owned(),
+                        v["connections_closed"].as_u64().unwrap_or(0),
+                    )),
+                    None => bail!("the server answered something unexpected"),
+                }
+            }
+        }
+    }
+
     /// Every account as (id, name).
     pub fn accounts(&self) -> Result<Vec<(String, String)>> {
         match self {

@@ -188,6 +188,20 @@ impl Devices {
         Ok(())
     }
 
+    /// Counts `token_id` as minted by `new` if one of `old` minted it.
+    pub fn reparent(&self, token_id: &str, old: &[String], new: &str) -> Result<(), AccountError> {
+        if let Some(mut info) = self.info(token_id)?
+            && info.minted_by.as_ref().is_some_and(|m| old.contains(m))
+        {
+            info.minted_by = Some(new.to_owned());
+            self.info.insert(
+                token_id.as_bytes(),
+                serde_json::to_vec(&info).unwrap_or_default(),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Forgets a revoked token's record, and the unused link codes it asked for.
     pub fn forget(&self, token_id: &str) -> Result<(), AccountError> {
         self.info.remove(token_id.as_bytes())?;

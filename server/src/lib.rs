@@ -37,7 +37,7 @@ use tokio::sync::watch;
 pub use accounts::{AccountError, Accounts, Principal, Registered, Removed, TokenInfo};
 use documents::Documents;
 use metrics::Metrics;
-pub use revocation::revoke_in_store;
+pub use revocation::{reissue_in_store, revoke_in_store};
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -153,6 +153,32 @@ impl Shared {
             tracing::info!(token = %token, minted = ?&revoked[1..], "revoked what the token minted too");
         }
         Ok((revoked, closed))
+    }
+
+    /// A new account token for the account `name`, the old one revoked and its sockets
+    /// closed (`revocation.rs`); flushed. `None`: no such account.
+    pub(crate) async fn reissue_account_token(
+        &self,
+        name: &str,
+    ) -> Result<Option<(nudge_protocol::Token, usize)>, AccountError> {
+        let (accounts, devices, shares, store) = (
+            self.accounts.clone(),
+            self.devices.clone(),
+            self.shares.clone(),
+            self.store.clone(),
+        );
+        let name = name.to_owned();
+        let reissued = tokio::task::spawn_blocking(move || {
+            let reissued = revocation::reissue_account_token(&accounts, &devices, &shares, &name)?;
+            store.flush()?;
+            Ok::<_, AccountError>(reissued)
+        })
+        .await
+        .map_err(|e| AccountError::Task(e.to_string()))??;
+        Ok(reissued.map(|(token, old)| {
+            let closed = self.close_where(|l| old.contains(&l.token_id));
+            (token, closed)
+        }))
     }
 
     /// Closes every open websocket that `matches`; returns how many.

@@ -158,6 +158,15 @@ enum AccountCommand {
         #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
         data: PathBuf,
     },
+    /// Issue a new account token (for a token that leaked); the old one stops working at
+    /// once. Devices and shares keep working. Prints the new token, alone on the last line.
+    Token {
+        /// The account's name.
+        name: String,
+        /// Data folder.
+        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+        data: PathBuf,
+    },
     /// Remove an account: revokes its tokens and deletes its documents.
     Remove {
         /// The account's name.
@@ -317,6 +326,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Account(AccountCommand::Add { name, data }) => {
             let (id, token) = admin::Admin::open_or_create(&data, true)?.add_account(&name)?;
             println!("account {name} ({id}) created; its token (shown only now):");
+            println!("{token}");
+            Ok(())
+        }
+        Command::Account(AccountCommand::Token { name, data }) => {
+            let (token, closed) = admin::Admin::open_or_create(&data, false)?.reissue(&name)?;
+            println!(
+                "account {name}: a new token (shown only now); the old one no longer works ({closed} open connection{} closed):",
+                if closed == 1 { "" } else { "s" }
+            );
             println!("{token}");
             Ok(())
         }

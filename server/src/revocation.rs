@@ -54,6 +54,57 @@ pub(crate) fn revoke_with_minted(
     Ok(revoked)
 }
 
+/// A new account token for the account called `name`, the old one revoked (its socket
+/// ids returned for closing). What the old token minted stays, now counted as minted by
+/// the new one, so that a device linked from it keeps working. `None`: no such account.
+/// The caller flushes.
+pub(crate) fn reissue_account_token(
+    accounts: &Accounts,
+    devices: &Devices,
+    shares: &Shares,
+    name: &str,
+) -> Result<Option<(nudge_protocol::Token, Vec<String>)>, AccountError> {
+    let Some(account) = accounts.find(name)? else {
+        return Ok(None);
+    };
+    let tokens = accounts.tokens()?;
+    let old: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.account == account && t.kind == TokenKind::Account)
+        .map(|t| t.id.clone())
+        .collect();
+    let new = accounts.add_token(&account, TokenKind::Account)?;
+    for token in tokens.iter().filter(|t| t.account == account) {
+        match token.kind {
+            TokenKind::Share => {
+                if let Some(mut record) = shares.get(&token.id)?
+                    && record.minted_by.as_ref().is_some_and(|m| old.contains(m))
+                {
+                    record.minted_by = Some(new.id().to_owned());
+                    shares.put(&token.id, &record)?;
+                }
+            }
+            _ => devices.reparent(&token.id, &old, new.id())?,
+        }
+    }
+    for id in &old {
+        accounts.revoke(id)?;
+        devices.forget(id)?;
+    }
+    Ok(Some((new, old)))
+}
+
+/// [`reissue_account_token`] on a store no server holds. The caller flushes.
+pub fn reissue_in_store(
+    store: &nudge_store::SledStore,
+    name: &str,
+) -> Result<Option<nudge_protocol::Token>, AccountError> {
+    let accounts = Accounts::open(store)?;
+    let devices = Devices::open(store, accounts.clone())?;
+    let shares = Shares::open(store, accounts.clone())?;
+    Ok(reissue_account_token(&accounts, &devices, &shares, name)?.map(|(token, _)| token))
+}
+
 /// [`revoke_with_minted`] on a store no server holds (`nudge-server token revoke` with the
 /// server stopped). The caller flushes.
 pub fn revoke_in_store(

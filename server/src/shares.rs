@@ -131,6 +131,15 @@ impl Shares {
         Ok(out)
     }
 
+    /// Replaces the record of a share.
+    pub fn put(&self, id: &str, record: &ShareRecord) -> Result<(), AccountError> {
+        self.tree.insert(
+            id.as_bytes(),
+            serde_json::to_vec(record).unwrap_or_default(),
+        )?;
+        Ok(())
+    }
+
     /// Forgets the record of a share whose token was revoked (nothing when `id` is not a
     /// share).
     pub fn forget(&self, id: &str) -> Result<(), AccountError> {

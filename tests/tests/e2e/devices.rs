@@ -283,3 +283,38 @@ fn a_stolen_device_cannot_lock_the_owner_out_and_loses_what_it_minted_when_revok
         );
     }
 }
+
+#[test]
+fn a_leaked_account_token_is_replaced_and_the_devices_linked_from_it_keep_working() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let phone = Home::new();
+    phone.ok(&["join", &link(&laptop, &[]), "--name", "phone"]);
+    let out = crate::util::admin(data.path(), &["account", "token", "ana"]);
+    let said = crate::util::stdout(&out);
+    let new = said.lines().last().unwrap().to_owned();
+    assert!(new.starts_with("nudge_acct_") && new != token, "{said}");
+    // The old token is refused; the new one works; the phone, linked from the old, too.
+    assert_eq!(laptop.fails(4, &["sync"]).lines().count(), 1);
+    let fresh = Home::new();
+    fresh.remote_add(&format!("http://{}", server.addr), &new);
+    fresh.ok(&["sync"]);
+    phone.new_id(&["add", "From the phone"]);
+    phone.ok(&["sync"]);
+    fresh.ok(&["sync"]);
+    assert!(texts(&fresh.json(&["export", "--json"])).contains(&"From the phone".to_owned()));
+    let bad = crate::util::admin(data.path(), &["account", "token", "nobody"]);
+    assert_eq!(bad.status.code(), Some(1));
+    drop(server);
+    // With the server stopped, straight on the folder.
+    let again = crate::util::stdout(&crate::util::admin(
+        data.path(),
+        &["account", "token", "ana"],
+    ));
+    assert!(
+        again.lines().last().unwrap().starts_with("nudge_acct_"),
+        "{again}"
+    );
+}
