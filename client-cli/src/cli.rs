@@ -6,14 +6,26 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Track the five-minute micro shifts that add up to a career change.
 #[derive(Parser, Debug)]
-#[command(name = "nudge", version, about, max_term_width = 100)]
+#[command(
+    name = "nudge",
+    version,
+    about,
+    max_term_width = 100,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Where nudge keeps its data (default: the platform data directory).
-    #[arg(long, global = true, env = "NUDGE_HOME", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "NUDGE_HOME",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub home: Option<PathBuf>,
 
     /// When to use colour (NO_COLOR is respected with auto).
-    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN", help_heading = "Global options")]
     pub color: ColorWhen,
 
     /// The command.

@@ -35,7 +35,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use clap::Parser;
 use nudge_journal::Now;
 
 use cli::{BuddyCommand, Cli, ColorWhen, Command, DeviceCommand, RemoteCommand};
@@ -52,7 +51,13 @@ pub fn main() -> ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    let cli = match Cli::try_parse() {
+    // `--color` has to be known before parsing, so that `--help` and usage errors obey it.
+    let colour = color_asked();
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .color(colour)
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -91,6 +96,27 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--color WHEN` (or `--color=WHEN`) as given on the command line, before clap parses it.
+fn color_asked() -> clap::ColorChoice {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut asked = None;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(value) = arg.strip_prefix("--color=") {
+            asked = Some(value.to_owned());
+        } else if arg == "--color" {
+            asked = args.get(i + 1).cloned();
+        }
+    }
+    match asked.as_deref() {
+        Some("never") => clap::ColorChoice::Never,
+        Some("always") => clap::ColorChoice::Always,
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
 fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(home) = cli_home.filter(|h| !h.as_os_str().is_empty()) {
         return Ok(home);
@@ -102,24 +128,64 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
         })
 }
 
+/// What every page ends with: exit codes, environment, files (docs/cli.md says the same).
+const MAN_TAIL: &str = r#".SH "EXIT STATUS"
+0 on success; 1 on an error you can fix (one line on stderr says how); 2 on bad usage; 3 when the server cannot be reached or stopped answering; 4 when the server refused the token; 5 when the server is holding back this address after too many failed attempts. A failed command changes nothing.
+.SH ENVIRONMENT
+.TP
+\fBNUDGE_HOME\fR
+Where nudge keeps its data (as \fB--home\fR).
+.TP
+\fBNUDGE_TOKEN\fR
+The account's token, for \fBnudge remote add\fR.
+.TP
+\fBNUDGE_SYNC_TIMEOUT\fR
+Seconds a whole sync may take (as \fB--timeout\fR).
+.TP
+\fBNUDGE_CONFIG\fR
+The config file to read instead of the platform's.
+.TP
+\fBNO_COLOR\fR
+No colour with \fB--color auto\fR.
+.TP
+\fBTZ\fR
+The time zone done shifts are counted in.
+.SH FILES
+.TP
+\fI~/.local/share/nudge\fR
+The data folder on Linux (the store, the read cache, remote.json and follows.json, mode 0600).
+.TP
+\fI~/.config/nudge/config.toml\fR
+Defaults for colour, week start, weekly goal, remote and device name (\fBnudge config path\fR says where).
+"#;
+
 /// Writes `nudge.1` and a page per command (`nudge-sync.1`, `nudge-buddy-invite.1`, ...).
 fn write_man_pages(dir: &std::path::Path, out: &mut Out) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create {}; pick another --out folder", dir.display()))?;
     let mut written = 0;
-    let mut stack = vec![("nudge".to_owned(), <Cli as clap::CommandFactory>::command())];
+    // Built first, so that every command knows its full name (`nudge sync`) and version.
+    // No `help` subcommands on paper: each command's page is its help.
+    fn without_help(command: clap::Command) -> clap::Command {
+        command
+            .disable_help_subcommand(true)
+            .mut_subcommands(without_help)
+    }
+    let mut root = without_help(<Cli as clap::CommandFactory>::command());
+    root.build();
+    let mut stack = vec![("nudge".to_owned(), root)];
     while let Some((name, command)) = stack.pop() {
         let command = command.display_name(name.replace('-', " "));
+        // Every command listed gets its page, so no SEE ALSO points nowhere.
         for sub in command.get_subcommands() {
-            if sub.get_name() != "help" {
-                stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
-            }
+            stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
         }
         let mut page = Vec::new();
         clap_mangen::Man::new(command)
             .title(name.clone())
             .render(&mut page)
             .with_context(|| format!("cannot render the man page for {name}"))?;
+        page.extend_from_slice(MAN_TAIL.as_bytes());
         let path = dir.join(format!("{name}.1"));
         std::fs::write(&path, page).with_context(|| {
             format!("cannot write {}; pick another --out folder", path.display())

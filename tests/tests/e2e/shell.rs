@@ -41,6 +41,37 @@ fn man_pages_cover_every_command() {
     }
     let sync = std::fs::read_to_string(dir.join("nudge-sync.1")).unwrap();
     assert!(sync.contains("watch"), "{sync}");
+    // The full name in the synopsis, the version, and the sections a man page has.
+    let synopsis = sync.split(".SH SYNOPSIS").nth(1).unwrap_or_default();
+    assert!(
+        synopsis.trim_start().starts_with("\\fBnudge sync\\fR"),
+        "{sync}"
+    );
+    for section in [
+        ".SH VERSION",
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+    ] {
+        assert!(sync.contains(section), "no {section} in nudge-sync.1");
+    }
+    // Every page another page points to exists.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for (i, _) in text.match_indices("(1)") {
+            let before = &text[..i];
+            let start = before
+                .rfind(|c: char| c.is_whitespace() || c == 'B')
+                .map_or(0, |s| s + 1);
+            let name = before[start..].replace("\\fR", "").replace("\\-", "-");
+            if name.starts_with("nudge") {
+                assert!(
+                    dir.join(format!("{name}.1")).exists(),
+                    "a page points to {name}(1)"
+                );
+            }
+        }
+    }
     // A folder that cannot be made: one line, exit 1.
     let file = home.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
@@ -131,4 +162,14 @@ fn the_config_file_gives_defaults_and_its_mistakes_are_one_line() {
     assert!(err.contains("weekly_goal"), "{err}");
     std::fs::remove_file(home.config_path()).unwrap();
     assert_eq!(home.ok(&["export", "--json"]), before);
+}
+
+#[test]
+fn color_never_and_always_reach_help_and_global_options_have_their_heading() {
+    let home = Home::new();
+    let plain = home.ok(&["--color", "never", "--help"]);
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+    assert!(plain.contains("Global options:"), "{plain}");
+    let coloured = home.ok(&["--color=always", "sync", "--help"]);
+    assert!(coloured.contains('\u{1b}'), "{coloured:?}");
 }
