@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Track the five-minute micro shifts that add up to a career change.
@@ -31,6 +32,12 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A value parser that offers `values` to shell completion and `--help`, and hands the
+/// value on as typed (the commands parse it as before).
+fn one_of(values: impl IntoIterator<Item = &'static str>) -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(values)
 }
 
 /// `import --from` values.
@@ -252,7 +259,7 @@ pub struct ShiftWords {
     #[arg(required = true, num_args = 1.., value_name = "TEXT|+IDEA|@PERSON", allow_hyphen_values = false)]
     pub words: Vec<String>,
     /// Kind: email, call, message, event, coffee, class, apply, research, other.
-    #[arg(long)]
+    #[arg(long, ignore_case = true, value_parser = one_of(nudge_journal::Kind::ALL.iter().map(|k| k.as_str())))]
     pub kind: Option<String>,
     /// About how many minutes (default 5).
     #[arg(long)]
@@ -302,7 +309,7 @@ pub struct EditArgs {
     #[arg(long, value_name = "+IDEA|@PERSON", allow_hyphen_values = true)]
     pub untag: Vec<String>,
     /// New kind.
-    #[arg(long)]
+    #[arg(long, ignore_case = true, value_parser = one_of(nudge_journal::Kind::ALL.iter().map(|k| k.as_str())))]
     pub kind: Option<String>,
     /// New minutes.
     #[arg(long)]
@@ -409,7 +416,7 @@ pub struct PersonFields {
     #[arg(long)]
     pub notes: Option<String>,
     /// Status: to_contact, reached_out, talking, met, dormant.
-    #[arg(long)]
+    #[arg(long, ignore_case = true, value_parser = one_of(nudge_journal::PersonStatus::ALL.iter().map(|s| s.as_str())))]
     pub status: Option<String>,
 }
 
@@ -473,6 +480,7 @@ pub enum ConfigCommand {
     /// Change a setting.
     Set {
         /// weekly_goal, week_start, device.name or color.
+        #[arg(value_parser = one_of(["weekly_goal", "week_start", "device.name", "color"]))]
         key: String,
         /// The new value.
         value: String,
@@ -534,7 +542,7 @@ pub enum BuddyCommand {
         /// Their name.
         name: String,
         /// What they see: counts, titles or full.
-        #[arg(long, default_value = "counts")]
+        #[arg(long, default_value = "counts", ignore_case = true, value_parser = one_of(nudge_journal::Scope::ALL.iter().map(|s| s.as_str())).try_map(|s| s.parse::<nudge_journal::Scope>()))]
         scope: nudge_journal::Scope,
         /// How long the link works: 90d, 2w, 12h, 30m or never.
         #[arg(long, default_value = "90d", value_name = "WHEN")]

@@ -17,10 +17,22 @@ fn completions_for_every_shell_name_the_commands() {
             assert!(script.contains(command), "{shell}: {command} missing");
         }
     }
+    // Options with a fixed set of values complete those values, not file names.
+    let bash = home.ok(&["completions", "bash"]);
+    for values in [
+        "counts titles full",
+        "to_contact reached_out talking met dormant",
+        "weekly_goal week_start device.name color",
+    ] {
+        assert!(bash.contains(values), "bash does not complete {values:?}");
+    }
+    assert!(bash.contains("email call"), "bash does not complete --kind");
     // An unknown shell is a usage error, and no data folder was needed for any of it.
     let err = home.fails(2, &["completions", "tcsh"]);
     assert!(err.contains("possible values"), "{err}");
     assert!(!home.path().join("store").exists());
+    // The values are still read as before: any case.
+    home.ok(&["add", "Email Sam", "--kind", "EMAIL"]);
 }
 
 #[test]
