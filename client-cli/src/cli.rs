@@ -65,10 +65,19 @@ pub enum ColorWhen {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Plan a micro shift: nudge add "Email Sam about UX roles" +ux @sam
+    #[command(
+        after_help = "Examples:\n  nudge add \"Draft email to Sam about UX roles\" +ux @sam --kind email\n  nudge add \"Find one pottery class near me\" +pottery --minutes 10"
+    )]
     Add(AddArgs),
     /// Record a shift already made: nudge log "Called Priya" +teaching --at "yesterday 17:00"
+    #[command(
+        after_help = "Examples:\n  nudge log \"Called Priya about teaching\" +teaching @priya --at \"yesterday 5pm\"\n  nudge log \"Booked a taster class\" +pottery --at \"last friday\""
+    )]
     Log(LogArgs),
     /// Mark a shift done.
+    #[command(
+        after_help = "Examples:\n  nudge done 3f2a\n  nudge done 3f2a --little-yes \"Sam offered an intro\" --at 9:15am"
+    )]
     Done {
         /// The shift's id (or a unique prefix of at least 4 characters).
         id: String,
@@ -236,6 +245,9 @@ pub enum Command {
         timeout: u64,
     },
     /// Exchange changes with the server until both sides hold the same journal.
+    #[command(
+        after_help = "Examples:\n  nudge sync\n  nudge sync --timeout 120    a first fetch of a big journal over a slow link\n  nudge sync --watch          stay connected; Ctrl-C stops"
+    )]
     Sync {
         /// Stay connected: send local changes as they are made, store remote ones as they
         /// come, reconnect when the server goes away; Ctrl-C stops.

@@ -18,6 +18,7 @@ mod cli;
 mod config;
 mod devices;
 mod doctor;
+mod help;
 mod ideas;
 mod marker;
 mod misc;
@@ -53,7 +54,7 @@ pub fn main() -> ExitCode {
     }
     // `--color` has to be known before parsing, so that `--help` and usage errors obey it.
     let colour = color_asked();
-    let parsed = <Cli as clap::CommandFactory>::command()
+    let parsed = help::grouped(<Cli as clap::CommandFactory>::command())
         .color(colour)
         .try_get_matches()
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));

@@ -185,3 +185,33 @@ fn color_never_and_always_reach_help_and_global_options_have_their_heading() {
     let coloured = home.ok(&["--color=always", "sync", "--help"]);
     assert!(coloured.contains('\u{1b}'), "{coloured:?}");
 }
+
+#[test]
+fn help_groups_the_commands_and_shows_examples() {
+    let home = Home::new();
+    let help = home.ok(&["--help"]);
+    for heading in [
+        "Shifts:",
+        "Ideas and people:",
+        "Sync and sharing:",
+        "Setup:",
+        "Global options:",
+        "Examples:",
+        "Usage: nudge [OPTIONS] <COMMAND>",
+    ] {
+        assert!(help.contains(heading), "no {heading:?} in\n{help}");
+    }
+    for command in [
+        "add", "done", "week", "idea", "sync", "buddy", "doctor", "man",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "{command} is not listed"
+        );
+    }
+    assert!(home.ok(&["done", "--help"]).contains("Examples:"));
+    // The commands hidden from the list still parse, and typos still get a suggestion.
+    let err = home.fails(2, &["sinc"]);
+    assert!(err.contains("'sync'"), "{err}");
+}
