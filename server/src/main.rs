@@ -198,6 +198,20 @@ enum TokenCommand {
     },
 }
 
+/// A listening socket with a deep accept queue: under a flood of connections (most closed
+/// at once by the connection caps) an honest device's connection waits in the queue
+/// instead of being dropped and retried a second later.
+fn bind(listen: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(4096)
+}
+
 /// `--trusted-proxy`: `10.0.0.5`, `10.0.0.0/8` or `fd00::/8`.
 fn parse_net(text: &str) -> std::result::Result<ipnet::IpNet, String> {
     let text = text.trim();
@@ -282,11 +296,9 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let admin_file = admin::path(&data);
             let served = runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .with_context(|| {
-                        format!("cannot listen on {listen}; is another server running there?")
-                    })?;
+                let listener = bind(listen).with_context(|| {
+                    format!("cannot listen on {listen}; is another server running there?")
+                })?;
                 let addr = listener.local_addr()?;
                 let secret = admin::write(&data, addr)?;
                 let config = nudge_server::Config {
