@@ -103,7 +103,7 @@ async fn serve_authenticated(
         close(ws, CloseCode::Policy, "token revoked").await;
         return;
     }
-    let Some(remote) = protocol_handshake(ws, shared, principal).await else {
+    let Some(remote) = protocol_handshake(ws, shared).await else {
         return;
     };
     let idle = shared.config.idle_timeout;
@@ -204,7 +204,6 @@ async fn serve_authenticated(
     for (_, doc) in opened {
         let _ = doc.send(DocCommand::Close { conn }).await;
     }
-    release_peer_id(shared, &remote, principal);
     tracing::info!(conn, %ended, "disconnected");
 }
 
@@ -219,17 +218,10 @@ fn counted_inspect(bytes: &[u8], shared: &Shared) -> Result<Inbound, nudge_proto
     inspected
 }
 
-/// Frees a peer id this credential reserved.
-fn release_peer_id(shared: &Shared, remote: &str, principal: &Principal) {
-    let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
-    if peer_ids.get(remote) == Some(&principal.token_id) {
-        peer_ids.remove(remote);
-    }
-}
-
-/// Waits for `join`, reserves the claimed peer id for this credential (refusing one held
-/// under another), and only then answers `peer`; returns the peer id.
-async fn protocol_handshake(ws: &mut Ws, shared: &Shared, principal: &Principal) -> Option<String> {
+/// Waits for `join` and answers `peer`; returns the peer id the client claims. Nothing is
+/// keyed by it (sync state and access belong to the connection), so no client can take
+/// another's peer id away from it, whoever claimed it first.
+async fn protocol_handshake(ws: &mut Ws, shared: &Shared) -> Option<String> {
     let mut handshake = Handshake::receiving(shared.server_id.clone(), None);
     let first = timeout(shared.config.handshake_timeout, ws.next()).await;
     let bytes = match first {
@@ -252,34 +244,12 @@ async fn protocol_handshake(ws: &mut Ws, shared: &Shared, principal: &Principal)
     };
     match handshake.receive(&message) {
         Step::Established { remote, reply, .. } => {
-            // Reserved before `peer` goes out, so that once a client has its answer no other
-            // credential can take the same peer id.
-            let taken = {
-                let mut peer_ids = shared.peer_ids.lock().unwrap_or_else(|p| p.into_inner());
-                match peer_ids.get(&remote) {
-                    Some(holder) if *holder != principal.token_id => true,
-                    _ => {
-                        peer_ids.insert(remote.clone(), principal.token_id.clone());
-                        false
-                    }
-                }
-            };
-            if taken {
-                fail(
-                    ws,
-                    CloseCode::Policy,
-                    "that peer id is connected under another credential",
-                )
-                .await;
-                return None;
-            }
             if let Some(reply) = reply
                 && ws
                     .send(WsMessage::Binary(reply.encode().into()))
                     .await
                     .is_err()
             {
-                release_peer_id(shared, &remote, principal);
                 return None;
             }
             Some(remote)

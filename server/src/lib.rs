@@ -102,9 +102,6 @@ pub(crate) const STORAGE_FAILED: &str = "server stopping: storage failed";
 
 /// What every connection shares.
 pub(crate) struct Shared {
-    /// Peer ids claimed by live connections, with the token id each came with: a `join`
-    /// claiming a peer id held under another credential is refused.
-    pub(crate) peer_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub(crate) accounts: Accounts,
     pub(crate) devices: devices::Devices,
     pub(crate) shares: shares::Shares,
@@ -232,7 +229,6 @@ pub async fn run_with(
         shares: shares::Shares::open(&store, accounts.clone())?,
         accounts,
         server_id,
-        peer_ids: Default::default(),
         config,
         store: store.clone(),
         metrics,
