@@ -253,16 +253,13 @@ async fn route(
             "websocket sync only: connect a websocket client here\n",
         ),
         (&Method::GET, "/healthz") => health(&shared).await,
-        (&Method::GET, "/metrics") => {
-            let mut response = text(StatusCode::OK, shared.metrics.render());
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            response
+        (&Method::GET, "/metrics") if shared.config.metrics_addr.is_none() => {
+            metrics_page(&shared.metrics)
         }
+        (&Method::GET, "/metrics") => text(
+            StatusCode::NOT_FOUND,
+            "metrics are served on the address given with --metrics-listen\n",
+        ),
         (&Method::GET | &Method::PUT, "/v1/journal") => journal(request, &shared).await,
         (_, "/healthz" | "/metrics" | "/v1/journal") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
@@ -361,6 +358,56 @@ fn upgrade(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// `/metrics`: everything, as OpenMetrics text.
+pub(crate) fn metrics_page(metrics: &crate::metrics::Metrics) -> Response<Body> {
+    let mut response = text(StatusCode::OK, metrics.render());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+/// Serves `/metrics` alone on `listener` (`--metrics-listen`), until `stopped`.
+pub(crate) async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<crate::metrics::Metrics>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("metrics accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let metrics = metrics.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        match (request.method(), request.uri().path()) {
+                            (&Method::GET, "/metrics") => metrics_page(&metrics),
+                            _ => text(StatusCode::NOT_FOUND, "only /metrics here\n"),
+                        },
+                    )
+                }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// Proves storage works end to end: a one-change document is appended, flushed, loaded

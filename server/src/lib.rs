@@ -73,6 +73,9 @@ pub struct Config {
     /// How long a document nobody has open stays in memory; it is loaded again from
     /// storage when next opened.
     pub unload_after: Duration,
+    /// Where `/metrics` is served instead of the main port (`--metrics-listen`), so that it
+    /// need not be public; `None` serves it on the main port.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client (for
     /// the failed-attempt limit); from anyone else those headers are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -93,6 +96,7 @@ impl Default for Config {
             storage_timeout: Duration::from_secs(30),
             unload_after: Duration::from_secs(300),
             trusted_proxies: Vec::new(),
+            metrics_addr: None,
         }
     }
 }
@@ -238,8 +242,19 @@ pub async fn run_with(
         capacity: capacity::Capacity::new(caps),
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    let storage_failed = shared.documents.failed.clone();
     let (stop, stopped) = watch::channel(false);
+    if let Some(addr) = shared.config.metrics_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for --metrics-listen: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics on {}", listener.local_addr()?);
+        tokio::spawn(http::serve_metrics(
+            listener,
+            shared.metrics.clone(),
+            stopped.clone(),
+        ));
+    }
+    let storage_failed = shared.documents.failed.clone();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -113,6 +113,10 @@ enum Command {
         /// limit. Without it those headers are ignored and the socket's address counts.
         #[arg(long = "trusted-proxy", env = "NUDGE_TRUSTED_PROXY", value_delimiter = ',', value_name = "ADDR_OR_CIDR", value_parser = parse_net)]
         trusted_proxies: Vec<ipnet::IpNet>,
+        /// Serve /metrics on this address only (e.g. 127.0.0.1:9090), not on --listen,
+        /// so that it need not be public.
+        #[arg(long, env = "NUDGE_METRICS_LISTEN", value_name = "ADDR")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Back up the data folder into one file, while the server runs or not; the file is
     /// checked before it replaces FILE.
@@ -267,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
             unload_after,
             cache_mib,
             trusted_proxies,
+            metrics_listen,
         } => {
             let config = nudge_server::Config {
                 limits: nudge_protocol::Limits {
@@ -283,6 +288,7 @@ fn run(cli: Cli) -> Result<()> {
                 storage_timeout: std::time::Duration::from_secs(storage_timeout.max(1)),
                 unload_after: std::time::Duration::from_secs(unload_after.max(1)),
                 trusted_proxies,
+                metrics_addr: metrics_listen,
                 ..nudge_server::Config::default()
             };
             let store = open(&data, cache_mib).map_err(|e| {

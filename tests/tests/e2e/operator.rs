@@ -138,3 +138,55 @@ fn the_servers_folder_the_devices_store_and_backups_are_their_owners_alone() {
     stdout(&admin(&folder, &["backup", "--out", out.to_str().unwrap()]));
     assert_eq!(mode(&out), 0o600);
 }
+
+fn get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent.get(url).call().unwrap();
+    (
+        answer.status().as_u16(),
+        answer.body_mut().read_to_string().unwrap(),
+    )
+}
+
+#[test]
+fn metrics_carry_process_and_build_figures_and_can_leave_the_public_port() {
+    let data = tempfile::tempdir().unwrap();
+    add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let (status, text) = get(&format!("http://{}/metrics", server.addr));
+    assert_eq!(status, 200);
+    for name in [
+        "nudge_build_info{version=\"",
+        "nudge_process_resident_memory_bytes ",
+        "nudge_process_cpu_seconds ",
+        "nudge_process_open_fds ",
+        "nudge_connections_refused_total ",
+    ] {
+        assert!(text.contains(name), "no {name} in\n{text}");
+    }
+    let rss: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("nudge_process_resident_memory_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(rss > 1e6, "{rss}");
+    drop(server);
+    // With --metrics-listen, only that address serves them.
+    let metrics = format!("127.0.0.1:{}", crate::util::free_port());
+    let server = Server::start_with(data.path(), &["--metrics-listen", &metrics]);
+    let (status, _) = get(&format!("http://{}/metrics", server.addr));
+    assert_eq!(status, 404);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        match agent.get(format!("http://{metrics}/metrics")).call() {
+            Ok(mut answer) => break answer.body_mut().read_to_string().unwrap(),
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{metrics}: {e}"),
+        }
+    };
+    assert!(text.contains("nudge_build_info"), "{text}");
+    assert_eq!(get(&format!("http://{metrics}/v1/journal")).0, 404);
+}
