@@ -132,23 +132,37 @@ pub(crate) struct Live {
 }
 
 impl Shared {
-    /// Revokes `token` and everything it minted (`revocation.rs`), flushes, and closes
-    /// their open websockets; returns the revoked ids and how many sockets closed.
-    pub(crate) async fn revoke(&self, token: &str) -> Result<(Vec<String>, usize), AccountError> {
+    /// Runs `work` on the token records off the runtime, then flushes.
+    async fn on_tokens<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Accounts, &devices::Devices, &shares::Shares) -> Result<T, AccountError>
+        + Send
+        + 'static,
+    ) -> Result<T, AccountError> {
         let (accounts, devices, shares, store) = (
             self.accounts.clone(),
             self.devices.clone(),
             self.shares.clone(),
             self.store.clone(),
         );
-        let root = token.to_owned();
-        let revoked = tokio::task::spawn_blocking(move || {
-            let revoked = revocation::revoke_with_minted(&accounts, &devices, &shares, &root)?;
+        tokio::task::spawn_blocking(move || {
+            let done = work(&accounts, &devices, &shares)?;
             store.flush()?;
-            Ok::<_, AccountError>(revoked)
+            Ok(done)
         })
         .await
-        .map_err(|e| AccountError::Task(e.to_string()))??;
+        .map_err(|e| AccountError::Task(e.to_string()))?
+    }
+
+    /// Revokes `token` and everything it minted (`revocation.rs`), flushes, and closes
+    /// their open websockets; returns the revoked ids and how many sockets closed.
+    pub(crate) async fn revoke(&self, token: &str) -> Result<(Vec<String>, usize), AccountError> {
+        let root = token.to_owned();
+        let revoked = self
+            .on_tokens(move |accounts, devices, shares| {
+                revocation::revoke_with_minted(accounts, devices, shares, &root)
+            })
+            .await?;
         let closed = self.close_where(|l| revoked.contains(&l.token_id));
         if revoked.len() > 1 {
             tracing::info!(token = %token, minted = ?&revoked[1..], "revoked what the token minted too");
@@ -162,20 +176,12 @@ impl Shared {
         &self,
         name: &str,
     ) -> Result<Option<(nudge_protocol::Token, usize)>, AccountError> {
-        let (accounts, devices, shares, store) = (
-            self.accounts.clone(),
-            self.devices.clone(),
-            self.shares.clone(),
-            self.store.clone(),
-        );
         let name = name.to_owned();
-        let reissued = tokio::task::spawn_blocking(move || {
-            let reissued = revocation::reissue_account_token(&accounts, &devices, &shares, &name)?;
-            store.flush()?;
-            Ok::<_, AccountError>(reissued)
-        })
-        .await
-        .map_err(|e| AccountError::Task(e.to_string()))??;
+        let reissued = self
+            .on_tokens(move |accounts, devices, shares| {
+                revocation::reissue_account_token(accounts, devices, shares, &name)
+            })
+            .await?;
         Ok(reissued.map(|(token, old)| {
             let closed = self.close_where(|l| old.contains(&l.token_id));
             (token, closed)

@@ -148,7 +148,11 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
     let data = tempfile::tempdir().unwrap();
     let token = add_account(data.path(), "ana");
     let server = Server::start(data.path());
-    let laptop = Home::new();
+    let mut laptop = Home::new();
+    // The page counts the week the server's clock is in: the owner's clock is the real one
+    // here (and its zone UTC, as the server's), whatever day the test runs.
+    laptop.now = jiff::Timestamp::now().to_string();
+    laptop.tz = "UTC".into();
     laptop.remote_add(&format!("http://{}", server.addr), &token);
     laptop.ok(&["log", "Called Priya", "+teaching"]);
     laptop.ok(&["sync"]);

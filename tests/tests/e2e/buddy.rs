@@ -404,13 +404,7 @@ fn no_token_can_share_the_journal_itself() {
     let link = laptop.ok(&["device", "link"]);
     let phone = Home::new();
     phone.ok(&["join", link.lines().last().unwrap()]);
-    let device_token = serde_json::from_str::<Value>(
-        &std::fs::read_to_string(phone.path().join("remote.json")).unwrap(),
-    )
-    .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let device_token = phone.device_token();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

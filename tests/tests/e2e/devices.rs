@@ -198,17 +198,6 @@ fn a_revoked_device_is_refused_keeps_its_data_and_can_join_again() {
     );
 }
 
-/// A device's token as `remote.json` keeps it.
-fn device_token(home: &Home) -> String {
-    serde_json::from_str::<Value>(
-        &std::fs::read_to_string(home.path().join("remote.json")).unwrap(),
-    )
-    .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[test]
 fn a_stolen_device_cannot_lock_the_owner_out_and_loses_what_it_minted_when_revoked() {
     let data = tempfile::tempdir().unwrap();
@@ -240,7 +229,7 @@ fn a_stolen_device_cannot_lock_the_owner_out_and_loses_what_it_minted_when_revok
     let account_id = token.split('_').nth(2).unwrap();
     let mut answer = agent
         .delete(format!("{base}/v1/devices/{account_id}"))
-        .header("Authorization", format!("Bearer {}", device_token(&stolen)))
+        .header("Authorization", format!("Bearer {}", stolen.device_token()))
         .call()
         .unwrap();
     assert_eq!(answer.status().as_u16(), 403);

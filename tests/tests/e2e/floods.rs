@@ -77,14 +77,7 @@ fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_th
     laptop.remote_add(&format!("http://{}", server.addr), &token);
     laptop.new_id(&["add", "Email Sam"]);
     let link = laptop.ok(&["buddy", "invite", "Jo"]);
-    let share = link
-        .lines()
-        .last()
-        .unwrap()
-        .rsplit("/view/")
-        .next()
-        .unwrap()
-        .to_owned();
+    let share = crate::util::share_token_of(&link);
     let rounds = scale(20, 100);
     let quiet = timed_syncs(&laptop, rounds, "Quiet");
 

@@ -202,12 +202,7 @@ fn a_buddy_flooding_have_entries_is_closed_before_decoding() {
     laptop.remote_add(&format!("http://{}", server.addr), &token);
     laptop.new_id(&["add", "Email Sam"]);
     let invited = laptop.ok(&["buddy", "invite", "Jo"]);
-    let share_token = invited
-        .lines()
-        .last()
-        .and_then(|link| link.rsplit('/').next())
-        .unwrap()
-        .to_owned();
+    let share_token = crate::util::share_token_of(&invited);
     let haves = scale(1_000_000, 4_000_000);
     let mut payload = vec![0x42, 0, 0];
     let mut n = haves as u64;

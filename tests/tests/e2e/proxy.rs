@@ -82,14 +82,7 @@ fn setup(extra: &[&str]) -> Setup {
     laptop.remote_add(&format!("http://{}", server.addr), &account);
     laptop.new_id(&["add", "Email Sam"]);
     let invited = laptop.ok(&["buddy", "invite", "Jo"]);
-    let share = invited
-        .lines()
-        .last()
-        .unwrap()
-        .rsplit("/view/")
-        .next()
-        .unwrap()
-        .to_owned();
+    let share = crate::util::share_token_of(&invited);
     Setup {
         _data: data,
         server,

@@ -107,22 +107,9 @@ fn tokens_never_reach_logs_metrics_or_the_servers_files() {
     let link = laptop.ok(&["device", "link"]);
     let phone = Home::new();
     phone.ok(&["join", link.lines().last().unwrap()]);
-    let device_token: String = serde_json::from_str::<serde_json::Value>(
-        &std::fs::read_to_string(phone.path().join("remote.json")).unwrap(),
-    )
-    .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let device_token = phone.device_token();
     let invited = laptop.ok(&["buddy", "invite", "Jo"]);
-    let share_token = invited
-        .lines()
-        .last()
-        .unwrap()
-        .rsplit("/view/")
-        .next()
-        .unwrap()
-        .to_owned();
+    let share_token = crate::util::share_token_of(&invited);
     let jo = Home::new();
     jo.ok(&["follow", invited.lines().last().unwrap()]);
     // A second account made while the server runs, and a failed guess.

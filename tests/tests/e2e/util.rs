@@ -325,6 +325,17 @@ pub fn texts(export: &serde_json::Value) -> Vec<String> {
 
 impl Home {
     /// `nudge remote add URL` with `token` in NUDGE_TOKEN; expects success.
+    /// The token this device's `remote.json` holds (its account or device token).
+    pub fn device_token(&self) -> String {
+        serde_json::from_str::<Value>(
+            &std::fs::read_to_string(self.path().join("remote.json")).unwrap(),
+        )
+        .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn remote_add(&self, url: &str, token: &str) {
         let out = self
             .cmd()
@@ -351,4 +362,14 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// The share token in what `nudge buddy invite` printed (its link is the last line).
+pub fn share_token_of(invited: &str) -> String {
+    invited
+        .lines()
+        .last()
+        .and_then(|link| link.rsplit("/view/").next())
+        .expect("an invite link on the last line")
+        .to_owned()
 }
