@@ -16,6 +16,7 @@ mod buddy;
 mod cache;
 mod cli;
 mod config;
+mod counted;
 mod devices;
 mod doctor;
 mod help;

@@ -12,6 +12,8 @@
 //! Everything received is stored and flushed before the command reports success. Exit
 //! codes: 3 the server cannot be reached (or stopped answering), 4 it refused the token.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -28,11 +30,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::api::{Api, broke, refused, unreachable};
+use crate::counted::Counted;
 use crate::output::{Out, paint};
 use crate::remote;
 use crate::session::Session;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>;
 
 /// Largest message accepted from the server: a first fetch of a big journal comes whole,
 /// and a 100,000-shift journal is a few MiB; more than this is no journal (and would cost
@@ -57,50 +60,59 @@ pub(crate) struct Link {
     progress: Progress,
 }
 
-/// A spinner on stderr for syncs that take a while (only on a terminal).
+/// What has arrived, on stderr, for syncs that take a while: on a terminal only, from the
+/// first byte (counted under the websocket, so a journal fetched whole shows while it
+/// comes), cleared when the sync ends; never for `sync --watch` ([`NO_PROGRESS`]).
 struct Progress {
     bar: indicatif::ProgressBar,
-    started: std::time::Instant,
-    received: u64,
-    shown: bool,
+    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Set by `sync --watch`: its output is a log, so no sync of this process shows progress.
+pub(crate) static NO_PROGRESS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// How long a sync runs before it shows anything: a quick one never flashes a bar.
+const PROGRESS_AFTER: Duration = Duration::from_millis(300);
+
 impl Progress {
-    fn new() -> Self {
-        Self {
-            bar: indicatif::ProgressBar::hidden(),
-            started: std::time::Instant::now(),
-            received: 0,
-            shown: false,
-        }
+    fn new(read: Arc<AtomicU64>) -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        let show = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && !NO_PROGRESS.load(Ordering::Relaxed);
+        let ticker = show.then(|| {
+            let (bar, read) = (bar.clone(), read.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(PROGRESS_AFTER).await;
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} syncing: {bytes} received ({bytes_per_sec})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                loop {
+                    bar.set_position(read.load(Ordering::Relaxed));
+                    bar.tick();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
+        Self { bar, ticker }
     }
 
-    fn received(&mut self, bytes: usize) {
-        self.received += bytes as u64;
-        if !self.shown
-            && self.started.elapsed() > Duration::from_millis(500)
-            && std::io::IsTerminal::is_terminal(&std::io::stderr())
-        {
-            self.shown = true;
-            self.bar
-                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            self.bar.enable_steady_tick(Duration::from_millis(120));
+    fn finish(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
         }
-        self.bar.set_message(format!(
-            "syncing: {} received",
-            indicatif::HumanBytes(self.received)
-        ));
-    }
-
-    fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        // On an error path too, the error line must not land after a stale spinner.
-        self.bar.finish_and_clear();
+        // On an error path too, the error line must not land after a stale bar.
+        self.finish();
     }
 }
 
@@ -121,10 +133,29 @@ impl Link {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_INBOUND))
             .max_frame_size(Some(MAX_INBOUND));
-        let connected = tokio::time::timeout(
-            timeout,
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true),
-        )
+        let read = Arc::new(AtomicU64::new(0));
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        let port =
+            request
+                .uri()
+                .port_u16()
+                .unwrap_or(if request.uri().scheme_str() == Some("wss") {
+                    443
+                } else {
+                    80
+                });
+        let connected = tokio::time::timeout(timeout, async {
+            let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
+                .await
+                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+            let _ = tcp.set_nodelay(true);
+            let counted = Counted {
+                inner: tcp,
+                read: read.clone(),
+            };
+            tokio_tungstenite::client_async_tls_with_config(request, counted, Some(config), None)
+                .await
+        })
         .await
         .map_err(|_| unreachable(&url, "no answer in time"))?;
         let ws = match connected {
@@ -155,7 +186,7 @@ impl Link {
             timeout,
             deadline: tokio::time::Instant::now() + timeout,
             rounds_without_progress: 0,
-            progress: Progress::new(),
+            progress: Progress::new(read),
         };
         link.send(vec![join]).await?;
         while !link.client.is_established() {
@@ -244,7 +275,6 @@ impl Link {
             Some(Err(e)) => return Err(broke(&self.url, e)),
             None => return Err(broke(&self.url, "closed by the server")),
         };
-        self.progress.received(bytes.len());
         let inbound = inspect(&bytes, &self.limits)
             .map_err(|e| anyhow!("the server at {} sent a bad message ({e}); nothing bad was stored: run `nudge sync` again", self.url))?;
         let document = inbound.document;

@@ -87,6 +87,8 @@ fn jitter(d: Duration) -> Duration {
 /// Runs the watcher until Ctrl-C or SIGTERM (exit 0), or until the server refuses the
 /// token (exit 4).
 pub fn run(home: &Path, now: impl Fn() -> Result<Now>, timeout: Duration) -> Result<()> {
+    // A watcher's output is a log: no progress bar under its lines.
+    sync::NO_PROGRESS.store(true, std::sync::atomic::Ordering::Relaxed);
     std::fs::create_dir_all(home)
         .with_context(|| format!("cannot create the data folder {}", home.display()))?;
     if let Some(pid) = running(home) {

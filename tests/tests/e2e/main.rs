@@ -17,6 +17,7 @@ mod import;
 mod install;
 mod interop;
 mod operator;
+mod progress;
 mod proxy;
 mod readme;
 mod samod;
