@@ -270,7 +270,7 @@ mod tests {
         drop(other);
         assert_eq!(capacity.counts().unauthenticated, 3);
         assert_eq!(capacity.counts().waiting.len(), 3);
-        assert!(capacity.counts().per_address.get(&b).is_none());
+        assert!(!capacity.counts().per_address.contains_key(&b));
     }
 
     #[test]

@@ -93,10 +93,10 @@ pub(crate) fn presented_token<B>(request: &Request<B>) -> Option<String> {
 pub(crate) fn authenticate<B>(
     shared: &Shared,
     request: &Request<B>,
-) -> Result<Principal, Response<Body>> {
+) -> Result<Principal, Box<Response<Body>>> {
     presented_token(request)
         .and_then(|t| shared.accounts.authenticate(&t))
-        .ok_or_else(|| refused(shared, request, unauthorized()))
+        .ok_or_else(|| Box::new(refused(shared, request, unauthorized())))
 }
 
 /// The client address `serve` recorded for a request.
@@ -288,7 +288,7 @@ fn upgrade(
 ) -> Response<Body> {
     let mut principal = match authenticate(&shared, &request) {
         Ok(principal) => principal,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if principal.kind == TokenKind::Share {
         // A share token opens its one view, while it lasts.
@@ -463,7 +463,7 @@ async fn health(shared: &Shared) -> Response<Body> {
 async fn journal(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
     let principal = match authenticate(shared, &request) {
         Ok(principal) => principal,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if principal.kind == TokenKind::Share {
         return text(

@@ -175,7 +175,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
     }
     let principal = match authenticate(shared, &request) {
         Ok(principal) => principal,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if principal.kind == TokenKind::Share {
         return text(
