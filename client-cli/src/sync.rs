@@ -91,10 +91,11 @@ impl Progress {
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                 );
                 bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                let mut redraw = tokio::time::interval(Duration::from_millis(100));
                 loop {
+                    redraw.tick().await;
                     bar.set_position(read.load(Ordering::Relaxed));
                     bar.tick();
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             })
         });

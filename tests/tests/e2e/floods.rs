@@ -5,7 +5,7 @@
 //! are printed (quiet and flooded), not asserted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -21,31 +21,44 @@ async fn connect_from(source: &str, to: &str) -> Option<tokio::net::TcpStream> {
     socket.connect(to.parse().ok()?).await.ok()
 }
 
-/// `count` attackers from `source`, each holding what `hold` opens for as long as the
-/// server lets it, then opening it again, until `stop`. Counts the attempts.
-fn flood<F, Fut>(
-    runtime: &tokio::runtime::Runtime,
-    count: usize,
-    stop: &Arc<AtomicBool>,
-    attempts: &Arc<AtomicUsize>,
-    hold: F,
-) where
+/// Attempts after which the floods count as under way.
+const UNDER_WAY: usize = 3_000;
+
+/// What every attacker shares: the stop signal, the attempts so far, and the signal that
+/// they reached [`UNDER_WAY`].
+struct Attackers {
+    stop: tokio::sync::watch::Receiver<bool>,
+    attempts: Arc<AtomicUsize>,
+    under_way: Arc<tokio::sync::Notify>,
+}
+
+/// `count` attackers, each holding what `hold` opens for as long as the server lets it,
+/// then opening it again after a pause (an attacker's reopen pace), until the stop.
+fn flood<F, Fut>(runtime: &tokio::runtime::Runtime, count: usize, attackers: &Attackers, hold: F)
+where
     F: Fn() -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     for _ in 0..count {
-        let (stop, attempts, hold) = (stop.clone(), attempts.clone(), hold.clone());
+        let (mut stop, attempts, under_way, hold) = (
+            attackers.stop.clone(),
+            attackers.attempts.clone(),
+            attackers.under_way.clone(),
+            hold.clone(),
+        );
         runtime.spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                attempts.fetch_add(1, Ordering::Relaxed);
+            loop {
+                if attempts.fetch_add(1, Ordering::Relaxed) + 1 == UNDER_WAY {
+                    under_way.notify_one();
+                }
                 tokio::select! {
                     _ = hold() => {}
-                    _ = async { while !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    } } => return,
+                    _ = stop.changed() => return,
                 }
-                // Reopen after a pause, as an attacker reopening every few seconds would.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => return,
+                }
             }
         });
     }
@@ -82,12 +95,16 @@ fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_th
     let quiet = timed_syncs(&laptop, rounds, "Quiet");
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let attempts = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let attackers = Attackers {
+        stop: stopped,
+        attempts: Arc::new(AtomicUsize::new(0)),
+        under_way: Arc::new(tokio::sync::Notify::new()),
+    };
     let addr = server.addr.clone();
     // 1,100 idle TCP sockets from one address.
     let a = addr.clone();
-    flood(&runtime, 1_100, &stop, &attempts, move || {
+    flood(&runtime, 1_100, &attackers, move || {
         let a = a.clone();
         async move {
             if let Some(mut stream) = connect_from("127.0.0.2", &a).await {
@@ -99,7 +116,7 @@ fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_th
     // 1,024 websockets on the one share link, answering pings, from two addresses.
     for (i, source) in ["127.0.0.3", "127.0.0.4"].into_iter().enumerate() {
         let (a, share) = (addr.clone(), share.clone());
-        flood(&runtime, 512 + i, &stop, &attempts, move || {
+        flood(&runtime, 512 + i, &attackers, move || {
             let (a, share) = (a.clone(), share.clone());
             async move {
                 let Some(stream) = connect_from(source, &a).await else {
@@ -119,7 +136,7 @@ fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_th
     // 1,024 event streams of the buddy page on the same link.
     for source in ["127.0.0.5", "127.0.0.6"] {
         let (a, share) = (addr.clone(), share.clone());
-        flood(&runtime, 512, &stop, &attempts, move || {
+        flood(&runtime, 512, &attackers, move || {
             let (a, share) = (a.clone(), share.clone());
             async move {
                 let Some(mut stream) = connect_from(source, &a).await else {
@@ -138,13 +155,14 @@ fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_th
         });
     }
     // Let the floods reach the server before the honest device goes on.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while attempts.load(Ordering::Relaxed) < 3_000 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let under_way = attackers.under_way.clone();
+    let started = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), under_way.notified()).await
+    });
+    assert!(started.is_ok(), "the floods did not get under way in 30 s");
     let flooded = timed_syncs(&laptop, rounds, "Flooded");
-    let tried = attempts.load(Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
+    let tried = attackers.attempts.load(Ordering::Relaxed);
+    let _ = stop.send(true);
     runtime.shutdown_timeout(Duration::from_secs(2));
     eprintln!("flooded syncs: {flooded:?}");
     eprintln!(
@@ -152,7 +170,7 @@ fn honest_syncs_succeed_while_idle_sockets_websockets_and_event_streams_flood_th
         p99(quiet),
         p99(flooded.clone())
     );
-    assert!(tried >= 3_000, "the floods did not start: {tried}");
+    assert!(tried >= UNDER_WAY, "the floods did not start: {tried}");
     // Every flooded sync succeeded (`ok` asserts it); the buddy's page still works.
     let page = ureq::get(format!("http://{}/view/{share}", server.addr))
         .call()

@@ -47,20 +47,38 @@ fn carrying(changes: &[Change]) -> Vec<u8> {
     .encode()
 }
 
+/// Sends `data` from `me` as a sync message for `id`.
+async fn send_sync(
+    ws: &mut Ws,
+    me: &str,
+    server: &str,
+    id: &DocumentId,
+    data: Vec<u8>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let message = Message::Sync {
+        document_id: id.to_string(),
+        sender_id: me.into(),
+        target_id: server.into(),
+        data,
+    };
+    ws.send(WsMessage::Binary(message.encode().into())).await
+}
+
+/// The payload of the next message, which must be a sync message.
+async fn sync_answer(ws: &mut Ws) -> Vec<u8> {
+    match recv(ws, Duration::from_secs(10)).await {
+        Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
+            Message::Sync { data, .. } => data,
+            other => panic!("expected a sync message, got {other:?}"),
+        },
+        other => panic!("no answer ({other:?})"),
+    }
+}
+
 /// Sends each payload as a sync message for `id` and returns the close reason.
 async fn attack(ws: &mut Ws, server: &str, id: &DocumentId, payloads: Vec<Vec<u8>>) -> String {
     for data in payloads {
-        let message = Message::Sync {
-            document_id: id.to_string(),
-            sender_id: "attacker".into(),
-            target_id: server.into(),
-            data,
-        };
-        if ws
-            .send(WsMessage::Binary(message.encode().into()))
-            .await
-            .is_err()
-        {
+        if send_sync(ws, "attacker", server, id, data).await.is_err() {
             break;
         }
     }
@@ -277,50 +295,24 @@ fn sync_messages_for_unknown_documents_open_nothing() {
         // Another account's document is answered exactly like an unknown one.
         let mut answers_for = Vec::new();
         for id in [theirs, DocumentId::random()] {
-            let message = Message::Sync {
-                document_id: id.to_string(),
-                sender_id: "prober".into(),
-                target_id: s.clone(),
-                data: first.clone(),
-            };
-            ws.send(WsMessage::Binary(message.encode().into()))
+            send_sync(&mut ws, "prober", &s, &id, first.clone())
                 .await
                 .unwrap();
-            match recv(&mut ws, Duration::from_secs(10)).await {
-                Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
-                    Message::Sync { data, .. } => answers_for.push(data),
-                    other => panic!("{other:?}"),
-                },
-                other => panic!("no answer ({other:?})"),
-            }
+            answers_for.push(sync_answer(&mut ws).await);
         }
         assert_eq!(answers_for[0], answers_for[1]);
         let before = rss_kib(pid);
         let mut answers = 0;
         for batch in 0..ids / 100 {
             for _ in 0..100 {
-                let message = Message::Sync {
-                    document_id: DocumentId::random().to_string(),
-                    sender_id: "prober".into(),
-                    target_id: s.clone(),
-                    data: first.clone(),
-                };
-                ws.send(WsMessage::Binary(message.encode().into()))
+                send_sync(&mut ws, "prober", &s, &DocumentId::random(), first.clone())
                     .await
                     .unwrap();
             }
             for _ in 0..100 {
-                match recv(&mut ws, Duration::from_secs(10)).await {
-                    Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
-                        Message::Sync { data, .. } => {
-                            let reply = SyncMessage::decode(&data).unwrap();
-                            assert!(reply.heads.is_empty(), "batch {batch}: {reply:?}");
-                            answers += 1;
-                        }
-                        other => panic!("batch {batch}: {other:?}"),
-                    },
-                    other => panic!("batch {batch}: no answer ({other:?})"),
-                }
+                let reply = SyncMessage::decode(&sync_answer(&mut ws).await).unwrap();
+                assert!(reply.heads.is_empty(), "batch {batch}: {reply:?}");
+                answers += 1;
             }
         }
         (before, rss_kib(pid), answers)

@@ -27,9 +27,12 @@ async fn slow_link(server: String, per_second: usize) -> String {
                     let _ = tokio::io::copy(&mut client_read, &mut up_write).await;
                     let _ = up_write.shutdown().await;
                 });
+                // The link's pace: one chunk each twentieth of a second.
                 let chunk = (per_second / 20).max(1);
                 let mut buf = vec![0u8; chunk];
+                let mut pace = tokio::time::interval(Duration::from_millis(50));
                 loop {
+                    pace.tick().await;
                     let n = match up_read.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
@@ -37,8 +40,6 @@ async fn slow_link(server: String, per_second: usize) -> String {
                     if client_write.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
-                    // The link's pace: a twentieth of a second per chunk.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 let _ = client_write.shutdown().await;
             });

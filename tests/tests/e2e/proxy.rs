@@ -22,15 +22,9 @@ async fn proxy(server: String) -> String {
         while let Ok((mut client, from)) = listener.accept().await {
             let server = server.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let text = String::from_utf8_lossy(&head).into_owned();
+                let Some(text) = crate::util::read_http_head(&mut client).await else {
+                    return;
+                };
                 let (first, rest) = text.split_once("\r\n").unwrap();
                 let forwarded = format!("{first}\r\nX-Forwarded-For: {}\r\n{rest}", from.ip());
                 let socket = TcpSocket::new_v4().unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use nudge_protocol::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -21,15 +21,9 @@ use crate::util::Home;
 async fn endless(listener: TcpListener, claims: bool) {
     while let Ok((mut stream, _)) = listener.accept().await {
         tokio::spawn(async move {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                head.push(byte[0]);
-            }
-            let text = String::from_utf8_lossy(&head).to_string();
+            let Some(text) = crate::util::read_http_head(&mut stream).await else {
+                return;
+            };
             let key = text.lines().find_map(|l| {
                 let (name, value) = l.split_once(':')?;
                 name.eq_ignore_ascii_case("sec-websocket-key")

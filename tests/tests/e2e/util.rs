@@ -373,3 +373,18 @@ pub fn share_token_of(invited: &str) -> String {
         .expect("an invite link on the last line")
         .to_owned()
 }
+
+/// An HTTP request's head (up to and with the blank line), read a byte at a time so that
+/// nothing after it is consumed; `None` if the peer closes first.
+pub async fn read_http_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
