@@ -229,8 +229,11 @@ fn parse_net(text: &str) -> std::result::Result<ipnet::IpNet, String> {
 fn open(data: &PathBuf, cache_mib: u64) -> Result<SledStore> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+    // A server reads its whole store once as it starts: a damaged page refuses the start
+    // instead of a document later (docs/storage.md, "Damage and recovery").
     let options = OpenOptions {
         cache_bytes: cache_mib.max(1) << 20,
+        check: nudge_store::Check::Everything,
         ..OpenOptions::default()
     };
     Ok(SledStore::open(data, &options)?)

@@ -26,6 +26,28 @@ pub enum Error {
         /// What the backend reported.
         detail: String,
     },
+    /// sled cut its log short at damage and lost writes it had confirmed (`seal.rs`).
+    #[error(
+        "the store at {} has lost writes it had confirmed (it holds generation {held}, its seal {sealed}): its files are damaged; nothing was changed: restore the folder from a backup or re-sync (docs/storage.md, \"Damage and recovery\")",
+        path.display()
+    )]
+    Lost {
+        /// The store's folder.
+        path: PathBuf,
+        /// The generation the store holds.
+        held: u64,
+        /// The generation its seal file confirmed.
+        sealed: u64,
+    },
+    /// The seal file itself is damaged.
+    #[error(
+        "{} is damaged; nothing was changed: delete that file and try again (it only guards against a store that lost writes; see docs/storage.md)",
+        path.display()
+    )]
+    BadSeal {
+        /// The seal file.
+        path: PathBuf,
+    },
     /// A read or write failed.
     #[error("storage failed at {}: {detail}", path.display())]
     Io {

@@ -16,11 +16,13 @@ mod conformance;
 mod doc_id;
 mod error;
 mod memory;
+mod pristine;
+mod seal;
 mod sled_store;
 mod store;
 
 pub use doc_id::{BadDocumentId, DocumentId};
 pub use error::Error;
 pub use memory::MemoryStore;
-pub use sled_store::{OpenOptions, SledStore};
+pub use sled_store::{Check, OpenOptions, SledStore};
 pub use store::{ChangeHash, DocStore, NewChange, StoredDoc};

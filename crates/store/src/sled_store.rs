@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::pristine::{self, Pristine};
+use crate::seal::{self, Seal};
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
@@ -39,6 +41,21 @@ pub struct OpenOptions {
     /// Bytes of sled's page cache (sled's own default is 1 GiB, all of it resident once
     /// the data has been read or written).
     pub cache_bytes: u64,
+    /// What to check before the store is handed out (a store that fails is refused, and
+    /// its files are put back as they were).
+    pub check: Check,
+}
+
+/// How much an open checks of a store's files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Check {
+    /// That sled kept every write a flush confirmed (the seal, `seal.rs`): cheap, for
+    /// every open.
+    #[default]
+    Seal,
+    /// That too, and that every entry of every tree reads back (sled checks each page's
+    /// CRC as it reads it): a read of the whole store, for a server's start.
+    Everything,
 }
 
 impl Default for OpenOptions {
@@ -47,6 +64,7 @@ impl Default for OpenOptions {
             lock_wait: Duration::from_secs(3),
             background_flush_ms: Some(500),
             cache_bytes: 64 << 20,
+            check: Check::default(),
         }
     }
 }
@@ -61,6 +79,8 @@ pub struct SledStore {
     snapshot_hashes: sled::Tree,
     snapshots: sled::Tree,
     snapshot_through: sled::Tree,
+    /// The generation every flush confirms (`seal.rs`).
+    seal: std::sync::Arc<Seal>,
     /// Appends compute the next sequence number before writing; one at a time per store.
     append_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -72,20 +92,67 @@ impl SledStore {
         private_folder(path)?;
         let started = Instant::now();
         loop {
-            match open_db(path, options) {
+            match Self::open_checked(path, options) {
                 Err(Error::Locked { .. }) if started.elapsed() < options.lock_wait => {
                     tracing::debug!(path = %path.display(), "store in use by another process; waiting");
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(e) => return Err(e),
-                Ok(db) => return Self::from_db(path, db),
+                other => return other,
             }
         }
+    }
+
+    /// One attempt: copy sled's files, let sled open (and recover) them, check what it
+    /// recovered; a store that fails is dropped and its files put back from the copy.
+    fn open_checked(path: &Path, options: &OpenOptions) -> Result<Self, Error> {
+        // One opener at a time from the copy to the check: sled's lock is let go between
+        // the two, and the copy is shared.
+        let _opening = pristine::opening_lock(path)?;
+        // Another process holding the store: wait for it (sled is not let near files that
+        // were not copied first).
+        let pristine = with_store_lock(path, || {
+            clear_unfinished_snapshots(path)?;
+            Pristine::take(path)
+        })?
+        .ok_or_else(|| Error::Locked {
+            path: path.to_path_buf(),
+        })?;
+        let opened = open_db(path, options)
+            .and_then(|db| Self::from_db(path, db))
+            .and_then(|store| store.checked(options.check));
+        match (opened, pristine) {
+            (opened @ (Ok(_) | Err(Error::Locked { .. })), pristine) => {
+                if let Some(pristine) = pristine {
+                    pristine.discard();
+                }
+                opened
+            }
+            (Err(e), Some(pristine)) => {
+                tracing::error!(path = %path.display(), "refusing the store, its files put back as they were: {e}");
+                pristine.restore()?;
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// The store, once it passed `check`.
+    fn checked(self, check: Check) -> Result<Self, Error> {
+        if check == Check::Everything {
+            for name in self.db.tree_names() {
+                let tree = self.db.open_tree(&name).map_err(|e| self.io(e))?;
+                for entry in tree.iter() {
+                    entry.map_err(|e| self.io(e))?;
+                }
+            }
+        }
+        Ok(self)
     }
 
     fn from_db(path: &Path, db: sled::Db) -> Result<Self, Error> {
         let open = |name: &str| db.open_tree(name).map_err(|e| io_error(path, e));
         Ok(Self {
+            seal: std::sync::Arc::new(Seal::check(path, open(seal::TREE)?)?),
             path: path.to_path_buf(),
             log: open("log")?,
             hashes: open("hashes")?,
@@ -270,6 +337,7 @@ impl SledStore {
             "snapshots",
             "snapshot_through",
             "__sled__default",
+            seal::TREE,
         ];
         Ok(self
             .db
@@ -315,16 +383,6 @@ fn clear_unfinished_snapshots(path: &Path) -> Result<(), Error> {
         path: path.to_path_buf(),
         detail: e.to_string(),
     };
-    let db = match std::fs::File::open(path.join("db")) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(e)),
-    };
-    match db.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(()),
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-    }
     for entry in std::fs::read_dir(path).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
@@ -334,8 +392,34 @@ fn clear_unfinished_snapshots(path: &Path) -> Result<(), Error> {
             std::fs::remove_file(entry.path()).map_err(io)?;
         }
     }
-    // Dropping the file releases the lock, for sled to take.
     Ok(())
+}
+
+/// Runs `f` holding the lock sled takes on the store's `db` file, and releases it for sled
+/// to take: `None` for a store another process holds (sled's own lock error follows), and
+/// `f` runs at once for a store without a `db` file yet.
+fn with_store_lock<T>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let db = match std::fs::File::open(path.join("db")) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return f().map(Some),
+        Err(e) => return Err(io(e)),
+    };
+    match db.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let result = f();
+    // Dropping the file releases the lock, for sled to take.
+    drop(db);
+    result.map(Some)
 }
 
 /// Creates the store's folder if missing and makes it its owner's alone (0700 on Unix): it
@@ -361,7 +445,6 @@ fn private_folder(path: &Path) -> Result<(), Error> {
 }
 
 fn open_db(path: &Path, options: &OpenOptions) -> Result<sled::Db, Error> {
-    clear_unfinished_snapshots(path)?;
     // sled can panic on some damaged files; a damaged store must be an error, not a crash.
     let config = sled::Config::new()
         .path(path)
@@ -610,7 +693,11 @@ impl DocStore for SledStore {
     }
 
     fn flush(&self) -> Result<(), Error> {
-        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+        // The generation goes in after everything this flush confirms, and the seal file
+        // names it only once sled has synced it (`seal.rs`).
+        let generation = self.seal.begin().map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
+        self.seal.confirm(generation)
     }
 }
 

@@ -7,6 +7,7 @@ mod buddy;
 mod cli_errors;
 mod cli_journal;
 mod crash;
+mod damage;
 mod devices;
 mod disk_full;
 mod faults;
