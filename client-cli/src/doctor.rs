@@ -163,6 +163,23 @@ fn check(home: &Path, now: Now, fine: &mut Vec<(&'static str, String)>) -> Vec<P
             "`nudge remote remove`, then link this device again".into(),
         )),
     }
+    // A restored copy of this home is only recognised by a sync (the evidence is on the
+    // server), which moves the device to a fresh actor; say when that happened.
+    if let Ok(moves) = session.actor_moves()
+        && let Some(last) = moves.last()
+    {
+        let changes: usize = moves.iter().map(|m| m.changes).sum();
+        ok(
+            out,
+            "identity",
+            format!(
+                "restored from a copy of this home: moved to a fresh actor (last on {}; {} in all), {} carried over",
+                last.at,
+                crate::output::count(moves.len(), "move", "moves"),
+                crate::output::count(changes, "change", "changes")
+            ),
+        );
+    }
     match crate::buddy::follows(home) {
         Ok(all) if all.is_empty() => {}
         Ok(all) => ok(

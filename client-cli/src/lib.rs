@@ -11,6 +11,7 @@
 //! Exit codes: 0 success, 1 an error the user can fix (one line on stderr that says how),
 //! 2 bad usage, 3 the server cannot be reached, 4 the server refused the token.
 
+mod actor_moves;
 pub mod api;
 mod buddy;
 mod cache;

@@ -16,6 +16,10 @@ use nudge_journal::automerge::{ActorId, Automerge, ChangeHash};
 use nudge_journal::{Catalog, Contacts, Journal, Now, Shift, Summary};
 use nudge_store::{DocStore, DocumentId, NewChange, OpenOptions, SledStore};
 
+mod restored;
+
+pub use restored::ActorMove;
+
 use crate::cache::{BUCKETS, Bucket, Cache, IdIndex, Meta, bucket_of};
 use crate::marker::Marker;
 
@@ -50,6 +54,8 @@ pub mod local {
     pub const SYNCED: &str = "synced.";
     /// When the server last confirmed everything (ms since the epoch).
     pub const SYNCED_AT: &str = "synced_at";
+    /// Moves to a fresh actor after a restore from a copy, one line each (`restored.rs`).
+    pub const ACTOR_MOVES: &str = "actor.moves";
 }
 
 /// Derived state: what reads need.

@@ -281,6 +281,15 @@ impl Link {
         let document = inbound.document;
         let replies = self.client.receive(inbound).map_err(|e| match e {
             nudge_protocol::ClientError::Server(why) => broke(&self.url, why),
+            nudge_protocol::ClientError::ActorReused {
+                document,
+                actor,
+                seq,
+            } => anyhow::Error::new(crate::actor_moves::ActorReused {
+                document,
+                actor,
+                seq,
+            }),
             other => anyhow!("{other}; run `nudge sync` again"),
         })?;
         Ok((document, replies))
@@ -363,18 +372,21 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
-    let report = runtime.block_on(async {
+    let (report, moves) = runtime.block_on(crate::actor_moves::retrying(session, async || {
         let (report, mut link) = exchange(session, &api, account_journal, timeout).await?;
         crate::buddy::refresh_views(session, &mut link).await?;
         link.close().await;
         Ok::<_, anyhow::Error>(report)
-    })?;
+    }))?;
     let shifts_after = shift_count(session)?;
     for line in report_lines(
         &api.url,
         &report,
         shifts_after.saturating_sub(shifts_before),
     ) {
+        out.line(line);
+    }
+    if let Some(line) = crate::actor_moves::report_line(&moves) {
         out.line(line);
     }
     crate::buddy::sync_follows(session, out, timeout)

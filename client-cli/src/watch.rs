@@ -292,9 +292,17 @@ async fn connected(
                 "nothing to sync yet: the journal is empty and the account has none; add a shift first"
             );
         };
-        let (report, mut link) = sync::exchange(&session, &api, account_journal, timeout).await?;
-        crate::buddy::refresh_views(&session, &mut link).await?;
+        let ((report, link), moves) = crate::actor_moves::retrying(&session, async || {
+            let (report, mut link) =
+                sync::exchange(&session, &api, account_journal, timeout).await?;
+            crate::buddy::refresh_views(&session, &mut link).await?;
+            Ok((report, link))
+        })
+        .await?;
         for line in sync::report_lines(&api.url, &report, 0) {
+            say(line);
+        }
+        if let Some(line) = crate::actor_moves::report_line(&moves) {
             say(line);
         }
         for id in link.client.documents() {

@@ -15,6 +15,7 @@
 //! - `adopt.rs`: a device's own records carried into its account's journal.
 //! - [`import`]: `nudge import` of an export or of Taskwarrior's tasks, idempotent.
 //! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
+//! - [`reauthor`]: a restored device's changes made again by a fresh actor.
 //! - [`limits`]: one length limit per text field, for commands and import alike.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
 
@@ -29,6 +30,7 @@ pub mod import;
 mod journal;
 pub mod limits;
 mod model;
+mod reauthor;
 pub mod share;
 mod suggest;
 mod summary;
@@ -49,6 +51,7 @@ pub use model::{
     Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Scope, Settings, Shift,
     ShiftStatus, WeekStart,
 };
+pub use reauthor::reauthor;
 pub use suggest::suggest;
 pub use summary::Summary;
 pub use undo::Undone;

@@ -35,6 +35,20 @@ pub enum ClientError {
     /// A sync message could not be applied.
     #[error("a sync message from the server could not be applied: {0}")]
     Apply(String),
+    /// The server holds changes of an actor, numbered like changes of the same actor held
+    /// here but different from them: a copy of a device (restored from a backup) wrote as
+    /// the same actor as the original (`nudge_journal::reauthor` is the way out).
+    #[error(
+        "the server holds other changes of this device's actor {actor} from sequence number {seq} on (was this device restored from a copy?)"
+    )]
+    ActorReused {
+        /// The document.
+        document: DocumentId,
+        /// The actor both wrote as.
+        actor: automerge::ActorId,
+        /// The first sequence number both used.
+        seq: u64,
+    },
 }
 
 /// How much moved for one document.
@@ -197,8 +211,18 @@ impl ClientSync {
             entry.server_initial = Some(message.heads.clone());
         }
         entry.unavailable = false;
-        crate::receive_sync_message(&mut entry.doc, &mut entry.state, message)
-            .map_err(|e| ClientError::Apply(e.to_string()))?;
+        crate::receive_sync_message(&mut entry.doc, &mut entry.state, message).map_err(
+            |e| match e {
+                automerge::AutomergeError::DuplicateSeqNumber(seq, actor) => {
+                    ClientError::ActorReused {
+                        document: id,
+                        actor,
+                        seq,
+                    }
+                }
+                other => ClientError::Apply(other.to_string()),
+            },
+        )?;
         Ok(self.reply(id, server).into_iter().collect())
     }
 

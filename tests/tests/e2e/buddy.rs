@@ -89,8 +89,20 @@ fn a_buddy_follows_the_owners_progress_at_each_scope_and_never_sees_people() {
     phone.ok(&["sync"]);
     laptop.ok(&["sync"]);
     for buddy in [&jo, &kim] {
-        buddy.ok(&["sync"]);
+        // A device that only follows has nothing of its own to sync: no "not synced" footer.
+        let synced = buddy.run(&["sync"]);
+        assert!(synced.status.success());
+        let said = String::from_utf8_lossy(&synced.stderr);
+        assert!(!said.contains("not synced"), "{said}");
     }
+    // A journal of its own on a device with no remote: still no footer, nowhere to sync to.
+    let own = kim.run(&["add", "Read the week I follow"]);
+    assert!(!String::from_utf8_lossy(&own.stderr).contains("not synced"));
+    let plain = jo.ok(&["buddy", "show", "ana"]);
+    assert!(
+        plain.ends_with('\n'),
+        "buddy show ends without a newline: {plain:?}"
+    );
 
     // The buddy's view converges to the owner's state at that scope.
     let owner_week = &laptop.json(&["week", "--json"])["weeks"][0];

@@ -9,33 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{Home, Server, add_account, noise, scale, server_bin, texts};
-
-/// Every file below `dir`, by path relative to it.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut all = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).unwrap().to_path_buf();
-                all.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    all
-}
-
-fn write_files(dir: &Path, all: &BTreeMap<PathBuf, Vec<u8>>) {
-    for (relative, bytes) in all {
-        let path = dir.join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
-}
+use crate::util::{Home, Server, add_account, files, noise, scale, server_bin, texts, write_files};
 
 /// Ways a disk damages a file, each placed by `seed`.
 #[derive(Clone, Copy, Debug)]

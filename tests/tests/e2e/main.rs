@@ -21,6 +21,7 @@ mod operator;
 mod progress;
 mod proxy;
 mod readme;
+mod restored;
 mod samod;
 mod security;
 mod server;

@@ -1,5 +1,6 @@
 //! Helpers: a temporary home and ways to run `nudge` in it.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -387,4 +388,31 @@ pub async fn read_http_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> 
         head.push(byte[0]);
     }
     Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Every file below `dir`, by path relative to it.
+pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut all = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().to_path_buf();
+                all.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    all
+}
+
+/// Writes `all` (as [`files`] read it) below `dir`.
+pub fn write_files(dir: &Path, all: &BTreeMap<PathBuf, Vec<u8>>) {
+    for (relative, bytes) in all {
+        let path = dir.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
 }
