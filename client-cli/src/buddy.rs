@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{Api, Failure, REFUSED};
-use crate::output::{DIM, GOOD, ID, Out, TAG, paint};
+use crate::output::{DIM, GOOD, Out, TAG, paint};
 use crate::remote::{self, Remote};
 use crate::session::{Session, Touched};
 use crate::sync::{self, Link};
@@ -92,7 +92,7 @@ fn parse_expiry(text: &str) -> Result<Option<i64>> {
 
 /// The real time (ms): expiry is the server's to enforce, with its clock, so it is never
 /// judged by `NUDGE_NOW`.
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -105,7 +105,7 @@ fn projection_input(session: &Session) -> Result<(Catalog, Summary, Vec<nudge_jo
     Ok((view.catalog, view.summary, shifts))
 }
 
-fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
+pub(crate) fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
     crate::api::connected(
         session.home(),
         timeout,
@@ -220,7 +220,7 @@ pub fn invite(
     Ok(())
 }
 
-fn day(ms: i64, session: &Session) -> String {
+pub(crate) fn day(ms: i64, session: &Session) -> String {
     crate::output::local(ms, &session.now.tz, "%Y-%m-%d")
 }
 
@@ -231,75 +231,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the network runtime")
 }
 
-/// `nudge buddy list`.
-pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) -> Result<()> {
-    let shares = session
-        .load_journal()?
-        .map(|j| j.shares())
-        .unwrap_or_default();
-    // Last seen comes from the server; offline, the list still shows.
-    let seen: BTreeMap<String, i64> = connected(session, timeout)
-        .ok()
-        .and_then(|(_, api)| api.call("GET", "/v1/shares", None).ok()?.ok())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|s| {
-            Some((
-                s.get("id")?.as_str()?.to_owned(),
-                s.get("last_seen_ms")?.as_i64()?,
-            ))
-        })
-        .collect();
-    let now_ms = wall_ms();
-    if as_json {
-        let list: Vec<Value> = shares
-            .values()
-            .map(|s| {
-                json!({
-                    "id": s.id, "name": s.name, "scope": s.scope, "view_doc": s.view_doc,
-                    "created_at": nudge_journal::when::rfc3339(s.created_at_ms),
-                    "expires_at": s.expires_at_ms.map(nudge_journal::when::rfc3339),
-                    "revoked_at": s.revoked_at_ms.map(nudge_journal::when::rfc3339),
-                    "active": s.active(now_ms),
-                    "last_seen": seen.get(&s.id).map(|ms| nudge_journal::when::rfc3339(*ms)),
-                })
-            })
-            .collect();
-        return out.json(&list);
-    }
-    if shares.is_empty() {
-        crate::output::notice("No buddies yet. Invite one: nudge buddy invite NAME");
-    }
-    for s in shares.values() {
-        let state = match (s.revoked_at_ms, s.active(now_ms)) {
-            (Some(_), _) => "revoked".to_owned(),
-            (None, false) => "expired".to_owned(),
-            (None, true) => match s.expires_at_ms {
-                Some(e) => format!("until {}", day(e, session)),
-                None => "no expiry".to_owned(),
-            },
-        };
-        let seen = seen
-            .get(&s.id)
-            .map(|ms| format!("last seen {}", day(*ms, session)))
-            .unwrap_or_else(|| "not seen yet".into());
-        out.line(format!(
-            "{}  {}  {}  since {}  {}  {}",
-            paint(ID, &s.id),
-            s.name,
-            paint(TAG, s.scope),
-            day(s.created_at_ms, session),
-            state,
-            paint(DIM, seen)
-        ));
-    }
-    Ok(())
-}
-
 /// Revokes a share on the server (gone already is fine) and marks it in the journal;
 /// returns how many open connections the server closed.
-fn revoke_share(session: &Session, api: &Api, share: &Share) -> Result<u64> {
+pub(crate) fn revoke_share(session: &Session, api: &Api, share: &Share) -> Result<u64> {
     let closed = match api.call("DELETE", &format!("/v1/shares/{}", share.id), None)? {
         Ok(v) => v
             .get("connections_closed")
@@ -318,28 +252,6 @@ fn revoke_share(session: &Session, api: &Api, share: &Share) -> Result<u64> {
         Ok(((), Touched::Shifts(Vec::new())))
     })?;
     Ok(closed)
-}
-
-/// `nudge buddy revoke NAME`.
-pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -> Result<()> {
-    let journal = session
-        .load_journal()?
-        .ok_or_else(|| anyhow!("no buddies: the journal is empty"))?;
-    let share = journal
-        .shares()
-        .into_values()
-        .find(|s| s.revoked_at_ms.is_none() && (s.name.eq_ignore_ascii_case(name) || s.id == name))
-        .ok_or_else(|| {
-            anyhow!("no active share is called {name:?}; `nudge buddy list` shows them")
-        })?;
-    let (_, api) = connected(session, timeout)?;
-    let closed = revoke_share(session, &api, &share)?;
-    out.line(format!(
-        "{}'s link no longer works ({} closed). What they already saw stays with them.",
-        share.name,
-        crate::output::count(closed as usize, "open connection", "open connections")
-    ));
-    Ok(())
 }
 
 /// The active share views the journal lists, read from the connection's copy of the

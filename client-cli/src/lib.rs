@@ -14,6 +14,7 @@
 mod actor_moves;
 pub mod api;
 mod buddy;
+mod buddy_list;
 mod cache;
 mod cli;
 mod config;
@@ -337,8 +338,8 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
                     scope,
                     expires,
                 } => buddy::invite(session, out, &name, scope, &expires, timeout),
-                BuddyCommand::List { json } => buddy::list(session, out, json, timeout),
-                BuddyCommand::Revoke { name } => buddy::revoke(session, out, &name, timeout),
+                BuddyCommand::List { json } => buddy_list::list(session, out, json, timeout),
+                BuddyCommand::Revoke { name } => buddy_list::revoke(session, out, &name, timeout),
                 BuddyCommand::Show { name, json } => buddy::show(session, out, &name, json),
             }
         }

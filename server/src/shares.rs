@@ -6,7 +6,7 @@
 //! | route | token | answer |
 //! |---|---|---|
 //! | `POST /v1/shares` `{"view_doc", "scope", "name", "expires_ms"?}` | account or device | `{"id", "token", "link"}` (the account must own the view document) |
-//! | `GET /v1/shares` | account or device | `[{"id", "name", "scope", "view_doc", "created_ms", "expires_ms", "last_seen_ms"}]` |
+//! | `GET /v1/shares` | account or device | `[{"id", "name", "scope", "view_doc", "created_ms", "expires_ms", "last_seen_ms", "created_by", "created_by_token"}]` (`created_by`: the minting device's name, `account token`, or `a revoked device`) |
 //! | `DELETE /v1/shares/<id>` | account or device | `{"revoked", "connections_closed"}` |
 //! | `GET /v1/shares/<share token>` | the share token is in the path | `{"doc", "scope", "name"}`; 404 unknown, 410 expired |
 
@@ -148,6 +148,29 @@ impl Shares {
     }
 }
 
+/// Who a token is, for the owner's list of shares: the device's name, `account token`, or
+/// `a revoked device` once it is gone.
+fn created_by(
+    accounts: &Accounts,
+    devices: &crate::devices::Devices,
+    token: &str,
+) -> Result<String, AccountError> {
+    let kind = accounts
+        .tokens()?
+        .into_iter()
+        .find(|t| t.id == token)
+        .map(|t| t.kind);
+    Ok(match kind {
+        Some(nudge_protocol::TokenKind::Account) => "account token".to_owned(),
+        Some(_) => devices
+            .info(token)?
+            .map(|i| i.name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("device {token}")),
+        None => "a revoked device".to_owned(),
+    })
+}
+
 /// Serves `/v1/shares` and below.
 pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>) -> Response<Body> {
     let rest = path
@@ -263,15 +286,24 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             }
         }
         (Method::GET, "") => {
-            let (shares, devices) = (shared.shares.clone(), shared.devices.clone());
+            let (shares, devices, accounts) = (
+                shared.shares.clone(),
+                shared.devices.clone(),
+                shared.accounts.clone(),
+            );
             let account = principal.account.clone();
             let listed = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
                 for (id, r) in shares.list(&account)? {
                     let seen = devices.info(&id)?.and_then(|i| i.last_seen_ms);
+                    let by = match &r.minted_by {
+                        Some(token) => Some(created_by(&accounts, &devices, token)?),
+                        None => None,
+                    };
                     out.push(json!({
                         "id": id, "name": r.name, "scope": r.scope, "view_doc": r.view_doc,
                         "created_ms": r.created_ms, "expires_ms": r.expires_ms, "last_seen_ms": seen,
+                        "created_by": by, "created_by_token": r.minted_by,
                     }));
                 }
                 Ok::<_, AccountError>(out)

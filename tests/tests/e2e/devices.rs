@@ -307,3 +307,64 @@ fn a_leaked_account_token_is_replaced_and_the_devices_linked_from_it_keep_workin
         "{again}"
     );
 }
+
+#[test]
+fn buddy_list_shows_the_servers_shares_with_who_made_each_and_revokes_an_unrecorded_one() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let stolen = Home::new();
+    stolen.ok(&["join", &link(&laptop, &[]), "--name", "stolen-phone"]);
+    laptop.ok(&["buddy", "invite", "Jo"]);
+    // A share the journal never hears of: made, then the journal's record taken back.
+    let thiefs_link = stolen
+        .ok(&["buddy", "invite", "Thief"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    stolen.ok(&["undo"]);
+    stolen.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+
+    let listed = laptop.json(&["buddy", "list", "--json"]);
+    let entry = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not listed: {listed}"))
+            .clone()
+    };
+    assert_eq!(entry("Jo")["created_by"], "account token", "{listed}");
+    assert_eq!(entry("Jo")["in_journal"], true);
+    assert_eq!(entry("Thief")["created_by"], "stolen-phone", "{listed}");
+    assert_eq!(entry("Thief")["in_journal"], false);
+    let plain = laptop.ok(&["buddy", "list"]);
+    assert!(plain.contains("not in this journal"), "{plain}");
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    assert_eq!(
+        agent.get(&thiefs_link).call().unwrap().status().as_u16(),
+        200
+    );
+    laptop.ok(&["buddy", "revoke", "thief"]);
+    assert_eq!(
+        agent.get(&thiefs_link).call().unwrap().status().as_u16(),
+        404
+    );
+    let after = laptop.json(&["buddy", "list", "--json"]);
+    assert!(
+        !after
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "Thief"),
+        "{after}"
+    );
+}
