@@ -80,6 +80,7 @@ pub enum Command {
     )]
     Done {
         /// The shift's id (or a unique prefix of at least 4 characters).
+        #[arg(add = crate::complete::planned_ids())]
         id: String,
         /// What it sparked.
         #[arg(long, value_name = "TEXT")]
@@ -91,11 +92,13 @@ pub enum Command {
     /// Let a shift go this time.
     Skip {
         /// The shift's id or prefix.
+        #[arg(add = crate::complete::planned_ids())]
         id: String,
     },
     /// Drop a shift you no longer want.
     Drop {
         /// The shift's id or prefix.
+        #[arg(add = crate::complete::planned_ids())]
         id: String,
     },
     /// Change a shift's text, kind, minutes, note or tags.
@@ -103,6 +106,7 @@ pub enum Command {
     /// Remove a shift.
     Rm {
         /// The shift's id or prefix.
+        #[arg(add = crate::complete::shift_ids())]
         id: String,
     },
     /// Revert this device's last change (with a new change; repeat to go further back).
@@ -112,6 +116,7 @@ pub enum Command {
     /// Show one shift.
     Show {
         /// The shift's id or prefix.
+        #[arg(add = crate::complete::shift_ids())]
         id: String,
         /// Print JSON.
         #[arg(long)]
@@ -223,6 +228,7 @@ pub enum Command {
     /// Stop following someone (their view is removed from this device).
     Unfollow {
         /// The name you follow them as.
+        #[arg(add = crate::complete::followed_names())]
         name: String,
     },
     /// This account's devices: link a new one, list them, revoke one.
@@ -268,7 +274,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct ShiftWords {
     /// The shift's text, then +idea and @person tags.
-    #[arg(required = true, num_args = 1.., value_name = "TEXT|+IDEA|@PERSON", allow_hyphen_values = false)]
+    #[arg(required = true, num_args = 1.., value_name = "TEXT|+IDEA|@PERSON", allow_hyphen_values = false, add = crate::complete::tag_words())]
     pub words: Vec<String>,
     /// Kind: email, call, message, event, coffee, class, apply, research, other.
     #[arg(long, ignore_case = true, value_parser = one_of(nudge_journal::Kind::ALL.iter().map(|k| k.as_str())))]
@@ -310,9 +316,10 @@ pub struct LogArgs {
 #[derive(Args, Debug)]
 pub struct EditArgs {
     /// The shift's id or prefix.
+    #[arg(add = crate::complete::shift_ids())]
     pub id: String,
     /// Tags to add: +idea, @person.
-    #[arg(value_name = "+IDEA|@PERSON")]
+    #[arg(value_name = "+IDEA|@PERSON", add = crate::complete::tag_words())]
     pub tags: Vec<String>,
     /// New text.
     #[arg(long)]
@@ -341,7 +348,7 @@ pub struct EditArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Filters: +idea, @person.
-    #[arg(value_name = "+IDEA|@PERSON")]
+    #[arg(value_name = "+IDEA|@PERSON", add = crate::complete::tag_words())]
     pub tags: Vec<String>,
     /// Every shift, whatever its status.
     #[arg(long, conflicts_with_all = ["done", "planned"])]
@@ -403,6 +410,7 @@ pub enum IdeaCommand {
 #[derive(Args, Debug)]
 pub struct IdeaStatusArgs {
     /// Its id, prefix or title.
+    #[arg(add = crate::complete::idea_names())]
     pub idea: String,
     /// A note (for drop: what you learned).
     #[arg(long)]
@@ -455,6 +463,7 @@ pub enum PersonCommand {
     /// Show one person.
     Show {
         /// Their id, prefix or name.
+        #[arg(add = crate::complete::people_names())]
         person: String,
         /// Print JSON.
         #[arg(long)]
@@ -463,6 +472,7 @@ pub enum PersonCommand {
     /// Change a person's details.
     Edit {
         /// Their id, prefix or name.
+        #[arg(add = crate::complete::people_names())]
         person: String,
         /// New name.
         #[arg(long)]
@@ -474,6 +484,7 @@ pub enum PersonCommand {
     /// Erase a person's contact details for good.
     Forget {
         /// Their id, prefix or name.
+        #[arg(add = crate::complete::people_names())]
         person: String,
     },
 }
@@ -542,6 +553,7 @@ pub enum DeviceCommand {
     /// Revoke a device: its token stops working at once and its connections close.
     Revoke {
         /// The device's name, id or id prefix (at least 4 characters).
+        #[arg(add = crate::complete::device_names())]
         device: String,
     },
 }
@@ -569,6 +581,7 @@ pub enum BuddyCommand {
     /// Revoke a buddy's link: it stops working at once.
     Revoke {
         /// Their name (or the share's id).
+        #[arg(add = crate::complete::buddy_names())]
         name: String,
     },
     /// Someone you follow: their week, streak, ideas and recent shifts, as their scope allows.

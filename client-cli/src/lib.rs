@@ -17,6 +17,7 @@ mod buddy;
 mod buddy_list;
 mod cache;
 mod cli;
+mod complete;
 mod config;
 mod counted;
 mod devices;
@@ -47,6 +48,8 @@ use session::Session;
 
 /// Runs the CLI with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
+    // `COMPLETE=bash nudge ...`: the shell asking for completions (docs/cli.md).
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     // Logs only when asked for (RUST_LOG=debug nudge ...), on stderr, so output stays clean.
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
@@ -121,7 +124,7 @@ fn color_asked() -> clap::ColorChoice {
     }
 }
 
-fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(home) = cli_home.filter(|h| !h.as_os_str().is_empty()) {
         return Ok(home);
     }
@@ -206,7 +209,7 @@ fn write_man_pages(dir: &std::path::Path, out: &mut Out) -> Result<()> {
 
 /// The clock: `NUDGE_NOW` (an RFC 3339 instant, or a local date-time) if set, else the
 /// system clock; the zone from `TZ` or the system.
-fn now() -> Result<Now> {
+pub(crate) fn now() -> Result<Now> {
     let tz = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
     let ts = match std::env::var("NUDGE_NOW") {
         Ok(text) if !text.is_empty() => text

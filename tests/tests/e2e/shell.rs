@@ -215,3 +215,66 @@ fn help_groups_the_commands_and_shows_examples() {
     let err = home.fails(2, &["sinc"]);
     assert!(err.contains("'sync'"), "{err}");
 }
+
+/// What the shell would be offered for `words` (the last one being typed), asked the way
+/// fish asks: `COMPLETE=fish nudge -- nudge WORDS`; one value per line.
+fn offered(home: &Home, words: &[&str]) -> Vec<String> {
+    let out = home
+        .std_cmd()
+        .env("COMPLETE", "fish")
+        .arg("--")
+        .arg("nudge")
+        .args(words)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .filter(|v| !v.starts_with("--"))
+        .collect()
+}
+
+#[test]
+fn completion_offers_ideas_people_shift_ids_from_the_journal() {
+    let home = Home::new();
+    // Before there is a journal: nothing offered, nothing said, and nothing created.
+    assert!(offered(&home, &["done", ""]).is_empty());
+    assert!(!home.path().join("store").exists());
+
+    let planned = home.new_id(&["add", "Email Sam about UX roles", "+ux", "@sam"]);
+    let made = home.new_id(&["add", "Find one pottery class", "+pottery"]);
+    home.ok(&["done", &made]);
+    home.ok(&["person", "add", "Priya Raman"]);
+
+    let ids = offered(&home, &["done", ""]);
+    assert_eq!(ids.len(), 1, "only the planned shift: {ids:?}");
+    assert!(planned.starts_with(&ids[0]), "{ids:?} for {planned}");
+    assert_eq!(offered(&home, &["show", ""]).len(), 2);
+    assert_eq!(offered(&home, &["add", "Call", "+p"]), ["+pottery"]);
+    assert_eq!(
+        offered(&home, &["log", "Call", "@"]),
+        ["@Priya Raman", "@sam"]
+    );
+    assert_eq!(offered(&home, &["idea", "drop", ""]), ["pottery", "ux"]);
+    assert_eq!(offered(&home, &["person", "show", "P"]), ["Priya Raman"]);
+    // Through --home as typed, not only the environment.
+    let elsewhere = Home::new();
+    let typed = home.path().to_str().unwrap();
+    let out = elsewhere
+        .std_cmd()
+        .env("COMPLETE", "fish")
+        .args(["--", "nudge", "--home", typed, "idea", "park", "u"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ux"),
+        "{out:?}"
+    );
+}
