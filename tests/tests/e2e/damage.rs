@@ -5,11 +5,9 @@
 //! the folder as it was.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use crate::util::{Home, Server, add_account, files, noise, scale, server_bin, texts, write_files};
+use crate::util::{Home, Server, add_account, files, noise, scale, texts, write_files};
 
 /// Ways a disk damages a file, each placed by `seed`.
 #[derive(Clone, Copy, Debug)]
@@ -88,38 +86,6 @@ fn damage(store: &Path, how: Damage, seed: u64) {
     std::fs::write(db, bytes).unwrap();
 }
 
-/// Starts a server on `data`: `Ok` once it listens, `Err(what it said)` if it refused.
-fn try_start(data: &Path) -> Result<Server, String> {
-    let mut child = Command::new(server_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    if let Some(addr) = line.trim().strip_prefix("listening on ") {
-        return Ok(Server {
-            addr: addr.to_owned(),
-            child,
-        });
-    }
-    let status = child.wait().unwrap();
-    let mut said = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
-    assert!(!status.success(), "no address and yet success: {said}");
-    Err(said)
-}
-
 /// A refusal is an error line that says nothing was changed, and it changed nothing.
 fn check_refusal(said: &str, before: &BTreeMap<PathBuf, Vec<u8>>, dir: &Path, case: &str) {
     let last = said.trim().lines().last().unwrap_or_default();
@@ -170,7 +136,7 @@ fn a_damaged_server_store_serves_every_confirmed_change_or_refuses_untouched() {
             write_files(dir.path(), &pristine);
             damage(dir.path(), how, seed);
             let before = files(dir.path());
-            match try_start(dir.path()) {
+            match Server::try_start(dir.path()) {
                 Err(said) => {
                     check_refusal(&said, &before, dir.path(), &case);
                     refused += 1;

@@ -1,7 +1,7 @@
 //! Helpers: a temporary home and ways to run `nudge` in it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -241,6 +241,41 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
         Self { child, addr }
+    }
+
+    /// A server on `data`: `Ok` once it listens, `Err(what it said)` if it refused to start.
+    pub fn try_start(data: &Path) -> Result<Self, String> {
+        let mut child = Command::new(server_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if let Some(addr) = line.trim().strip_prefix("listening on ") {
+            // Drained, so that a server that logs a lot never blocks on a full pipe.
+            let mut stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            return Ok(Self {
+                addr: addr.to_owned(),
+                child,
+            });
+        }
+        let status = child.wait().unwrap();
+        let mut said = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut said)
+            .unwrap();
+        assert!(!status.success(), "no address and yet success: {said}");
+        Err(said)
     }
 
     pub fn kill9(&mut self) {
