@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use automerge::hydrate::Value as HValue;
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc, Value};
+use automerge::{ActorId, Automerge, ObjId, ObjType, ROOT, ReadDoc, Value};
 
 use crate::model::Contact;
-use crate::values::non_empty;
 use crate::{Error, Now};
 
 /// The contacts document.
@@ -50,50 +49,89 @@ impl Contacts {
     }
 
     /// Every person's contact details, by person id.
+    ///
+    /// Two devices that give the same person their first details at the same time each
+    /// create a record for them; Automerge keeps both, in conflict, and would show one.
+    /// Reading merges them, field by field, the winning record's value first, so neither
+    /// device's details are lost (`set` then writes to both).
     pub fn all(&self) -> BTreeMap<String, Contact> {
         let Ok(Some((Value::Object(ObjType::Map), people))) = self.doc.get(ROOT, "people") else {
             return BTreeMap::new();
         };
-        let Ok(HValue::Map(people)) = ReadDoc::hydrate(&self.doc, &people, None) else {
-            return BTreeMap::new();
-        };
-        people
-            .iter()
-            .filter_map(|(id, v)| match &v.value {
-                HValue::Map(m) => Some((
-                    id.clone(),
-                    Contact {
-                        email: non_empty(m, "email"),
-                        phone: non_empty(m, "phone"),
-                        url: non_empty(m, "url"),
-                    },
-                )),
-                _ => None,
+        self.doc
+            .keys(&people)
+            .map(|person| {
+                let contact = self.merged(&people, &person);
+                (person, contact)
             })
             .filter(|(_, c)| !c.is_empty())
             .collect()
     }
 
-    /// Sets the given fields of a person's details (`Some("")` removes one) as one change.
+    /// The records of `person` (more than one after concurrent first edits), winner first.
+    fn records(doc: &impl ReadDoc, people: &ObjId, person: &str) -> Vec<ObjId> {
+        let mut records: Vec<ObjId> = doc
+            .get_all(people, person)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(value, id)| matches!(value, Value::Object(ObjType::Map)).then_some(id))
+            .collect();
+        // `get_all` lists the conflicting values in the order of their operation ids; the
+        // one `get` shows (the winner) is the last.
+        records.reverse();
+        records
+    }
+
+    fn merged(&self, people: &ObjId, person: &str) -> Contact {
+        let records: Vec<BTreeMap<String, HValue>> = Self::records(&self.doc, people, person)
+            .iter()
+            .filter_map(|obj| match ReadDoc::hydrate(&self.doc, obj, None) {
+                Ok(HValue::Map(m)) => Some(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.value.clone()))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        let field = |key: &str| {
+            records.iter().find_map(|m| match m.get(key) {
+                Some(HValue::Scalar(automerge::ScalarValue::Str(s))) if !s.is_empty() => {
+                    Some(s.to_string())
+                }
+                _ => None,
+            })
+        };
+        Contact {
+            email: field("email"),
+            phone: field("phone"),
+            url: field("url"),
+        }
+    }
+
+    /// Sets the given fields of a person's details (`Some("")` removes one) as one change,
+    /// in every record of the person (see [`Contacts::all`]).
     pub fn set(&mut self, now: &Now, person: &str, update: &Contact) -> Result<(), Error> {
         let mut tx = self.doc.transaction();
         let people = match tx.get(ROOT, "people")? {
             Some((Value::Object(ObjType::Map), id)) => id,
             _ => tx.put_object(ROOT, "people", ObjType::Map)?,
         };
-        let obj = match tx.get(&people, person)? {
-            Some((Value::Object(ObjType::Map), id)) => id,
-            _ => tx.put_object(&people, person, ObjType::Map)?,
-        };
-        for (key, value) in [
-            ("email", &update.email),
-            ("phone", &update.phone),
-            ("url", &update.url),
-        ] {
-            match value.as_deref().map(str::trim) {
-                Some("") => crate::commands::delete_if_set(&mut tx, &obj, key)?,
-                Some(v) => tx.put(&obj, key, v)?,
-                None => {}
+        let mut records = Self::records(&tx, &people, person);
+        if records.is_empty() {
+            records.push(tx.put_object(&people, person, ObjType::Map)?);
+        }
+        for obj in &records {
+            for (key, value) in [
+                ("email", &update.email),
+                ("phone", &update.phone),
+                ("url", &update.url),
+            ] {
+                match value.as_deref().map(str::trim) {
+                    Some("") => crate::commands::delete_if_set(&mut tx, obj, key)?,
+                    Some(v) => tx.put(obj, key, v)?,
+                    None => {}
+                }
             }
         }
         tx.commit_with(
@@ -151,5 +189,52 @@ mod tests {
         assert!(fresh.all().contains_key("p-ann"));
         let bytes = fresh.doc().save_nocompress();
         assert!(!bytes.windows(15).any(|w| w == b"sam@example.org"));
+    }
+
+    #[test]
+    fn first_details_given_on_two_devices_at_once_are_both_kept() {
+        let now = Now::new(jiff::Timestamp::UNIX_EPOCH, jiff::tz::TimeZone::UTC);
+        let laptop = Contacts::create(ActorId::random(), &now);
+        let mut phone = Contacts::load(&laptop.doc().save(), ActorId::random()).unwrap();
+        let mut laptop = laptop;
+        let email = Contact {
+            email: Some("sam@example.org".into()),
+            ..Contact::default()
+        };
+        let number = Contact {
+            phone: Some("+44 20 7946 0000".into()),
+            ..Contact::default()
+        };
+        laptop.set(&now, "p-sam", &email).unwrap();
+        phone.set(&now, "p-sam", &number).unwrap();
+        laptop.doc_mut().merge(phone.doc_mut()).unwrap();
+        phone.doc_mut().merge(laptop.doc_mut()).unwrap();
+        let both = Contact {
+            email: email.email.clone(),
+            phone: number.phone.clone(),
+            url: None,
+        };
+        assert_eq!(laptop.all()["p-sam"], both);
+        assert_eq!(phone.all()["p-sam"], both);
+        // A later edit or removal reaches every record: nothing stale shows through.
+        laptop
+            .set(
+                &now,
+                "p-sam",
+                &Contact {
+                    email: Some(String::new()),
+                    phone: Some("+1 555".into()),
+                    url: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            laptop.all()["p-sam"],
+            Contact {
+                email: None,
+                phone: Some("+1 555".into()),
+                url: None,
+            }
+        );
     }
 }

@@ -491,3 +491,35 @@ fn a_device_killed_during_syncs_loses_nothing_and_converges() {
         rounds
     );
 }
+
+#[test]
+fn first_contact_details_given_on_two_devices_at_once_are_both_kept() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let url = format!("http://{}", server.addr);
+    let laptop = Home::new();
+    laptop.remote_add(&url, &token);
+    laptop.ok(&["add", "Coffee with Sam", "@sam"]);
+    laptop.ok(&["sync"]);
+    let phone = Home::new();
+    phone.remote_add(&url, &token);
+    phone.ok(&["sync"]);
+    // Sam has no details yet; each device gives one, offline.
+    laptop.ok(&["person", "edit", "sam", "--email", "sam@example.org"]);
+    phone.ok(&["person", "edit", "sam", "--phone", "+44 20 7946 0000"]);
+    laptop.ok(&["sync"]);
+    phone.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+    for device in [&laptop, &phone] {
+        let sam = device.json(&["person", "show", "sam", "--json"]);
+        assert_eq!(sam["contact"]["email"], "sam@example.org", "{sam}");
+        assert_eq!(sam["contact"]["phone"], "+44 20 7946 0000", "{sam}");
+    }
+    // A removal afterwards removes it everywhere, with nothing stale showing through.
+    phone.ok(&["person", "edit", "sam", "--email", ""]);
+    phone.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+    let sam = laptop.json(&["person", "show", "sam", "--json"]);
+    assert_eq!(sam["contact"]["email"], serde_json::Value::Null, "{sam}");
+}
