@@ -66,12 +66,28 @@ impl Pristine {
             store: store.to_path_buf(),
             dir,
         };
-        std::fs::create_dir(&copied.dir).map_err(|e| io(&copied.dir, e))?;
-        if let Err(e) = copy_tree(store, &copied.dir, true) {
-            copied.discard();
-            return Err(e);
+        let made = std::fs::create_dir(&copied.dir)
+            .and_then(|()| copy_tree(store, &copied.dir, true));
+        match made {
+            Ok(()) => Ok(Some(copied)),
+            // A full disk must not lock the user out of their store: it opens without the
+            // copy (the seal still refuses a store that lost writes; only putting sled's
+            // files back after a refusal is given up).
+            Err(e) if matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+            {
+                tracing::warn!(path = %store.display(), "no room to copy the store before opening it; opening it without the copy");
+                copied.discard();
+                Ok(None)
+            }
+            Err(e) => {
+                let dir = copied.dir.clone();
+                copied.discard();
+                Err(io(&dir, e))
+            }
         }
-        Ok(Some(copied))
     }
 
     /// The store passed its checks: the copy goes.
@@ -116,23 +132,23 @@ fn remove(path: &Path) -> Result<(), Error> {
 }
 
 /// Copies `from`'s sled files (all of them, below the top level) into `to`.
-fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<(), Error> {
-    for entry in std::fs::read_dir(from).map_err(|e| io(from, e))? {
-        let entry = entry.map_err(|e| io(from, e))?;
+fn copy_tree(from: &Path, to: &Path, top: bool) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
         let name = entry.file_name();
         let text = name.to_string_lossy();
         if top && (!is_sleds(&text) || text.ends_with(".generating")) {
             continue;
         }
         let target = to.join(&name);
-        let kind = entry.file_type().map_err(|e| io(&entry.path(), e))?;
+        let kind = entry.file_type()?;
         if kind.is_dir() {
-            std::fs::create_dir(&target).map_err(|e| io(&target, e))?;
+            std::fs::create_dir(&target)?;
             copy_tree(&entry.path(), &target, false)?;
         } else if kind.is_file() {
             // copy_file_range on Linux: in the kernel, and a reflink where the file system
             // has them.
-            std::fs::copy(entry.path(), &target).map_err(|e| io(&target, e))?;
+            std::fs::copy(entry.path(), &target)?;
         }
     }
     Ok(())
