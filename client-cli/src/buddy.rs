@@ -99,7 +99,9 @@ pub(crate) fn wall_ms() -> i64 {
 }
 
 /// The journal's state a view is projected from.
-fn projection_input(session: &Session) -> Result<(Catalog, Summary, Vec<nudge_journal::Shift>)> {
+pub(crate) fn projection_input(
+    session: &Session,
+) -> Result<(Catalog, Summary, Vec<nudge_journal::Shift>)> {
     let view = session.require_view()?;
     let shifts = session.all_shifts()?;
     Ok((view.catalog, view.summary, shifts))
@@ -333,6 +335,7 @@ pub(crate) async fn refresh_views(session: &Session, link: &mut Link) -> Result<
     }
     link.until_done(session).await?;
     session.sync_flush()?;
+    crate::view_rebuild::rebuild_views(session, link).await?;
     Ok(count)
 }
 
@@ -460,6 +463,7 @@ pub fn sync_follows(session: &Session, out: &mut Out, timeout: Duration) -> Resu
     let mut all = follows(session.home())?;
     let mut changed = false;
     for (name, f) in all.iter_mut().filter(|(_, f)| !f.revoked) {
+        changed |= follow_moved_view(session, f, timeout)?;
         let Ok(doc) = f.doc.parse::<DocumentId>() else {
             continue;
         };
@@ -497,6 +501,44 @@ pub fn sync_follows(session: &Session, out: &mut Out, timeout: Duration) -> Resu
         save_follows(session.home(), &all)?;
     }
     Ok(())
+}
+
+/// The owner may have moved a share to a rebuilt view (`view_rebuild.rs`): the old one is
+/// gone from the server, and goes from here too. Returns whether `f` changed (the caller
+/// saves the follows).
+pub(crate) fn follow_moved_view(
+    session: &Session,
+    f: &mut Follow,
+    timeout: Duration,
+) -> Result<bool> {
+    let Some(moved) =
+        current_view(f, timeout).filter(|d| *d != f.doc && d.parse::<DocumentId>().is_ok())
+    else {
+        return Ok(false);
+    };
+    if let Ok(old) = f.doc.parse::<DocumentId>() {
+        session.remove_doc(&old)?;
+    }
+    f.doc = moved;
+    Ok(true)
+}
+
+/// Saves the follow record of `name`.
+pub(crate) fn save_follow(home: &Path, name: &str, f: &Follow) -> Result<()> {
+    let mut all = follows(home)?;
+    all.insert(name.to_owned(), f.clone());
+    save_follows(home, &all)
+}
+
+/// The view document a followed share shows now, as its server says (`None` if it does
+/// not say: offline, revoked or expired, which the fetch that follows reports).
+fn current_view(f: &Follow, timeout: Duration) -> Option<String> {
+    let endpoints = remote::endpoints(&f.url).ok()?;
+    let info = Api::anonymous(&f.url, endpoints, timeout)
+        .call("GET", &format!("/v1/shares/{}", f.token), None)
+        .ok()?
+        .ok()?;
+    info.get("doc").and_then(Value::as_str).map(str::to_owned)
 }
 
 /// Marks a followed share revoked (its owner stopped sharing); what was seen stays.

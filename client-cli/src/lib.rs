@@ -33,6 +33,7 @@ mod resolve;
 pub mod session;
 mod shifts;
 mod sync;
+mod view_rebuild;
 mod watch;
 
 use std::io::Write;

@@ -295,6 +295,11 @@ impl Link {
         Ok((document, replies))
     }
 
+    /// The sync's `--timeout`.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub(crate) async fn add(&mut self, id: DocumentId, doc: Automerge) -> Result<()> {
         let messages = self.client.add(id, doc);
         self.send(messages).await

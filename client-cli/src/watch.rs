@@ -214,6 +214,13 @@ async fn follow_connected(
     timeout: Duration,
     backoff: &mut Duration,
 ) -> Result<()> {
+    let mut follow = follow.clone();
+    {
+        let session = Session::open(home, now()?)?;
+        if crate::buddy::follow_moved_view(&session, &mut follow, timeout)? {
+            crate::buddy::save_follow(home, name, &follow)?;
+        }
+    }
     let doc: DocumentId = follow
         .doc
         .parse()
@@ -439,6 +446,11 @@ async fn push_local(
                 "↑ {sent} {}",
                 sync::plural(sent, "change", "changes")
             ));
+        }
+        // A view that now holds words it no longer shows is rebuilt by a full exchange
+        // (`view_rebuild.rs`): reconnect for one.
+        if !crate::view_rebuild::stale_views(link, &journal).is_empty() {
+            return Ok(false);
         }
         // `person forget` points the journal at a new contacts document: watch it too.
         if let Some(doc) = link.client.doc(&journal)

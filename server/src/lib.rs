@@ -21,6 +21,7 @@ mod documents;
 mod http;
 mod metrics;
 mod revocation;
+mod share_views;
 mod shares;
 mod throttle;
 mod view_page;

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `POST /v1/shares` `{"view_doc", "scope", "name", "expires_ms"?}` | account or device | `{"id", "token", "link"}` (the account must own the view document) |
 //! | `GET /v1/shares` | account or device | `[{"id", "name", "scope", "view_doc", "created_ms", "expires_ms", "last_seen_ms", "created_by", "created_by_token"}]` (`created_by`: the minting device's name, `account token`, or `a revoked device`) |
+//! | `PUT /v1/shares/<id>` `{"view_doc"}` | account or device | `{"view_doc", "connections_closed"}`: the share shows a new view document (`share_views.rs`) |
 //! | `DELETE /v1/shares/<id>` | account or device | `{"revoked", "connections_closed"}` |
 //! | `GET /v1/shares/<share token>` | the share token is in the path | `{"doc", "scope", "name"}`; 404 unknown, 410 expired |
 
@@ -24,6 +25,7 @@ use crate::Shared;
 use crate::accounts::{AccountError, Accounts};
 use crate::devices::now_ms;
 use crate::http::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
+use crate::share_views::{refusal, shareable};
 
 /// What the server knows of a share.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -247,18 +249,8 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 shared.store.clone(),
             );
             let made = tokio::task::spawn_blocking(move || {
-                if accounts.owner(&doc)?.as_deref() != Some(record.account.as_str()) {
-                    return Ok(Err(StatusCode::CONFLICT));
-                }
-                // Only a document made as a share view: never the journal or the
-                // contacts, whoever asks (a stolen device included).
-                let is_view = accounts.journal(&record.account)? != Some(doc)
-                    && store
-                        .load(&doc)?
-                        .and_then(|stored| automerge::Automerge::load(&stored.concat()).ok())
-                        .is_some_and(|loaded| nudge_journal::share::born_as_view(&loaded));
-                if !is_view {
-                    return Ok(Err(StatusCode::FORBIDDEN));
+                if let Err(why) = shareable(&accounts, &store, &record.account, &doc)? {
+                    return Ok(Err(why));
                 }
                 let token = shares.create(&record)?;
                 store.flush()?;
@@ -266,10 +258,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             })
             .await;
             match made {
-                Ok(Ok(Err(StatusCode::FORBIDDEN))) => text(
-                    StatusCode::FORBIDDEN,
-                    "only a share view document can be shared (`nudge buddy invite` makes one); never the journal or the contacts\n",
-                ),
+                Ok(Ok(Err(why))) => refusal(why),
                 Ok(Ok(Ok(token))) => {
                     tracing::info!(account = %principal.account, share = %token.id(), "share created");
                     json(
@@ -277,13 +266,12 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                         json!({ "id": token.id(), "token": token.to_string(), "link": format!("{base}/view/{token}") }),
                     )
                 }
-                Ok(Ok(Err(_))) => text(
-                    StatusCode::CONFLICT,
-                    "sync the view document to the server before sharing it\n",
-                ),
                 Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }
+        }
+        (Method::PUT, id) if !id.is_empty() && !id.contains('/') => {
+            crate::share_views::repoint(request, id, &principal, shared).await
         }
         (Method::GET, "") => {
             let (shares, devices, accounts) = (

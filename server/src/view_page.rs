@@ -333,9 +333,15 @@ fn event_stream(
                     Err(_) => return,
                 },
                 _ = recheck.tick() => {
-                    if !matches!(shared.shares.lookup(&token), Lookup::Live(_)) {
-                        let _ = tx.send(sse("gone", "This link no longer works.")).await;
-                        return;
+                    match shared.shares.lookup(&token) {
+                        // Moved to a new view (`share_views.rs`): the page's EventSource
+                        // comes back by itself, to the new one.
+                        Lookup::Live(now) if now.view_doc != record.view_doc => return,
+                        Lookup::Live(_) => {}
+                        _ => {
+                            let _ = tx.send(sse("gone", "This link no longer works.")).await;
+                            return;
+                        }
                     }
                     false
                 }

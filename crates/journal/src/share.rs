@@ -29,6 +29,10 @@ use crate::summary::Summary;
 use crate::values::{int, non_empty, parsed, string, time_ms};
 use crate::{Error, Now};
 
+mod history;
+
+pub use history::{fresh_view, holds_forgotten_text};
+
 /// What marks a document as a share view.
 pub const VIEW_KIND: &str = "nudge-share";
 /// How many of the latest shifts a `titles` or `full` view holds.

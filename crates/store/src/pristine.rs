@@ -66,17 +66,18 @@ impl Pristine {
             store: store.to_path_buf(),
             dir,
         };
-        let made = std::fs::create_dir(&copied.dir)
-            .and_then(|()| copy_tree(store, &copied.dir, true));
+        let made =
+            std::fs::create_dir(&copied.dir).and_then(|()| copy_tree(store, &copied.dir, true));
         match made {
             Ok(()) => Ok(Some(copied)),
             // A full disk must not lock the user out of their store: it opens without the
             // copy (the seal still refuses a store that lost writes; only putting sled's
             // files back after a refusal is given up).
-            Err(e) if matches!(
-                e.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-            ) =>
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
             {
                 tracing::warn!(path = %store.display(), "no room to copy the store before opening it; opening it without the copy");
                 copied.discard();

@@ -25,6 +25,7 @@ mod restored;
 mod samod;
 mod security;
 mod server;
+mod share_history;
 mod shell;
 mod sync;
 mod talkative;
