@@ -166,6 +166,13 @@ impl Accounts {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// Retires a document (a share's view, replaced by a rebuilt one): it belongs to no
+    /// account from now on, so nobody can open it or store it again. The caller flushes.
+    pub fn retire(&self, doc: &DocumentId) -> Result<(), AccountError> {
+        self.owners.insert(doc.as_bytes(), RETIRED)?;
+        Ok(())
+    }
+
     /// Records that `account` owns `doc` (first delivery of changes). The caller flushes.
     pub fn claim(&self, doc: &DocumentId, account: &str) -> Result<(), AccountError> {
         self.owners
@@ -178,6 +185,9 @@ impl Accounts {
         Ok(())
     }
 }
+
+/// The owner recorded for a retired document: no account's id (those are 16 hex digits).
+const RETIRED: &[u8] = b"retired";
 
 /// A token as an administrator sees it: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -104,6 +104,8 @@ pub(crate) async fn repoint(
         shares.put(&share, &record)?;
         if let Some(old) = old {
             store.remove(&old)?;
+            // Nobody stores it again (an owner's watcher still holding it, say).
+            accounts.retire(&old)?;
         }
         store.flush()?;
         Ok::<_, AccountError>(Ok(old))

@@ -81,9 +81,15 @@ fn an_edited_title_or_a_removed_shift_leaves_no_trace_a_buddy_can_read() {
             "the new view's history holds {gone:?}"
         );
     }
-    // The old view is gone: the link cannot open it (and the store no longer has it,
-    // checked at the end).
+    // The old view is gone: neither the link nor the account can open it (and the store
+    // no longer has it, checked at the end).
     assert!(fetch_with_link(&server.addr, &share, &first).is_err());
+    assert_eq!(
+        fetch_with_link(&server.addr, &token, &first)
+            .err()
+            .as_deref(),
+        Some("unavailable")
+    );
 
     // The buddy moves to the new view at their next sync, and sees the new words only.
     jo.ok(&["sync"]);
