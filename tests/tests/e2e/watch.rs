@@ -314,3 +314,45 @@ fn watchers_carry_an_owners_progress_to_a_following_buddy_live() {
     }
     eprintln!("owner -> buddy in {:?}", started.elapsed());
 }
+
+#[test]
+fn a_rebuilt_view_reaches_a_following_watcher_without_its_past() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = first_device(&server, &token);
+    let id = laptop.new_id(&["log", "Sent the portfolio to the wrong studio"]);
+    laptop.ok(&["sync"]);
+    let out = laptop.ok(&["buddy", "invite", "Jo", "--scope", "titles"]);
+    let jo = Home::new();
+    jo.ok(&["follow", out.lines().last().unwrap(), "--as", "ana"]);
+    let followed = || -> String {
+        let follows = std::fs::read_to_string(jo.path().join("follows.json")).unwrap();
+        let follows: serde_json::Value = serde_json::from_str(&follows).unwrap();
+        follows["ana"]["doc"].as_str().unwrap().to_owned()
+    };
+    let first = followed();
+    let _owner = Watcher::start(&laptop);
+    let _buddy = Watcher::start(&jo);
+    // The owner's watcher sees the edit, rebuilds the view; the buddy's moves to it.
+    laptop.ok(&["edit", &id, "--text", "Sent the portfolio"]);
+    let started = Instant::now();
+    loop {
+        let shown = jo.json(&["buddy", "show", "ana", "--json"]).to_string();
+        if followed() != first && shown.contains("Sent the portfolio\"") {
+            assert!(!shown.contains("wrong studio"), "{shown}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the buddy never moved to a rebuilt view: {shown}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "edit -> rebuilt view at the buddy in {:?}",
+        started.elapsed()
+    );
+    let listed = laptop.json(&["buddy", "list", "--json"]).to_string();
+    assert!(listed.contains(&followed()), "the owner lists {listed}");
+}
