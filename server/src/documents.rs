@@ -771,7 +771,8 @@ impl Documents {
             }
             Action::Reject(conn, reason) => {
                 if let Some(peer) = peers.remove(&conn) {
-                    let _ = peer.tx.try_send(Message::Error { message: reason });
+                    let message = nudge_protocol::rejection::for_document(&doc, &reason);
+                    let _ = peer.tx.try_send(Message::Error { message });
                 }
                 session.remove_peer(conn);
             }

@@ -185,7 +185,17 @@ impl ClientSync {
                 }
                 Ok(Vec::new())
             }
-            (Message::Error { message }, _, _) => Err(ClientError::Server(message)),
+            (Message::Error { message }, _, _) => {
+                Err(match crate::rejection::actor_reused(&message) {
+                    // The server met this device's changes first (see `rejection.rs`).
+                    Some((document, actor, seq)) => ClientError::ActorReused {
+                        document,
+                        actor,
+                        seq,
+                    },
+                    None => ClientError::Server(message),
+                })
+            }
             (Message::Leave { .. }, _, _) => {
                 Err(ClientError::Server("the server left the connection".into()))
             }
@@ -565,6 +575,24 @@ mod tests {
         assert_eq!(
             client.receive(inspect(&error.encode(), &limits).unwrap()),
             Err(ClientError::Server("no".into()))
+        );
+        // The server met changes numbered like ones it holds of the same actor: said so,
+        // with the document, for the device to move to a fresh actor.
+        let actor = automerge::ActorId::random();
+        let duplicate = automerge::AutomergeError::DuplicateSeqNumber(3, actor.clone());
+        let error = Message::Error {
+            message: crate::rejection::for_document(
+                &id,
+                &format!("invalid sync message: {duplicate}"),
+            ),
+        };
+        assert_eq!(
+            client.receive(inspect(&error.encode(), &limits).unwrap()),
+            Err(ClientError::ActorReused {
+                document: id,
+                actor,
+                seq: 3
+            })
         );
     }
 }

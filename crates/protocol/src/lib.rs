@@ -28,6 +28,7 @@ mod guard;
 mod handshake;
 mod message;
 mod receive;
+pub mod rejection;
 pub mod sync_shape;
 mod token;
 
