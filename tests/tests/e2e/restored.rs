@@ -3,16 +3,12 @@
 //! the sync moves the copy to a fresh actor, carries its changes over and says so; both
 //! devices then converge, and go on syncing.
 
-use crate::util::{Home, Server, add_account, files, texts, write_files};
+use crate::util::{Account, Home, files, texts, write_files};
 
 #[test]
 fn a_device_restored_from_a_copy_of_its_home_moves_to_a_fresh_actor_and_loses_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let token = add_account(data.path(), "ana");
-    let server = Server::start(data.path());
-    let url = format!("http://{}", server.addr);
-    let laptop = Home::new();
-    laptop.remote_add(&url, &token);
+    let account = Account::start();
+    let laptop = account.device();
     laptop.ok(&["add", "Before the backup", "+ux", "@sam"]);
     laptop.ok(&["sync"]);
 

@@ -7,7 +7,7 @@ use automerge::Automerge;
 use nudge_store::{DocStore, OpenOptions, SledStore};
 
 use crate::server::{connect, join, runtime, sync};
-use crate::util::{Home, Server, add_account, share_token_of};
+use crate::util::{Account, Home, share_token_of};
 
 /// Everything the share token can fetch of the view it opens now: the whole document,
 /// every change of its history.
@@ -43,10 +43,12 @@ fn current_view(base: &str, token: &str) -> String {
 
 #[test]
 fn an_edited_title_or_a_removed_shift_leaves_no_trace_a_buddy_can_read() {
-    let data = tempfile::tempdir().unwrap();
-    let token = add_account(data.path(), "ana");
-    let server = Server::start(data.path());
-    let base = format!("http://{}", server.addr);
+    let Account {
+        data,
+        token,
+        server,
+        url: base,
+    } = Account::start();
     let laptop = Home::new();
     laptop.remote_add(&base, &token);
     let kept = laptop.new_id(&["add", "Email Sam about UX roles", "+ux"]);

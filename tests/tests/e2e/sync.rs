@@ -494,16 +494,11 @@ fn a_device_killed_during_syncs_loses_nothing_and_converges() {
 
 #[test]
 fn first_contact_details_given_on_two_devices_at_once_are_both_kept() {
-    let data = tempfile::tempdir().unwrap();
-    let token = add_account(data.path(), "ana");
-    let server = Server::start(data.path());
-    let url = format!("http://{}", server.addr);
-    let laptop = Home::new();
-    laptop.remote_add(&url, &token);
+    let account = crate::util::Account::start();
+    let laptop = account.device();
     laptop.ok(&["add", "Coffee with Sam", "@sam"]);
     laptop.ok(&["sync"]);
-    let phone = Home::new();
-    phone.remote_add(&url, &token);
+    let phone = account.device();
     phone.ok(&["sync"]);
     // Sam has no details yet; each device gives one, offline.
     laptop.ok(&["person", "edit", "sam", "--email", "sam@example.org"]);

@@ -451,3 +451,37 @@ pub fn write_files(dir: &Path, all: &BTreeMap<PathBuf, Vec<u8>>) {
         std::fs::write(path, bytes).unwrap();
     }
 }
+
+/// A server on a fresh data folder with one account, `ana`.
+pub struct Account {
+    /// The server's data folder (kept for as long as this lives).
+    pub data: tempfile::TempDir,
+    /// The account token.
+    pub token: String,
+    /// The running server.
+    pub server: Server,
+    /// `http://ADDR`.
+    pub url: String,
+}
+
+impl Account {
+    pub fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let token = add_account(data.path(), "ana");
+        let server = Server::start(data.path());
+        let url = format!("http://{}", server.addr);
+        Self {
+            data,
+            token,
+            server,
+            url,
+        }
+    }
+
+    /// A new device of the account, its remote set (not synced yet).
+    pub fn device(&self) -> Home {
+        let home = Home::new();
+        home.remote_add(&self.url, &self.token);
+        home
+    }
+}

@@ -106,26 +106,25 @@ mod tests {
         )
     }
 
-    fn refresh(j: &Journal, view: &mut Automerge) {
+    /// `f` given the journal's projection input.
+    fn with_input<T>(j: &Journal, f: impl FnOnce(&ViewInput<'_>) -> T) -> T {
         let (catalog, shifts) = (j.catalog().unwrap(), j.shifts().unwrap());
         let summary = Summary::build(&shifts);
-        let input = ViewInput {
+        f(&ViewInput {
             catalog: &catalog,
             summary: &summary,
             shifts: &shifts,
-        };
-        refresh_view(view, &now(), &input).unwrap();
+        })
+    }
+
+    fn refresh(j: &Journal, view: &mut Automerge) {
+        with_input(j, |input| refresh_view(view, &now(), input).unwrap());
     }
 
     fn fresh(j: &Journal) -> Automerge {
-        let (catalog, shifts) = (j.catalog().unwrap(), j.shifts().unwrap());
-        let summary = Summary::build(&shifts);
-        let input = ViewInput {
-            catalog: &catalog,
-            summary: &summary,
-            shifts: &shifts,
-        };
-        fresh_view(ActorId::random(), &now(), Scope::Titles, &input).unwrap()
+        with_input(j, |input| {
+            fresh_view(ActorId::random(), &now(), Scope::Titles, input).unwrap()
+        })
     }
 
     fn holds(view: &Automerge, words: &str) -> bool {
