@@ -27,16 +27,9 @@ impl ActorMove {
 
     fn decode(text: &str) -> Option<Self> {
         let mut parts = text.split_whitespace();
-        let actor = |hex: &str| {
-            let bytes: Option<Vec<u8>> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                .collect();
-            Some(ActorId::from(bytes?))
-        };
         Some(Self {
-            from: actor(parts.next()?)?,
-            to: actor(parts.next()?)?,
+            from: parts.next()?.parse().ok()?,
+            to: parts.next()?.parse().ok()?,
             changes: parts.next()?.parse().ok()?,
             at: parts.next()?.to_owned(),
         })

@@ -24,11 +24,11 @@ pub fn actor_reused(text: &str) -> Option<(DocumentId, ActorId, u64)> {
     let doc = rest[rest.find("(document ")? + "(document ".len()..]
         .split(')')
         .next()?;
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    Some((doc.parse().ok()?, ActorId::from(bytes?), seq.parse().ok()?))
+    Some((
+        doc.parse().ok()?,
+        hex.parse::<ActorId>().ok()?,
+        seq.parse().ok()?,
+    ))
 }
 
 #[cfg(test)]

@@ -97,15 +97,17 @@ fn has(home: &Home, text: &str) -> bool {
 
 /// How long until `text` shows on `home`, polling; panics after `limit`.
 fn arrives(home: &Home, text: &str, limit: Duration) -> Duration {
+    until(limit, &format!("{text:?} to arrive"), || has(home, text))
+}
+
+/// Waits until `done` holds, looking every 20 ms, at most `limit`; returns how long.
+fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     loop {
-        if has(home, text) {
+        if done() {
             return started.elapsed();
         }
-        assert!(
-            started.elapsed() < limit,
-            "{text:?} did not arrive within {limit:?}"
-        );
+        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -336,23 +338,14 @@ fn a_rebuilt_view_reaches_a_following_watcher_without_its_past() {
     let _buddy = Watcher::start(&jo);
     // The owner's watcher sees the edit, rebuilds the view; the buddy's moves to it.
     laptop.ok(&["edit", &id, "--text", "Sent the portfolio"]);
-    let started = Instant::now();
-    loop {
-        let shown = jo.json(&["buddy", "show", "ana", "--json"]).to_string();
-        if followed() != first && shown.contains("Sent the portfolio\"") {
-            assert!(!shown.contains("wrong studio"), "{shown}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the buddy never moved to a rebuilt view: {shown}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!(
-        "edit -> rebuilt view at the buddy in {:?}",
-        started.elapsed()
+    let shown = || jo.json(&["buddy", "show", "ana", "--json"]).to_string();
+    let took = until(
+        Duration::from_secs(20),
+        "the buddy to move to a rebuilt view",
+        || followed() != first && shown().contains("Sent the portfolio\""),
     );
+    assert!(!shown().contains("wrong studio"), "{}", shown());
+    eprintln!("edit -> rebuilt view at the buddy in {took:?}");
     let listed = laptop.json(&["buddy", "list", "--json"]).to_string();
     assert!(listed.contains(&followed()), "the owner lists {listed}");
 }
