@@ -444,6 +444,7 @@ pub fn follow(
 /// Syncs one followed view (read-only: this side never has changes to send).
 fn fetch(session: &Session, api: &Api, doc: DocumentId, timeout: Duration) -> Result<usize> {
     runtime()?.block_on(async {
+        session.park()?;
         let mut link = Link::connect(api, timeout).await?;
         let stored = session.load_automerge(&doc)?.unwrap_or_default();
         link.add(doc, stored).await?;
@@ -511,6 +512,7 @@ pub(crate) fn follow_moved_view(
     f: &mut Follow,
     timeout: Duration,
 ) -> Result<bool> {
+    session.park()?;
     let Some(moved) =
         current_view(f, timeout).filter(|d| *d != f.doc && d.parse::<DocumentId>().is_ok())
     else {

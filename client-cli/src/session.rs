@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nudge_journal::automerge::{ActorId, Automerge, ChangeHash};
@@ -81,8 +82,9 @@ pub struct Session {
     wrote: std::cell::Cell<bool>,
     /// `journal.position`: how a store that lost changes is noticed (see `marker.rs`).
     marker: Marker,
-    store: SledStore,
-    local: sled::Tree,
+    /// The store while this session holds it; `None` once [`Session::park`]ed, opened
+    /// again by the next use.
+    opened: RefCell<Option<Opened>>,
     cache: Cache,
     /// What this process has read of the cache: the index and the shift files.
     loaded: RefCell<Loaded>,
@@ -90,6 +92,31 @@ pub struct Session {
     pub now: Now,
     /// The user's config file (`config.rs`).
     pub config: crate::config::Config,
+}
+
+/// The store and its device-local tree, as one opening of the store gave them.
+#[derive(Clone)]
+struct Opened {
+    store: SledStore,
+    local: sled::Tree,
+    /// Since when this session holds the store.
+    since: Instant,
+}
+
+impl Opened {
+    fn open(home: &Path) -> Result<Self> {
+        // Every write flushes before it reports success, so no background flusher is needed.
+        let options = OpenOptions {
+            background_flush_ms: None,
+            ..OpenOptions::default()
+        };
+        let store = SledStore::open(&home.join("store"), &options)?;
+        Ok(Self {
+            local: store.tree("local")?,
+            store,
+            since: Instant::now(),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -116,23 +143,53 @@ impl Session {
                 home.display()
             )
         })?;
-        // Every write flushes before it reports success, so no background flusher is needed.
-        let options = OpenOptions {
-            background_flush_ms: None,
-            ..OpenOptions::default()
-        };
-        let store = SledStore::open(&home.join("store"), &options)?;
+        let opened = Opened::open(home)?;
         Ok(Self {
             home: home.to_path_buf(),
             wrote: std::cell::Cell::new(false),
             config: crate::config::Config::default(),
             marker: Marker::new(home.join("journal.position")),
-            local: store.tree("local")?,
+            opened: RefCell::new(Some(opened)),
             cache: Cache::new(home.join("cache")),
             loaded: RefCell::default(),
-            store,
             now,
         })
+    }
+
+    /// The store, opened again if the session was parked (what other commands wrote
+    /// meanwhile is read afresh).
+    fn opened(&self) -> Result<Opened> {
+        if let Some(opened) = self.opened.borrow().as_ref() {
+            return Ok(opened.clone());
+        }
+        let opened = Opened::open(&self.home)?;
+        *self.loaded.borrow_mut() = Loaded::default();
+        *self.opened.borrow_mut() = Some(opened.clone());
+        Ok(opened)
+    }
+
+    fn store(&self) -> Result<SledStore> {
+        Ok(self.opened()?.store)
+    }
+
+    fn local(&self) -> Result<sled::Tree> {
+        Ok(self.opened()?.local)
+    }
+
+    /// Lets go of the store (after making what this session stored durable), so that other
+    /// commands can use it while this one waits on the network. The next use opens it again.
+    pub fn park(&self) -> Result<()> {
+        let Some(opened) = self.opened.borrow_mut().take() else {
+            return Ok(());
+        };
+        opened.store.flush()?;
+        tracing::debug!("store let go while waiting");
+        Ok(())
+    }
+
+    /// Since when this session has held the store, if it holds it now.
+    pub fn held_since(&self) -> Option<Instant> {
+        self.opened.borrow().as_ref().map(|o| o.since)
     }
 
     /// The data folder.
@@ -142,30 +199,30 @@ impl Session {
 
     /// The store's folder.
     pub fn path(&self) -> PathBuf {
-        self.store.path().to_path_buf()
+        self.home.join("store")
     }
 
     /// A device-local setting.
     pub fn local_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
-            .local
+            .local()?
             .get(key)?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Sets a device-local setting (durably).
     pub fn local_set(&self, key: &str, value: &str) -> Result<()> {
-        self.local.insert(key, value.as_bytes())?;
-        self.store.flush()?;
+        self.local()?.insert(key, value.as_bytes())?;
+        self.store()?.flush()?;
         Ok(())
     }
 
     fn actor(&self) -> Result<ActorId> {
-        if let Some(bytes) = self.local.get(local::ACTOR)? {
+        if let Some(bytes) = self.local()?.get(local::ACTOR)? {
             return Ok(ActorId::from(bytes.as_ref()));
         }
         let actor = ActorId::random();
-        self.local.insert(local::ACTOR, actor.to_bytes())?;
+        self.local()?.insert(local::ACTOR, actor.to_bytes())?;
         Ok(actor)
     }
 
@@ -222,7 +279,7 @@ impl Session {
     /// The journal's log position, checked against the marker: a store that went back lost
     /// changes, and must not be used (or written to) as if nothing happened.
     fn checked_position(&self, id: &DocumentId) -> Result<u64> {
-        let position = self.store.position(id)?;
+        let position = self.store()?.position(id)?;
         if let Some((marked, confirmed)) = self.marker.read()?
             && marked == *id
             && position < confirmed
@@ -237,7 +294,7 @@ impl Session {
     }
 
     fn load_doc(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
-        Ok(self.store.load(id)?.map(|stored| stored.concat()))
+        Ok(self.store()?.load(id)?.map(|stored| stored.concat()))
     }
 
     /// Loads the journal document (for writes, history and export).
@@ -299,7 +356,7 @@ impl Session {
         before: &[ChangeHash],
     ) -> Result<usize> {
         let changes: Vec<NewChange> = doc.get_changes(before).iter().map(new_change).collect();
-        Ok(self.store.append(id, &changes)?)
+        Ok(self.store()?.append(id, &changes)?)
     }
 
     /// Stores a whole new document (all its changes), not yet flushed.
@@ -315,14 +372,14 @@ impl Session {
         changes: &[nudge_journal::automerge::Change],
     ) -> Result<usize> {
         let changes: Vec<NewChange> = changes.iter().map(new_change).collect();
-        Ok(self.store.append(id, &changes)?)
+        Ok(self.store()?.append(id, &changes)?)
     }
 
     /// Stores a document that arrived whole (nothing of it was here) as one snapshot,
     /// instead of one log entry per change. Atomic: all of it or nothing.
     pub fn store_whole(&self, id: &DocumentId, doc: &Automerge) -> Result<()> {
         let hashes: Vec<_> = doc.get_changes_meta(&[]).iter().map(|c| c.hash.0).collect();
-        self.store.import(id, &doc.save(), &hashes)?;
+        self.store()?.import(id, &doc.save(), &hashes)?;
         Ok(())
     }
 
@@ -342,9 +399,9 @@ impl Session {
 
     /// Flushes what sync stored and confirms the journal's new position in the marker.
     pub fn commit_sync(&self) -> Result<()> {
-        self.store.flush()?;
+        self.store()?.flush()?;
         if let Some(id) = self.journal_id()? {
-            self.marker.write(&id, self.store.position(&id)?)?;
+            self.marker.write(&id, self.store()?.position(&id)?)?;
         }
         Ok(())
     }
@@ -353,20 +410,20 @@ impl Session {
     /// the current one, which stays stored until the caller removes it.
     pub fn switch_journal(&self, id: &DocumentId) -> Result<()> {
         if let Some(previous) = self.journal_id()? {
-            self.local
+            self.local()?
                 .insert(local::PREVIOUS_JOURNAL, previous.to_string().as_bytes())?;
         }
-        self.local
+        self.local()?
             .insert(local::JOURNAL, id.to_string().as_bytes())?;
-        self.store.flush()?;
-        self.marker.write(id, self.store.position(id)?)?;
+        self.store()?.flush()?;
+        self.marker.write(id, self.store()?.position(id)?)?;
         *self.loaded.borrow_mut() = Loaded::default();
         Ok(())
     }
 
     /// Log positions: the document's now, and at the end of its last sync.
     pub fn sync_positions(&self, id: &DocumentId) -> Result<(u64, u64)> {
-        let now = self.store.position(id)?;
+        let now = self.store()?.position(id)?;
         let synced = self
             .local_get(&format!("{}{id}", local::SYNCED))?
             .and_then(|v| v.parse().ok())
@@ -376,16 +433,16 @@ impl Session {
 
     /// Records that the server holds everything stored for `id` now.
     pub fn mark_synced(&self, id: &DocumentId) -> Result<()> {
-        let position = self.store.position(id)?;
+        let position = self.store()?.position(id)?;
         self.set_synced(id, position)
     }
 
     /// Forgets every sync record (when the remote changes).
     pub fn forget_synced(&self) -> Result<()> {
-        for key in self.local.scan_prefix(local::SYNCED).keys() {
-            self.local.remove(key?)?;
+        for key in self.local()?.scan_prefix(local::SYNCED).keys() {
+            self.local()?.remove(key?)?;
         }
-        self.store.flush()?;
+        self.store()?.flush()?;
         Ok(())
     }
 
@@ -413,7 +470,7 @@ impl Session {
 
     /// Removes a document from this device.
     pub fn remove_doc(&self, id: &DocumentId) -> Result<()> {
-        self.store.remove(id)?;
+        self.store()?.remove(id)?;
         Ok(())
     }
 
@@ -426,14 +483,14 @@ impl Session {
     /// --watch`) that there is something new to send.
     pub fn flush(&self) -> Result<()> {
         self.wrote.set(true);
-        self.store.flush()?;
+        self.store()?.flush()?;
         self.stamp();
         Ok(())
     }
 
     /// Makes what sync stored durable (no stamp: it is not news to the watcher).
     pub fn sync_flush(&self) -> Result<()> {
-        self.store.flush()?;
+        self.store()?.flush()?;
         Ok(())
     }
 
@@ -450,6 +507,14 @@ impl Session {
         );
     }
 
+    /// What `last-write` says, read while this session holds the store (so no other
+    /// command is half-way through a write): a sync that let go of the store compares two
+    /// of these to learn whether anything was written meanwhile.
+    pub fn writes_seen(&self) -> Result<String> {
+        self.opened()?;
+        Ok(Self::read_stamp(&self.home))
+    }
+
     /// What `last-write` says now (empty if there is none).
     pub fn read_stamp(home: &Path) -> String {
         std::fs::read_to_string(home.join(STAMP)).unwrap_or_default()
@@ -457,21 +522,21 @@ impl Session {
 
     /// The log position of a document in the store.
     pub fn store_position(&self, id: &DocumentId) -> Result<u64> {
-        Ok(self.store.position(id)?)
+        Ok(self.store()?.position(id)?)
     }
 
     /// The changes of `id` appended after `position`, or `None` if compaction folded some.
     pub fn changes_after(&self, id: &DocumentId, position: u64) -> Result<Option<Vec<Vec<u8>>>> {
-        Ok(self.store.changes_after(id, position)?)
+        Ok(self.store()?.changes_after(id, position)?)
     }
 
     /// Records that the server holds `id` up to log position `position`.
     pub fn set_synced(&self, id: &DocumentId, position: u64) -> Result<()> {
-        self.local.insert(
+        self.local()?.insert(
             format!("{}{id}", local::SYNCED),
             position.to_string().as_bytes(),
         )?;
-        self.local
+        self.local()?
             .insert(local::SYNCED_AT, now_ms().to_string().as_bytes())?;
         Ok(())
     }
@@ -663,9 +728,9 @@ impl Session {
         if self.append_since(&id, journal.doc(), &before)? == 0 {
             return Ok(value);
         }
-        self.store.flush()?;
+        self.store()?.flush()?;
         self.wrote.set(true);
-        let position = self.store.position(&id)?;
+        let position = self.store()?.position(&id)?;
         self.marker.write(&id, position)?;
         self.stamp();
         tracing::debug!(doc = %id, position, "change stored and flushed");
@@ -783,11 +848,11 @@ impl Session {
             .iter()
             .map(|c| c.hash.0)
             .collect();
-        self.store.import(&id, &journal.doc().save(), &hashes)?;
-        self.store.flush()?;
+        self.store()?.import(&id, &journal.doc().save(), &hashes)?;
+        self.store()?.flush()?;
         // The pointers are written last: a crash before them leaves no half-made journal in use.
         self.local_set(local::JOURNAL, &id.to_string())?;
-        self.marker.write(&id, self.store.position(&id)?)?;
+        self.marker.write(&id, self.store()?.position(&id)?)?;
         Ok(id)
     }
 
@@ -798,13 +863,13 @@ impl Session {
 
     /// Writes a snapshot when enough changes have piled up since the last one.
     pub fn maybe_compact(&self, id: &DocumentId, doc: &Automerge) -> Result<()> {
-        if self.store.changes_since_snapshot(id)? < COMPACT_AFTER {
+        if self.store()?.changes_since_snapshot(id)? < COMPACT_AFTER {
             return Ok(());
         }
-        let through = self.store.position(id)?;
+        let through = self.store()?.position(id)?;
         tracing::debug!(doc = %id, through, "compacting the log into a snapshot");
-        self.store.compact(id, &doc.save(), through)?;
-        self.store.flush()?;
+        self.store()?.compact(id, &doc.save(), through)?;
+        self.store()?.flush()?;
         Ok(())
     }
 
@@ -985,7 +1050,8 @@ mod tests {
         let changes = other.doc().get_changes(&before);
         let id = s.journal_id().unwrap().unwrap();
         let last = changes.last().unwrap();
-        s.store
+        s.store()
+            .unwrap()
             .append(
                 &id,
                 &[NewChange {

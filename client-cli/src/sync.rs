@@ -46,6 +46,14 @@ const MAX_INBOUND: usize = 64 << 20;
 /// talking without getting anywhere is given up on.
 const MAX_ROUNDS_WITHOUT_PROGRESS: u32 = 256;
 
+/// The store is let go (`Session::park`) when the next message takes longer than this, so
+/// that other commands work while a sync waits on the network.
+const HOLD_IDLE: Duration = Duration::from_millis(200);
+
+/// Nor is it held for longer than this at a time while a sync goes on (a server that keeps
+/// sending cannot keep the device's other commands out).
+const MAX_HOLD: Duration = Duration::from_secs(1);
+
 /// The websocket side: one connection, documents added as they become known.
 pub(crate) struct Link {
     pub(crate) ws: Ws,
@@ -210,24 +218,20 @@ impl Link {
     /// Within the sync's deadline (`--timeout` for the whole exchange, not per message),
     /// and within [`MAX_ROUNDS_WITHOUT_PROGRESS`].
     async fn step(&mut self, session: Option<&Session>) -> Result<()> {
-        let next = tokio::time::timeout_at(self.deadline, self.ws.next())
-            .await
-            .map_err(|_| {
-                broke(
-                    &self.url,
-                    format!(
-                        "the sync did not finish within {} s (--timeout)",
-                        self.timeout.as_secs()
-                    ),
-                )
-            })?;
+        let next = self.next_message(session).await?;
         let (document, replies) = self.receive(next)?;
         let mut stored = false;
         if let (Some(session), Some(id)) = (session, document) {
             match self.client.doc(&id) {
                 // A document fetched into an empty device: one snapshot, not a log entry
                 // per change (a 10,000-shift journal stored in a fraction of the time).
-                Some(doc) if self.client.nothing_stored(&id) && !doc.get_heads().is_empty() => {
+                // Empty in the store too: another command may have written to it while
+                // the store was let go, and a snapshot replaces what is there.
+                Some(doc)
+                    if self.client.nothing_stored(&id)
+                        && !doc.get_heads().is_empty()
+                        && session.store_position(&id)? == 0 =>
+                {
                     session.store_whole(&id, doc)?;
                     self.client.mark_stored(&id);
                     stored = true;
@@ -255,6 +259,38 @@ impl Link {
             ));
         }
         self.send(replies).await
+    }
+
+    /// Waits for the next message, within the sync's deadline. The store is let go when
+    /// the wait outlasts [`HOLD_IDLE`], or the session has held it for [`MAX_HOLD`].
+    async fn next_message(
+        &mut self,
+        session: Option<&Session>,
+    ) -> Result<Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>> {
+        if let Some(session) = session
+            && let Some(since) = session.held_since()
+        {
+            let let_go_at = tokio::time::Instant::from_std(since + MAX_HOLD)
+                .min(tokio::time::Instant::now() + HOLD_IDLE);
+            if let_go_at < self.deadline {
+                // Cancel-safe: a message that was not whole yet stays in the stream.
+                match tokio::time::timeout_at(let_go_at, self.ws.next()).await {
+                    Ok(next) => return Ok(next),
+                    Err(_) => session.park()?,
+                }
+            }
+        }
+        tokio::time::timeout_at(self.deadline, self.ws.next())
+            .await
+            .map_err(|_| {
+                broke(
+                    &self.url,
+                    format!(
+                        "the sync did not finish within {} s (--timeout)",
+                        self.timeout.as_secs()
+                    ),
+                )
+            })
     }
 
     /// Acts on what the socket gave, without I/O: returns the document it was about and
@@ -354,6 +390,7 @@ pub(crate) fn prepare(
     };
     let endpoints = remote::endpoints(&remote.url)?;
     let api = Api::new(&remote, endpoints, timeout);
+    session.park()?;
     let account_journal = api.journal()?;
     if account_journal.is_none() && session.journal_id()?.is_none() {
         return Ok(None);
@@ -450,8 +487,13 @@ pub(crate) async fn exchange(
     account_journal: Option<DocumentId>,
     timeout: Duration,
 ) -> Result<(Report, Link)> {
+    session.park()?;
     let mut link = Link::connect(api, timeout).await?;
+    // What other commands write from here on, while the store is let go, goes too (below).
+    let mut seen = session.writes_seen()?;
     let mut report = Report::default();
+    // This device's journal, pushed before another device's won the registration.
+    let mut pushed = Moved::default();
     let local = session.journal_id()?;
     let target = match account_journal {
         // The account has no journal: this device's becomes it, once it is on the server.
@@ -460,13 +502,13 @@ pub(crate) async fn exchange(
                 bail!("the journal is empty");
             };
             sync_pair(session, &mut link, local).await?;
-            add_moved(&mut report.moved, moved_pair(&link, local)?);
+            pushed = moved_pair(&link, local)?;
+            session.park()?;
             api.register(&local)?
         }
         Some(journal) => {
             if Some(journal) == local {
                 sync_pair(session, &mut link, journal).await?;
-                add_moved(&mut report.moved, moved_pair(&link, journal)?);
             }
             journal
         }
@@ -474,8 +516,16 @@ pub(crate) async fn exchange(
     if Some(target) != session.journal_id()? {
         report.adopted = true;
         report.carried = adopt(session, &mut link, target).await?;
-        add_moved(&mut report.moved, moved_pair(&link, target)?);
     }
+    send_local_writes(session, &mut link, &mut seen).await?;
+    // What the journal synced last moved, counted once it is in sync (the writes sent
+    // just above included).
+    report.moved = moved_pair(&link, target)?;
+    if Some(target) != local {
+        add_moved(&mut report.moved, pushed);
+    }
+    // From the last look at the store to here, it is held: nothing is marked synced that
+    // the server did not get.
     session.commit_sync()?;
     for id in documents(session, &link)? {
         session.mark_synced(&id)?;
@@ -489,6 +539,43 @@ pub(crate) async fn exchange(
         session.refresh_cache_from(doc)?;
     }
     Ok((report, link))
+}
+
+/// Sends what other commands stored while the sync had let go of the store, until a look
+/// at the store (held) finds no write since the last (`seen`, the `last-write` stamp).
+async fn send_local_writes(session: &Session, link: &mut Link, seen: &mut String) -> Result<()> {
+    loop {
+        let now = session.writes_seen()?;
+        if now == *seen {
+            return Ok(());
+        }
+        *seen = now;
+        // The journal first: a new contacts document is found through it.
+        let mut next = 0;
+        while let Some(id) = documents(session, link)?.get(next).copied() {
+            next += 1;
+            let Some(stored) = session.load_automerge(&id)? else {
+                continue;
+            };
+            let Some(held) = link.client.doc(&id) else {
+                link.add(id, stored).await?;
+                continue;
+            };
+            let missing: Vec<_> = stored
+                .get_changes(&[])
+                .into_iter()
+                .filter(|c| {
+                    nudge_journal::automerge::ReadDoc::get_change_by_hash(held, &c.hash()).is_none()
+                })
+                .collect();
+            if !missing.is_empty() {
+                let messages = link.client.apply_local(&id, missing)?;
+                link.send(messages).await?;
+            }
+        }
+        link.until_done(session).await?;
+        session.sync_flush()?;
+    }
 }
 
 /// The journal and its contacts document (read from the link's copy when it has one).

@@ -59,6 +59,7 @@ pub(crate) async fn rebuild_views(session: &Session, link: &mut Link) -> Result<
         session.sync_flush()?;
         link.add(id, fresh).await?;
         link.until_done(session).await?;
+        session.park()?;
         let answer = api.call(
             "PUT",
             &format!("/v1/shares/{}", s.id),

@@ -73,7 +73,7 @@ impl Session {
             .collect();
         // The whole document as a new snapshot: the old changes leave the log, and the log
         // position still only grows (the read cache and the marker count on that).
-        self.store
+        self.store()?
             .append_snapshot(document, &moved.save(), &remade)?;
         let record = ActorMove {
             from: actor.clone(),
@@ -84,12 +84,12 @@ impl Session {
         let mut log = self.local_get(local::ACTOR_MOVES)?.unwrap_or_default();
         log.push_str(&record.encode());
         log.push('\n');
-        self.local.insert(local::ACTOR_MOVES, log.as_bytes())?;
-        self.local.insert(local::ACTOR, to.to_bytes())?;
-        self.store.flush()?;
+        self.local()?.insert(local::ACTOR_MOVES, log.as_bytes())?;
+        self.local()?.insert(local::ACTOR, to.to_bytes())?;
+        self.store()?.flush()?;
         if self.journal_id()? == Some(*document) {
             self.marker
-                .write(document, self.store.position(document)?)?;
+                .write(document, self.store()?.position(document)?)?;
         }
         *self.loaded.borrow_mut() = super::Loaded::default();
         self.wrote.set(true);

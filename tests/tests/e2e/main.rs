@@ -17,6 +17,7 @@ mod hostile_memory;
 mod import;
 mod install;
 mod interop;
+mod let_go;
 mod operator;
 mod progress;
 mod proxy;

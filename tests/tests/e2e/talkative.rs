@@ -17,9 +17,15 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use crate::util::Home;
 
 /// Serves `GET /v1/journal` as "no journal yet" and every websocket as a peer that talks
-/// for ever; `claims` says whether it also sends sync messages with made-up heads.
-async fn endless(listener: TcpListener, claims: bool) {
+/// for ever; `claims` says whether it also sends sync messages with made-up heads. Each
+/// device's join is told on `joined`.
+pub(crate) async fn endless(
+    listener: TcpListener,
+    claims: bool,
+    joined: std::sync::mpsc::Sender<()>,
+) {
     while let Ok((mut stream, _)) = listener.accept().await {
+        let joined = joined.clone();
         tokio::spawn(async move {
             let Some(text) = crate::util::read_http_head(&mut stream).await else {
                 return;
@@ -65,6 +71,7 @@ async fn endless(listener: TcpListener, claims: bool) {
                                     metadata: None,
                                 };
                                 let _ = ws.send(WsMessage::Binary(peer.encode().into())).await;
+                                let _ = joined.send(());
                             }
                             Ok(Message::Sync { document_id, .. } | Message::Request { document_id, .. }) => {
                                 docs.push(document_id);
@@ -113,7 +120,7 @@ fn gives_up_in_time(claims: bool) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    runtime.spawn(endless(listener, claims));
+    runtime.spawn(endless(listener, claims, std::sync::mpsc::channel().0));
     let home = Home::new();
     home.new_id(&["add", "Email Sam"]);
     let token = format!("nudge_acct_{}_{}", "a".repeat(12), "b".repeat(64));
