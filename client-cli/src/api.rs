@@ -71,6 +71,20 @@ pub fn broke(url: &str, why: impl std::fmt::Display) -> anyhow::Error {
     .into()
 }
 
+/// The server ended the sync with a reason of its own (a refusal, a shutdown). A reason
+/// that says what to do (after a `;`, as the server's refusals do) is passed on as it is;
+/// any other is a connection that broke off.
+pub fn ended(url: &str, why: &str) -> anyhow::Error {
+    if !why.contains("; ") {
+        return broke(url, why);
+    }
+    Failure {
+        code: UNREACHABLE,
+        message: format!("the server at {url} stopped the sync: {why}"),
+    }
+    .into()
+}
+
 /// A server's HTTP routes.
 pub struct Api {
     agent: ureq::Agent,

@@ -316,7 +316,7 @@ impl Link {
             .map_err(|e| anyhow!("the server at {} sent a bad message ({e}); nothing bad was stored: run `nudge sync` again", self.url))?;
         let document = inbound.document;
         let replies = self.client.receive(inbound).map_err(|e| match e {
-            nudge_protocol::ClientError::Server(why) => broke(&self.url, why),
+            nudge_protocol::ClientError::Server(why) => crate::api::ended(&self.url, &why),
             nudge_protocol::ClientError::ActorReused {
                 document,
                 actor,

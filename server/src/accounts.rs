@@ -4,6 +4,7 @@
 //! SHA-256 of the token), `owners` (document id -> account id). Tokens themselves are never
 //! stored; a presented token is hashed and compared in constant time.
 
+use crate::usage::Usage;
 use nudge_protocol::{Token, TokenKind};
 use nudge_store::{DocumentId, SledStore};
 
@@ -71,15 +72,19 @@ pub struct Accounts {
     tokens: sled::Tree,
     owners: sled::Tree,
     journals: sled::Tree,
+    /// The bytes each account's documents take (`usage.rs`).
+    usage: Usage,
 }
 
 impl Accounts {
     /// The accounts kept in `store`.
     pub fn open(store: &SledStore) -> Result<Self, AccountError> {
+        let owners = store.tree("owners")?;
         Ok(Self {
             accounts: store.tree("accounts")?,
             tokens: store.tree("tokens")?,
-            owners: store.tree("owners")?,
+            usage: Usage::open(store, &owners)?,
+            owners,
             journals: store.tree("journals")?,
         })
     }
@@ -169,8 +174,34 @@ impl Accounts {
     /// Retires a document (a share's view, replaced by a rebuilt one): it belongs to no
     /// account from now on, so nobody can open it or store it again. The caller flushes.
     pub fn retire(&self, doc: &DocumentId) -> Result<(), AccountError> {
-        self.owners.insert(doc.as_bytes(), RETIRED)?;
+        if let Some(owner) = self.owners.insert(doc.as_bytes(), RETIRED)?
+            && owner.as_ref() != RETIRED
+        {
+            self.usage.dropped(doc, &String::from_utf8_lossy(&owner))?;
+        }
         Ok(())
+    }
+
+    /// The account owning `doc` (if one does) stored `bytes` more of it. The caller flushes.
+    pub fn grew(&self, doc: &DocumentId, bytes: u64) -> Result<(), AccountError> {
+        match self.owner(doc)? {
+            Some(owner) if owner.as_bytes() != RETIRED => self.usage.grew(doc, &owner, bytes),
+            _ => Ok(()),
+        }
+    }
+
+    /// `doc` now takes `size` bytes in the store (a snapshot replaced its log). The caller
+    /// flushes.
+    pub fn resized(&self, doc: &DocumentId, size: u64) -> Result<(), AccountError> {
+        match self.owner(doc)? {
+            Some(owner) if owner.as_bytes() != RETIRED => self.usage.resized(doc, &owner, size),
+            _ => Ok(()),
+        }
+    }
+
+    /// The bytes the documents of `account` take in the store.
+    pub fn used(&self, account: &str) -> Result<u64, AccountError> {
+        self.usage.used(account)
     }
 
     /// Records that `account` owns `doc` (first delivery of changes). The caller flushes.
@@ -187,7 +218,7 @@ impl Accounts {
 }
 
 /// The owner recorded for a retired document: no account's id (those are 16 hex digits).
-const RETIRED: &[u8] = b"retired";
+pub(crate) const RETIRED: &[u8] = b"retired";
 
 /// A token as an administrator sees it: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,7 +304,9 @@ impl Accounts {
         }
         for doc in &removed.documents {
             self.owners.remove(doc.as_bytes())?;
+            self.usage.dropped(doc, &account)?;
         }
+        self.usage.forget(&account)?;
         self.journals.remove(account.as_bytes())?;
         self.accounts.remove(account.as_bytes())?;
         Ok(Some(removed))

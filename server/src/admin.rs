@@ -69,13 +69,16 @@ pub async fn route(
     match (method, rest.split_once('/')) {
         (Method::GET, None) if rest == "accounts" => {
             let accounts = shared.accounts.clone();
-            match tokio::task::spawn_blocking(move || accounts.list()).await {
-                Ok(Ok(list)) => json(
-                    StatusCode::OK,
-                    list.into_iter()
-                        .map(|(id, name)| json!({ "id": id, "name": name }))
-                        .collect(),
-                ),
+            let listed = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                for (id, name) in accounts.list()? {
+                    let used = accounts.used(&id)?;
+                    out.push(json!({ "id": id, "name": name, "used_bytes": used }));
+                }
+                Ok::<_, AccountError>(out)
+            });
+            match listed.await {
+                Ok(Ok(list)) => json(StatusCode::OK, list.into()),
                 Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }

@@ -212,10 +212,18 @@ impl Admin {
         }
     }
 
-    /// Every account as (id, name).
-    pub fn accounts(&self) -> Result<Vec<(String, String)>> {
+    /// Every account as (id, name, bytes its documents take).
+    pub fn accounts(&self) -> Result<Vec<(String, String, u64)>> {
         match self {
-            Self::Direct(store) => Ok(Self::direct(store)?.list()?),
+            Self::Direct(store) => {
+                let accounts = Self::direct(store)?;
+                let mut out = Vec::new();
+                for (id, name) in accounts.list()? {
+                    let used = accounts.used(&id)?;
+                    out.push((id, name, used));
+                }
+                Ok(out)
+            }
             Self::Running { .. } => Ok(self
                 .call("GET", "accounts", None)?
                 .as_array()
@@ -225,6 +233,7 @@ impl Admin {
                             (
                                 v["id"].as_str().unwrap_or_default().to_owned(),
                                 v["name"].as_str().unwrap_or_default().to_owned(),
+                                v["used_bytes"].as_u64().unwrap_or(0),
                             )
                         })
                         .collect()
@@ -263,8 +272,11 @@ impl Admin {
 
     /// Every token as (id, kind, account name).
     pub fn tokens(&self) -> Result<Vec<(String, String, String)>> {
-        let names: std::collections::HashMap<String, String> =
-            self.accounts()?.into_iter().collect();
+        let names: std::collections::HashMap<String, String> = self
+            .accounts()?
+            .into_iter()
+            .map(|(id, name, _)| (id, name))
+            .collect();
         let raw: Vec<(String, String, String)> = match self {
             Self::Direct(store) => Self::direct(store)?
                 .tokens()?

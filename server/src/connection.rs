@@ -281,6 +281,14 @@ async fn route(
         // Refused out loud: a buddy's client must not believe its change is pending.
         return Err("this share is read-only: changes refused, nothing stored".into());
     }
+    if let Some(sync) = inbound.sync.as_ref().filter(|m| !m.changes.is_empty()) {
+        let incoming = sync.changes.iter().map(|c| c.len() as u64).sum();
+        let used = shared
+            .accounts
+            .used(&principal.account)
+            .map_err(|e| format!("storage failed: {e}"))?;
+        admission::within_quota(used, incoming, shared.config.quota_bytes)?;
+    }
     match (inbound.message, inbound.document, inbound.sync) {
         (Message::Request { .. } | Message::Sync { .. }, Some(doc), Some(message)) => {
             let actor = match opened.get(&doc) {

@@ -788,14 +788,17 @@ impl Documents {
     /// A failure here loses nothing: the log is still there; only storage that stops
     /// answering is an error.
     async fn compact(&self, doc: DocumentId, session: &DocSession) -> anyhow::Result<()> {
-        let store = self.store.clone();
+        let (store, accounts) = (self.store.clone(), self.accounts.clone());
         // Saving a 100,000-change journal takes about 60 ms: long enough that the other
         // tasks of this runtime thread should not wait behind it.
         let snapshot = off_the_runtime(|| session.snapshot());
         let result = self
-            .storage("compacting a document", move || {
+            .storage("compacting a document", move || -> anyhow::Result<()> {
                 let through = store.position(&doc)?;
-                store.compact(&doc, &snapshot, through)
+                store.compact(&doc, &snapshot, through)?;
+                // Flushed with the next batch: a figure a crash loses is only too high.
+                accounts.resized(&doc, snapshot.len() as u64)?;
+                Ok(())
             })
             .await;
         match result {
@@ -822,10 +825,14 @@ impl Documents {
         let count = changes.len() + snapshot.as_ref().map_or(0, |(_, new)| new.len());
         let pending = self
             .storage("storing changes", move || -> anyhow::Result<usize> {
-                if let Some((bytes, new)) = snapshot {
-                    let hashes: Vec<[u8; 32]> = new.iter().map(|h| h.0).collect();
-                    store.append_snapshot(&doc, &bytes, &hashes)?;
-                }
+                let snapshot_size = match snapshot {
+                    Some((bytes, new)) => {
+                        let hashes: Vec<[u8; 32]> = new.iter().map(|h| h.0).collect();
+                        store.append_snapshot(&doc, &bytes, &hashes)?;
+                        Some(bytes.len() as u64)
+                    }
+                    None => None,
+                };
                 let new: Vec<NewChange> = changes
                     .iter()
                     .map(|c| NewChange {
@@ -839,6 +846,11 @@ impl Documents {
                 {
                     accounts.claim(&doc, &account)?;
                 }
+                // The owner's figure for the quota, in the same flush.
+                if let Some(size) = snapshot_size {
+                    accounts.resized(&doc, size)?;
+                }
+                accounts.grew(&doc, new.iter().map(|c| c.bytes.len() as u64).sum())?;
                 store.flush()?;
                 // Whether to compact, asked here to save a trip to a blocking thread. The
                 // changes are durable: a count that fails only skips compaction this time.

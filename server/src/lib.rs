@@ -24,6 +24,7 @@ mod revocation;
 mod share_views;
 mod shares;
 mod throttle;
+mod usage;
 mod view_page;
 
 use std::future::Future;
@@ -80,6 +81,9 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client (for
     /// the failed-attempt limit); from anyone else those headers are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The bytes one account's documents may take in the store (`None`: no limit);
+    /// changes that would go past it are refused (`usage.rs`, `admission::within_quota`).
+    pub quota_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -98,9 +102,14 @@ impl Default for Config {
             unload_after: Duration::from_secs(300),
             trusted_proxies: Vec::new(),
             metrics_addr: None,
+            quota_bytes: Some(DEFAULT_QUOTA_MIB << 20),
         }
     }
 }
+
+/// An account's storage quota unless `--quota-mib` says otherwise: a 100,000-shift journal
+/// takes a few MiB, so this is room for decades of use, not for a disk filled on purpose.
+pub const DEFAULT_QUOTA_MIB: u64 = 256;
 
 /// Why every connection is closed when storage fails and the server stops.
 pub(crate) const STORAGE_FAILED: &str = "server stopping: storage failed";

@@ -84,6 +84,10 @@ enum Command {
         /// Largest message accepted, in bytes; a bigger one closes its connection.
         #[arg(long, env = "NUDGE_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
         max_message_bytes: usize,
+        /// MiB one account's documents may take in the store, 0 for no limit; changes
+        /// past it are refused (reading goes on).
+        #[arg(long, env = "NUDGE_QUOTA_MIB", default_value_t = nudge_server::DEFAULT_QUOTA_MIB)]
+        quota_mib: u64,
 
         /// The address devices use to reach this server (e.g. https://nudge.example.org),
         /// for device links; default: the address the asking device used.
@@ -257,6 +261,15 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// A byte count as `account list` shows it.
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / f64::from(1 << 10)),
+        b => format!("{b} B"),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve {
@@ -267,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             max_connections,
             max_connections_per_address,
             max_message_bytes,
+            quota_mib,
             public_url,
             link_ttl,
             send_timeout,
@@ -292,6 +306,7 @@ fn run(cli: Cli) -> Result<()> {
                 unload_after: std::time::Duration::from_secs(unload_after.max(1)),
                 trusted_proxies,
                 metrics_addr: metrics_listen,
+                quota_bytes: (quota_mib > 0).then(|| quota_mib.saturating_mul(1 << 20)),
                 ..nudge_server::Config::default()
             };
             let store = open(&data, cache_mib).map_err(|e| {
@@ -360,8 +375,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Account(AccountCommand::List { data }) => {
-            for (id, name) in admin::Admin::open_or_create(&data, false)?.accounts()? {
-                println!("{id}  {name}");
+            for (id, name, used) in admin::Admin::open_or_create(&data, false)?.accounts()? {
+                println!("{id}  {name}  {} used", size(used));
             }
             Ok(())
         }

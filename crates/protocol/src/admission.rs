@@ -62,6 +62,24 @@ pub fn admit(kind: TokenKind, is_its_view: bool, owner: Ownership, asking: Askin
     }
 }
 
+/// Whether an account that has `used` bytes of its `quota` (`None`: no quota) may store
+/// changes of `incoming` bytes more; the refusal says what to do. Nothing of a refused
+/// message is stored, and reading and syncing without changes go on.
+pub fn within_quota(used: u64, incoming: u64, quota: Option<u64>) -> Result<(), String> {
+    match quota {
+        Some(quota) if used.saturating_add(incoming) > quota => {
+            let mib = |b: u64| b as f64 / f64::from(1 << 20);
+            Err(format!(
+                "the account is over its storage quota ({:.1} MiB used of {:.1} MiB, {} KiB more refused); nothing was stored: ask the server's operator for more room (`--quota-mib`)",
+                mib(used),
+                mib(quota),
+                incoming.div_ceil(1024)
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What an empty document with a fresh sync state answers to `message`: our heads are
 /// none, so the peer's next message carries its changes. Holds nothing afterwards.
 pub fn empty_reply(message: SyncMessage) -> Option<SyncMessage> {
@@ -123,6 +141,15 @@ mod tests {
                 assert_eq!(admit(TokenKind::Share, false, owner, asking), Unavailable);
             }
         }
+    }
+
+    #[test]
+    fn a_quota_refuses_what_would_go_past_it_and_nothing_below() {
+        assert_eq!(within_quota(u64::MAX, u64::MAX, None), Ok(()));
+        assert_eq!(within_quota(90, 10, Some(100)), Ok(()));
+        let refused = within_quota(90, 11, Some(100)).unwrap_err();
+        assert!(refused.contains("over its storage quota"), "{refused}");
+        assert!(within_quota(u64::MAX, 1, Some(100)).is_err());
     }
 
     #[test]

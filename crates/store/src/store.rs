@@ -29,11 +29,20 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
+    /// How many bytes the snapshot and changes take.
+    pub fn len(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len)
+            + self.changes.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The snapshot and changes as one byte string for `automerge::Automerge::load`.
     pub fn concat(&self) -> Vec<u8> {
-        let len = self.snapshot.as_ref().map_or(0, Vec::len)
-            + self.changes.iter().map(Vec::len).sum::<usize>();
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(self.len());
         if let Some(snapshot) = &self.snapshot {
             out.extend_from_slice(snapshot);
         }

@@ -21,6 +21,7 @@ mod let_go;
 mod operator;
 mod progress;
 mod proxy;
+mod quota;
 mod readme;
 mod restored;
 mod samod;
