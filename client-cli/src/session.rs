@@ -162,7 +162,9 @@ impl Session {
         if let Some(opened) = self.opened.borrow().as_ref() {
             return Ok(opened.clone());
         }
+        let t = Instant::now();
         let opened = Opened::open(&self.home)?;
+        tracing::debug!(us = t.elapsed().as_micros() as u64, "store opened again");
         *self.loaded.borrow_mut() = Loaded::default();
         *self.opened.borrow_mut() = Some(opened.clone());
         Ok(opened)
@@ -182,8 +184,12 @@ impl Session {
         let Some(opened) = self.opened.borrow_mut().take() else {
             return Ok(());
         };
+        let t = Instant::now();
         opened.store.flush()?;
-        tracing::debug!("store let go while waiting");
+        tracing::debug!(
+            us = t.elapsed().as_micros() as u64,
+            "store let go while waiting"
+        );
         Ok(())
     }
 

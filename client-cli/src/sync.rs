@@ -390,9 +390,10 @@ pub(crate) fn prepare(
     };
     let endpoints = remote::endpoints(&remote.url)?;
     let api = Api::new(&remote, endpoints, timeout);
+    let local = session.journal_id()?;
     session.park()?;
     let account_journal = api.journal()?;
-    if account_journal.is_none() && session.journal_id()?.is_none() {
+    if account_journal.is_none() && local.is_none() {
         return Ok(None);
     }
     Ok(Some((api, account_journal)))
@@ -405,11 +406,12 @@ pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
     if remote::load(session.home())?.is_none() && !follows.is_empty() {
         return crate::buddy::sync_follows(session, out, timeout);
     }
+    // Counted before the store is let go for the network (one opening less).
+    let shifts_before = shift_count(session)?;
     let Some((api, account_journal)) = prepare(session, timeout)? else {
         out.line("Nothing to sync yet: the journal is empty and the account has none. Add a shift first.");
         return crate::buddy::sync_follows(session, out, timeout);
     };
-    let shifts_before = shift_count(session)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
