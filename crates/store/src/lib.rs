@@ -7,6 +7,9 @@
 //! the later changes ([`StoredDoc::concat`]).
 //!
 //! - [`DocStore`]: the storage trait, with its durability rule (nothing counts before `flush`).
+//! - [`Records`]: the second trait, small records by table and key (accounts, tokens,
+//!   devices, shares, a device's settings), durable by the same `flush`; its suite is
+//!   [`records_conformance!`].
 //! - [`SledStore`]: the backend on sled, used by the CLI and the server.
 //! - [`MemoryStore`]: an in-memory backend for tests of code above the store.
 //! - [`doc_store_conformance!`]: the test suite every backend runs.
@@ -17,12 +20,15 @@ mod doc_id;
 mod error;
 mod memory;
 mod pristine;
+mod records;
 mod seal;
+mod sled_records;
 mod sled_store;
 mod store;
 
 pub use doc_id::{BadDocumentId, DocumentId};
 pub use error::Error;
 pub use memory::MemoryStore;
+pub use records::{Record, Records, Table, counter};
 pub use sled_store::{Check, OpenOptions, SledStore};
 pub use store::{ChangeHash, DocStore, NewChange, StoredDoc};

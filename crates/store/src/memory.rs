@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
+use crate::records::{Record, Records, Table};
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
@@ -14,10 +15,11 @@ struct Doc {
     next: u64,
 }
 
-/// A [`DocStore`] that keeps everything in memory; `flush` does nothing.
+/// A [`DocStore`] and [`Records`] that keeps everything in memory; `flush` does nothing.
 #[derive(Default)]
 pub struct MemoryStore {
     docs: Mutex<HashMap<DocumentId, Doc>>,
+    records: Mutex<BTreeMap<(Table, Vec<u8>), Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -161,7 +163,74 @@ impl DocStore for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    fn table<T>(&self, f: impl FnOnce(&mut BTreeMap<(Table, Vec<u8>), Vec<u8>>) -> T) -> T {
+        f(&mut self.records.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Records for MemoryStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| t.get(&(table, key.to_vec())).cloned()))
+    }
+
+    fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| t.insert((table, key.to_vec()), value.to_vec())))
+    }
+
+    fn delete(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| t.remove(&(table, key.to_vec()))))
+    }
+
+    fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, Error> {
+        Ok(self.table(|t| {
+            let k = (table, key.to_vec());
+            if t.get(&k).map(Vec::as_slice) != expected {
+                return false;
+            }
+            match new {
+                Some(v) => t.insert(k, v.to_vec()),
+                None => t.remove(&k),
+            };
+            true
+        }))
+    }
+
+    fn update(
+        &self,
+        table: Table,
+        key: &[u8],
+        f: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| {
+            let k = (table, key.to_vec());
+            let new = f(t.get(&k).map(Vec::as_slice));
+            match &new {
+                Some(v) => t.insert(k, v.clone()),
+                None => t.remove(&k),
+            };
+            new
+        }))
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Record>, Error> {
+        Ok(self.table(|t| {
+            t.range((table, prefix.to_vec())..)
+                .take_while(|((name, k), _)| *name == table && k.starts_with(prefix))
+                .map(|((_, k), v)| (k.clone(), v.clone()))
+                .collect()
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     crate::doc_store_conformance!(|| ((), crate::MemoryStore::new()));
+    crate::records_conformance!(|| ((), crate::MemoryStore::new()));
 }

@@ -83,6 +83,8 @@ pub struct SledStore {
     seal: std::sync::Arc<Seal>,
     /// Appends compute the next sequence number before writing; one at a time per store.
     append_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The record tables opened so far (`sled_records.rs`).
+    tables: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, sled::Tree>>>,
 }
 
 impl SledStore {
@@ -160,6 +162,7 @@ impl SledStore {
             snapshots: open("snapshots")?,
             snapshot_through: open("snapshot_through")?,
             append_lock: Default::default(),
+            tables: Default::default(),
             db,
         })
     }
@@ -174,7 +177,18 @@ impl SledStore {
         self.db.open_tree(name).map_err(|e| self.io(e))
     }
 
-    fn io(&self, e: sled::Error) -> Error {
+    /// The sled tree of a record table, opened once.
+    pub(crate) fn table(&self, name: &'static str) -> Result<sled::Tree, Error> {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tree) = tables.get(name) {
+            return Ok(tree.clone());
+        }
+        let tree = self.tree(name)?;
+        tables.insert(name, tree.clone());
+        Ok(tree)
+    }
+
+    pub(crate) fn io(&self, e: sled::Error) -> Error {
         io_error(&self.path, e)
     }
 

@@ -1,0 +1,72 @@
+//! [`Records`] on sled: each table a tree of the store's database, so that one
+//! [`DocStore::flush`](crate::DocStore::flush) makes records and documents durable
+//! together. The trees are the ones nudge always used (`accounts`, `tokens`, `local`...),
+//! so stores written before the trait read as they are.
+
+use crate::records::{Record, Records, Table};
+use crate::{Error, SledStore};
+
+impl Records for SledStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let found = self.table(table)?.get(key).map_err(|e| self.io(e))?;
+        Ok(found.map(|v| v.to_vec()))
+    }
+
+    fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let old = self.table(table)?.insert(key, value).map_err(|e| self.io(e))?;
+        Ok(old.map(|v| v.to_vec()))
+    }
+
+    fn delete(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let old = self.table(table)?.remove(key).map_err(|e| self.io(e))?;
+        Ok(old.map(|v| v.to_vec()))
+    }
+
+    fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, Error> {
+        let swapped = self
+            .table(table)?
+            .compare_and_swap(key, expected, new)
+            .map_err(|e| self.io(e))?;
+        Ok(swapped.is_ok())
+    }
+
+    fn update(
+        &self,
+        table: Table,
+        key: &[u8],
+        f: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let new = self
+            .table(table)?
+            .update_and_fetch(key, |old| f(old))
+            .map_err(|e| self.io(e))?;
+        Ok(new.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Record>, Error> {
+        self.table(table)?
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (k, v) = entry.map_err(|e| self.io(e))?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::OpenOptions;
+
+    crate::records_conformance!(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
+        (dir, store)
+    });
+}
