@@ -18,11 +18,13 @@ use nudge_journal::{Catalog, Contacts, Journal, Now, Shift, Summary};
 use nudge_store::{DocStore, DocumentId, NewChange, OpenOptions, SledStore};
 
 mod restored;
+mod settings;
 
 pub use restored::ActorMove;
 
 use crate::cache::{BUCKETS, Bucket, Cache, IdIndex, Meta, bucket_of};
 use crate::marker::Marker;
+use settings::Settings;
 
 /// Compact a document's log into a snapshot once it has this many changes since the last.
 const COMPACT_AFTER: usize = 256;
@@ -98,7 +100,7 @@ pub struct Session {
 #[derive(Clone)]
 struct Opened {
     store: SledStore,
-    local: sled::Tree,
+    local: Settings,
     /// Since when this session holds the store.
     since: Instant,
 }
@@ -112,7 +114,7 @@ impl Opened {
         };
         let store = SledStore::open(&home.join("store"), &options)?;
         Ok(Self {
-            local: store.tree("local")?,
+            local: Settings::new(&store),
             store,
             since: Instant::now(),
         })
@@ -174,7 +176,7 @@ impl Session {
         Ok(self.opened()?.store)
     }
 
-    fn local(&self) -> Result<sled::Tree> {
+    fn local(&self) -> Result<Settings> {
         Ok(self.opened()?.local)
     }
 
@@ -225,7 +227,7 @@ impl Session {
 
     fn actor(&self) -> Result<ActorId> {
         if let Some(bytes) = self.local()?.get(local::ACTOR)? {
-            return Ok(ActorId::from(bytes.as_ref()));
+            return Ok(ActorId::from(bytes.as_slice()));
         }
         let actor = ActorId::random();
         self.local()?.insert(local::ACTOR, actor.to_bytes())?;
@@ -445,8 +447,8 @@ impl Session {
 
     /// Forgets every sync record (when the remote changes).
     pub fn forget_synced(&self) -> Result<()> {
-        for key in self.local()?.scan_prefix(local::SYNCED).keys() {
-            self.local()?.remove(key?)?;
+        for key in self.local()?.keys_with_prefix(local::SYNCED)? {
+            self.local()?.remove(key)?;
         }
         self.store()?.flush()?;
         Ok(())

@@ -1,12 +1,14 @@
-//! Accounts, their tokens and the documents they own, in the server's sled database.
+//! Accounts, their tokens and the documents they own, in the store's records.
 //!
-//! Trees: `accounts` (account id -> name), `tokens` (token id -> kind ‖ account id ‖
+//! Tables: `accounts` (account id -> name), `tokens` (token id -> kind ‖ account id ‖
 //! SHA-256 of the token), `owners` (document id -> account id). Tokens themselves are never
 //! stored; a presented token is hashed and compared in constant time.
 
-use crate::usage::Usage;
 use nudge_protocol::{Token, TokenKind};
-use nudge_store::{DocumentId, SledStore};
+use nudge_store::{DocStore, DocumentId};
+
+use crate::table::{RecordStore, Table};
+use crate::usage::Usage;
 
 /// Who a connection authenticated as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,9 +33,6 @@ pub enum AccountError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] nudge_store::Error),
-    /// sled failed.
-    #[error("storage failed: {0}")]
-    Sled(#[from] sled::Error),
     /// No randomness.
     #[error("the operating system gave no randomness: {0}")]
     Random(String),
@@ -68,24 +67,24 @@ fn kind_of(byte: u8) -> Option<TokenKind> {
 /// The accounts of a server.
 #[derive(Clone)]
 pub struct Accounts {
-    accounts: sled::Tree,
-    tokens: sled::Tree,
-    owners: sled::Tree,
-    journals: sled::Tree,
+    accounts: Table,
+    tokens: Table,
+    owners: Table,
+    journals: Table,
     /// The bytes each account's documents take (`usage.rs`).
     usage: Usage,
 }
 
 impl Accounts {
     /// The accounts kept in `store`.
-    pub fn open(store: &SledStore) -> Result<Self, AccountError> {
-        let owners = store.tree("owners")?;
+    pub fn open(records: &RecordStore, documents: &dyn DocStore) -> Result<Self, AccountError> {
+        let owners = Table::new(records, "owners");
         Ok(Self {
-            accounts: store.tree("accounts")?,
-            tokens: store.tree("tokens")?,
-            usage: Usage::open(store, &owners)?,
+            accounts: Table::new(records, "accounts"),
+            tokens: Table::new(records, "tokens"),
+            usage: Usage::open(records, documents, &owners)?,
             owners,
-            journals: store.tree("journals")?,
+            journals: Table::new(records, "journals"),
         })
     }
 
@@ -125,8 +124,7 @@ impl Accounts {
     /// Every account as (id, name).
     pub fn list(&self) -> Result<Vec<(String, String)>, AccountError> {
         let mut out = Vec::new();
-        for entry in self.accounts.iter() {
-            let (k, v) = entry?;
+        for (k, v) in self.accounts.all()? {
             out.push((
                 String::from_utf8_lossy(&k).into_owned(),
                 String::from_utf8_lossy(&v).into_owned(),
@@ -175,7 +173,7 @@ impl Accounts {
     /// account from now on, so nobody can open it or store it again. The caller flushes.
     pub fn retire(&self, doc: &DocumentId) -> Result<(), AccountError> {
         if let Some(owner) = self.owners.insert(doc.as_bytes(), RETIRED)?
-            && owner.as_ref() != RETIRED
+            && owner != RETIRED
         {
             self.usage.dropped(doc, &String::from_utf8_lossy(&owner))?;
         }
@@ -206,13 +204,9 @@ impl Accounts {
 
     /// Records that `account` owns `doc` (first delivery of changes). The caller flushes.
     pub fn claim(&self, doc: &DocumentId, account: &str) -> Result<(), AccountError> {
+        // A document owned already stays its owner's.
         self.owners
-            .compare_and_swap(
-                doc.as_bytes(),
-                None as Option<&[u8]>,
-                Some(account.as_bytes()),
-            )?
-            .ok();
+            .swap(doc.as_bytes(), None, Some(account.as_bytes()))?;
         Ok(())
     }
 }
@@ -255,8 +249,7 @@ impl Accounts {
     /// Every token.
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, AccountError> {
         let mut out = Vec::new();
-        for entry in self.tokens.iter() {
-            let (id, record) = entry?;
+        for (id, record) in self.tokens.all()? {
             let Some((kind, rest)) = record.split_first() else {
                 continue;
             };
@@ -294,9 +287,8 @@ impl Accounts {
                 removed.tokens.push(token.id);
             }
         }
-        for entry in self.owners.iter() {
-            let (doc, owner) = entry?;
-            if owner.as_ref() == account.as_bytes()
+        for (doc, owner) in self.owners.all()? {
+            if owner == account.as_bytes()
                 && let Ok(bytes) = <[u8; 16]>::try_from(doc.as_ref())
             {
                 removed.documents.push(DocumentId::from_bytes(bytes));
@@ -342,18 +334,14 @@ impl Accounts {
             return Ok(Registered::NotOwned);
         }
         let proposed = doc.to_string();
-        let winner = match self.journals.compare_and_swap(
-            account.as_bytes(),
-            None as Option<&[u8]>,
-            Some(proposed.as_bytes()),
-        )? {
-            Ok(()) => *doc,
-            Err(existing) => existing
-                .current
-                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
-                .unwrap_or(*doc),
-        };
-        Ok(Registered::Journal(winner))
+        if self
+            .journals
+            .swap(account.as_bytes(), None, Some(proposed.as_bytes()))?
+        {
+            return Ok(Registered::Journal(*doc));
+        }
+        // Another registration won; a journal is never unregistered, so it is there.
+        Ok(Registered::Journal(self.journal(account)?.unwrap_or(*doc)))
     }
 }
 

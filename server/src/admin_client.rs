@@ -167,7 +167,8 @@ impl Admin {
     }
 
     fn direct(store: &SledStore) -> Result<Accounts> {
-        Ok(Accounts::open(store)?)
+        let records: std::sync::Arc<dyn nudge_store::Records> = std::sync::Arc::new(store.clone());
+        Ok(Accounts::open(&records, store)?)
     }
 
     /// Creates an account; returns its id and token.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{AccountError, Accounts};
+use crate::table::{RecordStore, Table};
 use nudge_protocol::{Token, TokenKind};
 
 /// What is known of a token beyond its hash.
@@ -70,17 +71,17 @@ pub fn now_ms() -> i64 {
 /// Links and device records, beside the accounts.
 #[derive(Clone)]
 pub struct Devices {
-    links: sled::Tree,
-    info: sled::Tree,
+    links: Table,
+    info: Table,
     accounts: Accounts,
 }
 
 impl Devices {
     /// The device records kept in `store`.
-    pub fn open(store: &nudge_store::SledStore, accounts: Accounts) -> Result<Self, AccountError> {
+    pub fn open(store: &RecordStore, accounts: Accounts) -> Result<Self, AccountError> {
         Ok(Self {
-            links: store.tree("links")?,
-            info: store.tree("token_info")?,
+            links: Table::new(store, "links"),
+            info: Table::new(store, "token_info"),
             accounts,
         })
     }
@@ -137,12 +138,12 @@ impl Devices {
                 .accounts
                 .add_token(&record.account, TokenKind::Device)?;
             record.redeemed = Some((device_key.to_owned(), token.id().to_owned()));
-            let swapped = self.links.compare_and_swap(
+            let swapped = self.links.swap(
                 key,
-                Some(current),
-                Some(serde_json::to_vec(&record).unwrap_or_default()),
+                Some(&current),
+                Some(&serde_json::to_vec(&record).unwrap_or_default()),
             )?;
-            if swapped.is_err() {
+            if !swapped {
                 // Someone else redeemed it meanwhile: undo ours and look again.
                 self.accounts.revoke(token.id())?;
                 continue;
@@ -205,8 +206,7 @@ impl Devices {
     /// Forgets a revoked token's record, and the unused link codes it asked for.
     pub fn forget(&self, token_id: &str) -> Result<(), AccountError> {
         self.info.remove(token_id.as_bytes())?;
-        for entry in self.links.iter() {
-            let (key, value) = entry?;
+        for (key, value) in self.links.all()? {
             if let Ok(record) = serde_json::from_slice::<LinkRecord>(&value)
                 && record.minted_by.as_deref() == Some(token_id)
                 && record.redeemed.is_none()

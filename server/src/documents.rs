@@ -1075,7 +1075,7 @@ mod tests {
     ) -> (Arc<Documents>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-        let accounts = Accounts::open(&sled).unwrap();
+        let accounts = Accounts::open(&crate::table::records_of(&sled), &sled).unwrap();
         let documents = Arc::new(Documents::new(
             store,
             accounts,

@@ -23,6 +23,7 @@ mod metrics;
 mod revocation;
 mod share_views;
 mod shares;
+mod table;
 mod throttle;
 mod usage;
 mod view_page;
@@ -239,7 +240,8 @@ pub async fn run_with(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let accounts = Accounts::open(&store)?;
+    let records = table::records_of(&store);
+    let accounts = Accounts::open(&records, &store)?;
     let server_id = format!("nudge-server-{}", std::process::id());
     let metrics = Arc::new(Metrics::default());
     let max_connections = config.max_connections.clamp(1, u32::MAX as usize >> 4);
@@ -253,8 +255,8 @@ pub async fn run_with(
             config.storage_timeout,
             config.unload_after,
         )),
-        devices: devices::Devices::open(&store, accounts.clone())?,
-        shares: shares::Shares::open(&store, accounts.clone())?,
+        devices: devices::Devices::open(&records, accounts.clone())?,
+        shares: shares::Shares::open(&records, accounts.clone())?,
         accounts,
         server_id,
         config,

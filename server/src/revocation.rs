@@ -99,9 +99,10 @@ pub fn reissue_in_store(
     store: &nudge_store::SledStore,
     name: &str,
 ) -> Result<Option<nudge_protocol::Token>, AccountError> {
-    let accounts = Accounts::open(store)?;
-    let devices = Devices::open(store, accounts.clone())?;
-    let shares = Shares::open(store, accounts.clone())?;
+    let records = crate::table::records_of(store);
+    let accounts = Accounts::open(&records, store)?;
+    let devices = Devices::open(&records, accounts.clone())?;
+    let shares = Shares::open(&records, accounts.clone())?;
     Ok(reissue_account_token(&accounts, &devices, &shares, name)?.map(|(token, _)| token))
 }
 
@@ -111,8 +112,9 @@ pub fn revoke_in_store(
     store: &nudge_store::SledStore,
     root: &str,
 ) -> Result<Vec<String>, AccountError> {
-    let accounts = Accounts::open(store)?;
-    let devices = Devices::open(store, accounts.clone())?;
-    let shares = Shares::open(store, accounts.clone())?;
+    let records = crate::table::records_of(store);
+    let accounts = Accounts::open(&records, store)?;
+    let devices = Devices::open(&records, accounts.clone())?;
+    let shares = Shares::open(&records, accounts.clone())?;
     revoke_with_minted(&accounts, &devices, &shares, root)
 }

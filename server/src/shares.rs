@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use nudge_protocol::{Token, TokenKind};
-use nudge_store::{DocStore, DocumentId, SledStore};
+use nudge_store::{DocStore, DocumentId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -26,6 +26,7 @@ use crate::accounts::{AccountError, Accounts};
 use crate::devices::now_ms;
 use crate::http::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
 use crate::share_views::{refusal, shareable};
+use crate::table::{RecordStore, Table};
 
 /// What the server knows of a share.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl ShareRecord {
 /// The shares of a server.
 #[derive(Clone)]
 pub struct Shares {
-    tree: sled::Tree,
+    tree: Table,
     accounts: Accounts,
 }
 
@@ -79,9 +80,9 @@ pub enum Lookup {
 
 impl Shares {
     /// The shares kept in `store`.
-    pub fn open(store: &SledStore, accounts: Accounts) -> Result<Self, AccountError> {
+    pub fn open(store: &RecordStore, accounts: Accounts) -> Result<Self, AccountError> {
         Ok(Self {
-            tree: store.tree("shares")?,
+            tree: Table::new(store, "shares"),
             accounts,
         })
     }
@@ -122,8 +123,7 @@ impl Shares {
     /// Every share of `account`, with ids.
     pub fn list(&self, account: &str) -> Result<Vec<(String, ShareRecord)>, AccountError> {
         let mut out = Vec::new();
-        for entry in self.tree.iter() {
-            let (id, v) = entry?;
+        for (id, v) in self.tree.all()? {
             if let Ok(record) = serde_json::from_slice::<ShareRecord>(&v)
                 && record.account == account
             {

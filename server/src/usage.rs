@@ -6,9 +6,10 @@
 //! The figure is what nudge stored (snapshots and change bytes), not the files' size:
 //! sled's own overhead and free space are the operator's (docs/operations.md).
 
-use nudge_store::{DocStore, DocumentId, SledStore};
+use nudge_store::{DocStore, DocumentId, counter};
 
 use crate::accounts::AccountError;
+use crate::table::{RecordStore, Table};
 
 /// Under this key (no account id looks like it), the store's usage was counted once.
 const COUNTED: &[u8] = b"\0counted";
@@ -17,38 +18,35 @@ const COUNTED: &[u8] = b"\0counted";
 #[derive(Clone)]
 pub(crate) struct Usage {
     /// Document id → its bytes (u64, big-endian), for documents an account owns.
-    docs: sled::Tree,
+    docs: Table,
     /// Account id → the sum over its documents.
-    accounts: sled::Tree,
-}
-
-fn number(bytes: Option<&[u8]>) -> u64 {
-    bytes
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes)
+    accounts: Table,
 }
 
 impl Usage {
     /// The figures kept in `store`; the first open of an older store counts them from the
     /// documents `owners` lists (document id → owning account).
-    pub(crate) fn open(store: &SledStore, owners: &sled::Tree) -> Result<Self, AccountError> {
+    pub(crate) fn open(
+        records: &RecordStore,
+        documents: &dyn DocStore,
+        owners: &Table,
+    ) -> Result<Self, AccountError> {
         let usage = Self {
-            docs: store.tree("usage.docs")?,
-            accounts: store.tree("usage.accounts")?,
+            docs: Table::new(records, "usage.docs"),
+            accounts: Table::new(records, "usage.accounts"),
         };
         if usage.accounts.get(COUNTED)?.is_none() {
-            for entry in owners.iter() {
-                let (doc, owner) = entry?;
-                if owner.as_ref() == crate::accounts::RETIRED {
+            for (doc, owner) in owners.all()? {
+                if owner == crate::accounts::RETIRED {
                     continue;
                 }
                 let Ok(doc) = <[u8; 16]>::try_from(doc.as_ref()).map(DocumentId::from_bytes) else {
                     continue;
                 };
-                let size = store.load(&doc)?.map_or(0, |d| d.len() as u64);
+                let size = documents.load(&doc)?.map_or(0, |d| d.len() as u64);
                 usage.resized(&doc, &String::from_utf8_lossy(&owner), size)?;
             }
-            usage.accounts.insert(COUNTED, &[1])?;
+            usage.accounts.insert(COUNTED, [1])?;
         }
         Ok(usage)
     }
@@ -72,9 +70,9 @@ impl Usage {
         account: &str,
         size: u64,
     ) -> Result<(), AccountError> {
-        let before = number(
+        let before = counter(
             self.docs
-                .insert(doc.as_bytes(), &size.to_be_bytes())?
+                .insert(doc.as_bytes(), size.to_be_bytes())?
                 .as_deref(),
         );
         self.add(
@@ -86,7 +84,7 @@ impl Usage {
 
     /// `doc`, owned by `account`, is gone from the store. The caller flushes.
     pub(crate) fn dropped(&self, doc: &DocumentId, account: &str) -> Result<(), AccountError> {
-        let before = number(self.docs.remove(doc.as_bytes())?.as_deref());
+        let before = counter(self.docs.remove(doc.as_bytes())?.as_deref());
         self.add(self.accounts.clone(), account.as_bytes(), -(before as i64))
     }
 
@@ -98,17 +96,17 @@ impl Usage {
 
     /// The bytes the documents of `account` take.
     pub(crate) fn used(&self, account: &str) -> Result<u64, AccountError> {
-        Ok(number(self.accounts.get(account.as_bytes())?.as_deref()))
+        Ok(counter(self.accounts.get(account.as_bytes())?.as_deref()))
     }
 
     /// Adds `delta` to a counter, atomically (documents of one account are stored from
     /// several threads at once); it never goes below zero.
-    fn add(&self, tree: sled::Tree, key: &[u8], delta: i64) -> Result<(), AccountError> {
+    fn add(&self, table: Table, key: &[u8], delta: i64) -> Result<(), AccountError> {
         if delta == 0 {
             return Ok(());
         }
-        tree.update_and_fetch(key, |old| {
-            let now = (number(old) as i64).saturating_add(delta).max(0) as u64;
+        table.update(key, |old| {
+            let now = (counter(old) as i64).saturating_add(delta).max(0) as u64;
             Some(now.to_be_bytes().to_vec())
         })?;
         Ok(())
@@ -118,19 +116,20 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nudge_store::{NewChange, OpenOptions};
+    use nudge_store::{MemoryStore, NewChange};
+    use std::sync::Arc;
 
-    fn store() -> (tempfile::TempDir, SledStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-        (dir, store)
+    fn store() -> (Arc<MemoryStore>, RecordStore) {
+        let store = Arc::new(MemoryStore::new());
+        let records: RecordStore = store.clone();
+        (store, records)
     }
 
     #[test]
     fn figures_follow_growth_snapshots_and_removal_per_account() {
-        let (_dir, store) = store();
-        let owners = store.tree("owners").unwrap();
-        let usage = Usage::open(&store, &owners).unwrap();
+        let (store, records) = store();
+        let owners = Table::new(&records, "owners");
+        let usage = Usage::open(&records, store.as_ref(), &owners).unwrap();
         let (a, b) = (DocumentId::random(), DocumentId::random());
         usage.grew(&a, "ana", 100).unwrap();
         usage.grew(&a, "ana", 50).unwrap();
@@ -148,8 +147,8 @@ mod tests {
 
     #[test]
     fn an_older_store_is_counted_once_from_its_documents() {
-        let (_dir, store) = store();
-        let owners = store.tree("owners").unwrap();
+        let (store, records) = store();
+        let owners = Table::new(&records, "owners");
         let doc = DocumentId::random();
         let change = NewChange {
             hash: [3; 32],
@@ -157,10 +156,10 @@ mod tests {
         };
         store.append(&doc, &[change]).unwrap();
         owners.insert(doc.as_bytes(), b"ana").unwrap();
-        let usage = Usage::open(&store, &owners).unwrap();
+        let usage = Usage::open(&records, store.as_ref(), &owners).unwrap();
         assert_eq!(usage.used("ana").unwrap(), 1000);
         // Counted once: a second open does not add it again.
-        let again = Usage::open(&store, &owners).unwrap();
+        let again = Usage::open(&records, store.as_ref(), &owners).unwrap();
         assert_eq!(again.used("ana").unwrap(), 1000);
     }
 }

@@ -106,7 +106,8 @@ type Ws =
 fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, SledStore, Arc<SlowFlush>, String) {
     let data = tempfile::tempdir().unwrap();
     let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
-    let (_, token) = nudge_server::Accounts::open(&store)
+    let records: Arc<dyn nudge_store::Records> = Arc::new(store.clone());
+    let (_, token) = nudge_server::Accounts::open(&records, &store)
         .unwrap()
         .add("ana")
         .unwrap();

@@ -19,16 +19,21 @@ mod conformance;
 mod doc_id;
 mod error;
 mod memory;
+#[cfg(feature = "sled")]
 mod pristine;
 mod records;
+#[cfg(feature = "sled")]
 mod seal;
+#[cfg(feature = "sled")]
 mod sled_records;
+#[cfg(feature = "sled")]
 mod sled_store;
 mod store;
 
 pub use doc_id::{BadDocumentId, DocumentId};
 pub use error::Error;
 pub use memory::MemoryStore;
-pub use records::{Record, Records, Table, counter};
+pub use records::{Record, Records, Table, Update, counter};
+#[cfg(feature = "sled")]
 pub use sled_store::{Check, OpenOptions, SledStore};
 pub use store::{ChangeHash, DocStore, NewChange, StoredDoc};

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::records::{Record, Records, Table};
+use crate::records::{Record, Records, Table, Update};
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
@@ -19,8 +19,11 @@ struct Doc {
 #[derive(Default)]
 pub struct MemoryStore {
     docs: Mutex<HashMap<DocumentId, Doc>>,
-    records: Mutex<BTreeMap<(Table, Vec<u8>), Vec<u8>>>,
+    records: Mutex<RecordMap>,
 }
+
+/// Records by table and key.
+type RecordMap = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
 
 impl MemoryStore {
     /// An empty store.
@@ -164,7 +167,7 @@ impl DocStore for MemoryStore {
 }
 
 impl MemoryStore {
-    fn table<T>(&self, f: impl FnOnce(&mut BTreeMap<(Table, Vec<u8>), Vec<u8>>) -> T) -> T {
+    fn table<T>(&self, f: impl FnOnce(&mut RecordMap) -> T) -> T {
         f(&mut self.records.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -202,12 +205,7 @@ impl Records for MemoryStore {
         }))
     }
 
-    fn update(
-        &self,
-        table: Table,
-        key: &[u8],
-        f: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    fn update(&self, table: Table, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.table(|t| {
             let k = (table, key.to_vec());
             let new = f(t.get(&k).map(Vec::as_slice));

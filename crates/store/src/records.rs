@@ -16,6 +16,9 @@ pub type Table = &'static str;
 /// One record: its key and value.
 pub type Record = (Vec<u8>, Vec<u8>);
 
+/// What [`Records::update`] does to a value (`None`: no record).
+pub type Update<'a> = &'a mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>;
+
 /// Small records by table and key.
 pub trait Records: Send + Sync {
     /// The value under `key`, if there is one.
@@ -39,12 +42,7 @@ pub trait Records: Send + Sync {
 
     /// Replaces the value under `key` with what `f` makes of it (`None` in and out: no
     /// record), atomically; returns the new value. `f` may run more than once.
-    fn update(
-        &self,
-        table: Table,
-        key: &[u8],
-        f: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> Result<Option<Vec<u8>>, Error>;
+    fn update(&self, table: Table, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error>;
 
     /// Every record whose key starts with `prefix`, in key order.
     fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Record>, Error>;
@@ -97,7 +95,11 @@ macro_rules! records_conformance {
                 assert!(store.swap("t", b"k", None, Some(b"first")).unwrap());
                 assert!(!store.swap("t", b"k", None, Some(b"second")).unwrap());
                 assert!(!store.swap("t", b"k", Some(b"other"), Some(b"x")).unwrap());
-                assert!(store.swap("t", b"k", Some(b"first"), Some(b"next")).unwrap());
+                assert!(
+                    store
+                        .swap("t", b"k", Some(b"first"), Some(b"next"))
+                        .unwrap()
+                );
                 assert_eq!(store.get("t", b"k").unwrap(), Some(b"next".to_vec()));
                 assert!(store.swap("t", b"k", Some(b"next"), None).unwrap());
                 assert_eq!(store.get("t", b"k").unwrap(), None);
@@ -125,7 +127,10 @@ macro_rules! records_conformance {
                 for t in threads {
                     t.join().unwrap();
                 }
-                assert_eq!($crate::counter(store.get("t", b"n").unwrap().as_deref()), 1000);
+                assert_eq!(
+                    $crate::counter(store.get("t", b"n").unwrap().as_deref()),
+                    1000
+                );
                 let gone = store.update("t", b"n", &mut |_| None).unwrap();
                 assert_eq!(gone, None);
                 assert_eq!(store.get("t", b"n").unwrap(), None);

@@ -3,7 +3,7 @@
 //! together. The trees are the ones nudge always used (`accounts`, `tokens`, `local`...),
 //! so stores written before the trait read as they are.
 
-use crate::records::{Record, Records, Table};
+use crate::records::{Record, Records, Table, Update};
 use crate::{Error, SledStore};
 
 impl Records for SledStore {
@@ -13,7 +13,10 @@ impl Records for SledStore {
     }
 
     fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let old = self.table(table)?.insert(key, value).map_err(|e| self.io(e))?;
+        let old = self
+            .table(table)?
+            .insert(key, value)
+            .map_err(|e| self.io(e))?;
         Ok(old.map(|v| v.to_vec()))
     }
 
@@ -36,15 +39,10 @@ impl Records for SledStore {
         Ok(swapped.is_ok())
     }
 
-    fn update(
-        &self,
-        table: Table,
-        key: &[u8],
-        f: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    fn update(&self, table: Table, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
         let new = self
             .table(table)?
-            .update_and_fetch(key, |old| f(old))
+            .update_and_fetch(key, f)
             .map_err(|e| self.io(e))?;
         Ok(new.map(|v| v.to_vec()))
     }
