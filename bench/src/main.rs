@@ -18,9 +18,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use nudge_cli::session::Session;
 use nudge_journal::automerge::Automerge;
 use nudge_journal::{Contacts, Journal, Kind, NewShift, Now, TagRef};
+use nudge_replica::Replica;
 use nudge_store::DocumentId;
 
 mod sync;
@@ -47,7 +47,7 @@ fn nudge_bin() -> Result<PathBuf> {
 
 /// Builds a journal of `n` shifts over about a year: 1 in 100 planned, the rest done.
 fn build(home: &Path, n: usize, now: &Now) -> Result<()> {
-    let session = Session::open(home, now.clone())?;
+    let session = Replica::open(home, now.clone())?;
     let actor = session.device_actor()?;
     let contacts_id = DocumentId::random();
     let contacts = Contacts::create(actor.clone(), now);
@@ -148,7 +148,7 @@ fn bench(n: usize, runs: usize) -> Result<()> {
     let build_time = built.elapsed();
 
     // The baseline: load the same stored document in this process.
-    let session = Session::open(home, now.clone())?;
+    let session = Replica::open(home, now.clone())?;
     let journal = session.load_journal()?.context("no journal")?;
     let bytes = journal.doc().save();
     drop(journal);

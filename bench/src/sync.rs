@@ -594,7 +594,7 @@ pub fn run(full: bool) -> Result<()> {
     }
     fetches.sort();
     let fetch = fetches[fetches.len() / 2];
-    let session = nudge_cli::session::Session::open(first.path(), now)?;
+    let session = nudge_replica::Replica::open(first.path(), now)?;
     let full_doc = session.load_journal()?.context("no journal")?.doc().clone();
     drop(session);
     let mut in_memory = Vec::new();

@@ -6,7 +6,7 @@ use anyhow::Result;
 use nudge_journal::automerge::ActorId;
 use nudge_store::DocumentId;
 
-use crate::session::{ActorMove, Session};
+use nudge_replica::{ActorMove, Replica};
 
 /// Moves in one sync at most: one per document this device writes to is plenty.
 const MAX_MOVES: usize = 8;
@@ -26,7 +26,7 @@ pub(crate) struct ActorReused {
 /// device to a fresh actor each time it fails with [`ActorReused`]. Returns its result
 /// and the moves made.
 pub(crate) async fn retrying<T>(
-    session: &Session,
+    session: &Replica,
     mut attempt: impl AsyncFnMut() -> Result<T>,
 ) -> Result<(T, Vec<ActorMove>)> {
     let mut moves = Vec::new();

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use crate::api::{Api, Failure, REFUSED};
 use crate::output::{DIM, GOOD, Out, TAG, paint};
 use crate::remote::{self, Remote};
-use crate::session::{Session, Touched};
 use crate::sync::{self, Link};
+use nudge_replica::{Replica, Touched};
 
 /// A share this device follows.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,14 +100,14 @@ pub(crate) fn wall_ms() -> i64 {
 
 /// The journal's state a view is projected from.
 pub(crate) fn projection_input(
-    session: &Session,
+    session: &Replica,
 ) -> Result<(Catalog, Summary, Vec<nudge_journal::Shift>)> {
     let view = session.require_view()?;
     let shifts = session.all_shifts()?;
     Ok((view.catalog, view.summary, shifts))
 }
 
-pub(crate) fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
+pub(crate) fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api)> {
     crate::api::connected(
         session.home(),
         timeout,
@@ -117,7 +117,7 @@ pub(crate) fn connected(session: &Session, timeout: Duration) -> Result<(Remote,
 
 /// `nudge buddy invite NAME`: prints the link alone on the last line.
 pub fn invite(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     name: &str,
     scope: Scope,
@@ -222,7 +222,7 @@ pub fn invite(
     Ok(())
 }
 
-pub(crate) fn day(ms: i64, session: &Session) -> String {
+pub(crate) fn day(ms: i64, session: &Replica) -> String {
     crate::output::local(ms, &session.now.tz, "%Y-%m-%d")
 }
 
@@ -235,7 +235,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Revokes a share on the server (gone already is fine) and marks it in the journal;
 /// returns how many open connections the server closed.
-pub(crate) fn revoke_share(session: &Session, api: &Api, share: &Share) -> Result<u64> {
+pub(crate) fn revoke_share(session: &Replica, api: &Api, share: &Share) -> Result<u64> {
     let closed = match api.call("DELETE", &format!("/v1/shares/{}", share.id), None)? {
         Ok(v) => v
             .get("connections_closed")
@@ -258,7 +258,7 @@ pub(crate) fn revoke_share(session: &Session, api: &Api, share: &Share) -> Resul
 
 /// The active share views the journal lists, read from the connection's copy of the
 /// journal (no document load).
-fn active_views(session: &Session, link: &Link) -> Result<Vec<DocumentId>> {
+fn active_views(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
     let Some(journal) = session.journal_id()?.and_then(|id| link.client.doc(&id)) else {
         return Ok(Vec::new());
     };
@@ -273,7 +273,7 @@ fn active_views(session: &Session, link: &Link) -> Result<Vec<DocumentId>> {
 /// Refreshes each view the connection holds (and has content) from the journal as stored
 /// now; stores the changes and returns them, to be sent.
 fn refresh_held(
-    session: &Session,
+    session: &Replica,
     link: &Link,
     views: &[DocumentId],
 ) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
@@ -314,7 +314,7 @@ fn refresh_held(
 
 /// Refreshes every active share view of the journal over `link`: pulls each view, writes
 /// what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
-pub(crate) async fn refresh_views(session: &Session, link: &mut Link) -> Result<usize> {
+pub(crate) async fn refresh_views(session: &Replica, link: &mut Link) -> Result<usize> {
     let views = active_views(session, link)?;
     if views.is_empty() {
         return Ok(0);
@@ -343,7 +343,7 @@ pub(crate) async fn refresh_views(session: &Session, link: &mut Link) -> Result<
 /// stored now, stores the changes, and returns them to send (no waiting on the network
 /// while the store is held).
 pub(crate) fn refresh_in_link(
-    session: &Session,
+    session: &Replica,
     link: &Link,
 ) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
     let views = active_views(session, link)?;
@@ -368,7 +368,7 @@ fn parse_view_link(link: &str) -> Result<(String, String)> {
 
 /// `nudge follow LINK [--as NAME]`.
 pub fn follow(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     link: &str,
     name: Option<String>,
@@ -442,7 +442,7 @@ pub fn follow(
 }
 
 /// Syncs one followed view (read-only: this side never has changes to send).
-fn fetch(session: &Session, api: &Api, doc: DocumentId, timeout: Duration) -> Result<usize> {
+fn fetch(session: &Replica, api: &Api, doc: DocumentId, timeout: Duration) -> Result<usize> {
     runtime()?.block_on(async {
         session.park()?;
         let mut link = Link::connect(api, timeout).await?;
@@ -460,7 +460,7 @@ fn fetch(session: &Session, api: &Api, doc: DocumentId, timeout: Duration) -> Re
 }
 
 /// `nudge sync` for followed shares: each one refreshed; revoked ones marked, kept.
-pub fn sync_follows(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
+pub fn sync_follows(session: &Replica, out: &mut Out, timeout: Duration) -> Result<()> {
     let mut all = follows(session.home())?;
     let mut changed = false;
     for (name, f) in all.iter_mut().filter(|(_, f)| !f.revoked) {
@@ -508,7 +508,7 @@ pub fn sync_follows(session: &Session, out: &mut Out, timeout: Duration) -> Resu
 /// gone from the server, and goes from here too. Returns whether `f` changed (the caller
 /// saves the follows).
 pub(crate) fn follow_moved_view(
-    session: &Session,
+    session: &Replica,
     f: &mut Follow,
     timeout: Duration,
 ) -> Result<bool> {
@@ -553,7 +553,7 @@ pub(crate) fn mark_revoked(home: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn read(session: &Session, doc: &DocumentId) -> Result<ShareView> {
+fn read(session: &Replica, doc: &DocumentId) -> Result<ShareView> {
     let stored: Automerge = session
         .load_automerge(doc)?
         .ok_or_else(|| anyhow!("nothing of that share is stored here yet; run `nudge sync`"))?;
@@ -561,7 +561,7 @@ fn read(session: &Session, doc: &DocumentId) -> Result<ShareView> {
 }
 
 /// This week's (done, days) of a view, in the owner's week.
-fn this_week(view: &ShareView, session: &Session) -> (u32, nudge_journal::Week) {
+fn this_week(view: &ShareView, session: &Replica) -> (u32, nudge_journal::Week) {
     let catalog = Catalog {
         settings: Settings {
             weekly_goal: view.weekly_goal,
@@ -574,7 +574,7 @@ fn this_week(view: &ShareView, session: &Session) -> (u32, nudge_journal::Week) 
 }
 
 /// `nudge following`.
-pub fn following(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
+pub fn following(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
     let all = follows(session.home())?;
     let mut rows = Vec::new();
     for (name, f) in &all {
@@ -608,7 +608,7 @@ pub fn following(session: &Session, out: &mut Out, as_json: bool) -> Result<()> 
 }
 
 /// `nudge buddy show NAME`.
-pub fn show(session: &Session, out: &mut Out, name: &str, as_json: bool) -> Result<()> {
+pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Result<()> {
     let all = follows(session.home())?;
     let f = all.get(name).ok_or_else(|| {
         anyhow!("this device follows no one called {name:?}; `nudge following` lists them")
@@ -707,7 +707,7 @@ pub fn show(session: &Session, out: &mut Out, name: &str, as_json: bool) -> Resu
 }
 
 /// `nudge unfollow NAME`.
-pub fn unfollow(session: &Session, out: &mut Out, name: &str) -> Result<()> {
+pub fn unfollow(session: &Replica, out: &mut Out, name: &str) -> Result<()> {
     let mut all = follows(session.home())?;
     let f = all
         .remove(name)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::buddy::{connected, day, revoke_share, wall_ms};
 use crate::output::{DIM, ERR, ID, Out, TAG, paint};
-use crate::session::Session;
+use nudge_replica::Replica;
 
 /// A share as the server lists it (`GET /v1/shares`).
 #[derive(Clone, Debug, Deserialize)]
@@ -33,7 +33,7 @@ struct ServerShare {
 
 /// The server's shares of the account by id; `None` offline (the journal's list still
 /// shows).
-fn server_shares(session: &Session, timeout: Duration) -> Option<BTreeMap<String, ServerShare>> {
+fn server_shares(session: &Replica, timeout: Duration) -> Option<BTreeMap<String, ServerShare>> {
     let (_, api) = connected(session, timeout).ok()?;
     let listed = api.call("GET", "/v1/shares", None).ok()?.ok()?;
     let shares: Vec<ServerShare> = serde_json::from_value(listed).ok()?;
@@ -41,7 +41,7 @@ fn server_shares(session: &Session, timeout: Duration) -> Option<BTreeMap<String
 }
 
 /// `nudge buddy list`.
-pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) -> Result<()> {
+pub fn list(session: &Replica, out: &mut Out, as_json: bool, timeout: Duration) -> Result<()> {
     let shares = session
         .load_journal()?
         .map(|j| j.shares())
@@ -123,7 +123,7 @@ pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) 
     Ok(())
 }
 
-fn state(s: &Share, now_ms: i64, session: &Session) -> String {
+fn state(s: &Share, now_ms: i64, session: &Replica) -> String {
     match (s.revoked_at_ms, s.active(now_ms)) {
         (Some(_), _) => "revoked".to_owned(),
         (None, false) => "expired".to_owned(),
@@ -135,7 +135,7 @@ fn state(s: &Share, now_ms: i64, session: &Session) -> String {
 }
 
 /// `nudge buddy revoke NAME`: a share of the journal's, or one only the server knows.
-pub fn revoke(session: &Session, out: &mut Out, name: &str, timeout: Duration) -> Result<()> {
+pub fn revoke(session: &Replica, out: &mut Out, name: &str, timeout: Duration) -> Result<()> {
     let named = |share_name: &str, id: &str| share_name.eq_ignore_ascii_case(name) || id == name;
     let recorded = session
         .load_journal()?

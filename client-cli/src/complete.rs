@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use nudge_journal::{ShiftStatus, ids};
 
-use crate::session::{Session, View};
+use nudge_replica::{Replica, View};
 
 /// The home the command line being completed names.
 fn home() -> Option<PathBuf> {
@@ -33,7 +33,7 @@ fn home() -> Option<PathBuf> {
 
 /// Runs `f` on this device's session and journal view; nothing on any failure.
 fn with_view(
-    f: impl FnOnce(&Session, &View) -> Vec<CompletionCandidate>,
+    f: impl FnOnce(&Replica, &View) -> Vec<CompletionCandidate>,
 ) -> Vec<CompletionCandidate> {
     let Some(home) = home().filter(|h| h.join("store").exists()) else {
         return Vec::new();
@@ -41,7 +41,7 @@ fn with_view(
     let Ok(now) = crate::now() else {
         return Vec::new();
     };
-    let Ok(session) = Session::open(&home, now) else {
+    let Ok(session) = Replica::open(&home, now) else {
         return Vec::new();
     };
     match session.view() {

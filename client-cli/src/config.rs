@@ -61,6 +61,15 @@ impl Color {
 
 impl Config {
     /// The settings a journal created here starts with.
+    /// What the replica falls back on where the device has no setting of its own.
+    pub fn defaults(&self) -> nudge_replica::Defaults {
+        nudge_replica::Defaults {
+            color: self.color.map(|c| c.as_str().to_owned()),
+            device_name: self.device_name.clone(),
+            journal: self.new_journal_settings(),
+        }
+    }
+
     pub fn new_journal_settings(&self) -> Settings {
         let defaults = Settings::default();
         Settings {

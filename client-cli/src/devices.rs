@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use crate::api::Api;
 use crate::output::{DIM, ID, Out, paint};
 use crate::remote::{self, Remote};
-use crate::session::{Session, local};
+use nudge_replica::{Replica, local};
 
-fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
+fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api)> {
     crate::api::connected(
         session.home(),
         timeout,
@@ -20,13 +20,13 @@ fn connected(session: &Session, timeout: Duration) -> Result<(Remote, Api)> {
     )
 }
 
-fn local_time(ms: i64, session: &Session) -> String {
+fn local_time(ms: i64, session: &Replica) -> String {
     crate::output::local(ms, &session.now.tz, "%Y-%m-%d %H:%M")
 }
 
 /// `nudge device link`: a one-time link for another device, alone on the last line.
 pub fn link(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     expires: Option<u64>,
     timeout: Duration,
@@ -67,7 +67,7 @@ pub fn parse_link(link: &str) -> Result<(String, String)> {
 /// `nudge join LINK`: redeem a link for this device's own token, then sync (adopting the
 /// account's journal, carrying this device's own records over).
 pub fn join(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     link: &str,
     name: Option<String>,
@@ -151,7 +151,7 @@ fn devices(api: &Api) -> Result<Vec<Value>> {
 }
 
 /// `nudge device list`.
-pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) -> Result<()> {
+pub fn list(session: &Replica, out: &mut Out, as_json: bool, timeout: Duration) -> Result<()> {
     let (remote, api) = connected(session, timeout)?;
     let this = remote::check_token(&remote.token)?.id().to_owned();
     let mut devices = devices(&api)?;
@@ -203,7 +203,7 @@ pub fn list(session: &Session, out: &mut Out, as_json: bool, timeout: Duration) 
 }
 
 /// `nudge device revoke NAME|ID`.
-pub fn revoke(session: &Session, out: &mut Out, target: &str, timeout: Duration) -> Result<()> {
+pub fn revoke(session: &Replica, out: &mut Out, target: &str, timeout: Duration) -> Result<()> {
     let (remote, api) = connected(session, timeout)?;
     let this = remote::check_token(&remote.token)?.id().to_owned();
     let devices = devices(&api)?;

@@ -8,7 +8,7 @@ use anyhow::Result;
 use nudge_journal::Now;
 
 use crate::output::Out;
-use crate::session::Session;
+use nudge_replica::Replica;
 
 /// What to do when the store itself is damaged.
 fn resync_advice(home: &Path) -> String {
@@ -80,7 +80,7 @@ fn check(home: &Path, now: Now, fine: &mut Vec<(&'static str, String)>) -> Vec<P
         );
         return problems;
     }
-    let session = match Session::open(home, now) {
+    let session = match Replica::open(home, now) {
         Ok(session) => session,
         Err(e) => {
             let locked = matches!(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::cli::IdeaCommand;
 use crate::output::{DIM, GOOD, ID, Out, notice, paint};
 use crate::resolve;
-use crate::session::{Session, Touched};
+use nudge_replica::{Replica, Touched};
 
 fn idea_json(catalog: &Catalog, summary: &Summary, short: &str, idea: &Idea) -> Value {
     json!({
@@ -33,7 +33,7 @@ fn short_ids(catalog: &Catalog) -> std::collections::BTreeMap<String, String> {
 }
 
 /// Runs an idea command.
-pub fn run(session: &Session, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
+pub fn run(session: &Replica, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
     match cmd {
         IdeaCommand::Add { title, why, new } => {
             // Checked first, so that an empty title is not "close to" anything.
@@ -154,7 +154,7 @@ pub fn run(session: &Session, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
 }
 
 fn set(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     name: &str,
     status: IdeaStatus,

@@ -1,7 +1,8 @@
 //! The `nudge` CLI: a journal of micro shifts, fully offline, on one device.
 //!
 //! - `cli.rs`: the clap grammar (a contract: scripts rely on it).
-//! - `session.rs`: the device's sled store, the journal in it, and the derived-state cache.
+//! - the device's store, the journal in it and the derived-state cache are
+//!   `nudge_replica::Replica` (crates/replica).
 //! - `shifts.rs`, `ideas.rs`, `people.rs`, `misc.rs`: the commands.
 //! - `resolve.rs`: ids, prefixes and `+idea` / `@person` names to records.
 //! - `output.rs`: colour, relative times, JSON shapes.
@@ -15,7 +16,6 @@ mod actor_moves;
 pub mod api;
 mod buddy;
 mod buddy_list;
-mod cache;
 mod cli;
 mod complete;
 mod config;
@@ -24,13 +24,11 @@ mod devices;
 mod doctor;
 mod help;
 mod ideas;
-mod marker;
 mod misc;
 pub mod output;
 mod people;
 pub mod remote;
 mod resolve;
-pub mod session;
 mod shifts;
 mod sync;
 mod view_rebuild;
@@ -44,8 +42,8 @@ use anyhow::{Context, Result, anyhow};
 use nudge_journal::Now;
 
 use cli::{BuddyCommand, Cli, ColorWhen, Command, DeviceCommand, RemoteCommand};
+use nudge_replica::Replica;
 use output::Out;
-use session::Session;
 
 /// Runs the CLI with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
@@ -263,8 +261,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
     {
         return watch::run(&home, now, std::time::Duration::from_secs(timeout.max(1)));
     }
-    let mut session = Session::open(&home, now()?)?;
-    session.config = config;
+    let mut session = Replica::open(&home, now()?)?;
+    session.defaults = config.defaults();
     // --color, else this device's own setting, else the config file.
     if cli.color == ColorWhen::Auto {
         match session.color()?.as_str() {
@@ -305,7 +303,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
     result
 }
 
-fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
+fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Result<()> {
     match command {
         Command::Add(args) => shifts::add(session, out, args.shift, None, None),
         Command::Log(args) => shifts::add(session, out, args.shift, Some(args.at), args.little_yes),
@@ -389,7 +387,7 @@ fn dispatch(command: Command, session: &Session, out: &mut Out) -> Result<()> {
     }
 }
 
-fn remote_command(session: &Session, out: &mut Out, command: RemoteCommand) -> Result<()> {
+fn remote_command(session: &Replica, out: &mut Out, command: RemoteCommand) -> Result<()> {
     let home = session.home();
     match command {
         RemoteCommand::Add { url, token_stdin } => {
@@ -399,7 +397,7 @@ fn remote_command(session: &Session, out: &mut Out, command: RemoteCommand) -> R
                     existing.url
                 );
             }
-            let url = match url.or_else(|| session.config.remote.clone()) {
+            let url = match url.or_else(|| config::load().ok().and_then(|c| c.remote)) {
                 Some(url) => url,
                 None => anyhow::bail!(
                     "give the server's address (`nudge remote add URL`), or set remote in the config file ({})",

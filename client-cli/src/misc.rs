@@ -7,10 +7,10 @@ use serde_json::json;
 
 use crate::cli::ConfigCommand;
 use crate::output::{DIM, GOOD, Out, TAG, count, notice, paint};
-use crate::session::{Session, Touched, local};
+use nudge_replica::{Replica, Touched, local};
 
 /// `week`.
-pub fn week(session: &Session, out: &mut Out, last: usize, as_json: bool) -> Result<()> {
+pub fn week(session: &Replica, out: &mut Out, last: usize, as_json: bool) -> Result<()> {
     if last == 0 || last > 520 {
         bail!("--last takes a number of weeks from 1 to 520");
     }
@@ -80,7 +80,7 @@ pub fn week(session: &Session, out: &mut Out, last: usize, as_json: bool) -> Res
 }
 
 /// `suggest`.
-pub fn suggest(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
+pub fn suggest(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
     let (catalog, summary) = match session.view()? {
         Some(view) => (view.catalog, view.summary),
         None => (Catalog::default(), Summary::default()),
@@ -103,7 +103,7 @@ pub fn suggest(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
 
 /// `history`.
 pub fn history(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     as_json: bool,
     limit: Option<usize>,
@@ -152,7 +152,7 @@ pub fn history(
 }
 
 /// `export --json`.
-pub fn export(session: &Session, out: &mut Out) -> Result<()> {
+pub fn export(session: &Replica, out: &mut Out) -> Result<()> {
     let Some(journal) = session.load_journal()? else {
         return out.json(&nudge_journal::export(
             &Catalog::default(),
@@ -174,7 +174,7 @@ pub fn export(session: &Session, out: &mut Out) -> Result<()> {
 
 /// `nudge import FILE [--from nudge|taskwarrior] [--dry-run]`.
 pub fn import(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     file: &std::path::Path,
     from: crate::cli::ImportFrom,
@@ -223,7 +223,7 @@ pub fn import(
     } else {
         let report = session.write(|journal, _| {
             let report = journal.import(&session.now, &batch, &source)?;
-            Ok((report, crate::session::Touched::All))
+            Ok((report, nudge_replica::Touched::All))
         })?;
         // Contact details go to the contacts document, for people that have none yet.
         if !batch.contacts.is_empty() {
@@ -275,7 +275,7 @@ const KEYS: &str =
     "weekly_goal, week_start (travel with the journal), device.name, color (this device only)";
 
 /// `config get|set`.
-pub fn config(session: &Session, out: &mut Out, cmd: ConfigCommand) -> Result<()> {
+pub fn config(session: &Replica, out: &mut Out, cmd: ConfigCommand) -> Result<()> {
     let settings = session
         .view()?
         .map(|v| v.catalog.settings)
@@ -362,7 +362,7 @@ pub fn config(session: &Session, out: &mut Out, cmd: ConfigCommand) -> Result<()
     Ok(())
 }
 
-fn get_fresh(session: &Session, key: &str) -> Result<String> {
+fn get_fresh(session: &Replica, key: &str) -> Result<String> {
     let settings = session.require_view()?.catalog.settings;
     Ok(if key == "weekly_goal" {
         settings.weekly_goal.to_string()
@@ -372,7 +372,7 @@ fn get_fresh(session: &Session, key: &str) -> Result<String> {
 }
 
 /// `nudge status`.
-pub fn status(session: &Session, out: &mut Out, as_json: bool) -> Result<()> {
+pub fn status(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
     let remote = crate::remote::load(session.home())?;
     let token_id = remote
         .as_ref()

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::cli::{PersonCommand, PersonFields};
 use crate::output::{DIM, ID, Out, notice, paint, shell_word};
 use crate::resolve;
-use crate::session::{Session, Touched};
+use nudge_replica::{Replica, Touched};
 
 fn person_json(
     catalog: &Catalog,
@@ -86,7 +86,7 @@ fn contact_update(fields: &PersonFields) -> Contact {
 }
 
 /// Writes contact details for a person into the contacts document (durably).
-pub(crate) fn save_contact(session: &Session, person: &str, update: &Contact) -> Result<()> {
+pub(crate) fn save_contact(session: &Replica, person: &str, update: &Contact) -> Result<()> {
     if update.email.is_none() && update.phone.is_none() && update.url.is_none() {
         return Ok(());
     }
@@ -104,7 +104,7 @@ pub(crate) fn save_contact(session: &Session, person: &str, update: &Contact) ->
 }
 
 /// Runs a person command.
-pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
+pub fn run(session: &Replica, out: &mut Out, cmd: PersonCommand) -> Result<()> {
     match cmd {
         PersonCommand::Add { name, fields, new } => {
             // Checked first, so that an empty name is not "close to" anyone.
@@ -277,7 +277,7 @@ pub fn run(session: &Session, out: &mut Out, cmd: PersonCommand) -> Result<()> {
 
 /// Erases a person's contact details: the contacts document is rebuilt without them under a
 /// new id, the journal points at the new one, and the old one is deleted.
-fn forget(session: &Session, out: &mut Out, person: &str) -> Result<()> {
+fn forget(session: &Replica, out: &mut Out, person: &str) -> Result<()> {
     let view = session.require_view()?;
     let found = resolve::person(&view.catalog, person)?.clone();
     let group = view.catalog.person_group(&found.id);

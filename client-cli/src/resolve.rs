@@ -4,10 +4,10 @@ use anyhow::{Result, bail};
 use nudge_journal::{Catalog, Idea, Person, Resolved, TagRef, ids};
 
 use crate::output::notice;
-use crate::session::Session;
+use nudge_replica::Replica;
 
 /// The full id of the shift `text` names (an id or a unique prefix of at least 4).
-pub fn shift_id(session: &Session, text: &str) -> Result<String> {
+pub fn shift_id(session: &Replica, text: &str) -> Result<String> {
     let prefix = text.trim().trim_start_matches('#').to_ascii_lowercase();
     if !ids::looks_like_prefix(&prefix) {
         bail!(

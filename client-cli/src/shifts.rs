@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::cli::{EditArgs, ListArgs, ShiftWords};
 use crate::output::{DIM, GOOD, ID, Out, TAG, notice, paint};
 use crate::resolve::{self, announce_created, split_words, tag_refs};
-use crate::session::{Session, Touched};
+use nudge_replica::{Replica, Touched};
 
 fn kind(text: Option<&str>) -> Result<Option<Kind>> {
     text.map(|k| {
@@ -30,7 +30,7 @@ fn minutes(m: Option<u32>) -> Result<Option<u32>> {
 
 /// `add` and `log` (with `at` set, even to `None` for now).
 pub fn add(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     args: ShiftWords,
     log_at: Option<Option<String>>,
@@ -89,7 +89,7 @@ pub fn add(
 
 /// `done`.
 pub fn done(
-    session: &Session,
+    session: &Replica,
     out: &mut Out,
     id: &str,
     little_yes: Option<String>,
@@ -120,7 +120,7 @@ pub fn done(
 }
 
 /// The line `log` and `done` confirm with: the week so far against the goal, and the streak.
-fn progress(session: &Session) -> Result<String> {
+fn progress(session: &Replica) -> Result<String> {
     let view = session.require_view()?;
     let today = session.now.today();
     let week = nudge_journal::week(&view.summary, &view.catalog, today);
@@ -134,7 +134,7 @@ fn progress(session: &Session) -> Result<String> {
 }
 
 /// `skip` and `drop`.
-pub fn set_status(session: &Session, out: &mut Out, id: &str, status: ShiftStatus) -> Result<()> {
+pub fn set_status(session: &Replica, out: &mut Out, id: &str, status: ShiftStatus) -> Result<()> {
     let id = resolve::shift_id(session, id)?;
     let shift = session.write(|journal, _| {
         journal.set_status(&session.now, &id, status, None, None)?;
@@ -154,7 +154,7 @@ pub fn set_status(session: &Session, out: &mut Out, id: &str, status: ShiftStatu
 }
 
 /// `edit`.
-pub fn edit(session: &Session, out: &mut Out, args: EditArgs) -> Result<()> {
+pub fn edit(session: &Replica, out: &mut Out, args: EditArgs) -> Result<()> {
     let id = resolve::shift_id(session, &args.id)?;
     let tags = split_words(&args.tags)?;
     if !tags.text.is_empty() {
@@ -227,7 +227,7 @@ pub fn edit(session: &Session, out: &mut Out, args: EditArgs) -> Result<()> {
 }
 
 /// `rm`.
-pub fn remove(session: &Session, out: &mut Out, id: &str) -> Result<()> {
+pub fn remove(session: &Replica, out: &mut Out, id: &str) -> Result<()> {
     let id = resolve::shift_id(session, id)?;
     let short = session.shift_short_id(&id)?;
     let text = session
@@ -244,7 +244,7 @@ pub fn remove(session: &Session, out: &mut Out, id: &str) -> Result<()> {
 }
 
 /// `undo`.
-pub fn undo(session: &Session, out: &mut Out) -> Result<()> {
+pub fn undo(session: &Replica, out: &mut Out) -> Result<()> {
     if session.journal_id()?.is_none() {
         bail!("nothing to undo: the journal is empty");
     }
@@ -254,7 +254,7 @@ pub fn undo(session: &Session, out: &mut Out) -> Result<()> {
 }
 
 /// A shift as `--json` shows it.
-pub fn shift_json(session: &Session, catalog: &Catalog, shift: &Shift) -> Result<Value> {
+pub fn shift_json(session: &Replica, catalog: &Catalog, shift: &Shift) -> Result<Value> {
     let mut ideas: Vec<Value> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for raw in &shift.ideas {
@@ -325,7 +325,7 @@ fn mark(status: ShiftStatus) -> &'static str {
 }
 
 /// `list`.
-pub fn list(session: &Session, out: &mut Out, args: ListArgs) -> Result<()> {
+pub fn list(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()> {
     let Some(view) = session.view()? else {
         if args.json {
             out.json(&Vec::<Value>::new())?;
@@ -422,7 +422,7 @@ pub fn list(session: &Session, out: &mut Out, args: ListArgs) -> Result<()> {
 }
 
 /// `show`.
-pub fn show(session: &Session, out: &mut Out, id: &str, json: bool) -> Result<()> {
+pub fn show(session: &Replica, out: &mut Out, id: &str, json: bool) -> Result<()> {
     let view = session.require_view()?;
     let id = resolve::shift_id(session, id)?;
     let Some(shift) = session.cached_shift(&id)? else {

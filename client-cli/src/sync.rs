@@ -33,7 +33,7 @@ use crate::api::{Api, broke, refused, unreachable};
 use crate::counted::Counted;
 use crate::output::{Out, paint};
 use crate::remote;
-use crate::session::Session;
+use nudge_replica::Replica;
 
 type Ws = WebSocketStream<MaybeTlsStream<Counted<TcpStream>>>;
 
@@ -46,7 +46,7 @@ const MAX_INBOUND: usize = 64 << 20;
 /// talking without getting anywhere is given up on.
 const MAX_ROUNDS_WITHOUT_PROGRESS: u32 = 256;
 
-/// The store is let go (`Session::park`) when the next message takes longer than this, so
+/// The store is let go (`Replica::park`) when the next message takes longer than this, so
 /// that other commands work while a sync waits on the network.
 const HOLD_IDLE: Duration = Duration::from_millis(200);
 
@@ -217,7 +217,7 @@ impl Link {
     /// Receives one message and acts on it; stores what it brought through `session`.
     /// Within the sync's deadline (`--timeout` for the whole exchange, not per message),
     /// and within [`MAX_ROUNDS_WITHOUT_PROGRESS`].
-    async fn step(&mut self, session: Option<&Session>) -> Result<()> {
+    async fn step(&mut self, session: Option<&Replica>) -> Result<()> {
         let next = self.next_message(session).await?;
         let (document, replies) = self.receive(next)?;
         let mut stored = false;
@@ -265,7 +265,7 @@ impl Link {
     /// the wait outlasts [`HOLD_IDLE`], or the session has held it for [`MAX_HOLD`].
     async fn next_message(
         &mut self,
-        session: Option<&Session>,
+        session: Option<&Replica>,
     ) -> Result<Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>> {
         if let Some(session) = session
             && let Some(since) = session.held_since()
@@ -341,7 +341,7 @@ impl Link {
         self.send(messages).await
     }
 
-    pub(crate) async fn until_done(&mut self, session: &Session) -> Result<()> {
+    pub(crate) async fn until_done(&mut self, session: &Replica) -> Result<()> {
         while !self.client.is_done() {
             self.step(Some(session)).await?;
         }
@@ -380,7 +380,7 @@ pub(crate) fn contacts_id(doc: &Automerge) -> Result<Option<DocumentId>> {
 /// Where a sync starts: the server's routes and the account's journal, or `None` when
 /// there is nothing to sync (no journal here or there).
 pub(crate) fn prepare(
-    session: &Session,
+    session: &Replica,
     timeout: Duration,
 ) -> Result<Option<(Api, Option<DocumentId>)>> {
     let Some(remote) = remote::load(session.home())? else {
@@ -401,7 +401,7 @@ pub(crate) fn prepare(
 
 /// `nudge sync`: this device's journal (and its share views) with its server, then the
 /// shares it follows.
-pub fn run(session: &Session, out: &mut Out, timeout: Duration) -> Result<()> {
+pub fn run(session: &Replica, out: &mut Out, timeout: Duration) -> Result<()> {
     let follows = crate::buddy::follows(session.home())?;
     if remote::load(session.home())?.is_none() && !follows.is_empty() {
         return crate::buddy::sync_follows(session, out, timeout);
@@ -478,13 +478,13 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-fn shift_count(session: &Session) -> Result<usize> {
+fn shift_count(session: &Replica) -> Result<usize> {
     Ok(session.shift_ids_with_prefix("")?.len())
 }
 
 /// One full sync over a new connection; returns what moved and the connection, still open.
 pub(crate) async fn exchange(
-    session: &Session,
+    session: &Replica,
     api: &Api,
     account_journal: Option<DocumentId>,
     timeout: Duration,
@@ -545,7 +545,7 @@ pub(crate) async fn exchange(
 
 /// Sends what other commands stored while the sync had let go of the store, until a look
 /// at the store (held) finds no write since the last (`seen`, the `last-write` stamp).
-async fn send_local_writes(session: &Session, link: &mut Link, seen: &mut String) -> Result<()> {
+async fn send_local_writes(session: &Replica, link: &mut Link, seen: &mut String) -> Result<()> {
     loop {
         let now = session.writes_seen()?;
         if now == *seen {
@@ -581,7 +581,7 @@ async fn send_local_writes(session: &Session, link: &mut Link, seen: &mut String
 }
 
 /// The journal and its contacts document (read from the link's copy when it has one).
-fn documents(session: &Session, link: &Link) -> Result<Vec<DocumentId>> {
+fn documents(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
     let Some(id) = session.journal_id()? else {
         return Ok(Vec::new());
     };
@@ -598,7 +598,7 @@ fn documents(session: &Session, link: &Link) -> Result<Vec<DocumentId>> {
 }
 
 /// Syncs a journal this device has, and then its contacts document.
-async fn sync_pair(session: &Session, link: &mut Link, journal: DocumentId) -> Result<()> {
+async fn sync_pair(session: &Replica, link: &mut Link, journal: DocumentId) -> Result<()> {
     let doc = session.load_automerge(&journal)?.ok_or_else(|| {
         anyhow!(
             "the journal {journal} is missing from this device; restore the folder from a backup"
@@ -637,7 +637,7 @@ fn moved_pair(link: &Link, journal: DocumentId) -> Result<Moved> {
 
 /// Fetches the account's journal `target`, carries this device's records over into it,
 /// makes it this device's journal and pushes the carried records.
-async fn adopt(session: &Session, link: &mut Link, target: DocumentId) -> Result<Option<Carried>> {
+async fn adopt(session: &Replica, link: &mut Link, target: DocumentId) -> Result<Option<Carried>> {
     let existing = session.load_automerge(&target)?.unwrap_or_default();
     link.add(target, existing).await?;
     link.until_done(session).await?;

@@ -9,8 +9,8 @@ use nudge_journal::share::{self, ViewInput};
 use nudge_store::DocumentId;
 use serde_json::json;
 
-use crate::session::{Session, Touched};
 use crate::sync::Link;
+use nudge_replica::{Replica, Touched};
 
 /// The active shares of the journal whose view, as `link` holds it, needs rebuilding.
 pub(crate) fn stale_views(link: &Link, journal: &DocumentId) -> Vec<share::Share> {
@@ -33,7 +33,7 @@ pub(crate) fn stale_views(link: &Link, journal: &DocumentId) -> Vec<share::Share
 
 /// Rebuilds every active view `link` holds that needs it; returns how many it moved.
 /// A server that cannot move shares (an older one) leaves the view as it is.
-pub(crate) async fn rebuild_views(session: &Session, link: &mut Link) -> Result<usize> {
+pub(crate) async fn rebuild_views(session: &Replica, link: &mut Link) -> Result<usize> {
     let Some(journal_id) = session.journal_id()? else {
         return Ok(0);
     };

@@ -21,8 +21,8 @@ use nudge_journal::automerge::{Automerge, Change};
 use nudge_store::DocumentId;
 
 use crate::api::{Failure, REFUSED, UNREACHABLE};
-use crate::session::Session;
 use crate::sync::{self, Link};
+use nudge_replica::Replica;
 
 /// How often `last-write` is checked.
 const POLL: Duration = Duration::from_millis(100);
@@ -216,7 +216,7 @@ async fn follow_connected(
 ) -> Result<()> {
     let mut follow = follow.clone();
     {
-        let session = Session::open(home, now()?)?;
+        let session = Replica::open(home, now()?)?;
         if crate::buddy::follow_moved_view(&session, &mut follow, timeout)? {
             crate::buddy::save_follow(home, name, &follow)?;
         }
@@ -232,7 +232,7 @@ async fn follow_connected(
     let api = crate::api::Api::new(&remote, crate::remote::endpoints(&remote.url)?, timeout);
     let mut link = Link::connect(&api, timeout).await?;
     let stored = {
-        let session = Session::open(home, now()?)?;
+        let session = Replica::open(home, now()?)?;
         session.load_automerge(&doc)?.unwrap_or_default()
     };
     link.add(doc, stored).await?;
@@ -243,7 +243,7 @@ async fn follow_connected(
         if let Some(id) = document {
             let changes = link.client.take_new_changes(&id);
             if !changes.is_empty() {
-                let session = Session::open(home, now()?)?;
+                let session = Replica::open(home, now()?)?;
                 session.store_changes(&id, &changes)?;
                 session.sync_flush()?;
                 say(format!(
@@ -293,7 +293,7 @@ async fn connected(
 ) -> Result<bool> {
     let mut known = Known::new();
     let mut link = {
-        let session = Session::open(home, now()?)?;
+        let session = Replica::open(home, now()?)?;
         let Some((api, account_journal)) = sync::prepare(&session, timeout)? else {
             bail!(
                 "nothing to sync yet: the journal is empty and the account has none; add a shift first"
@@ -321,13 +321,13 @@ async fn connected(
         // The session closes here: the store is free for other commands.
     };
     *backoff = Duration::ZERO;
-    let mut stamp = Session::read_stamp(home);
+    let mut stamp = Replica::read_stamp(home);
     let mut ticker = tokio::time::interval(POLL);
     let mut was_done = true;
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let current = Session::read_stamp(home);
+                let current = Replica::read_stamp(home);
                 if current != stamp {
                     stamp = current;
                     if !push_local(home, now, &mut link, &mut known).await? {
@@ -356,7 +356,7 @@ async fn connected(
                 let done = link.client.is_done();
                 if done && (stored || !was_done) {
                     // Everything the watcher holds is on the server: say so for `status`.
-                    let session = Session::open(home, now()?)?;
+                    let session = Replica::open(home, now()?)?;
                     for (id, position) in &known {
                         session.set_synced(id, *position)?;
                     }
@@ -377,7 +377,7 @@ fn store_received(
     changes: &[Change],
     known: &mut Known,
 ) -> Result<()> {
-    let session = Session::open(home, now()?)?;
+    let session = Replica::open(home, now()?)?;
     let before = session.store_position(id)?;
     session.store_changes(id, changes)?;
     session.commit_sync()?;
@@ -398,7 +398,7 @@ async fn push_local(
     let mut outgoing: Vec<(DocumentId, Vec<Change>)> = Vec::new();
     let mut added: Vec<(DocumentId, Automerge)> = Vec::new();
     {
-        let session = Session::open(home, now()?)?;
+        let session = Replica::open(home, now()?)?;
         let Some(journal) = session.journal_id()? else {
             return Ok(false);
         };
@@ -457,7 +457,7 @@ async fn push_local(
             && let Some(contacts) = sync::contacts_id(doc)?
             && !known.contains_key(&contacts)
         {
-            let session = Session::open(home, now()?)?;
+            let session = Replica::open(home, now()?)?;
             let stored = session.load_automerge(&contacts)?.unwrap_or_default();
             known.insert(contacts, session.store_position(&contacts)?);
             added.push((contacts, stored));

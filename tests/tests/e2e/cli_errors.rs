@@ -33,6 +33,45 @@ fn bad_ids_are_refused_clearly() {
 }
 
 #[test]
+fn an_ambiguous_prefix_lists_the_shifts_it_matches() {
+    let home = Home::new();
+    let shift = |id: &str, text: &str| {
+        serde_json::json!({
+            "id": id, "text": text, "status": "planned", "created_at": "2026-12-01T10:00:00Z",
+            "minutes": 5, "kind": "other", "ideas": [], "people": [],
+        })
+    };
+    let export = serde_json::json!({
+        "schema_version": 1,
+        "shifts": [
+            shift("abcd1111000000000000000000000000", "Email Sam"),
+            shift("abcd2222000000000000000000000000", "Call Priya"),
+            shift("ef012345000000000000000000000000", "Book the class"),
+        ],
+        "ideas": [], "people": [],
+    });
+    let file = home.path().join("export.json");
+    std::fs::write(&file, export.to_string()).unwrap();
+    home.ok(&["import", file.to_str().unwrap()]);
+    let e = home.fails(1, &["done", "abcd"]);
+    let line = one_line(&e);
+    assert!(line.contains("matches 2 shifts"), "{e}");
+    assert!(
+        line.contains("abcd1 (Email Sam)") && line.contains("abcd2"),
+        "{e}"
+    );
+    home.ok(&["done", "ABCD2"]);
+    home.ok(&["done", "ef01"]);
+    let e = home.fails(1, &["done", "a999"]);
+    assert!(one_line(&e).contains("nudge list --all"), "{e}");
+    let listed = home.ok(&["list", "--all"]);
+    assert!(
+        listed.contains("abcd1") && listed.contains("ef01"),
+        "{listed}"
+    );
+}
+
+#[test]
 fn bad_values_are_refused_clearly() {
     let home = Home::new();
     let id = home.new_id(&["add", "Email Sam", "+ux"]);
@@ -149,16 +188,16 @@ fn a_store_that_lost_changes_is_refused_not_silently_restarted() {
 
 #[test]
 fn a_journal_from_a_newer_nudge_is_read_but_not_written() {
-    use nudge_cli::session::{Session, Touched};
     use nudge_journal::automerge::ROOT;
     use nudge_journal::automerge::transaction::Transactable;
+    use nudge_replica::{Replica, Touched};
 
     let home = Home::new();
     home.ok(&["add", "Email Sam"]);
     {
         // A newer nudge bumped the schema's major version.
         let now = nudge_journal::Now::new(jiff::Timestamp::UNIX_EPOCH, jiff::tz::TimeZone::UTC);
-        let session = Session::open(home.path(), now).unwrap();
+        let session = Replica::open(home.path(), now).unwrap();
         session
             .write(|journal, _| {
                 let mut tx = journal.doc_mut().transaction();

@@ -363,7 +363,7 @@ fn big_home(n: usize) -> Home {
         home.now.parse().unwrap(),
         jiff::tz::TimeZone::get(&home.tz).unwrap(),
     );
-    let session = nudge_cli::session::Session::open(home.path(), now.clone()).unwrap();
+    let session = nudge_replica::Replica::open(home.path(), now.clone()).unwrap();
     let actor = session.device_actor().unwrap();
     let contacts_id = nudge_store::DocumentId::random();
     let contacts = nudge_journal::Contacts::create(actor.clone(), &now);

@@ -1,4 +1,4 @@
-//! A session: the device's store opened for one command, the journal in it, and the cache
+//! A replica: the device's store opened for one command, the journal in it, and the cache
 //! of derived state that lets reads skip loading the document.
 //!
 //! Reads use the cache when its store position matches the journal's; otherwise they rebuild
@@ -29,7 +29,7 @@ use settings::Settings;
 /// Compact a document's log into a snapshot once it has this many changes since the last.
 const COMPACT_AFTER: usize = 256;
 
-/// The file a write touches so that a watcher notices it (see [`Session::read_stamp`]).
+/// The file a write touches so that a watcher notices it (see [`Replica::read_stamp`]).
 const STAMP: &str = "last-write";
 
 fn now_ms() -> i64 {
@@ -77,14 +77,26 @@ pub enum Touched {
     All,
 }
 
+/// What the user's configuration says where this device has no setting of its own (the
+/// CLI reads its config file into this).
+#[derive(Clone, Debug, Default)]
+pub struct Defaults {
+    /// `auto`, `always` or `never`.
+    pub color: Option<String>,
+    /// This machine's name, instead of its host name.
+    pub device_name: Option<String>,
+    /// The settings a new journal starts with.
+    pub journal: nudge_journal::Settings,
+}
+
 /// The opened store of one device.
-pub struct Session {
+pub struct Replica {
     home: PathBuf,
     /// Whether this process changed a document (for the "not synced yet" notice).
     wrote: std::cell::Cell<bool>,
     /// `journal.position`: how a store that lost changes is noticed (see `marker.rs`).
     marker: Marker,
-    /// The store while this session holds it; `None` once [`Session::park`]ed, opened
+    /// The store while this session holds it; `None` once [`Replica::park`]ed, opened
     /// again by the next use.
     opened: RefCell<Option<Opened>>,
     cache: Cache,
@@ -92,8 +104,8 @@ pub struct Session {
     loaded: RefCell<Loaded>,
     /// The clock and zone.
     pub now: Now,
-    /// The user's config file (`config.rs`).
-    pub config: crate::config::Config,
+    /// What the user's configuration says where this device has no setting of its own.
+    pub defaults: Defaults,
 }
 
 /// The store and its device-local tree, as one opening of the store gave them.
@@ -135,7 +147,7 @@ fn new_change(change: &nudge_journal::automerge::Change) -> NewChange {
     }
 }
 
-impl Session {
+impl Replica {
     /// Opens the store in `home`, creating the folder if needed.
     #[tracing::instrument(skip_all, fields(home = %home.display()))]
     pub fn open(home: &Path, now: Now) -> Result<Self> {
@@ -149,7 +161,7 @@ impl Session {
         Ok(Self {
             home: home.to_path_buf(),
             wrote: std::cell::Cell::new(false),
-            config: crate::config::Config::default(),
+            defaults: Defaults::default(),
             marker: Marker::new(home.join("journal.position")),
             opened: RefCell::new(Some(opened)),
             cache: Cache::new(home.join("cache")),
@@ -238,7 +250,7 @@ impl Session {
     pub fn color(&self) -> Result<String> {
         Ok(self
             .local_get(local::COLOR)?
-            .or_else(|| self.config.color.map(|c| c.as_str().to_owned()))
+            .or_else(|| self.defaults.color.clone())
             .unwrap_or_else(|| "auto".into()))
     }
 
@@ -246,7 +258,7 @@ impl Session {
     pub fn device_name(&self) -> Result<String> {
         Ok(self
             .local_get(local::DEVICE_NAME)?
-            .or_else(|| self.config.device_name.clone())
+            .or_else(|| self.defaults.device_name.clone())
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()))
     }
 
@@ -831,7 +843,7 @@ impl Session {
             &self.now,
             &self.device_name()?,
             &contacts_id.to_string(),
-            &self.config.new_journal_settings(),
+            &self.defaults.journal,
         );
         let id = self.install_journal(&journal, &contacts_id, &contacts)?;
         Ok((id, journal))
@@ -894,13 +906,13 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn session(dir: &Path) -> Session {
+    fn session(dir: &Path) -> Replica {
         let now = Now::new(jiff::Timestamp::UNIX_EPOCH, jiff::tz::TimeZone::UTC);
-        Session::open(dir, now).unwrap()
+        Replica::open(dir, now).unwrap()
     }
 
     #[test]
-    fn ambiguous_and_unknown_prefixes_say_what_to_do() {
+    fn prefixes_find_shifts_and_short_ids_stay_unique() {
         let dir = tempfile::tempdir().unwrap();
         let s = session(dir.path());
         {
@@ -921,20 +933,12 @@ mod tests {
         }
         s.local_set(local::JOURNAL, &DocumentId::random().to_string())
             .unwrap();
-        let err = crate::resolve::shift_id(&s, "abcd")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("matches 2 shifts"), "{err}");
-        assert!(
-            err.contains("abcd1 (text of abcd1111)") && err.contains("abcd2"),
-            "{err}"
+        assert_eq!(
+            s.shift_ids_with_prefix("abcd").unwrap(),
+            ["abcd1111", "abcd2222"]
         );
-        assert_eq!(crate::resolve::shift_id(&s, "ABCD2").unwrap(), "abcd2222");
-        assert_eq!(crate::resolve::shift_id(&s, "ef01").unwrap(), "ef012345");
-        let err = crate::resolve::shift_id(&s, "a999")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("nudge list --all"), "{err}");
+        assert_eq!(s.shift_ids_with_prefix("ef01").unwrap(), ["ef012345"]);
+        assert!(s.shift_ids_with_prefix("a999").unwrap().is_empty());
         assert_eq!(s.shift_short_id("abcd1111").unwrap(), "abcd1");
         assert_eq!(s.shift_short_id("ef012345").unwrap(), "ef01");
     }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use nudge_journal::automerge::{ActorId, Automerge};
 use nudge_store::{DocStore, DocumentId};
 
-use super::{Session, local};
+use super::{Replica, local};
 
 /// What a move did, for the sync's report and `nudge doctor`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl ActorMove {
     }
 }
 
-impl Session {
+impl Replica {
     /// The server holds other changes of `actor` in `document` from `seq` on: makes this
     /// device's changes of `actor` from `seq` on again as a fresh actor (the one it writes
     /// as from now on), stores the document with them in place of the old ones, and
