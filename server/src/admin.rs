@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use crate::Shared;
 use crate::accounts::AccountError;
-use crate::http::{Body, MAX_BODY, json, presented_token, storage_failed as failed, text};
+use crate::respond::{Body, MAX_BODY, json, presented_token, storage_failed as failed, text};
 
 fn allowed(
     request: &Request<Incoming>,
@@ -43,7 +43,7 @@ fn allowed(
     if bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
         None
     } else {
-        Some(crate::http::refused(
+        Some(crate::respond::refused(
             shared,
             request,
             text(

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::accounts::AccountError;
 use crate::devices::LinkError;
-use crate::http::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
+use crate::respond::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
 
 /// The longest a link may be asked to live.
 const MAX_TTL_SECS: u64 = 24 * 60 * 60;
@@ -175,7 +175,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
 
 /// `POST /v1/devices/join`.
 async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
-    let ip = crate::http::peer_ip(&request);
+    let ip = crate::respond::peer_ip(&request);
     let value = match body(request).await {
         Ok(v) => v,
         Err(response) => return response,
@@ -215,7 +215,7 @@ async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
             )
         }
         Ok(Ok(Err(e @ LinkError::Unknown))) => {
-            crate::http::refused_from(shared, ip, text(StatusCode::NOT_FOUND, format!("{e}\n")))
+            crate::respond::refused_from(shared, ip, text(StatusCode::NOT_FOUND, format!("{e}\n")))
         }
         Ok(Ok(Err(e))) => text(StatusCode::GONE, format!("{e}\n")),
         Ok(Err(e)) => failed(e),

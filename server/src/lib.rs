@@ -20,6 +20,7 @@ mod devices;
 mod documents;
 mod http;
 mod metrics;
+mod respond;
 mod revocation;
 mod share_views;
 mod shares;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::accounts::{AccountError, Accounts, Principal};
-use crate::http::{Body, MAX_BODY, json, storage_failed as failed, text};
+use crate::respond::{Body, MAX_BODY, json, storage_failed as failed, text};
 
 /// Why a document cannot be shared.
 pub(crate) enum NotShareable {

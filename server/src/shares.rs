@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::accounts::{AccountError, Accounts};
 use crate::devices::now_ms;
-use crate::http::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
+use crate::respond::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
 use crate::share_views::{refusal, shareable};
 use crate::table::{RecordStore, Table};
 
@@ -188,7 +188,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 json!({ "doc": record.view_doc, "scope": record.scope, "name": record.name }),
             ),
             Lookup::Expired => text(StatusCode::GONE, "this share link has expired\n"),
-            Lookup::Unknown => crate::http::refused(
+            Lookup::Unknown => crate::respond::refused(
                 shared,
                 &request,
                 text(

@@ -20,7 +20,7 @@ use nudge_store::DocStore;
 use tokio::sync::mpsc;
 
 use crate::Shared;
-use crate::http::{Body, full};
+use crate::respond::{Body, full};
 use crate::shares::{Lookup, ShareRecord};
 
 /// How often an open event stream checks that its share still works.
@@ -238,7 +238,7 @@ pub async fn route(
             );
         }
         Lookup::Unknown => {
-            return crate::http::refused_from(
+            return crate::respond::refused_from(
                 shared,
                 ip,
                 page(
@@ -259,7 +259,7 @@ pub async fn route(
             Ok(place) => event_stream(shared.clone(), token.to_owned(), record, place),
             Err(full) => {
                 shared.metrics.connections_refused.inc();
-                crate::http::busy(&full)
+                crate::respond::busy(&full)
             }
         };
     }
