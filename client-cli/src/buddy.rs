@@ -7,61 +7,22 @@
 //! Buddy: `nudge follow|following|unfollow`, `nudge buddy show`: a read-only replica of the
 //! view in this device's store, its link in `<home>/follows.json` (mode 0600).
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use nudge_journal::automerge::Automerge;
 use nudge_journal::share::{self, Share, ShareView, ViewInput};
-use nudge_journal::{Catalog, Scope, Settings, Summary};
+use nudge_journal::{Catalog, Scope, Settings};
 use nudge_store::DocumentId;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::{Api, Failure, REFUSED};
+use crate::api::Api;
 use crate::output::{DIM, GOOD, Out, TAG, paint};
 use crate::remote::{self, Remote};
-use crate::sync::{self, Link};
+use crate::sync::Link;
+use crate::sync::follows::{Follow, fetch, follows, follows_path, save_follows};
+use crate::sync::views::{connected, projection_input, runtime, wall_ms};
 use nudge_replica::{Replica, Touched};
-
-/// A share this device follows.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Follow {
-    /// The server's address.
-    pub url: String,
-    /// The share token (a secret: this file is 0600).
-    pub token: String,
-    /// The view document.
-    pub doc: String,
-    /// Its scope, as the server said.
-    pub scope: String,
-    /// When the owner revoked it, if they did (what was seen is kept).
-    pub revoked: bool,
-}
-
-fn follows_path(home: &Path) -> std::path::PathBuf {
-    home.join("follows.json")
-}
-
-/// The shares this device follows, by name.
-pub fn follows(home: &Path) -> Result<BTreeMap<String, Follow>> {
-    let path = follows_path(home);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
-            anyhow!(
-                "{} is damaged ({e}); follow the links again after moving it aside",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-fn save_follows(home: &Path, all: &BTreeMap<String, Follow>) -> Result<()> {
-    remote::write_private(&follows_path(home), &serde_json::to_string_pretty(all)?)
-}
 
 /// `90d`, `12h`, `2w`, `30m` or `never`, in milliseconds (`None`: never).
 fn parse_expiry(text: &str) -> Result<Option<i64>> {
@@ -88,31 +49,6 @@ fn parse_expiry(text: &str) -> Result<Option<i64>> {
         bail!("--expires must be between 1 second and 10 years");
     }
     Ok(Some(n * ms))
-}
-
-/// The real time (ms): expiry is the server's to enforce, with its clock, so it is never
-/// judged by `NUDGE_NOW`.
-pub(crate) fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The journal's state a view is projected from.
-pub(crate) fn projection_input(
-    session: &Replica,
-) -> Result<(Catalog, Summary, Vec<nudge_journal::Shift>)> {
-    let view = session.require_view()?;
-    let shifts = session.all_shifts()?;
-    Ok((view.catalog, view.summary, shifts))
-}
-
-pub(crate) fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api)> {
-    crate::api::connected(
-        session.home(),
-        timeout,
-        "sharing needs the sync server: `nudge join LINK` or `nudge remote add URL` first",
-    )
 }
 
 /// `nudge buddy invite NAME`: prints the link alone on the last line.
@@ -226,13 +162,6 @@ pub(crate) fn day(ms: i64, session: &Replica) -> String {
     crate::output::local(ms, &session.now.tz, "%Y-%m-%d")
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the network runtime")
-}
-
 /// Revokes a share on the server (gone already is fine) and marks it in the journal;
 /// returns how many open connections the server closed.
 pub(crate) fn revoke_share(session: &Replica, api: &Api, share: &Share) -> Result<u64> {
@@ -254,100 +183,6 @@ pub(crate) fn revoke_share(session: &Replica, api: &Api, share: &Share) -> Resul
         Ok(((), Touched::Shifts(Vec::new())))
     })?;
     Ok(closed)
-}
-
-/// The active share views the journal lists, read from the connection's copy of the
-/// journal (no document load).
-fn active_views(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
-    let Some(journal) = session.journal_id()?.and_then(|id| link.client.doc(&id)) else {
-        return Ok(Vec::new());
-    };
-    let now_ms = wall_ms();
-    Ok(share::shares_in(journal)
-        .into_values()
-        .filter(|s| s.active(now_ms))
-        .filter_map(|s| s.view_doc.parse().ok())
-        .collect())
-}
-
-/// Refreshes each view the connection holds (and has content) from the journal as stored
-/// now; stores the changes and returns them, to be sent.
-fn refresh_held(
-    session: &Replica,
-    link: &Link,
-    views: &[DocumentId],
-) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
-    let held: Vec<&DocumentId> = views
-        .iter()
-        .filter(|id| {
-            link.client
-                .doc(id)
-                .is_some_and(|d| !d.get_heads().is_empty())
-        })
-        .collect();
-    if held.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (catalog, summary, shifts) = projection_input(session)?;
-    let input = ViewInput {
-        catalog: &catalog,
-        summary: &summary,
-        shifts: &shifts,
-    };
-    let mut out = Vec::new();
-    for id in held {
-        let Some(current) = link.client.doc(id) else {
-            continue;
-        };
-        let mut view = current.clone().with_actor(session.device_actor()?);
-        let before = view.get_heads();
-        if share::refresh_view(&mut view, &session.now, &input)? == 0 {
-            continue;
-        }
-        let changes = view.get_changes(&before);
-        session.store_changes(id, &changes)?;
-        out.push((*id, changes));
-    }
-    session.sync_flush()?;
-    Ok(out)
-}
-
-/// Refreshes every active share view of the journal over `link`: pulls each view, writes
-/// what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
-pub(crate) async fn refresh_views(session: &Replica, link: &mut Link) -> Result<usize> {
-    let views = active_views(session, link)?;
-    if views.is_empty() {
-        return Ok(0);
-    }
-    for id in &views {
-        if link.client.doc(id).is_none() {
-            let stored = session.load_automerge(id)?.unwrap_or_default();
-            link.add(*id, stored).await?;
-        }
-    }
-    link.until_done(session).await?;
-    session.sync_flush()?;
-    let refreshed = refresh_held(session, link, &views)?;
-    let count = refreshed.len();
-    for (id, changes) in refreshed {
-        let messages = link.client.apply_local(&id, changes)?;
-        link.send(messages).await?;
-    }
-    link.until_done(session).await?;
-    session.sync_flush()?;
-    crate::view_rebuild::rebuild_views(session, link).await?;
-    Ok(count)
-}
-
-/// For the watcher: refreshes the active views the connection holds from the journal as
-/// stored now, stores the changes, and returns them to send (no waiting on the network
-/// while the store is held).
-pub(crate) fn refresh_in_link(
-    session: &Replica,
-    link: &Link,
-) -> Result<Vec<(DocumentId, Vec<nudge_journal::automerge::Change>)>> {
-    let views = active_views(session, link)?;
-    refresh_held(session, link, &views)
 }
 
 /// Splits `<base>/view/<token>`.
@@ -438,118 +273,6 @@ pub fn follow(
         this_week(&view, session).0,
         view.weekly_goal
     ));
-    Ok(())
-}
-
-/// Syncs one followed view (read-only: this side never has changes to send).
-fn fetch(session: &Replica, api: &Api, doc: DocumentId, timeout: Duration) -> Result<usize> {
-    runtime()?.block_on(async {
-        session.park()?;
-        let mut link = Link::connect(api, timeout).await?;
-        let stored = session.load_automerge(&doc)?.unwrap_or_default();
-        link.add(doc, stored).await?;
-        link.until_done(session).await?;
-        session.sync_flush()?;
-        if link.client.is_unavailable(&doc) {
-            bail!("the server does not have that share's view");
-        }
-        let moved = link.client.moved(&doc);
-        link.close().await;
-        Ok(moved.down)
-    })
-}
-
-/// `nudge sync` for followed shares: each one refreshed; revoked ones marked, kept.
-pub fn sync_follows(session: &Replica, out: &mut Out, timeout: Duration) -> Result<()> {
-    let mut all = follows(session.home())?;
-    let mut changed = false;
-    for (name, f) in all.iter_mut().filter(|(_, f)| !f.revoked) {
-        changed |= follow_moved_view(session, f, timeout)?;
-        let Ok(doc) = f.doc.parse::<DocumentId>() else {
-            continue;
-        };
-        let api = Api::new(
-            &Remote {
-                url: f.url.clone(),
-                token: f.token.clone(),
-            },
-            remote::endpoints(&f.url)?,
-            timeout,
-        );
-        match fetch(session, &api, doc, timeout) {
-            Ok(0) => {}
-            Ok(n) => out.line(format!(
-                "{name}: ↓ {n} {}",
-                sync::plural(n, "change", "changes")
-            )),
-            Err(e)
-                if e.downcast_ref::<Failure>()
-                    .is_some_and(|x| x.code == REFUSED) =>
-            {
-                f.revoked = true;
-                changed = true;
-                out.line(format!(
-                    "{name} stopped sharing with you; what you saw stays here (`nudge unfollow {name}` removes it)."
-                ));
-            }
-            Err(e) => out.line(format!(
-                "{name}: not synced ({})",
-                e.to_string().split("; ").next().unwrap_or_default()
-            )),
-        }
-    }
-    if changed {
-        save_follows(session.home(), &all)?;
-    }
-    Ok(())
-}
-
-/// The owner may have moved a share to a rebuilt view (`view_rebuild.rs`): the old one is
-/// gone from the server, and goes from here too. Returns whether `f` changed (the caller
-/// saves the follows).
-pub(crate) fn follow_moved_view(
-    session: &Replica,
-    f: &mut Follow,
-    timeout: Duration,
-) -> Result<bool> {
-    session.park()?;
-    let Some(moved) =
-        current_view(f, timeout).filter(|d| *d != f.doc && d.parse::<DocumentId>().is_ok())
-    else {
-        return Ok(false);
-    };
-    if let Ok(old) = f.doc.parse::<DocumentId>() {
-        session.remove_doc(&old)?;
-    }
-    f.doc = moved;
-    Ok(true)
-}
-
-/// Saves the follow record of `name`.
-pub(crate) fn save_follow(home: &Path, name: &str, f: &Follow) -> Result<()> {
-    let mut all = follows(home)?;
-    all.insert(name.to_owned(), f.clone());
-    save_follows(home, &all)
-}
-
-/// The view document a followed share shows now, as its server says (`None` if it does
-/// not say: offline, revoked or expired, which the fetch that follows reports).
-fn current_view(f: &Follow, timeout: Duration) -> Option<String> {
-    let endpoints = remote::endpoints(&f.url).ok()?;
-    let info = Api::anonymous(&f.url, endpoints, timeout)
-        .call("GET", &format!("/v1/shares/{}", f.token), None)
-        .ok()?
-        .ok()?;
-    info.get("doc").and_then(Value::as_str).map(str::to_owned)
-}
-
-/// Marks a followed share revoked (its owner stopped sharing); what was seen stays.
-pub(crate) fn mark_revoked(home: &Path, name: &str) -> Result<()> {
-    let mut all = follows(home)?;
-    if let Some(f) = all.get_mut(name) {
-        f.revoked = true;
-        save_follows(home, &all)?;
-    }
     Ok(())
 }
 

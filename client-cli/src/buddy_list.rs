@@ -12,8 +12,9 @@ use nudge_journal::share::Share;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::buddy::{connected, day, revoke_share, wall_ms};
+use crate::buddy::{day, revoke_share};
 use crate::output::{DIM, ERR, ID, Out, TAG, paint};
+use crate::sync::views::{connected, wall_ms};
 use nudge_replica::Replica;
 
 /// A share as the server lists it (`GET /v1/shares`).

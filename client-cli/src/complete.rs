@@ -133,7 +133,7 @@ fn buddies() -> Vec<CompletionCandidate> {
         let Ok(Some(journal)) = session.load_journal() else {
             return Vec::new();
         };
-        let now_ms = crate::buddy::wall_ms();
+        let now_ms = crate::sync::views::wall_ms();
         journal
             .shares()
             .into_values()
@@ -148,7 +148,7 @@ fn followed() -> Vec<CompletionCandidate> {
     let Some(home) = home() else {
         return Vec::new();
     };
-    crate::buddy::follows(&home)
+    crate::sync::follows::follows(&home)
         .map(|all| {
             all.into_keys()
                 .map(|name| candidate(name, "followed"))

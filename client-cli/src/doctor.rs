@@ -180,7 +180,7 @@ fn check(home: &Path, now: Now, fine: &mut Vec<(&'static str, String)>) -> Vec<P
             ),
         );
     }
-    match crate::buddy::follows(home) {
+    match crate::sync::follows::follows(home) {
         Ok(all) if all.is_empty() => {}
         Ok(all) => ok(
             out,

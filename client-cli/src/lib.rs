@@ -31,7 +31,6 @@ pub mod remote;
 mod resolve;
 mod shifts;
 mod sync;
-mod view_rebuild;
 mod watch;
 
 use std::io::Write;

@@ -107,7 +107,7 @@ pub fn run(home: &Path, now: impl Fn() -> Result<Now>, timeout: Duration) -> Res
         .build()
         .context("cannot start the network runtime")?;
     let has_remote = crate::remote::load(home)?.is_some();
-    let followed: Vec<String> = crate::buddy::follows(home)?
+    let followed: Vec<String> = crate::sync::follows::follows(home)?
         .into_iter()
         .filter(|(_, f)| !f.revoked)
         .map(|(name, _)| name)
@@ -182,7 +182,7 @@ async fn wait_to_retry(e: &anyhow::Error, backoff: &mut Duration) {
 async fn follow_loop(home: &Path, now: &impl Fn() -> Result<Now>, name: &str, timeout: Duration) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let Ok(all) = crate::buddy::follows(home) else {
+        let Ok(all) = crate::sync::follows::follows(home) else {
             return;
         };
         let Some(follow) = all.get(name).filter(|f| !f.revoked).cloned() else {
@@ -191,7 +191,7 @@ async fn follow_loop(home: &Path, now: &impl Fn() -> Result<Now>, name: &str, ti
         match follow_connected(home, now, name, &follow, timeout, &mut backoff).await {
             Ok(()) => return,
             Err(e) if is_code(&e, REFUSED) => {
-                let _ = crate::buddy::mark_revoked(home, name);
+                let _ = crate::sync::follows::mark_revoked(home, name);
                 say(format!(
                     "{name} stopped sharing with you; what you saw stays here"
                 ));
@@ -210,15 +210,15 @@ async fn follow_connected(
     home: &Path,
     now: &impl Fn() -> Result<Now>,
     name: &str,
-    follow: &crate::buddy::Follow,
+    follow: &crate::sync::follows::Follow,
     timeout: Duration,
     backoff: &mut Duration,
 ) -> Result<()> {
     let mut follow = follow.clone();
     {
         let session = Replica::open(home, now()?)?;
-        if crate::buddy::follow_moved_view(&session, &mut follow, timeout)? {
-            crate::buddy::save_follow(home, name, &follow)?;
+        if crate::sync::follows::follow_moved_view(&session, &mut follow, timeout)? {
+            crate::sync::follows::save_follow(home, name, &follow)?;
         }
     }
     let doc: DocumentId = follow
@@ -302,7 +302,7 @@ async fn connected(
         let ((report, link), moves) = crate::actor_moves::retrying(&session, async || {
             let (report, mut link) =
                 sync::exchange(&session, &api, account_journal, timeout).await?;
-            crate::buddy::refresh_views(&session, &mut link).await?;
+            crate::sync::views::refresh_views(&session, &mut link).await?;
             Ok((report, link))
         })
         .await?;
@@ -428,7 +428,7 @@ async fn push_local(
         }
         // Share views follow the journal: refreshed from it as stored now.
         if outgoing.iter().any(|(id, _)| *id == journal) {
-            for (id, changes) in crate::buddy::refresh_in_link(&session, link)? {
+            for (id, changes) in crate::sync::views::refresh_in_link(&session, link)? {
                 let position = session.store_position(&id)?;
                 known.insert(id, position);
                 outgoing.push((id, changes));
@@ -449,7 +449,7 @@ async fn push_local(
         }
         // A view that now holds words it no longer shows is rebuilt by a full exchange
         // (`view_rebuild.rs`): reconnect for one.
-        if !crate::view_rebuild::stale_views(link, &journal).is_empty() {
+        if !crate::sync::view_rebuild::stale_views(link, &journal).is_empty() {
             return Ok(false);
         }
         // `person forget` points the journal at a new contacts document: watch it too.

@@ -17,7 +17,7 @@ pub(crate) fn stale_views(link: &Link, journal: &DocumentId) -> Vec<share::Share
     let Some(journal) = link.client.doc(journal) else {
         return Vec::new();
     };
-    let now_ms = crate::buddy::wall_ms();
+    let now_ms = crate::sync::views::wall_ms();
     share::shares_in(journal)
         .into_values()
         .filter(|s| s.active(now_ms))
@@ -41,8 +41,8 @@ pub(crate) async fn rebuild_views(session: &Replica, link: &mut Link) -> Result<
     if stale.is_empty() {
         return Ok(0);
     }
-    let (_, api) = crate::buddy::connected(session, link.timeout())?;
-    let (catalog, summary, shifts) = crate::buddy::projection_input(session)?;
+    let (_, api) = crate::sync::views::connected(session, link.timeout())?;
+    let (catalog, summary, shifts) = crate::sync::views::projection_input(session)?;
     let input = ViewInput {
         catalog: &catalog,
         summary: &summary,
