@@ -34,15 +34,7 @@ const IDEAS: &[&str] = &[
 ];
 
 fn nudge_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name(format!("nudge{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        bail!(
-            "{} is missing: run `cargo build --release --workspace --bins` first",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    nudge_testkit::bin("nudge")
 }
 
 /// Builds a journal of `n` shifts over about a year: 1 in 100 planned, the rest done.

@@ -9,9 +9,8 @@
 //! - The server's resident memory idle and with 100 journals loaded.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,21 +28,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server_bin() -> Result<std::path::PathBuf> {
-    Ok(crate::nudge_bin()?.with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX)))
-}
+use nudge_testkit::{Launch, Server, rss_kib};
 
 /// The server's `--unload-after` in this bench.
 const UNLOAD_AFTER: Duration = Duration::from_secs(3);
@@ -52,43 +37,27 @@ const UNLOAD_AFTER: Duration = Duration::from_secs(3);
 const STUCK: Duration = Duration::from_secs(60);
 
 fn start(data: &Path) -> Result<(Server, String)> {
-    let out = Command::new(server_bin()?)
-        .args(["account", "add", "bench", "--data"])
-        .arg(data)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "account add failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let token = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    let mut child = Command::new(server_bin()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        // Idle documents leave memory after 3 s here (300 s by default), to measure it.
-        .args(["--unload-after", &UNLOAD_AFTER.as_secs().to_string()])
-        // Every simulated device comes from 127.0.0.1.
-        .args(["--max-connections-per-address", "0"])
-        .stdout(Stdio::piped())
+    let token = nudge_testkit::add_account(data, "bench")?;
+    let unload_after = UNLOAD_AFTER.as_secs().to_string();
+    let level = std::env::var("RUST_LOG").ok();
+    let server = Server::launch(Launch {
+        // Idle documents leave memory after 3 s here (300 s by default), to measure it;
+        // every simulated device comes from 127.0.0.1.
+        extra: &[
+            "--unload-after",
+            &unload_after,
+            "--max-connections-per-address",
+            "0",
+        ],
         // NUDGE_BENCH_SERVER_LOG=FILE keeps the server's log (with RUST_LOG set).
-        .stderr(match std::env::var_os("NUDGE_BENCH_SERVER_LOG") {
+        stderr: match std::env::var_os("NUDGE_BENCH_SERVER_LOG") {
             Some(path) => Stdio::from(std::fs::File::create(path)?),
             None => Stdio::null(),
-        })
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
-        .to_owned();
-    Ok((Server { child, addr }, token))
+        },
+        log: level.as_deref(),
+        ..Launch::new(data)
+    })?;
+    Ok((server, token))
 }
 
 async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
@@ -502,15 +471,6 @@ fn relay_in_memory(n: usize, shifts: usize) -> Result<Vec<Duration>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
 }
 
 /// Runs the sync benchmarks.

@@ -22,12 +22,11 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc, ScalarValue, Value};
@@ -80,76 +79,48 @@ struct Args {
     pid: Option<u32>,
 }
 
+/// Our server on a temporary folder, gone with it.
 struct Server {
-    child: Child,
-    addr: String,
+    process: nudge_testkit::Server,
     _data: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = nudge_testkit::Server;
+
+    fn deref(&self) -> &Self::Target {
+        &self.process
     }
 }
 
 fn start_server(send_timeout: u64, idle_timeout: u64) -> Result<(Server, String)> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        bail!(
-            "{} is missing: cargo build --release --workspace --bins",
-            bin.display()
-        );
-    }
     let data = tempfile::tempdir()?;
-    let out = Command::new(&bin)
-        .args(["account", "add", "load", "--data"])
-        .arg(data.path())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "account add failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let token = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    let mut child = Command::new(&bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+    let token = nudge_testkit::add_account(data.path(), "load")?;
+    let (send_timeout, idle_timeout) = (send_timeout.to_string(), idle_timeout.to_string());
+    let level = std::env::var("RUST_LOG").ok();
+    let process = nudge_testkit::Server::launch(nudge_testkit::Launch {
+        extra: &[
             "--max-connections",
             "100000",
             // Every simulated device comes from 127.0.0.1.
             "--max-connections-per-address",
             "0",
-        ])
-        .args(["--send-timeout", &send_timeout.to_string()])
-        .args(["--idle-timeout", &idle_timeout.to_string(), "--data"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("NUDGE_LOAD_SERVER_LOG").is_some() {
+            "--send-timeout",
+            &send_timeout,
+            "--idle-timeout",
+            &idle_timeout,
+        ],
+        stderr: if std::env::var_os("NUDGE_LOAD_SERVER_LOG").is_some() {
             Stdio::inherit()
         } else {
             Stdio::null()
-        })
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
-        .to_owned();
+        },
+        log: level.as_deref(),
+        ..nudge_testkit::Launch::new(data.path())
+    })?;
     Ok((
         Server {
-            child,
-            addr,
+            process,
             _data: data,
         },
         token,
@@ -173,12 +144,7 @@ fn usage(pid: u32) -> Result<(u64, u64)> {
             .get(12)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let rss = nudge_testkit::rss_kib(pid).unwrap_or(0);
     Ok((ticks, rss))
 }
 

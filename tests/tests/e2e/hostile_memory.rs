@@ -18,17 +18,12 @@ use crate::util::{Server, add_account, noise, scale};
 
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS:")
+    nudge_testkit::rss_kib(pid).unwrap()
 }
 
 /// A memory figure of `/proc/PID/status`, in KiB (`VmRSS:` now, `VmHWM:` the peak).
 fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
+    nudge_testkit::status_kib(pid, field).unwrap()
 }
 
 fn carrying(changes: &[Change]) -> Vec<u8> {

@@ -1,23 +1,14 @@
 //! Helpers: a temporary home and ways to run `nudge` in it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 /// The `nudge` binary next to this test executable.
 pub fn nudge_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join(format!("nudge{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build --workspace --bins`) first",
-        bin.display()
-    );
-    bin
+    nudge_testkit::bin("nudge").unwrap()
 }
 
 /// A temporary nudge home with a fixed clock and zone.
@@ -150,144 +141,16 @@ pub fn scale(small: usize, full: usize) -> usize {
     }
 }
 
+pub use nudge_testkit::{Server, free_port};
+
 /// The `nudge-server` binary next to `nudge`.
 pub fn server_bin() -> std::path::PathBuf {
-    nudge_bin().with_file_name(format!("nudge-server{}", std::env::consts::EXE_SUFFIX))
+    nudge_testkit::bin("nudge-server").unwrap()
 }
 
+/// Makes an account; returns its token.
 pub fn add_account(data: &Path, name: &str) -> String {
-    let out = Command::new(server_bin())
-        .args(["account", "add", name, "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
-}
-
-pub struct Server {
-    pub child: Child,
-    pub addr: String,
-}
-
-impl Server {
-    pub fn start(data: &Path) -> Self {
-        Self::start_with(data, &[])
-    }
-
-    pub fn start_with(data: &Path, extra: &[&str]) -> Self {
-        Self::start_at(data, "127.0.0.1:0", extra)
-    }
-
-    /// A server on a given address (to restart it where clients expect it). With
-    /// `NUDGE_TEST_SERVER_LOGS` set to a folder, it logs at info level into a file there
-    /// named after its data folder (`scripts/stress-faults.sh` counts what they say).
-    pub fn start_at(data: &Path, listen: &str, extra: &[&str]) -> Self {
-        match std::env::var_os("NUDGE_TEST_SERVER_LOGS") {
-            Some(dir) => {
-                let name = data.file_name().unwrap_or_default().to_string_lossy();
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(Path::new(&dir).join(format!("server{name}.log")))
-                    .unwrap();
-                Self::spawn(data, listen, extra, Stdio::from(file), Some("info"))
-            }
-            None => Self::spawn(data, listen, extra, Stdio::null(), None),
-        }
-    }
-
-    /// A server logging at debug level into `log`.
-    pub fn start_logged(data: &Path, log: &Path) -> Self {
-        let file = std::fs::File::create(log).unwrap();
-        Self::spawn(data, "127.0.0.1:0", &[], Stdio::from(file), Some("debug"))
-    }
-
-    /// A server with `extra` flags whose stderr (errors only) goes to `log`.
-    pub fn start_with_stderr(data: &Path, extra: &[&str], log: &Path) -> Self {
-        let file = std::fs::File::create(log).unwrap();
-        Self::spawn(data, "127.0.0.1:0", extra, Stdio::from(file), None)
-    }
-
-    fn spawn(data: &Path, listen: &str, extra: &[&str], stderr: Stdio, log: Option<&str>) -> Self {
-        let mut command = Command::new(server_bin());
-        command
-            .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        match log {
-            Some(level) => command.env("RUST_LOG", level),
-            None => command.env_remove("RUST_LOG"),
-        };
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
-
-    /// A server on `data`: `Ok` once it listens, `Err(what it said)` if it refused to start.
-    pub fn try_start(data: &Path) -> Result<Self, String> {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if let Some(addr) = line.trim().strip_prefix("listening on ") {
-            // Drained, so that a server that logs a lot never blocks on a full pipe.
-            let mut stderr = child.stderr.take().unwrap();
-            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-            return Ok(Self {
-                addr: addr.to_owned(),
-                child,
-            });
-        }
-        let status = child.wait().unwrap();
-        let mut said = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut said)
-            .unwrap();
-        assert!(!status.success(), "no address and yet success: {said}");
-        Err(said)
-    }
-
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+    nudge_testkit::add_account(data, name).unwrap()
 }
 
 /// Runs `nudge-server ARGS --data DATA` (account and token administration).
@@ -318,33 +181,6 @@ pub fn missing<T>(what: &str) -> Option<T> {
     }
     eprintln!("SKIPPED: {what}; run scripts/setup-tests.sh");
     None
-}
-
-/// A loopback port free right now, below the range the kernel hands out to outgoing
-/// connections (32768 and up on Linux): a server restarted on it must not find it taken
-/// by some other test's client socket meanwhile. One start per process, and a stride
-/// prime to the range: no two of this process's first 12,000 calls hand out the same
-/// port (a test restarting its server on a port must not meet another test's server).
-pub fn free_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    const RANGE: u32 = 12_000;
-    // Reduced once, so that the sum below never wraps (a wrap would shift the sequence).
-    let seed = *SEED.get_or_init(|| {
-        (std::process::id()
-            ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos())
-            % RANGE
-    });
-    loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % RANGE;
-        let port = 20_000 + ((seed + n * 7_919) % RANGE) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// The sorted shift texts of an `export --json`.
