@@ -17,7 +17,7 @@ use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
 use crate::api::Api;
-use crate::output::{DIM, GOOD, Out, TAG, paint};
+use crate::output::{DIM, Out, TAG, paint};
 use crate::remote::{self, Remote};
 use crate::sync::Link;
 use crate::sync::follows::{Follow, fetch, follows, follows_path, save_follows};
@@ -358,29 +358,15 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
             "updated_at": view.updated_at_ms.map(nudge_journal::when::rfc3339),
         }));
     }
-    let headline = format!("{name}: {done}/{} micro shifts this week", view.weekly_goal);
-    out.line(if done >= view.weekly_goal {
-        paint(GOOD, headline)
-    } else {
-        headline
-    });
-    for d in &week.days {
-        let future = d.date > session.now.today();
-        out.line(format!(
-            "  {} {:<3} {}",
-            d.date.strftime("%a %d"),
-            if future {
-                String::new()
-            } else {
-                d.done.to_string()
-            },
-            paint(GOOD, "█".repeat(d.done.min(40) as usize))
-        ));
-    }
-    out.line(format!(
-        "streak: {streak} day{}",
-        if streak == 1 { "" } else { "s" }
+    out.line(crate::ui::headline(
+        done,
+        view.weekly_goal,
+        format!("{name}: {done}/{} micro shifts this week", view.weekly_goal),
     ));
+    for row in crate::ui::day_rows(&week.days, session.now.today()) {
+        out.line(row);
+    }
+    out.line(crate::ui::streak(streak));
     let statuses: Vec<String> = view
         .ideas_by_status
         .iter()
@@ -389,12 +375,8 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
     if !statuses.is_empty() {
         out.line(format!("ideas: {}", statuses.join(", ")));
     }
-    if view.doors_closed > 0 {
-        out.line(format!(
-            "{} door{} closed",
-            view.doors_closed,
-            if view.doors_closed == 1 { "" } else { "s" }
-        ));
+    if let Some(line) = crate::ui::doors_closed(view.doors_closed as usize) {
+        out.line(line);
     }
     for idea in &view.ideas {
         out.line(format!(

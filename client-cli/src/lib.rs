@@ -31,6 +31,7 @@ pub mod remote;
 mod resolve;
 mod shifts;
 mod sync;
+mod ui;
 mod watch;
 
 use std::io::Write;

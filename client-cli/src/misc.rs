@@ -6,7 +6,7 @@ use nudge_journal::{Catalog, Summary, history as journal_history};
 use serde_json::json;
 
 use crate::cli::ConfigCommand;
-use crate::output::{DIM, GOOD, Out, TAG, count, notice, paint};
+use crate::output::{DIM, Out, TAG, count, notice, paint};
 use nudge_replica::{Replica, Touched, local};
 
 /// `week`.
@@ -34,25 +34,13 @@ pub fn week(session: &Replica, out: &mut Out, last: usize, as_json: bool) -> Res
         } else {
             format!("week of {}", w.start)
         };
-        let headline = format!("{}/{} micro shifts {label}", w.done, w.goal);
-        out.line(if w.done >= w.goal {
-            paint(GOOD, headline)
-        } else {
-            headline
-        });
-        for d in &w.days {
-            let bar = "█".repeat(d.done.min(40) as usize);
-            let future = d.date > today;
-            out.line(format!(
-                "  {} {:<3} {}",
-                d.date.strftime("%a %d"),
-                if future {
-                    String::new()
-                } else {
-                    d.done.to_string()
-                },
-                paint(GOOD, bar),
-            ));
+        out.line(crate::ui::headline(
+            w.done,
+            w.goal,
+            format!("{}/{} micro shifts {label}", w.done, w.goal),
+        ));
+        for row in crate::ui::day_rows(&w.days, today) {
+            out.line(row);
         }
         let mut parts: Vec<String> = w
             .ideas
@@ -66,15 +54,9 @@ pub fn week(session: &Replica, out: &mut Out, last: usize, as_json: bool) -> Res
             out.line(format!("  {}", parts.join("  ")));
         }
     }
-    out.line(format!(
-        "streak: {streak} day{}",
-        if streak == 1 { "" } else { "s" }
-    ));
-    if doors > 0 {
-        out.line(format!(
-            "{doors} door{} closed",
-            if doors == 1 { "" } else { "s" }
-        ));
+    out.line(crate::ui::streak(streak));
+    if let Some(line) = crate::ui::doors_closed(doors) {
+        out.line(line);
     }
     Ok(())
 }
