@@ -298,7 +298,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<()> {
         }
     }
     // Every command flushes what it wrote before it reports success, so the store needs no
-    // closing flush; skipping sled's (thread joins and all) saves a few ms per command.
+    // closing flush; skipping the database's (thread joins and all) saves a few ms per command.
     std::mem::forget(session);
     result
 }

@@ -2,7 +2,7 @@
 //! ones as they come; reconnect with backoff when the server goes away.
 //!
 //! Other `nudge` commands keep working meanwhile because the watcher **holds the store only
-//! in short bursts**: sled lets one process open a store at a time, so the watcher opens it
+//! in short bursts**: the store lets one process open a store at a time, so the watcher opens it
 //! to store what arrived or to read what a command wrote, then closes it again, and a
 //! command that finds it busy waits (up to 3 s, in practice milliseconds). Commands tell
 //! the watcher about their writes through `last-write` beside the store, which it polls

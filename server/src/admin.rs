@@ -1,4 +1,4 @@
-//! Accounts and tokens while the server runs. sled lets one process open the data folder,
+//! Accounts and tokens while the server runs. The embedded store lets one process open the data folder,
 //! so `nudge-server account ...` and `token ...` go through the running server: they read
 //! the address and a per-run secret from `admin.json` in the data folder (mode 0600, so
 //! only whoever may read the data may administer it) and call these routes, which also
@@ -17,7 +17,6 @@
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use nudge_store::DocStore;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nudge_server::Accounts;
-use nudge_store::{DocStore, SledStore};
+use nudge_store::{Location, Store};
 use serde_json::{Value, json};
 
 /// Where a running server says how to reach its admin routes.
@@ -58,7 +58,7 @@ pub fn write(data: &Path, listening: SocketAddr) -> Result<String> {
 /// How accounts are managed: on the folder, or through the server that holds it.
 pub enum Admin {
     /// No server runs: the data folder itself.
-    Direct(SledStore),
+    Direct(Store),
     /// A server runs: its admin routes.
     Running {
         /// `http://host:port`.
@@ -102,7 +102,7 @@ impl Admin {
             lock_wait: std::time::Duration::ZERO,
             ..nudge_store::OpenOptions::default()
         };
-        match SledStore::open(data, &options) {
+        match Store::open(&Location::Folder(data.to_path_buf()), &options) {
             Ok(store) => Ok(Self::Direct(store)),
             Err(nudge_store::Error::Locked { .. }) => {
                 let file = path(data);
@@ -166,9 +166,8 @@ impl Admin {
         serde_json::from_str(&text).map_err(|_| anyhow!("the server answered something unexpected"))
     }
 
-    fn direct(store: &SledStore) -> Result<Accounts> {
-        let records: std::sync::Arc<dyn nudge_store::Records> = std::sync::Arc::new(store.clone());
-        Ok(Accounts::open(&records, store)?)
+    fn direct(store: &Store) -> Result<Accounts> {
+        Ok(Accounts::open(&store.records(), &**store)?)
     }
 
     /// Creates an account; returns its id and token.
@@ -333,15 +332,15 @@ impl Admin {
 /// by the running server. Written to `out` + `.partial`, checked whole (framing, checksum,
 /// every document loads), synced, then renamed over `out`: a failed backup never replaces
 /// a good one.
-/// Whether `data` has a sled store in it (sled writes `conf` and `db` when it creates one).
+/// Whether a store was ever created in `data`.
 fn holds_store(data: &Path) -> bool {
-    data.join("db").exists() || data.join("conf").exists()
+    Location::Folder(data.to_path_buf()).holds_a_store()
 }
 
 pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> {
     if !holds_store(data) {
         bail!(
-            "{} holds no nudge-server data (no sled database there); check --data",
+            "{} holds no nudge-server data (no store was ever created there); check --data",
             data.display()
         );
     }
@@ -444,7 +443,7 @@ pub fn restore(data: &Path, from: &Path) -> Result<nudge_server::backup::Summary
         lock_wait: std::time::Duration::ZERO,
         ..nudge_store::OpenOptions::default()
     };
-    let store = match SledStore::open(data, &options) {
+    let store = match Store::open(&Location::Folder(data.to_path_buf()), &options) {
         Ok(store) => store,
         Err(nudge_store::Error::Locked { .. }) => bail!(
             "a server (or another process) holds {}; restore into a new, empty folder, then start the server on it",

@@ -21,7 +21,7 @@
 use std::io::{self, Read, Write};
 
 use automerge::Automerge;
-use nudge_store::{DocStore, DocumentId, SledStore};
+use nudge_store::{DocumentId, Store};
 use sha2::{Digest, Sha256};
 
 /// The first bytes of every backup.
@@ -76,7 +76,7 @@ impl<W: Write> Hashing<W> {
 }
 
 /// Writes a backup of `store` to `out`.
-pub fn write(store: &SledStore, out: impl Write) -> anyhow::Result<Summary> {
+pub fn write(store: &Store, out: impl Write) -> anyhow::Result<Summary> {
     let mut out = Hashing {
         inner: out,
         hash: Sha256::new(),
@@ -94,10 +94,8 @@ pub fn write(store: &SledStore, out: impl Write) -> anyhow::Result<Summary> {
         out.field(&stored.concat())?;
         summary.documents += 1;
     }
-    for name in store.application_trees()? {
-        let tree = store.tree(&name)?;
-        for entry in tree.iter() {
-            let (key, value) = entry?;
+    for name in store.tables()? {
+        for (key, value) in store.scan(&name, b"")? {
             out.put(b"T")?;
             out.field(name.as_bytes())?;
             out.field(&key)?;
@@ -248,13 +246,8 @@ pub fn verify(input: impl Read) -> anyhow::Result<Summary> {
 
 /// Restores a backup into `store`, which must hold nothing yet. Call [`verify`] on the same
 /// file first: a backup that turns out damaged half way leaves a half-restored folder.
-pub fn restore(store: &SledStore, input: impl Read) -> anyhow::Result<Summary> {
-    if !store.documents()?.is_empty()
-        || store
-            .application_trees()?
-            .iter()
-            .any(|name| store.tree(name).is_ok_and(|tree| !tree.is_empty()))
-    {
+pub fn restore(store: &Store, input: impl Read) -> anyhow::Result<Summary> {
+    if !store.is_empty()? {
         anyhow::bail!(
             "the data folder already holds data; restore into a new, empty folder (then point the server at it)"
         );
@@ -270,7 +263,7 @@ pub fn restore(store: &SledStore, input: impl Read) -> anyhow::Result<Summary> {
                 store.import(&id, &doc.save(), &hashes)?;
             }
             Record::Entry(name, key, value) => {
-                store.tree(&name)?.insert(key, value)?;
+                store.put(&name, &key, &value)?;
             }
         }
     }
@@ -282,13 +275,14 @@ pub fn restore(store: &SledStore, input: impl Read) -> anyhow::Result<Summary> {
 mod tests {
     use super::*;
     use automerge::transaction::Transactable;
-    use nudge_store::{NewChange, OpenOptions};
+    use nudge_store::{Location, NewChange, OpenOptions};
 
-    fn store(dir: &std::path::Path) -> SledStore {
-        SledStore::open(dir, &OpenOptions::default()).unwrap()
+    fn store(dir: &std::path::Path) -> Store {
+        let location = Location::Folder(dir.to_path_buf());
+        Store::open(&location, &OpenOptions::default()).unwrap()
     }
 
-    fn filled(dir: &std::path::Path) -> (SledStore, DocumentId, Automerge) {
+    fn filled(dir: &std::path::Path) -> (Store, DocumentId, Automerge) {
         let store = store(dir);
         let id = DocumentId::random();
         let mut doc = Automerge::new();
@@ -313,11 +307,7 @@ mod tests {
             .compact(&id, &first.save(), store.position(&id).unwrap())
             .unwrap();
         store.append(&id, &changes[10..]).unwrap();
-        store
-            .tree("accounts")
-            .unwrap()
-            .insert(b"ana", b"1")
-            .unwrap();
+        store.put("accounts", b"ana", b"1").unwrap();
         (store, id, doc)
     }
 
@@ -335,15 +325,7 @@ mod tests {
         let loaded = Automerge::load(&target.load(&id).unwrap().unwrap().concat()).unwrap();
         assert_eq!(loaded.get_heads(), doc.get_heads());
         assert!(target.contains(&id, &doc.get_heads()[0].0).unwrap());
-        assert_eq!(
-            target
-                .tree("accounts")
-                .unwrap()
-                .get(b"ana")
-                .unwrap()
-                .unwrap(),
-            b"1"
-        );
+        assert_eq!(target.get("accounts", b"ana").unwrap().unwrap(), b"1");
         // Not twice, and not over data.
         let err = restore(&target, &file[..]).unwrap_err();
         assert!(err.to_string().contains("already holds data"), "{err}");

@@ -15,7 +15,6 @@ use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
 use nudge_protocol::TokenKind;
-use nudge_store::DocStore;
 use serde_json::{Value, json};
 
 use crate::Shared;

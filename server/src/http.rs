@@ -25,7 +25,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use nudge_protocol::TokenKind;
-use nudge_store::{DocStore, DocumentId, NewChange};
+use nudge_store::{DocumentId, NewChange};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_tungstenite::WebSocketStream;

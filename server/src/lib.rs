@@ -8,7 +8,7 @@
 //!   are appended and flushed before any sync message can acknowledge them.
 //! - `http.rs`: the HTTP routes and the websocket upgrade; `admin.rs`: accounts and
 //!   tokens while the server runs; `metrics.rs`: `/metrics`.
-//! - `accounts.rs`: accounts, token hashes and document ownership in sled.
+//! - `accounts.rs`: accounts, token hashes and document ownership in the store's records.
 
 mod accounts;
 mod admin;
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nudge_protocol::Limits;
-use nudge_store::{DocStore, SledStore};
+use nudge_store::{DocStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -132,7 +132,7 @@ pub(crate) struct Shared {
     pub(crate) documents: Arc<Documents>,
     pub(crate) server_id: String,
     pub(crate) config: Config,
-    pub(crate) store: SledStore,
+    pub(crate) store: Store,
     pub(crate) metrics: Arc<Metrics>,
     /// Open websockets: their token id and account, and how to close them.
     pub(crate) live: std::sync::Mutex<std::collections::HashMap<u64, Live>>,
@@ -224,11 +224,11 @@ impl Shared {
 /// every connection with a close frame, flushes storage and returns.
 pub async fn run(
     listener: TcpListener,
-    store: SledStore,
+    store: Store,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let documents: Arc<dyn DocStore> = Arc::new(store.clone());
+    let documents: Arc<dyn DocStore> = store.docs();
     run_with(listener, store, documents, config, shutdown).await
 }
 
@@ -236,13 +236,13 @@ pub async fn run(
 /// through a wrapper: tests use one that slows every flush down).
 pub async fn run_with(
     listener: TcpListener,
-    store: SledStore,
+    store: Store,
     documents: Arc<dyn DocStore>,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let records = table::records_of(&store);
-    let accounts = Accounts::open(&records, &store)?;
+    let records = store.records();
+    let accounts = Accounts::open(&records, &*store)?;
     let server_id = format!("nudge-server-{}", std::process::id());
     let metrics = Arc::new(Metrics::default());
     let max_connections = config.max_connections.clamp(1, u32::MAX as usize >> 4);
@@ -333,7 +333,7 @@ pub async fn run_with(
     .await;
     let failure = shared.documents.failure();
     let storage_timeout = shared.config.storage_timeout;
-    let path = store.path().to_path_buf();
+    let location = store.location().clone();
     let flushed = tokio::time::timeout(
         storage_timeout,
         tokio::task::spawn_blocking(move || store.flush()),
@@ -342,7 +342,7 @@ pub async fn run_with(
     if let Some(failure) = failure {
         anyhow::bail!(
             "storage failed ({failure}){}; stopped without acknowledging what it could not store: fix the disk, then start the server again",
-            space_note(&path)
+            space_note(&location)
         );
     }
     match flushed {
@@ -350,14 +350,17 @@ pub async fn run_with(
         Err(_) => anyhow::bail!(
             "storage did not answer within {} s while flushing at shutdown{}; everything acknowledged was flushed before",
             storage_timeout.as_secs_f64(),
-            space_note(&path)
+            space_note(&location)
         ),
     }
     Ok(())
 }
 
 /// "; the disk holding DIR is full (N KiB free)" when it nearly is, else nothing.
-fn space_note(path: &std::path::Path) -> String {
+fn space_note(location: &nudge_store::Location) -> String {
+    let Some(path) = location.folder() else {
+        return String::new();
+    };
     match fs2::available_space(path) {
         Ok(free) if free < 16 << 20 => format!(
             "; the disk holding {} is full ({} KiB free)",

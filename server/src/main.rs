@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use nudge_store::{OpenOptions, SledStore};
+use nudge_store::{Location, OpenOptions, Store};
 
 mod admin_client;
 use admin_client as admin;
@@ -40,7 +40,7 @@ enum LogFormat {
 }
 
 /// What is logged when RUST_LOG does not say: nudge's own events from info up, the
-/// libraries' (sled's internals, hyper, tungstenite) only from warn.
+/// libraries' (the store's database, hyper, tungstenite) only from warn.
 const DEFAULT_LOG: &str = "warn,nudge_server=info,nudge_store=info,nudge_protocol=info";
 
 fn init_logs(format: LogFormat) {
@@ -63,7 +63,7 @@ enum Command {
         /// Address to listen on (port 0 picks a free one; the real address is printed).
         #[arg(long, env = "NUDGE_LISTEN", default_value = "127.0.0.1:3030")]
         listen: SocketAddr,
-        /// Data folder (a sled database).
+        /// Data folder (the embedded store).
         #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
         data: PathBuf,
         /// Seconds a client has to finish the websocket and protocol handshakes.
@@ -230,7 +230,7 @@ fn parse_net(text: &str) -> std::result::Result<ipnet::IpNet, String> {
         })
 }
 
-fn open(data: &PathBuf, cache_mib: u64) -> Result<SledStore> {
+fn open(data: &PathBuf, cache_mib: u64) -> Result<Store> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
     // A server reads its whole store once as it starts: a damaged page refuses the start
@@ -240,7 +240,7 @@ fn open(data: &PathBuf, cache_mib: u64) -> Result<SledStore> {
         check: nudge_store::Check::Everything,
         ..OpenOptions::default()
     };
-    Ok(SledStore::open(data, &options)?)
+    Ok(Store::open(&Location::Folder(data.clone()), &options)?)
 }
 
 async fn shutdown_signal() {

@@ -96,11 +96,11 @@ pub(crate) fn reissue_account_token(
 
 /// [`reissue_account_token`] on a store no server holds. The caller flushes.
 pub fn reissue_in_store(
-    store: &nudge_store::SledStore,
+    store: &nudge_store::Store,
     name: &str,
 ) -> Result<Option<nudge_protocol::Token>, AccountError> {
-    let records = crate::table::records_of(store);
-    let accounts = Accounts::open(&records, store)?;
+    let records = store.records();
+    let accounts = Accounts::open(&records, &**store)?;
     let devices = Devices::open(&records, accounts.clone())?;
     let shares = Shares::open(&records, accounts.clone())?;
     Ok(reissue_account_token(&accounts, &devices, &shares, name)?.map(|(token, _)| token))
@@ -109,11 +109,11 @@ pub fn reissue_in_store(
 /// [`revoke_with_minted`] on a store no server holds (`nudge-server token revoke` with the
 /// server stopped). The caller flushes.
 pub fn revoke_in_store(
-    store: &nudge_store::SledStore,
+    store: &nudge_store::Store,
     root: &str,
 ) -> Result<Vec<String>, AccountError> {
-    let records = crate::table::records_of(store);
-    let accounts = Accounts::open(&records, store)?;
+    let records = store.records();
+    let accounts = Accounts::open(&records, &**store)?;
     let devices = Devices::open(&records, accounts.clone())?;
     let shares = Shares::open(&records, accounts.clone())?;
     revoke_with_minted(&accounts, &devices, &shares, root)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use nudge_store::{DocStore, DocumentId, SledStore};
+use nudge_store::{DocumentId, Store};
 use serde_json::{Value, json};
 
 use crate::Shared;
@@ -31,7 +31,7 @@ pub(crate) enum NotShareable {
 /// the journal or the contacts, whoever asks: a stolen device included).
 pub(crate) fn shareable(
     accounts: &Accounts,
-    store: &SledStore,
+    store: &Store,
     account: &str,
     doc: &DocumentId,
 ) -> Result<Result<(), NotShareable>, AccountError> {

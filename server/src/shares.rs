@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use nudge_protocol::{Token, TokenKind};
-use nudge_store::{DocStore, DocumentId};
+use nudge_store::DocumentId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -9,11 +9,6 @@ use nudge_store::{Error, Record, Records};
 /// The store the server keeps its records in.
 pub(crate) type RecordStore = Arc<dyn Records>;
 
-/// The records of a store that also keeps the documents.
-pub(crate) fn records_of<S: Records + Clone + 'static>(store: &S) -> RecordStore {
-    Arc::new(store.clone())
-}
-
 /// One table.
 #[derive(Clone)]
 pub(crate) struct Table {

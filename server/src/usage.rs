@@ -4,7 +4,7 @@
 //! anew by every snapshot, and counted from the store once for a store older than it.
 //!
 //! The figure is what nudge stored (snapshots and change bytes), not the files' size:
-//! sled's own overhead and free space are the operator's (docs/operations.md).
+//! the database's own overhead and free space are the operator's (docs/operations.md).
 
 use nudge_store::{DocStore, DocumentId, counter};
 

@@ -16,7 +16,6 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use nudge_journal::share::{ShareView, read_view};
 use nudge_journal::{Catalog, Settings};
-use nudge_store::DocStore;
 use tokio::sync::mpsc;
 
 use crate::Shared;

@@ -12,7 +12,7 @@ use automerge::{Automerge, ROOT};
 use futures_util::{SinkExt, StreamExt};
 use nudge_protocol::Message;
 use nudge_store::{
-    ChangeHash, DocStore, DocumentId, Error, NewChange, OpenOptions, SledStore, StoredDoc,
+    ChangeHash, DocStore, DocumentId, Error, Location, NewChange, OpenOptions, Store, StoredDoc,
 };
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -22,7 +22,8 @@ const DELAY: Duration = Duration::from_millis(500);
 /// A store whose flushes take `delay` and are logged with the time they completed, and
 /// whose appends fail once `broken` is set.
 struct SlowFlush {
-    inner: SledStore,
+    inner: Store,
+    path: std::path::PathBuf,
     delay: Duration,
     broken: std::sync::atomic::AtomicBool,
     completed: Mutex<Vec<Instant>>,
@@ -33,7 +34,7 @@ impl SlowFlush {
     fn refuse_when_broken(&self) -> Result<(), Error> {
         if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Error::Io {
-                path: self.inner.path().to_path_buf(),
+                path: self.path.clone(),
                 detail: "No space left on device (simulated)".into(),
             });
         }
@@ -103,16 +104,17 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A data folder with one account, its store seen through a `SlowFlush`.
-fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, SledStore, Arc<SlowFlush>, String) {
+fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, Store, Arc<SlowFlush>, String) {
     let data = tempfile::tempdir().unwrap();
-    let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
-    let records: Arc<dyn nudge_store::Records> = Arc::new(store.clone());
-    let (_, token) = nudge_server::Accounts::open(&records, &store)
+    let location = Location::Folder(data.path().to_path_buf());
+    let store = Store::open(&location, &OpenOptions::default()).unwrap();
+    let (_, token) = nudge_server::Accounts::open(&store.records(), &*store)
         .unwrap()
         .add("ana")
         .unwrap();
     let wrapped = Arc::new(SlowFlush {
         inner: store.clone(),
+        path: data.path().to_path_buf(),
         delay,
         broken: broken.into(),
         completed: Mutex::default(),
@@ -131,7 +133,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// The server library on a loopback port over `store` seen through `wrapped`; stops when
 /// the returned sender is used (or dropped).
 async fn serve(
-    store: &SledStore,
+    store: &Store,
     wrapped: &Arc<SlowFlush>,
 ) -> (
     std::net::SocketAddr,

@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use nudge_journal::automerge::{ActorId, Automerge, ChangeHash};
 use nudge_journal::{Catalog, Contacts, Journal, Now, Summary};
-use nudge_store::{DocStore, DocumentId, NewChange, OpenOptions, SledStore};
+use nudge_store::{DocumentId, Location, NewChange, OpenOptions, Store};
 
 mod restored;
 mod settings;
@@ -118,7 +118,7 @@ pub struct Replica {
 /// The store and its device-local tree, as one opening of the store gave them.
 #[derive(Clone)]
 struct Opened {
-    store: SledStore,
+    store: Store,
     local: Settings,
     /// Since when this session holds the store.
     since: Instant,
@@ -131,7 +131,7 @@ impl Opened {
             background_flush_ms: None,
             ..OpenOptions::default()
         };
-        let store = SledStore::open(&home.join("store"), &options)?;
+        let store = Store::open(&Location::Folder(home.join("store")), &options)?;
         Ok(Self {
             local: Settings::new(&store),
             store,
@@ -191,7 +191,7 @@ impl Replica {
         Ok(opened)
     }
 
-    fn store(&self) -> Result<SledStore> {
+    fn store(&self) -> Result<Store> {
         Ok(self.opened()?.store)
     }
 

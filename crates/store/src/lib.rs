@@ -10,11 +10,14 @@
 //! - [`Records`]: the second trait, small records by table and key (accounts, tokens,
 //!   devices, shares, a device's settings), durable by the same `flush`; its suite is
 //!   [`records_conformance!`].
+//! - [`Store`]: one database's documents and records behind one handle, opened by its
+//!   [`Location`]; what the server and the admin commands use.
 //! - [`SledStore`]: the backend on sled, used by the CLI and the server.
 //! - [`MemoryStore`]: an in-memory backend for tests of code above the store.
 //! - [`doc_store_conformance!`]: the test suite every backend runs.
 //! - [`DocumentId`]: automerge-repo compatible document ids.
 
+mod backend;
 mod conformance;
 mod doc_id;
 mod error;
@@ -30,10 +33,11 @@ mod sled_records;
 mod sled_store;
 mod store;
 
+pub use backend::{Backend, Check, Location, OpenOptions, Store};
 pub use doc_id::{BadDocumentId, DocumentId};
 pub use error::Error;
 pub use memory::MemoryStore;
 pub use records::{Record, Records, Table, Update, counter};
 #[cfg(feature = "sled")]
-pub use sled_store::{Check, OpenOptions, SledStore};
+pub use sled_store::SledStore;
 pub use store::{ChangeHash, DocStore, NewChange, StoredDoc};

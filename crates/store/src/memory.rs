@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::records::{Record, Records, Table, Update};
+use crate::records::{Record, Records, Update};
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
@@ -23,7 +23,7 @@ pub struct MemoryStore {
 }
 
 /// Records by table and key.
-type RecordMap = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
+type RecordMap = BTreeMap<(String, Vec<u8>), Vec<u8>>;
 
 impl MemoryStore {
     /// An empty store.
@@ -173,27 +173,27 @@ impl MemoryStore {
 }
 
 impl Records for MemoryStore {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.table(|t| t.get(&(table, key.to_vec())).cloned()))
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| t.get(&(table.to_owned(), key.to_vec())).cloned()))
     }
 
-    fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.table(|t| t.insert((table, key.to_vec()), value.to_vec())))
+    fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| t.insert((table.to_owned(), key.to_vec()), value.to_vec())))
     }
 
-    fn delete(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.table(|t| t.remove(&(table, key.to_vec()))))
+    fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.table(|t| t.remove(&(table.to_owned(), key.to_vec()))))
     }
 
     fn swap(
         &self,
-        table: Table,
+        table: &str,
         key: &[u8],
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, Error> {
         Ok(self.table(|t| {
-            let k = (table, key.to_vec());
+            let k = (table.to_owned(), key.to_vec());
             if t.get(&k).map(Vec::as_slice) != expected {
                 return false;
             }
@@ -205,9 +205,9 @@ impl Records for MemoryStore {
         }))
     }
 
-    fn update(&self, table: Table, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
+    fn update(&self, table: &str, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.table(|t| {
-            let k = (table, key.to_vec());
+            let k = (table.to_owned(), key.to_vec());
             let new = f(t.get(&k).map(Vec::as_slice));
             match &new {
                 Some(v) => t.insert(k, v.clone()),
@@ -217,12 +217,20 @@ impl Records for MemoryStore {
         }))
     }
 
-    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Record>, Error> {
+    fn scan(&self, table: &str, prefix: &[u8]) -> Result<Vec<Record>, Error> {
         Ok(self.table(|t| {
-            t.range((table, prefix.to_vec())..)
-                .take_while(|((name, k), _)| *name == table && k.starts_with(prefix))
+            t.range((table.to_owned(), prefix.to_vec())..)
+                .take_while(|((name, k), _)| name == table && k.starts_with(prefix))
                 .map(|((_, k), v)| (k.clone(), v.clone()))
                 .collect()
+        }))
+    }
+
+    fn tables(&self) -> Result<Vec<String>, Error> {
+        Ok(self.table(|t| {
+            let mut names: Vec<String> = t.keys().map(|(name, _)| name.clone()).collect();
+            names.dedup();
+            names
         }))
     }
 }

@@ -10,7 +10,8 @@
 use crate::Error;
 
 /// A table's name: ASCII letters, digits, `_` and `.` (so that every backend can use it
-/// as it is, as a sled tree or a column value).
+/// as it is, as a sled tree or a column value). Code names its tables as constants; a
+/// backup restores them by the names it carries, so the trait takes any `&str`.
 pub type Table = &'static str;
 
 /// One record: its key and value.
@@ -22,19 +23,19 @@ pub type Update<'a> = &'a mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>;
 /// Small records by table and key.
 pub trait Records: Send + Sync {
     /// The value under `key`, if there is one.
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
 
     /// Sets `key` to `value`; returns what it replaced.
-    fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error>;
 
     /// Removes `key`; returns what it held.
-    fn delete(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
 
     /// Sets `key` to `new` (`None`: removes it) only if it holds `expected` (`None`: no
     /// record); returns whether it did.
     fn swap(
         &self,
-        table: Table,
+        table: &str,
         key: &[u8],
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
@@ -42,10 +43,14 @@ pub trait Records: Send + Sync {
 
     /// Replaces the value under `key` with what `f` makes of it (`None` in and out: no
     /// record), atomically; returns the new value. `f` may run more than once.
-    fn update(&self, table: Table, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error>;
+    fn update(&self, table: &str, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error>;
 
     /// Every record whose key starts with `prefix`, in key order.
-    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Record>, Error>;
+    fn scan(&self, table: &str, prefix: &[u8]) -> Result<Vec<Record>, Error>;
+
+    /// The names of the tables that hold at least one record, sorted (for backups and
+    /// copies of a whole store).
+    fn tables(&self) -> Result<Vec<String>, Error>;
 }
 
 /// A `u64` counter kept as 8 big-endian bytes (0 when absent or malformed).
@@ -151,6 +156,20 @@ macro_rules! records_conformance {
                 assert_eq!(keys, [b"b".to_vec(), b"b1".to_vec(), b"b2".to_vec()]);
                 assert_eq!(store.scan("t", b"").unwrap().len(), 5);
                 assert!(store.scan("empty", b"").unwrap().is_empty());
+            }
+
+            #[test]
+            fn tables_lists_those_holding_records() {
+                let (_guard, store) = ($make)();
+                assert!(store.tables().unwrap().is_empty());
+                store.put("b.two", b"k", b"v").unwrap();
+                store.put("a_one", b"k", b"v").unwrap();
+                store.get("never_written", b"k").unwrap();
+                let table = String::from("c");
+                store.put(&table, b"k", b"v").unwrap();
+                assert_eq!(store.tables().unwrap(), ["a_one", "b.two", "c"]);
+                store.delete("c", b"k").unwrap();
+                assert_eq!(store.tables().unwrap(), ["a_one", "b.two"]);
             }
         }
     };

@@ -3,16 +3,16 @@
 //! together. The trees are the ones nudge always used (`accounts`, `tokens`, `local`...),
 //! so stores written before the trait read as they are.
 
-use crate::records::{Record, Records, Table, Update};
+use crate::records::{Record, Records, Update};
 use crate::{Error, SledStore};
 
 impl Records for SledStore {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let found = self.table(table)?.get(key).map_err(|e| self.io(e))?;
         Ok(found.map(|v| v.to_vec()))
     }
 
-    fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let old = self
             .table(table)?
             .insert(key, value)
@@ -20,14 +20,14 @@ impl Records for SledStore {
         Ok(old.map(|v| v.to_vec()))
     }
 
-    fn delete(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let old = self.table(table)?.remove(key).map_err(|e| self.io(e))?;
         Ok(old.map(|v| v.to_vec()))
     }
 
     fn swap(
         &self,
-        table: Table,
+        table: &str,
         key: &[u8],
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
@@ -39,7 +39,7 @@ impl Records for SledStore {
         Ok(swapped.is_ok())
     }
 
-    fn update(&self, table: Table, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
+    fn update(&self, table: &str, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
         let new = self
             .table(table)?
             .update_and_fetch(key, f)
@@ -47,7 +47,7 @@ impl Records for SledStore {
         Ok(new.map(|v| v.to_vec()))
     }
 
-    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Record>, Error> {
+    fn scan(&self, table: &str, prefix: &[u8]) -> Result<Vec<Record>, Error> {
         self.table(table)?
             .scan_prefix(prefix)
             .map(|entry| {
@@ -55,6 +55,17 @@ impl Records for SledStore {
                 Ok((k.to_vec(), v.to_vec()))
             })
             .collect()
+    }
+
+    fn tables(&self) -> Result<Vec<String>, Error> {
+        let mut names = Vec::new();
+        for name in self.application_trees()? {
+            if !self.tree(&name)?.is_empty() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 }
 

@@ -27,47 +27,19 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::pristine::{self, Pristine};
 use crate::seal::{self, Seal};
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
-use crate::{DocumentId, Error};
+use crate::{Check, DocumentId, Error, OpenOptions};
 
-/// How to open a [`SledStore`].
-#[derive(Clone, Debug)]
-pub struct OpenOptions {
-    /// How long to wait for another process to release the store before giving up.
-    pub lock_wait: Duration,
-    /// Let sled flush in the background every this many milliseconds, besides the explicit
-    /// [`DocStore::flush`] calls. A short-lived process that flushes before it reports
-    /// success needs none (and starts faster without the flusher thread).
-    pub background_flush_ms: Option<u64>,
-    /// Bytes of sled's page cache (sled's own default is 1 GiB, all of it resident once
-    /// the data has been read or written).
-    pub cache_bytes: u64,
-    /// What to check before the store is handed out (a store that fails is refused, and
-    /// its files are put back as they were).
-    pub check: Check,
-}
-
-/// How much an open checks of a store's files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Check {
-    /// That sled kept every write a flush confirmed (the seal, `seal.rs`): cheap, for
-    /// every open.
-    #[default]
-    Seal,
-    /// That too, and that every entry of every tree reads back (sled checks each page's
-    /// CRC as it reads it): a read of the whole store, for a server's start.
-    Everything,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        Self {
-            lock_wait: Duration::from_secs(3),
-            background_flush_ms: Some(500),
-            cache_bytes: 64 << 20,
-            check: Check::default(),
-        }
-    }
-}
+/// The trees the store keeps its documents in (and sled's own): no record table may use
+/// these names.
+const OWN_TREES: [&str; 7] = [
+    "log",
+    "hashes",
+    "snapshot_hashes",
+    "snapshots",
+    "snapshot_through",
+    "__sled__default",
+    seal::TREE,
+];
 
 /// A [`DocStore`] on a sled database in one folder.
 #[derive(Clone)]
@@ -84,7 +56,7 @@ pub struct SledStore {
     /// Appends compute the next sequence number before writing; one at a time per store.
     append_lock: std::sync::Arc<std::sync::Mutex<()>>,
     /// The record tables opened so far (`sled_records.rs`).
-    tables: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, sled::Tree>>>,
+    tables: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, sled::Tree>>>,
 }
 
 impl SledStore {
@@ -178,13 +150,18 @@ impl SledStore {
     }
 
     /// The sled tree of a record table, opened once.
-    pub(crate) fn table(&self, name: &'static str) -> Result<sled::Tree, Error> {
+    pub(crate) fn table(&self, name: &str) -> Result<sled::Tree, Error> {
         let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tree) = tables.get(name) {
             return Ok(tree.clone());
         }
+        if OWN_TREES.contains(&name) {
+            return Err(self.malformed(format!(
+                "a record table may not be called {name:?}: the store keeps its documents there"
+            )));
+        }
         let tree = self.tree(name)?;
-        tables.insert(name, tree.clone());
+        tables.insert(name.to_owned(), tree.clone());
         Ok(tree)
     }
 
@@ -344,21 +321,12 @@ impl SledStore {
     /// The names of the application's trees (every tree but the store's own and sled's
     /// default one), for backups.
     pub fn application_trees(&self) -> Result<Vec<String>, Error> {
-        let own = [
-            "log",
-            "hashes",
-            "snapshot_hashes",
-            "snapshots",
-            "snapshot_through",
-            "__sled__default",
-            seal::TREE,
-        ];
         Ok(self
             .db
             .tree_names()
             .into_iter()
             .filter_map(|name| String::from_utf8(name.to_vec()).ok())
-            .filter(|name| !own.contains(&name.as_str()))
+            .filter(|name| !OWN_TREES.contains(&name.as_str()))
             .collect())
     }
 

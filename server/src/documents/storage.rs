@@ -27,9 +27,10 @@ pub(super) fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
 }
 
 impl Documents {
-    /// Runs a storage call off the runtime, bounded by the storage timeout: sled can spin
-    /// for ever instead of failing when its disk fills (seen with a real full file system),
-    /// and a call that never returns must stop the server like one that fails.
+    /// Runs a storage call off the runtime, bounded by the storage timeout: the embedded
+    /// database can spin for ever instead of failing when its disk fills (seen with a real
+    /// full file system), and a call that never returns must stop the server like one that
+    /// fails.
     pub(super) async fn storage<T: Send + 'static, E: Into<anyhow::Error> + Send + 'static>(
         &self,
         what: &'static str,

@@ -8,7 +8,7 @@ use nudge_store::NewChange;
 use super::batch::{PENDING_BYTES, STARVED_AFTER};
 use automerge::sync::{State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
-use nudge_store::{MemoryStore, OpenOptions, SledStore};
+use nudge_store::{Location, MemoryStore, OpenOptions, Store};
 
 struct Conn {
     rx: mpsc::Receiver<Message>,
@@ -198,23 +198,18 @@ async fn write_and_send(actor: &mpsc::Sender<DocCommand>, conn: PeerKey, c: &mut
     send(actor, conn, c).await;
 }
 
-/// A registry over `store`, its accounts in a sled store in the returned folder.
-fn registry(
-    store: Arc<dyn DocStore>,
-    metrics: Arc<Metrics>,
-) -> (Arc<Documents>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let sled = SledStore::open(dir.path(), &OpenOptions::default()).unwrap();
-    let accounts = Accounts::open(&crate::table::records_of(&sled), &sled).unwrap();
-    let documents = Arc::new(Documents::new(
+/// A registry over `store`, its accounts in memory.
+fn registry(store: Arc<dyn DocStore>, metrics: Arc<Metrics>) -> Arc<Documents> {
+    let records = Arc::new(MemoryStore::new());
+    let accounts = Accounts::open(&(records.clone() as _), records.as_ref()).unwrap();
+    Arc::new(Documents::new(
         store,
         accounts,
         "server".into(),
         metrics,
         std::time::Duration::from_secs(30),
         std::time::Duration::from_secs(300),
-    ));
-    (documents, dir)
+    ))
 }
 
 /// Waits (up to 5 s) until `b`, answering the server, holds `heads`.
@@ -275,7 +270,6 @@ async fn gated_pair() -> (
     mpsc::Sender<DocCommand>,
     Conn,
     Conn,
-    tempfile::TempDir,
 ) {
     let (release, gate) = std::sync::mpsc::channel();
     let store = Arc::new(Gated {
@@ -283,12 +277,12 @@ async fn gated_pair() -> (
         ..Gated::default()
     });
     let id = DocumentId::random();
-    let (actor, a, b, dir) = pair_on(store.clone(), id).await;
-    (store, id, release, actor, a, b, dir)
+    let (actor, a, b) = pair_on(store.clone(), id).await;
+    (store, id, release, actor, a, b)
 }
 
 /// A pair of devices on a store that flushes at once.
-async fn pair() -> (mpsc::Sender<DocCommand>, Conn, Conn, tempfile::TempDir) {
+async fn pair() -> (mpsc::Sender<DocCommand>, Conn, Conn) {
     pair_on(Arc::new(MemoryStore::default()), DocumentId::random()).await
 }
 
@@ -296,15 +290,15 @@ async fn pair() -> (mpsc::Sender<DocCommand>, Conn, Conn, tempfile::TempDir) {
 async fn pair_on(
     store: Arc<dyn DocStore>,
     id: DocumentId,
-) -> (mpsc::Sender<DocCommand>, Conn, Conn, tempfile::TempDir) {
-    let (documents, dir) = registry(store, Arc::default());
+) -> (mpsc::Sender<DocCommand>, Conn, Conn) {
+    let documents = registry(store, Arc::default());
     let actor = documents.get(id).await.unwrap();
     let quiet = std::time::Duration::from_millis(100);
     let mut a = open(&actor, 1).await;
     let mut b = open(&actor, 2).await;
     settle(&actor, 1, &mut a, quiet).await;
     settle(&actor, 2, &mut b, quiet).await;
-    (actor, a, b, dir)
+    (actor, a, b)
 }
 
 /// Whether the connection is told to close (as too slow) within `within`.
@@ -314,7 +308,7 @@ async fn kicked(kick: &Notify, within: std::time::Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_that_stops_reading_is_disconnected() {
-    let (actor, mut a, b, _dir) = pair().await;
+    let (actor, mut a, b) = pair().await;
     for n in 0..CHANNEL as i64 + 8 {
         write_and_send(&actor, 1, &mut a, n).await;
         let want = a.doc.get_heads();
@@ -327,7 +321,7 @@ async fn a_device_that_stops_reading_is_disconnected() {
 /// without a kick (it used to be logged as "peer cannot keep up").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_to_a_connection_that_ended_drops_it_quietly() {
-    let (actor, mut a, b, _dir) = pair().await;
+    let (actor, mut a, b) = pair().await;
     let Conn { rx, kick, .. } = b;
     drop(rx);
     write_and_send(&actor, 1, &mut a, 1).await;
@@ -338,7 +332,7 @@ async fn a_relay_to_a_connection_that_ended_drops_it_quietly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_flush_holds_up_acknowledgements_not_the_relay() {
-    let (store, id, release, actor, mut a, mut b, _dir) = gated_pair().await;
+    let (store, id, release, actor, mut a, mut b) = gated_pair().await;
     // The first change's flush hangs; the other device gets the change meanwhile.
     write_and_send(&actor, 1, &mut a, 1).await;
     until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
@@ -366,7 +360,7 @@ async fn a_slow_flush_holds_up_acknowledgements_not_the_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_writing_through_every_flush_is_still_acknowledged() {
-    let (store, _, release, actor, mut a, mut b, _dir) = gated_pair().await;
+    let (store, _, release, actor, mut a, mut b) = gated_pair().await;
     write_and_send(&actor, 1, &mut a, 0).await;
     until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
     // Each time, a new change arrives before the flush under way lands.
@@ -392,7 +386,7 @@ async fn a_device_writing_through_every_flush_is_still_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_during_a_flush_reloads_what_that_flush_stored() {
-    let (_store, _, release, actor, mut a, mut b, _dir) = gated_pair().await;
+    let (_store, _, release, actor, mut a, mut b) = gated_pair().await;
     write_and_send(&actor, 1, &mut a, 1).await;
     until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
     // The other device's message panics while the change is being stored.
@@ -415,7 +409,7 @@ async fn a_panic_during_a_flush_reloads_what_that_flush_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_gathers_a_bounded_amount_while_a_flush_hangs() {
-    let (_store, _, release, actor, mut a, mut b, _dir) = gated_pair().await;
+    let (_store, _, release, actor, mut a, mut b) = gated_pair().await;
     write_and_send(&actor, 1, &mut a, 0).await;
     until_holds(&actor, 2, &mut b, &a.doc.get_heads()).await;
     // Changes of 20 KB that do not compress, while the first flush hangs.
@@ -454,7 +448,7 @@ async fn a_document_gathers_a_bounded_amount_while_a_flush_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_while_writes_keep_coming_snapshots_only_what_is_stored() {
-    let (store, id, release, actor, mut a, mut b, _dir) = gated_pair().await;
+    let (store, id, release, actor, mut a, mut b) = gated_pair().await;
     let round = 200;
     let send_round = |n: usize| n * round;
     // Messages of 200 changes (logged one by one), each arriving while the one before
@@ -506,7 +500,7 @@ async fn a_document_that_loads_slowly_holds_up_only_those_asking_for_it() {
         release: Some(std::sync::Mutex::new(gate)),
         ..Gated::default()
     });
-    let (documents, _dir) = registry(store.clone(), Arc::new(Metrics::default()));
+    let documents = registry(store.clone(), Arc::new(Metrics::default()));
     // Two connections ask for the slow document; its load hangs.
     let first = tokio::spawn({
         let documents = documents.clone();
@@ -546,7 +540,7 @@ async fn a_document_that_loads_slowly_holds_up_only_those_asking_for_it() {
 
 #[tokio::test]
 async fn a_panic_in_one_document_closes_only_its_culprit_and_reloads_from_storage() {
-    let (documents, _dir) = registry(Arc::new(MemoryStore::new()), Arc::new(Metrics::default()));
+    let documents = registry(Arc::new(MemoryStore::new()), Arc::new(Metrics::default()));
     let id = DocumentId::random();
     let other_id = DocumentId::random();
     let actor = documents.get(id).await.unwrap();
@@ -591,9 +585,12 @@ async fn a_panic_in_one_document_closes_only_its_culprit_and_reloads_from_storag
 #[tokio::test]
 async fn a_big_batch_is_stored_as_one_snapshot_and_reloads_whole() {
     let store_dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(store_dir.path(), &OpenOptions::default()).unwrap());
+    let location = Location::Folder(store_dir.path().to_path_buf());
+    let store = Store::open(&location, &OpenOptions::default())
+        .unwrap()
+        .docs();
     let metrics = Arc::new(Metrics::default());
-    let (documents, _dir) = registry(store.clone(), metrics.clone());
+    let documents = registry(store.clone(), metrics.clone());
     let id = DocumentId::random();
     let actor = documents.get(id).await.unwrap();
     let mut c = open(&actor, 1).await;

@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use futures_util::SinkExt;
 use nudge_protocol::Message;
-use nudge_store::{DocStore, DocumentId, OpenOptions, SledStore};
+use nudge_store::{DocumentId, Location, OpenOptions, Store};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -31,7 +31,8 @@ fn invite(home: &Home, name: &str, scope: &str) -> String {
 
 /// Every document in a home's store, saved uncompressed (so a byte search is honest).
 fn stored_bytes(home: &Path) -> Vec<u8> {
-    let store = SledStore::open(&home.join("store"), &OpenOptions::default()).unwrap();
+    let location = Location::Folder(home.join("store"));
+    let store = Store::open(&location, &OpenOptions::default()).unwrap();
     let mut all = Vec::new();
     for doc in store.documents().unwrap() {
         let stored = store.load(&doc).unwrap().unwrap();
@@ -164,7 +165,8 @@ fn a_hostile_buddy_cannot_change_anything() {
     let before_export = laptop.json(&["export", "--json"]);
 
     let stored = |data: &Path| {
-        let store = SledStore::open(data, &OpenOptions::default()).unwrap();
+        let location = Location::Folder(data.to_path_buf());
+        let store = Store::open(&location, &OpenOptions::default()).unwrap();
         (store.load(&view).unwrap(), store.load(&journal).unwrap())
     };
     server.kill9();

@@ -544,8 +544,9 @@ fn a_long_history_is_compacted_and_survives_a_restart() {
     }
     server.kill9();
     {
-        use nudge_store::{DocStore, OpenOptions, SledStore};
-        let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
+        use nudge_store::{Location, OpenOptions, Store};
+        let location = Location::Folder(data.path().to_path_buf());
+        let store = Store::open(&location, &OpenOptions::default()).unwrap();
         let stored = store.load(&id).unwrap().expect("the document is stored");
         assert!(stored.snapshot.is_some(), "the long log was compacted");
         // The last round came after the compaction.

@@ -4,7 +4,7 @@
 //! the old words; a following buddy moves to the new view at their next sync.
 
 use automerge::Automerge;
-use nudge_store::{DocStore, OpenOptions, SledStore};
+use nudge_store::{Location, OpenOptions, Store};
 
 use crate::server::{connect, join, runtime, sync};
 use crate::util::{Account, Home, share_token_of};
@@ -104,7 +104,8 @@ fn an_edited_title_or_a_removed_shift_leaves_no_trace_a_buddy_can_read() {
 
     let mut server = server;
     server.kill9();
-    let store = SledStore::open(data.path(), &OpenOptions::default()).unwrap();
+    let location = Location::Folder(data.path().to_path_buf());
+    let store = Store::open(&location, &OpenOptions::default()).unwrap();
     assert!(store.load(&first.parse().unwrap()).unwrap().is_none());
     assert!(store.load(&second.parse().unwrap()).unwrap().is_some());
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use nudge_journal::automerge::{ActorId, Automerge};
-use nudge_store::{DocStore, DocumentId};
+use nudge_store::DocumentId;
 
 use super::{Replica, local};
 

@@ -1,19 +1,19 @@
 //! This device's own settings (actor, journal id, name, sync positions...): table `local`
 //! of the store's [`Records`], which the same flush makes durable as the documents.
 
-use nudge_store::{Error, Records, SledStore};
+use nudge_store::{Error, Store};
 
-/// The table's name (sled's tree of that name, as it always was).
+/// The table's name (as it always was).
 const TABLE: &str = "local";
 
 /// The settings of one opened store.
 #[derive(Clone)]
 pub(super) struct Settings {
-    store: SledStore,
+    store: Store,
 }
 
 impl Settings {
-    pub(super) fn new(store: &SledStore) -> Self {
+    pub(super) fn new(store: &Store) -> Self {
         Self {
             store: store.clone(),
         }

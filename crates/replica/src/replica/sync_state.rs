@@ -3,7 +3,7 @@
 //! yet"), and the switch to the account's journal when a device adopts it.
 
 use anyhow::Result;
-use nudge_store::{DocStore, DocumentId};
+use nudge_store::DocumentId;
 
 use super::{Loaded, Replica, local, now_ms};
 

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use nudge_journal::automerge::Automerge;
 use nudge_journal::{Contacts, Journal, Summary};
-use nudge_store::{DocStore, DocumentId};
+use nudge_store::DocumentId;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
