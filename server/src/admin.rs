@@ -20,16 +20,16 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::Shared;
 use crate::accounts::AccountError;
 use crate::respond::{Body, MAX_BODY, json, presented_token, storage_failed as failed, text};
+use crate::server::Server;
 
 fn allowed(
     request: &Request<Incoming>,
-    shared: &Shared,
+    server: &Server,
     same_host: bool,
 ) -> Option<Response<Body>> {
-    let Some(secret) = &shared.config.admin_secret else {
+    let Some(secret) = &server.config().admin_secret else {
         return Some(text(StatusCode::NOT_FOUND, "admin routes are off\n"));
     };
     if !same_host {
@@ -43,7 +43,7 @@ fn allowed(
         None
     } else {
         Some(crate::respond::refused(
-            shared,
+            server,
             request,
             text(
                 StatusCode::UNAUTHORIZED,
@@ -57,17 +57,17 @@ fn allowed(
 pub async fn route(
     request: Request<Incoming>,
     rest: &str,
-    shared: &std::sync::Arc<Shared>,
+    server: &std::sync::Arc<Server>,
     same_host: bool,
 ) -> Response<Body> {
-    if let Some(refused) = allowed(&request, shared, same_host) {
+    if let Some(refused) = allowed(&request, server, same_host) {
         return refused;
     }
     let method = request.method().clone();
     let rest = rest.to_owned();
     match (method, rest.split_once('/')) {
         (Method::GET, None) if rest == "accounts" => {
-            let accounts = shared.accounts.clone();
+            let accounts = server.accounts().clone();
             let listed = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
                 for (id, name) in accounts.list()? {
@@ -96,31 +96,26 @@ pub async fn route(
                     "the body must be {\"name\": \"...\"}\n",
                 );
             };
-            let (accounts, store) = (shared.accounts.clone(), shared.store.clone());
-            let added = tokio::task::spawn_blocking(move || {
-                let added = accounts.add(&name)?;
-                store.flush()?;
-                Ok::<_, AccountError>((name, added))
-            })
-            .await;
+            let added = server
+                .records(move |state| Ok((state.accounts().add(&name)?, name)))
+                .await;
             match added {
-                Ok(Ok((name, (id, token)))) => {
+                Ok(((id, token), name)) => {
                     tracing::info!(account = %id, %name, token = %token.id(), "account added");
                     json(
                         StatusCode::CREATED,
                         json!({ "id": id, "name": name, "token": token.to_string() }),
                     )
                 }
-                Ok(Err(e @ (AccountError::Exists(_) | AccountError::BadName))) => {
+                Err(e @ (AccountError::Exists(_) | AccountError::BadName)) => {
                     text(StatusCode::CONFLICT, format!("{e}\n"))
                 }
-                Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }
         }
         (Method::POST, Some(("accounts", rest))) if rest.ends_with("/token") => {
             let name = rest.trim_end_matches("/token");
-            match shared.reissue_account_token(name).await {
+            match server.reissue_account_token(name).await {
                 Ok(Some((token, closed))) => {
                     tracing::info!(token = %token.id(), closed, "account token reissued");
                     json(
@@ -132,44 +127,24 @@ pub async fn route(
                 Err(e) => failed(e),
             }
         }
-        (Method::DELETE, Some(("accounts", name))) => {
-            let (accounts, store) = (shared.accounts.clone(), shared.store.clone());
-            let name = name.to_owned();
-            let removed = tokio::task::spawn_blocking(move || {
-                let removed = accounts.remove(&name)?;
-                if let Some(removed) = &removed {
-                    for doc in &removed.documents {
-                        store.remove(doc)?;
-                    }
-                }
-                store.flush()?;
-                Ok::<_, AccountError>(removed)
-            })
-            .await;
-            match removed {
-                Ok(Ok(Some(removed))) => {
-                    let closed = shared.close_where(|l| l.account == removed.account);
-                    for doc in &removed.documents {
-                        shared.documents.forget(doc).await;
-                    }
-                    tracing::info!(account = %removed.account, "account removed");
-                    json(
-                        StatusCode::OK,
-                        json!({
-                            "account": removed.account,
-                            "tokens_revoked": removed.tokens.len(),
-                            "documents_removed": removed.documents.len(),
-                            "connections_closed": closed,
-                        }),
-                    )
-                }
-                Ok(Ok(None)) => text(StatusCode::NOT_FOUND, "no such account\n"),
-                Ok(Err(e)) => failed(e),
-                Err(e) => failed(e),
+        (Method::DELETE, Some(("accounts", name))) => match server.remove_account(name).await {
+            Ok(Some((removed, closed))) => {
+                tracing::info!(account = %removed.account, "account removed");
+                json(
+                    StatusCode::OK,
+                    json!({
+                        "account": removed.account,
+                        "tokens_revoked": removed.tokens.len(),
+                        "documents_removed": removed.documents.len(),
+                        "connections_closed": closed,
+                    }),
+                )
             }
-        }
+            Ok(None) => text(StatusCode::NOT_FOUND, "no such account\n"),
+            Err(e) => failed(e),
+        },
         (Method::GET, None) if rest == "tokens" => {
-            let accounts = shared.accounts.clone();
+            let accounts = server.accounts().clone();
             match tokio::task::spawn_blocking(move || accounts.tokens()).await {
                 Ok(Ok(tokens)) => json(
                     StatusCode::OK,
@@ -182,7 +157,7 @@ pub async fn route(
                 Err(e) => failed(e),
             }
         }
-        (Method::DELETE, Some(("tokens", id))) => match shared.revoke(id).await {
+        (Method::DELETE, Some(("tokens", id))) => match server.revoke(id).await {
             Ok((revoked, closed)) if !revoked.is_empty() => {
                 tracing::info!(token = %id, closed, "token revoked");
                 json(
@@ -193,7 +168,7 @@ pub async fn route(
             Ok(_) => text(StatusCode::NOT_FOUND, "no such token\n"),
             Err(e) => failed(e),
         },
-        (Method::GET, None) if rest == "backup" => backup(shared),
+        (Method::GET, None) if rest == "backup" => backup(server),
         _ => text(StatusCode::NOT_FOUND, "no such admin route\n"),
     }
 }
@@ -201,9 +176,9 @@ pub async fn route(
 /// Streams a backup of the whole data folder, written on a blocking thread while the
 /// server goes on serving. A failure half way ends the stream early; the backup's missing
 /// end record tells the receiving side.
-fn backup(shared: &std::sync::Arc<Shared>) -> Response<Body> {
+fn backup(server: &std::sync::Arc<Server>) -> Response<Body> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<hyper::body::Bytes>(8);
-    let store = shared.store.clone();
+    let store = server.store().clone();
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         let out = std::io::BufWriter::with_capacity(256 << 10, Channel(tx));

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use nudge_server::Accounts;
+use nudge_server::State;
 use nudge_store::{Location, Store};
 use serde_json::{Value, json};
 
@@ -58,7 +58,7 @@ pub fn write(data: &Path, listening: SocketAddr) -> Result<String> {
 /// How accounts are managed: on the folder, or through the server that holds it.
 pub enum Admin {
     /// No server runs: the data folder itself.
-    Direct(Store),
+    Direct(Box<State>),
     /// A server runs: its admin routes.
     Running {
         /// `http://host:port`.
@@ -103,7 +103,7 @@ impl Admin {
             ..nudge_store::OpenOptions::default()
         };
         match Store::open(&Location::Folder(data.to_path_buf()), &options) {
-            Ok(store) => Ok(Self::Direct(store)),
+            Ok(store) => Ok(Self::Direct(Box::new(State::open(&store)?))),
             Err(nudge_store::Error::Locked { .. }) => {
                 let file = path(data);
                 let text = std::fs::read_to_string(&file).map_err(|_| {
@@ -166,16 +166,12 @@ impl Admin {
         serde_json::from_str(&text).map_err(|_| anyhow!("the server answered something unexpected"))
     }
 
-    fn direct(store: &Store) -> Result<Accounts> {
-        Ok(Accounts::open(&store.records(), &**store)?)
-    }
-
     /// Creates an account; returns its id and token.
     pub fn add_account(&self, name: &str) -> Result<(String, String)> {
         match self {
-            Self::Direct(store) => {
-                let (id, token) = Self::direct(store)?.add(name)?;
-                store.flush()?;
+            Self::Direct(state) => {
+                let (id, token) = state.accounts().add(name)?;
+                state.flush()?;
                 Ok((id, token.to_string()))
             }
             Self::Running { .. } => {
@@ -192,11 +188,11 @@ impl Admin {
     /// open connections of the old one closed.
     pub fn reissue(&self, name: &str) -> Result<(String, u64)> {
         match self {
-            Self::Direct(store) => {
-                let Some(token) = nudge_server::reissue_in_store(store, name)? else {
+            Self::Direct(state) => {
+                let Some((token, _)) = state.reissue_account_token(name)? else {
                     bail!("no account is called {name:?}; `nudge-server account list` shows them");
                 };
-                store.flush()?;
+                state.flush()?;
                 Ok((token.to_string(), 0))
             }
             Self::Running { .. } => {
@@ -215,8 +211,8 @@ impl Admin {
     /// Every account as (id, name, bytes its documents take).
     pub fn accounts(&self) -> Result<Vec<(String, String, u64)>> {
         match self {
-            Self::Direct(store) => {
-                let accounts = Self::direct(store)?;
+            Self::Direct(state) => {
+                let accounts = state.accounts();
                 let mut out = Vec::new();
                 for (id, name) in accounts.list()? {
                     let used = accounts.used(&id)?;
@@ -245,14 +241,11 @@ impl Admin {
     /// Removes an account; returns a line saying what went with it.
     pub fn remove_account(&self, name: &str) -> Result<String> {
         let (tokens, documents, closed) = match self {
-            Self::Direct(store) => {
-                let Some(removed) = Self::direct(store)?.remove(name)? else {
+            Self::Direct(state) => {
+                let Some(removed) = state.remove_account(name)? else {
                     bail!("no account is called {name:?}; `nudge-server account list` shows them");
                 };
-                for doc in &removed.documents {
-                    store.remove(doc)?;
-                }
-                store.flush()?;
+                state.flush()?;
                 (removed.tokens.len(), removed.documents.len(), 0)
             }
             Self::Running { .. } => {
@@ -278,7 +271,8 @@ impl Admin {
             .map(|(id, name, _)| (id, name))
             .collect();
         let raw: Vec<(String, String, String)> = match self {
-            Self::Direct(store) => Self::direct(store)?
+            Self::Direct(state) => state
+                .accounts()
                 .tokens()?
                 .into_iter()
                 .map(|t| (t.id, t.kind.tag().to_owned(), t.account))
@@ -308,11 +302,11 @@ impl Admin {
     /// Revokes a token; returns a line saying so.
     pub fn revoke(&self, id: &str) -> Result<String> {
         let closed = match self {
-            Self::Direct(store) => {
-                if nudge_server::revoke_in_store(store, id)?.is_empty() {
+            Self::Direct(state) => {
+                if state.revoke(id)?.is_empty() {
                     bail!("no token has the id {id:?}; `nudge-server token list` shows them");
                 }
-                store.flush()?;
+                state.flush()?;
                 0
             }
             Self::Running { .. } => {
@@ -371,8 +365,8 @@ pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> 
     let written = (|| -> Result<()> {
         let mut writer = std::io::BufWriter::with_capacity(256 << 10, &file);
         match Admin::open(data)? {
-            Admin::Direct(store) => {
-                nudge_server::backup::write(&store, &mut writer)?;
+            Admin::Direct(state) => {
+                nudge_server::backup::write(state.store(), &mut writer)?;
             }
             Admin::Running { base, secret, .. } => {
                 // No overall time limit: a big folder takes as long as it takes.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use nudge_protocol::admission::{self, Admission, Asking, Ownership};
+use nudge_protocol::admission::{self, Admission, Asking};
 use nudge_protocol::{Handshake, Inbound, Message, PeerKey, Step, TokenKind, inspect};
 use nudge_store::DocumentId;
 use tokio::sync::{mpsc, watch};
@@ -18,9 +18,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::Shared;
 use crate::accounts::Principal;
 use crate::documents::{CHANNEL, DocCommand};
+use crate::server::Server;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -48,8 +48,8 @@ async fn fail(ws: &mut Ws, code: CloseCode, why: &str) {
 /// Why a document's actor is gone. After a storage failure its actor ends first and the
 /// server's shutdown follows: a message that reaches the document in between is told the
 /// same as the shutdown tells every connection, not that the document closed.
-fn closed(shared: &Shared) -> String {
-    if shared.documents.failure().is_some() {
+fn closed(server: &Server) -> String {
+    if server.documents().failure().is_some() {
         crate::STORAGE_FAILED.into()
     } else {
         "document closed".into()
@@ -59,54 +59,38 @@ fn closed(shared: &Shared) -> String {
 /// Serves one authenticated websocket until it closes or the server shuts down.
 pub async fn serve(
     mut ws: Ws,
-    shared: Arc<Shared>,
+    server: Arc<Server>,
     principal: Principal,
     conn: PeerKey,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::info!(conn, account = %principal.account, token = %principal.token_id, "connected");
-    let revoked = Arc::new(tokio::sync::Notify::new());
-    shared
-        .live
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(
-            conn,
-            crate::Live {
-                token_id: principal.token_id.clone(),
-                account: principal.account.clone(),
-                close: revoked.clone(),
-            },
-        );
-    serve_authenticated(&mut ws, &shared, &principal, conn, &mut shutdown, &revoked).await;
-    shared
-        .live
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&conn);
+    let revoked = server.connected(conn, &principal);
+    serve_authenticated(&mut ws, &server, &principal, conn, &mut shutdown, &revoked).await;
+    server.disconnected(conn);
 }
 
 async fn serve_authenticated(
     ws: &mut Ws,
-    shared: &Arc<Shared>,
+    server: &Arc<Server>,
     principal: &Principal,
     conn: PeerKey,
     shutdown: &mut watch::Receiver<bool>,
     revoked: &tokio::sync::Notify,
 ) {
     // The token may have been revoked between the upgrade and now.
-    if shared
-        .accounts
+    if server
+        .accounts()
         .authenticate_id(&principal.token_id)
         .is_none()
     {
         close(ws, CloseCode::Policy, "token revoked").await;
         return;
     }
-    let Some(remote) = protocol_handshake(ws, shared).await else {
+    let Some(remote) = protocol_handshake(ws, server).await else {
         return;
     };
-    let idle = shared.config.idle_timeout;
+    let idle = server.config().idle_timeout;
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
     let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
@@ -135,7 +119,7 @@ async fn serve_authenticated(
                 }
             }
             _ = shutdown.changed() => {
-                let reason = *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner());
+                let reason = server.stop_reason();
                 close(ws, CloseCode::Away, reason).await;
                 break reason.to_owned();
             }
@@ -154,11 +138,11 @@ async fn serve_authenticated(
                 }
                 Some(message) => {
                     let bytes = message.encode();
-                    shared.metrics.messages_out.inc();
-                    shared.metrics.bytes_out.inc_by(bytes.len() as u64);
+                    server.metrics().messages_out.inc();
+                    server.metrics().bytes_out.inc_by(bytes.len() as u64);
                     // A peer that stops reading must not hold this task (and its socket)
                     // forever: a send that cannot complete in time ends the connection.
-                    match timeout(shared.config.send_timeout, ws.send(WsMessage::Binary(bytes.into()))).await {
+                    match timeout(server.config().send_timeout, ws.send(WsMessage::Binary(bytes.into()))).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break format!("sending failed: {e}"),
                         Err(_) => break "the device stopped reading".to_owned(),
@@ -170,9 +154,9 @@ async fn serve_authenticated(
                 last_heard = tokio::time::Instant::now();
                 pinged = false;
                 match inbound {
-                    Some(Ok(WsMessage::Binary(bytes))) => match counted_inspect(&bytes, shared) {
+                    Some(Ok(WsMessage::Binary(bytes))) => match counted_inspect(&bytes, server) {
                         Ok(inbound) => {
-                            if let Err(why) = route(inbound, shared, principal, conn, &remote, (&tx, &kick), &mut opened, ws).await {
+                            if let Err(why) = route(inbound, server, principal, conn, &remote, (&tx, &kick), &mut opened, ws).await {
                                 fail(ws, CloseCode::Policy, &why).await;
                                 break why;
                             }
@@ -188,7 +172,7 @@ async fn serve_authenticated(
                         break "a text message".to_owned();
                     }
                     Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
-                        shared.metrics.guard_rejections.inc();
+                        server.metrics().guard_rejections.inc();
                         let why = format!("message too large: {e}");
                         close(ws, CloseCode::Size, &why).await;
                         break why;
@@ -208,12 +192,12 @@ async fn serve_authenticated(
 }
 
 /// The guard, counted in the metrics.
-fn counted_inspect(bytes: &[u8], shared: &Shared) -> Result<Inbound, nudge_protocol::Rejection> {
-    shared.metrics.messages_in.inc();
-    shared.metrics.bytes_in.inc_by(bytes.len() as u64);
-    let inspected = inspect(bytes, &shared.config.limits);
+fn counted_inspect(bytes: &[u8], server: &Server) -> Result<Inbound, nudge_protocol::Rejection> {
+    server.metrics().messages_in.inc();
+    server.metrics().bytes_in.inc_by(bytes.len() as u64);
+    let inspected = inspect(bytes, &server.config().limits);
     if inspected.is_err() {
-        shared.metrics.guard_rejections.inc();
+        server.metrics().guard_rejections.inc();
     }
     inspected
 }
@@ -221,9 +205,9 @@ fn counted_inspect(bytes: &[u8], shared: &Shared) -> Result<Inbound, nudge_proto
 /// Waits for `join` and answers `peer`; returns the peer id the client claims. Nothing is
 /// keyed by it (sync state and access belong to the connection), so no client can take
 /// another's peer id away from it, whoever claimed it first.
-async fn protocol_handshake(ws: &mut Ws, shared: &Shared) -> Option<String> {
-    let mut handshake = Handshake::receiving(shared.server_id.clone(), None);
-    let first = timeout(shared.config.handshake_timeout, ws.next()).await;
+async fn protocol_handshake(ws: &mut Ws, server: &Server) -> Option<String> {
+    let mut handshake = Handshake::receiving(server.id().to_owned(), None);
+    let first = timeout(server.config().handshake_timeout, ws.next()).await;
     let bytes = match first {
         Ok(Some(Ok(WsMessage::Binary(bytes)))) => bytes,
         Err(_) => {
@@ -235,7 +219,7 @@ async fn protocol_handshake(ws: &mut Ws, shared: &Shared) -> Option<String> {
             return None;
         }
     };
-    let message = match counted_inspect(&bytes, shared) {
+    let message = match counted_inspect(&bytes, server) {
         Ok(inbound) => inbound.message,
         Err(e) => {
             close(ws, CloseCode::Invalid, &e.to_string()).await;
@@ -266,7 +250,7 @@ async fn protocol_handshake(ws: &mut Ws, shared: &Shared) -> Option<String> {
 #[allow(clippy::too_many_arguments)]
 async fn route(
     inbound: Inbound,
-    shared: &Arc<Shared>,
+    server: &Arc<Server>,
     principal: &Principal,
     conn: PeerKey,
     remote: &str,
@@ -275,50 +259,25 @@ async fn route(
     ws: &mut Ws,
 ) -> Result<(), String> {
     let is_request = matches!(inbound.message, Message::Request { .. });
-    if principal.kind == TokenKind::Share
-        && inbound.sync.as_ref().is_some_and(|m| !m.changes.is_empty())
-    {
-        // Refused out loud: a buddy's client must not believe its change is pending.
-        return Err("this share is read-only: changes refused, nothing stored".into());
-    }
     if let Some(sync) = inbound.sync.as_ref().filter(|m| !m.changes.is_empty()) {
-        let incoming = sync.changes.iter().map(|c| c.len() as u64).sum();
-        let used = shared
-            .accounts
-            .used(&principal.account)
-            .map_err(|e| format!("storage failed: {e}"))?;
-        admission::within_quota(used, incoming, shared.config.quota_bytes)?;
+        server.may_store(principal, sync.changes.iter().map(|c| c.len() as u64).sum())?;
     }
     match (inbound.message, inbound.document, inbound.sync) {
         (Message::Request { .. } | Message::Sync { .. }, Some(doc), Some(message)) => {
             let actor = match opened.get(&doc) {
                 Some(actor) => actor.clone(),
                 None => {
-                    let owner = shared
-                        .accounts
-                        .owner(&doc)
-                        .map_err(|e| format!("storage failed: {e}"))?;
-                    let ownership = match owner {
-                        None => Ownership::Nobody,
-                        Some(owner) if owner == principal.account => Ownership::Own,
-                        Some(_) => Ownership::Other,
-                    };
                     let asking = Asking {
                         is_request,
                         carries_changes: !message.changes.is_empty(),
                     };
-                    let access = match admission::admit(
-                        principal.kind,
-                        principal.share == Some(doc),
-                        ownership,
-                        asking,
-                    ) {
+                    let access = match server.admit(principal, &doc, asking)? {
                         Admission::Open(access) => access,
                         Admission::AnswerAsEmpty => {
                             let reply =
                                 admission::empty_reply(message).map(|reply| Message::Sync {
                                     document_id: doc.to_string(),
-                                    sender_id: shared.server_id.clone(),
+                                    sender_id: server.id().to_owned(),
                                     target_id: remote.to_owned(),
                                     data: reply.encode(),
                                 });
@@ -332,7 +291,7 @@ async fn route(
                         }
                         Admission::Unavailable => {
                             let unavailable = Message::DocUnavailable {
-                                sender_id: shared.server_id.clone(),
+                                sender_id: server.id().to_owned(),
                                 target_id: remote.to_owned(),
                                 document_id: doc.to_string(),
                             };
@@ -355,8 +314,8 @@ async fn route(
                         tx: tx.clone(),
                         kick: kick.clone(),
                     };
-                    let actor = shared
-                        .documents
+                    let actor = server
+                        .documents()
                         .open(doc, open)
                         .await
                         .map_err(|e| format!("{e:#}"))?;
@@ -367,7 +326,7 @@ async fn route(
             actor
                 .send(DocCommand::Sync { conn, message })
                 .await
-                .map_err(|_| closed(shared))
+                .map_err(|_| closed(server))
         }
         (Message::Join { .. } | Message::Peer { .. }, _, _) => {
             Err("the handshake is already complete".into())
@@ -395,7 +354,7 @@ async fn route(
                     count,
                     data,
                 };
-                actor.send(relay).await.map_err(|_| closed(shared))?;
+                actor.send(relay).await.map_err(|_| closed(server))?;
             }
             Ok(())
         }

@@ -17,10 +17,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use nudge_protocol::TokenKind;
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::accounts::AccountError;
 use crate::devices::LinkError;
 use crate::respond::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
+use crate::server::Server;
 
 /// The longest a link may be asked to live.
 const MAX_TTL_SECS: u64 = 24 * 60 * 60;
@@ -39,8 +39,8 @@ async fn body(request: Request<Incoming>) -> Result<Value, Response<Body>> {
 }
 
 /// Where devices reach this server: `--public-url`, else what the asking device used.
-pub(crate) fn public_url(request: &Request<Incoming>, shared: &Shared) -> String {
-    if let Some(url) = &shared.config.public_url {
+pub(crate) fn public_url(request: &Request<Incoming>, server: &Server) -> String {
+    if let Some(url) = &server.config().public_url {
         return url.trim_end_matches('/').to_owned();
     }
     let host = request
@@ -52,16 +52,16 @@ pub(crate) fn public_url(request: &Request<Incoming>, shared: &Shared) -> String
 }
 
 /// Serves `/v1/devices` and below.
-pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>) -> Response<Body> {
+pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>) -> Response<Body> {
     let method = request.method().clone();
     let rest = path
         .trim_start_matches("/v1/devices")
         .trim_start_matches('/')
         .to_owned();
     if method == Method::POST && rest == "join" {
-        return join(request, shared).await;
+        return join(request, server).await;
     }
-    let principal = match authenticate(shared, &request) {
+    let principal = match authenticate(server, &request) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -73,37 +73,33 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
     }
     match (method, rest.as_str()) {
         (Method::POST, "link") => {
-            let base = public_url(&request, shared);
+            let base = public_url(&request, server);
             let asked = match body(request).await {
                 Ok(v) => v.get("expires_secs").and_then(Value::as_u64),
                 Err(response) => return response,
             };
             let ttl = asked
                 .map(|s| s.clamp(1, MAX_TTL_SECS) * 1000)
-                .unwrap_or(shared.config.link_ttl.as_millis() as u64) as i64;
-            let (devices, store) = (shared.devices.clone(), shared.store.clone());
+                .unwrap_or(server.config().link_ttl.as_millis() as u64)
+                as i64;
             let account = principal.account.clone();
             let minted_by = principal.token_id.clone();
-            let created = tokio::task::spawn_blocking(move || {
-                let link = devices.create_link(&account, &minted_by, ttl)?;
-                store.flush()?;
-                Ok::<_, AccountError>(link)
-            })
-            .await;
+            let created = server
+                .records(move |state| state.devices().create_link(&account, &minted_by, ttl))
+                .await;
             match created {
-                Ok(Ok((code, expires_ms))) => {
+                Ok((code, expires_ms)) => {
                     tracing::info!(account = %principal.account, token = %principal.token_id, "device link created");
                     json(
                         StatusCode::CREATED,
                         json!({ "code": code, "expires_ms": expires_ms, "link": format!("{base}/join#{code}") }),
                     )
                 }
-                Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }
         }
         (Method::GET, "") => {
-            let (accounts, devices) = (shared.accounts.clone(), shared.devices.clone());
+            let (accounts, devices) = (server.accounts().clone(), server.devices().clone());
             let account = principal.account.clone();
             let listed = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
@@ -130,7 +126,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             }
         }
         (Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
-            let accounts = shared.accounts.clone();
+            let accounts = server.accounts().clone();
             let (account, target) = (principal.account.clone(), id.to_owned());
             let found =
                 tokio::task::spawn_blocking(move || {
@@ -157,7 +153,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                     "only the account token may revoke the account token (or the operator: `nudge-server account token NAME` issues a new one)\n",
                 );
             }
-            match shared.revoke(id).await {
+            match server.revoke(id).await {
                 Ok((revoked, closed)) => {
                     tracing::info!(token = %id, closed, by = %principal.token_id, "device revoked");
                     json(
@@ -173,7 +169,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
 }
 
 /// `POST /v1/devices/join`.
-async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body> {
+async fn join(request: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     let ip = crate::respond::peer_ip(&request);
     let value = match body(request).await {
         Ok(v) => v,
@@ -195,29 +191,18 @@ async fn join(request: Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
     if device_key.len() > 128 || code.len() > 128 {
         return text(StatusCode::BAD_REQUEST, "code or device key too long\n");
     }
-    let (devices, store) = (shared.devices.clone(), shared.store.clone());
-    let redeemed = tokio::task::spawn_blocking(move || {
-        let redeemed = devices.redeem(&code, &device_key, &name)?;
-        store.flush()?;
-        Ok::<_, AccountError>(redeemed)
-    })
-    .await;
-    match redeemed {
-        Ok(Ok(Ok(redeemed))) => {
-            if let Some(old) = &redeemed.replaced {
-                shared.close_where(|l| &l.token_id == old);
-            }
+    match server.redeem_link(code, device_key, name).await {
+        Ok(Ok(redeemed)) => {
             tracing::info!(account = %redeemed.account, token = %redeemed.token.id(), "device joined");
             json(
                 StatusCode::CREATED,
                 json!({ "token": redeemed.token.to_string(), "device_id": redeemed.token.id() }),
             )
         }
-        Ok(Ok(Err(e @ LinkError::Unknown))) => {
-            crate::respond::refused_from(shared, ip, text(StatusCode::NOT_FOUND, format!("{e}\n")))
+        Ok(Err(e @ LinkError::Unknown)) => {
+            crate::respond::refused_from(server, ip, text(StatusCode::NOT_FOUND, format!("{e}\n")))
         }
-        Ok(Ok(Err(e))) => text(StatusCode::GONE, format!("{e}\n")),
-        Ok(Err(e)) => failed(e),
+        Ok(Err(e)) => text(StatusCode::GONE, format!("{e}\n")),
         Err(e) => failed(e),
     }
 }

@@ -32,10 +32,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::Shared;
 use crate::accounts::Registered;
 use crate::capacity::Socket;
 use crate::respond::{Body, MAX_BODY, authenticate, busy, full, json, peer_ip, text, unauthorized};
+use crate::server::Server;
 
 /// Ids for websocket connections (for logs and per-connection state).
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -45,7 +45,7 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// unauthenticated (`capacity.rs`), for as long as either lasts.
 pub async fn serve(
     stream: TcpStream,
-    shared: Arc<Shared>,
+    server: Arc<Server>,
     (permit, socket): (Arc<OwnedSemaphorePermit>, Arc<Socket>),
     mut stopped: watch::Receiver<bool>,
     same_host: bool,
@@ -53,21 +53,24 @@ pub async fn serve(
 ) {
     let evictable = socket.clone();
     let service = {
-        let (shared, stopped) = (shared.clone(), stopped.clone());
+        let (server, stopped) = (server.clone(), stopped.clone());
         service_fn(move |mut request: Request<Incoming>| {
-            let client =
-                crate::throttle::client_ip(peer, request.headers(), &shared.config.trusted_proxies);
+            let client = crate::throttle::client_ip(
+                peer,
+                request.headers(),
+                &server.config().trusted_proxies,
+            );
             request
                 .extensions_mut()
                 .insert(crate::throttle::PeerIp(client));
-            let (shared, held, stopped) = (
-                shared.clone(),
+            let (server, held, stopped) = (
+                server.clone(),
                 (permit.clone(), socket.clone()),
                 stopped.clone(),
             );
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    route(request, shared, held, stopped, same_host).await,
+                    route(request, server, held, stopped, same_host).await,
                 )
             }
         })
@@ -75,7 +78,7 @@ pub async fn serve(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         // A client that sends its request headers slowly (or never) is cut off.
-        .header_read_timeout(shared.config.handshake_timeout)
+        .header_read_timeout(server.config().handshake_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
@@ -101,26 +104,26 @@ type Held = (Arc<OwnedSemaphorePermit>, Arc<Socket>);
 
 async fn route(
     request: Request<Incoming>,
-    shared: Arc<Shared>,
+    server: Arc<Server>,
     held: Held,
     stopped: watch::Receiver<bool>,
     same_host: bool,
 ) -> Response<Body> {
     let path = request.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/v1/admin/") {
-        return crate::admin::route(request, rest, &shared, same_host).await;
+        return crate::admin::route(request, rest, &server, same_host).await;
     }
     if path.starts_with("/view/") && request.method() == Method::GET {
-        return crate::view_page::route(&path, &shared, peer_ip(&request), &held.1).await;
+        return crate::view_page::route(&path, &server, peer_ip(&request), &held.1).await;
     }
     if path == "/v1/shares" || path.starts_with("/v1/shares/") {
-        return crate::shares::route(request, &path, &shared).await;
+        return crate::shares::route(request, &path, &server).await;
     }
     if path == "/v1/devices" || path.starts_with("/v1/devices/") {
-        return crate::device_routes::route(request, &path, &shared).await;
+        return crate::device_routes::route(request, &path, &server).await;
     }
     match (request.method(), path.as_str()) {
-        (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, shared, held, stopped),
+        (_, "/" | "/v1/sync") if is_upgrade(&request) => upgrade(request, server, held, stopped),
         (&Method::GET, "/join") => text(
             StatusCode::OK,
             "This is a nudge device link. On the device to add, run:\n  nudge join '<this whole link, with the part after #>'\n",
@@ -133,15 +136,15 @@ async fn route(
             StatusCode::UPGRADE_REQUIRED,
             "websocket sync only: connect a websocket client here\n",
         ),
-        (&Method::GET, "/healthz") => health(&shared).await,
-        (&Method::GET, "/metrics") if shared.config.metrics_addr.is_none() => {
-            metrics_page(&shared.metrics)
+        (&Method::GET, "/healthz") => health(&server).await,
+        (&Method::GET, "/metrics") if server.config().metrics_addr.is_none() => {
+            metrics_page(server.metrics())
         }
         (&Method::GET, "/metrics") => text(
             StatusCode::NOT_FOUND,
             "metrics are served on the address given with --metrics-listen\n",
         ),
-        (&Method::GET | &Method::PUT, "/v1/journal") => journal(request, &shared).await,
+        (&Method::GET | &Method::PUT, "/v1/journal") => journal(request, &server).await,
         (_, "/healthz" | "/metrics" | "/v1/journal") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
@@ -163,17 +166,17 @@ fn is_upgrade<B>(request: &Request<B>) -> bool {
 /// Checks the token, answers 101 and hands the upgraded stream to `connection.rs`.
 fn upgrade(
     request: Request<Incoming>,
-    shared: Arc<Shared>,
+    server: Arc<Server>,
     (permit, socket): Held,
     stopped: watch::Receiver<bool>,
 ) -> Response<Body> {
-    let mut principal = match authenticate(&shared, &request) {
+    let mut principal = match authenticate(&server, &request) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
     if principal.kind == TokenKind::Share {
         // A share token opens its one view, while it lasts.
-        match shared.shares.get(&principal.token_id) {
+        match server.shares().get(&principal.token_id) {
             Ok(Some(record)) if record.live(crate::devices::now_ms()) => {
                 principal.share = record.doc();
                 principal.expires_ms = record.expires_ms;
@@ -186,11 +189,11 @@ fn upgrade(
     let place = match socket.authenticated(principal.kind, &principal.token_id) {
         Ok(place) => place,
         Err(full) => {
-            shared.metrics.connections_refused.inc();
+            server.metrics().connections_refused.inc();
             return busy(&full);
         }
     };
-    if let Err(e) = shared.devices.touch(&principal.token_id) {
+    if let Err(e) = server.devices().touch(&principal.token_id) {
         tracing::warn!("cannot record when a device was last seen: {e}");
     }
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
@@ -219,14 +222,14 @@ fn upgrade(
         // more reads and idle connections 120 KiB less each.
         let config = WebSocketConfig::default()
             .read_buffer_size(8 << 10)
-            .max_message_size(Some(shared.config.limits.max_message_bytes))
-            .max_frame_size(Some(shared.config.limits.max_message_bytes));
+            .max_message_size(Some(server.config().limits.max_message_bytes))
+            .max_frame_size(Some(server.config().limits.max_message_bytes));
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        shared.metrics.connections.inc();
-        crate::connection::serve(ws, shared.clone(), principal, conn, stopped).await;
-        shared.metrics.connections.dec();
+        server.metrics().connections.inc();
+        crate::connection::serve(ws, server.clone(), principal, conn, stopped).await;
+        server.metrics().connections.dec();
         drop(place);
         drop(permit);
     });
@@ -293,8 +296,8 @@ pub(crate) async fn serve_metrics(
 
 /// Proves storage works end to end: a one-change document is appended, flushed, loaded
 /// back, read by Automerge and removed.
-async fn health(shared: &Shared) -> Response<Body> {
-    let store = shared.store.clone();
+async fn health(server: &Server) -> Response<Body> {
+    let store = server.store().clone();
     let checked = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         use automerge::transaction::Transactable;
         let mut doc = automerge::AutoCommit::new();
@@ -341,8 +344,8 @@ async fn health(shared: &Shared) -> Response<Body> {
 }
 
 /// `GET`/`PUT /v1/journal`: which document is the account's journal.
-async fn journal(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
-    let principal = match authenticate(shared, &request) {
+async fn journal(request: Request<Incoming>, server: &Server) -> Response<Body> {
+    let principal = match authenticate(server, &request) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -352,7 +355,7 @@ async fn journal(request: Request<Incoming>, shared: &Shared) -> Response<Body> 
             "a share token cannot use this route\n",
         );
     }
-    let accounts = shared.accounts.clone();
+    let accounts = server.accounts().clone();
     let account = principal.account.clone();
     if request.method() == Method::GET {
         return match tokio::task::spawn_blocking(move || accounts.journal(&account)).await {
@@ -381,22 +384,18 @@ async fn journal(request: Request<Incoming>, shared: &Shared) -> Response<Body> 
             "the body must be {\"journal\": \"<document id>\"}\n",
         );
     };
-    let store = shared.store.clone();
-    let registered = tokio::task::spawn_blocking(move || -> anyhow::Result<Registered> {
-        let registered = accounts.register_journal(&account, &proposed)?;
-        store.flush()?;
-        Ok(registered)
-    })
-    .await;
+    let registered = server
+        .records(move |state| state.accounts().register_journal(&account, &proposed))
+        .await;
     match registered {
-        Ok(Ok(Registered::Journal(id))) => {
+        Ok(Registered::Journal(id)) => {
             tracing::info!(account = %principal.account, journal = %id, "journal registered");
             json(
                 StatusCode::OK,
                 serde_json::json!({ "journal": id.to_string() }),
             )
         }
-        Ok(Ok(Registered::NotOwned)) => text(
+        Ok(Registered::NotOwned) => text(
             StatusCode::CONFLICT,
             "sync that document to the server before registering it as the journal\n",
         ),

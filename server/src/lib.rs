@@ -2,9 +2,12 @@
 //! account's devices over automerge-repo's websocket protocol.
 //!
 //! - [`run`]: accept loop and graceful shutdown; the caller binds the listener.
+//! - `server.rs`: the running server as one handle whose methods are the operations
+//!   (admit a document, revoke, remove an account...); `state.rs`: everything it keeps
+//!   over one store, the same code the admin commands use with the server stopped.
 //! - `connection.rs`: one websocket: token check before the upgrade, the `join`/`peer`
 //!   handshake, every message through `nudge_protocol::inspect`, routing to documents.
-//! - `documents.rs`: one actor task per loaded document, owning a `DocSession`; changes
+//! - `documents/`: one actor task per loaded document, owning a `DocSession`; changes
 //!   are appended and flushed before any sync message can acknowledge them.
 //! - `http.rs`: the HTTP routes and the websocket upgrade; `admin.rs`: accounts and
 //!   tokens while the server runs; `metrics.rs`: `/metrics`.
@@ -22,8 +25,10 @@ mod http;
 mod metrics;
 mod respond;
 mod revocation;
+mod server;
 mod share_views;
 mod shares;
+mod state;
 mod table;
 mod throttle;
 mod usage;
@@ -39,9 +44,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use accounts::{AccountError, Accounts, Principal, Registered, Removed, TokenInfo};
-use documents::Documents;
-use metrics::Metrics;
-pub use revocation::{reissue_in_store, revoke_in_store};
+use server::Server;
+pub use state::State;
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -88,6 +92,14 @@ pub struct Config {
     pub quota_bytes: Option<u64>,
 }
 
+impl Config {
+    /// Connections served at once: `max_connections`, at least 1 (and small enough for
+    /// a semaphore).
+    pub(crate) fn connections_allowed(&self) -> usize {
+        self.max_connections.clamp(1, u32::MAX as usize >> 4)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -124,102 +136,6 @@ fn refuse(stream: tokio::net::TcpStream) {
 /// Why every connection is closed when storage fails and the server stops.
 pub(crate) const STORAGE_FAILED: &str = "server stopping: storage failed";
 
-/// What every connection shares.
-pub(crate) struct Shared {
-    pub(crate) accounts: Accounts,
-    pub(crate) devices: devices::Devices,
-    pub(crate) shares: shares::Shares,
-    pub(crate) documents: Arc<Documents>,
-    pub(crate) server_id: String,
-    pub(crate) config: Config,
-    pub(crate) store: Store,
-    pub(crate) metrics: Arc<Metrics>,
-    /// Open websockets: their token id and account, and how to close them.
-    pub(crate) live: std::sync::Mutex<std::collections::HashMap<u64, Live>>,
-    /// What connections are told when the server stops.
-    pub(crate) stop_reason: std::sync::Mutex<&'static str>,
-    /// Failed credential attempts per source address.
-    pub(crate) throttle: throttle::Throttle,
-    /// Who holds how many connections.
-    pub(crate) capacity: Arc<capacity::Capacity>,
-}
-
-/// An open websocket, as revocation sees it.
-pub(crate) struct Live {
-    pub(crate) token_id: String,
-    pub(crate) account: String,
-    pub(crate) close: Arc<tokio::sync::Notify>,
-}
-
-impl Shared {
-    /// Runs `work` on the token records off the runtime, then flushes.
-    async fn on_tokens<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Accounts, &devices::Devices, &shares::Shares) -> Result<T, AccountError>
-        + Send
-        + 'static,
-    ) -> Result<T, AccountError> {
-        let (accounts, devices, shares, store) = (
-            self.accounts.clone(),
-            self.devices.clone(),
-            self.shares.clone(),
-            self.store.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let done = work(&accounts, &devices, &shares)?;
-            store.flush()?;
-            Ok(done)
-        })
-        .await
-        .map_err(|e| AccountError::Task(e.to_string()))?
-    }
-
-    /// Revokes `token` and everything it minted (`revocation.rs`), flushes, and closes
-    /// their open websockets; returns the revoked ids and how many sockets closed.
-    pub(crate) async fn revoke(&self, token: &str) -> Result<(Vec<String>, usize), AccountError> {
-        let root = token.to_owned();
-        let revoked = self
-            .on_tokens(move |accounts, devices, shares| {
-                revocation::revoke_with_minted(accounts, devices, shares, &root)
-            })
-            .await?;
-        let closed = self.close_where(|l| revoked.contains(&l.token_id));
-        if revoked.len() > 1 {
-            tracing::info!(token = %token, minted = ?&revoked[1..], "revoked what the token minted too");
-        }
-        Ok((revoked, closed))
-    }
-
-    /// A new account token for the account `name`, the old one revoked and its sockets
-    /// closed (`revocation.rs`); flushed. `None`: no such account.
-    pub(crate) async fn reissue_account_token(
-        &self,
-        name: &str,
-    ) -> Result<Option<(nudge_protocol::Token, usize)>, AccountError> {
-        let name = name.to_owned();
-        let reissued = self
-            .on_tokens(move |accounts, devices, shares| {
-                revocation::reissue_account_token(accounts, devices, shares, &name)
-            })
-            .await?;
-        Ok(reissued.map(|(token, old)| {
-            let closed = self.close_where(|l| old.contains(&l.token_id));
-            (token, closed)
-        }))
-    }
-
-    /// Closes every open websocket that `matches`; returns how many.
-    pub(crate) fn close_where(&self, matches: impl Fn(&Live) -> bool) -> usize {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        let mut closed = 0;
-        for connection in live.values().filter(|l| matches(l)) {
-            connection.close.notify_one();
-            closed += 1;
-        }
-        closed
-    }
-}
-
 /// Serves HTTP and websocket connections from `listener` until `shutdown` completes, then closes
 /// every connection with a close frame, flushes storage and returns.
 pub async fn run(
@@ -241,53 +157,28 @@ pub async fn run_with(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let records = store.records();
-    let accounts = Accounts::open(&records, &*store)?;
-    let server_id = format!("nudge-server-{}", std::process::id());
-    let metrics = Arc::new(Metrics::default());
-    let max_connections = config.max_connections.clamp(1, u32::MAX as usize >> 4);
-    let caps = capacity::Caps::for_server(max_connections, config.max_connections_per_address);
-    let shared = Arc::new(Shared {
-        documents: Arc::new(Documents::new(
-            documents,
-            accounts.clone(),
-            server_id.clone(),
-            metrics.clone(),
-            config.storage_timeout,
-            config.unload_after,
-        )),
-        devices: devices::Devices::open(&records, accounts.clone())?,
-        shares: shares::Shares::open(&records, accounts.clone())?,
-        accounts,
-        server_id,
-        config,
-        store: store.clone(),
-        metrics,
-        live: Default::default(),
-        stop_reason: std::sync::Mutex::new("server shutting down"),
-        throttle: throttle::Throttle::default(),
-        capacity: capacity::Capacity::new(caps),
-    });
+    let server = Arc::new(Server::new(&store, documents, config)?);
+    let max_connections = server.config().connections_allowed();
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let (stop, stopped) = watch::channel(false);
-    if let Some(addr) = shared.config.metrics_addr {
+    if let Some(addr) = server.config().metrics_addr {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for --metrics-listen: {e}"))?;
         tracing::info!(addr = %listener.local_addr()?, "metrics on {}", listener.local_addr()?);
         tokio::spawn(http::serve_metrics(
             listener,
-            shared.metrics.clone(),
+            server.metrics().clone(),
             stopped.clone(),
         ));
     }
-    let storage_failed = shared.documents.failed.clone();
+    let storage_failed = server.documents().failed.clone();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = storage_failed.notified() => {
-                *shared.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) = STORAGE_FAILED;
+                server.stop_because(STORAGE_FAILED);
                 break;
             }
             accepted = listener.accept() => match accepted {
@@ -297,23 +188,23 @@ pub async fn run_with(
                         refuse(stream);
                         continue;
                     };
-                    let proxy = shared.config.trusted_proxies.iter().any(|net| net.contains(&addr.ip()));
-                    let socket = match shared.capacity.accept((!proxy).then_some(addr.ip())) {
+                    let proxy = server.config().trusted_proxies.iter().any(|net| net.contains(&addr.ip()));
+                    let socket = match server.capacity().accept((!proxy).then_some(addr.ip())) {
                         Ok(socket) => Arc::new(socket),
                         Err(full) => {
                             tracing::debug!(%addr, "{full}; closing a new connection");
-                            shared.metrics.connections_refused.inc();
+                            server.metrics().connections_refused.inc();
                             refuse(stream);
                             continue;
                         }
                     };
                     tracing::debug!(%addr, "accepted");
                     let _ = stream.set_nodelay(true);
-                    let (shared, stopped) = (shared.clone(), stopped.clone());
+                    let (server, stopped) = (server.clone(), stopped.clone());
                     let same_host = stream
                         .local_addr()
                         .is_ok_and(|local| addr.ip().is_loopback() || addr.ip() == local.ip());
-                    tokio::spawn(http::serve(stream, shared, (Arc::new(permit), socket), stopped, same_host, addr.ip()));
+                    tokio::spawn(http::serve(stream, server, (Arc::new(permit), socket), stopped, same_host, addr.ip()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -331,8 +222,8 @@ pub async fn run_with(
         permits.acquire_many(max_connections as u32),
     )
     .await;
-    let failure = shared.documents.failure();
-    let storage_timeout = shared.config.storage_timeout;
+    let failure = server.documents().failure();
+    let storage_timeout = server.config().storage_timeout;
     let location = store.location().clone();
     let flushed = tokio::time::timeout(
         storage_timeout,

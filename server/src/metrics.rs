@@ -7,7 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// The server's counters, shared by every connection and document actor.
+/// The server's counters, server by every connection and document actor.
 pub struct Metrics {
     registry: Registry,
     /// Websocket connections open now.

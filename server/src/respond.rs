@@ -8,8 +8,8 @@ use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::Shared;
 use crate::accounts::Principal;
+use crate::server::Server;
 
 /// Every response body: whole (most routes) or streamed (the live view's events).
 pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
@@ -63,12 +63,12 @@ pub(crate) fn presented_token<B>(request: &Request<B>) -> Option<String> {
 /// The principal of the token a request presents; else the answer to send: 401, or 429
 /// once the client's address has failed too often. A valid token is never throttled.
 pub(crate) fn authenticate<B>(
-    shared: &Shared,
+    server: &Server,
     request: &Request<B>,
 ) -> Result<Principal, Box<Response<Body>>> {
     presented_token(request)
-        .and_then(|t| shared.accounts.authenticate(&t))
-        .ok_or_else(|| Box::new(refused(shared, request, unauthorized())))
+        .and_then(|t| server.accounts().authenticate(&t))
+        .ok_or_else(|| Box::new(refused(server, request, unauthorized())))
 }
 
 /// The client address `serve` recorded for a request.
@@ -82,27 +82,27 @@ pub(crate) fn peer_ip<B>(request: &Request<B>) -> std::net::IpAddr {
 /// Counts a failed credential (token, link code, share link, admin secret) against the
 /// client's address and answers `answer`, or 429 once that address is over its budget.
 pub(crate) fn refused<B>(
-    shared: &Shared,
+    server: &Server,
     request: &Request<B>,
     answer: Response<Body>,
 ) -> Response<Body> {
-    refused_from(shared, peer_ip(request), answer)
+    refused_from(server, peer_ip(request), answer)
 }
 
 /// [`refused`], for a request whose address was taken out already.
 pub(crate) fn refused_from(
-    shared: &Shared,
+    server: &Server,
     ip: std::net::IpAddr,
     answer: Response<Body>,
 ) -> Response<Body> {
-    shared.metrics.auth_failures.inc();
-    if shared.throttle.blocked(ip) {
+    server.metrics().auth_failures.inc();
+    if server.throttle().blocked(ip) {
         return text(
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed attempts from your address; check the token or link, then retry in a few seconds\n",
         );
     }
-    shared.throttle.failed(ip);
+    server.throttle().failed(ip);
     answer
 }
 

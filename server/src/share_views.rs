@@ -15,11 +15,11 @@ use hyper::{Request, Response, StatusCode};
 use nudge_store::{DocumentId, Store};
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::accounts::{AccountError, Accounts, Principal};
 use crate::respond::{Body, MAX_BODY, json, storage_failed as failed, text};
+use crate::server::Server;
 
-/// Why a document cannot be shared.
+/// Why a document cannot be server.
 pub(crate) enum NotShareable {
     /// It is not on the server, or not this account's.
     NotStored,
@@ -50,12 +50,12 @@ pub(crate) fn shareable(
     })
 }
 
-/// The answer to a document that cannot be shared.
+/// The answer to a document that cannot be server.
 pub(crate) fn refusal(why: NotShareable) -> Response<Body> {
     match why {
         NotShareable::NotAView => text(
             StatusCode::FORBIDDEN,
-            "only a share view document can be shared (`nudge buddy invite` makes one); never the journal or the contacts\n",
+            "only a share view document can be server (`nudge buddy invite` makes one); never the journal or the contacts\n",
         ),
         NotShareable::NotStored => text(
             StatusCode::CONFLICT,
@@ -69,7 +69,7 @@ pub(crate) async fn repoint(
     request: Request<Incoming>,
     id: &str,
     principal: &Principal,
-    shared: &Arc<Shared>,
+    server: &Arc<Server>,
 ) -> Response<Body> {
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -86,50 +86,42 @@ pub(crate) async fn repoint(
             "the body must have view_doc, a document id\n",
         );
     };
-    let (shares, accounts, store) = (
-        shared.shares.clone(),
-        shared.accounts.clone(),
-        shared.store.clone(),
-    );
     let (account, share) = (principal.account.clone(), id.to_owned());
-    let moved = tokio::task::spawn_blocking(move || {
-        let Some(mut record) = shares.get(&share)?.filter(|r| r.account == account) else {
-            return Ok(Err(None));
-        };
-        if let Err(why) = shareable(&accounts, &store, &account, &doc)? {
-            return Ok(Err(Some(why)));
-        }
-        let old = record.doc().filter(|old| *old != doc);
-        record.view_doc = doc.to_string();
-        shares.put(&share, &record)?;
-        if let Some(old) = old {
-            store.remove(&old)?;
-            // Nobody stores it again (an owner's watcher still holding it, say).
-            accounts.retire(&old)?;
-        }
-        store.flush()?;
-        Ok::<_, AccountError>(Ok(old))
-    })
-    .await;
-    match moved {
-        Ok(Ok(Ok(old))) => {
-            // Open connections hold the old document: they come back to the new one.
-            let closed = shared.close_where(|l| l.token_id == id);
-            if let Some(old) = old {
-                shared.documents.forget(&old).await;
+    let moved = server
+        .records(move |state| {
+            let shares = state.shares();
+            let Some(mut record) = shares.get(&share)?.filter(|r| r.account == account) else {
+                return Ok(Err(None));
+            };
+            if let Err(why) = shareable(state.accounts(), state.store(), &account, &doc)? {
+                return Ok(Err(Some(why)));
             }
+            let old = record.doc().filter(|old| *old != doc);
+            record.view_doc = doc.to_string();
+            shares.put(&share, &record)?;
+            if let Some(old) = old {
+                state.store().remove(&old)?;
+                // Nobody stores it again (an owner's watcher still holding it, say).
+                state.accounts().retire(&old)?;
+            }
+            Ok(Ok(old))
+        })
+        .await;
+    match moved {
+        Ok(Ok(old)) => {
+            // Open connections hold the old document: they come back to the new one.
+            let closed = server.moved_share(id, old).await;
             tracing::info!(share = %id, view = %doc, closed, "share moved to a new view");
             json(
                 StatusCode::OK,
                 json!({ "view_doc": doc.to_string(), "connections_closed": closed }),
             )
         }
-        Ok(Ok(Err(None))) => text(
+        Ok(Err(None)) => text(
             StatusCode::NOT_FOUND,
             "no share of this account has that id\n",
         ),
-        Ok(Ok(Err(Some(why)))) => refusal(why),
-        Ok(Err(e)) => failed(e),
+        Ok(Err(Some(why))) => refusal(why),
         Err(e) => failed(e),
     }
 }

@@ -21,10 +21,10 @@ use nudge_store::DocumentId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::accounts::{AccountError, Accounts};
 use crate::devices::now_ms;
 use crate::respond::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
+use crate::server::Server;
 use crate::share_views::{refusal, shareable};
 use crate::table::{RecordStore, Table};
 
@@ -174,7 +174,7 @@ fn created_by(
 }
 
 /// Serves `/v1/shares` and below.
-pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>) -> Response<Body> {
+pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>) -> Response<Body> {
     let rest = path
         .trim_start_matches("/v1/shares")
         .trim_start_matches('/')
@@ -182,14 +182,14 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
     let method = request.method().clone();
     // The share token itself, in the path: what it opens.
     if method == Method::GET && rest.starts_with("nudge_") {
-        return match shared.shares.lookup(&rest) {
+        return match server.shares().lookup(&rest) {
             Lookup::Live(record) => json(
                 StatusCode::OK,
                 json!({ "doc": record.view_doc, "scope": record.scope, "name": record.name }),
             ),
             Lookup::Expired => text(StatusCode::GONE, "this share link has expired\n"),
             Lookup::Unknown => crate::respond::refused(
-                shared,
+                server,
                 &request,
                 text(
                     StatusCode::NOT_FOUND,
@@ -198,7 +198,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             ),
         };
     }
-    let principal = match authenticate(shared, &request) {
+    let principal = match authenticate(server, &request) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -210,7 +210,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
     }
     match (method, rest.as_str()) {
         (Method::POST, "") => {
-            let base = crate::device_routes::public_url(&request, shared);
+            let base = crate::device_routes::public_url(&request, server);
             let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"),
@@ -243,41 +243,36 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
                 expires_ms: value.get("expires_ms").and_then(Value::as_i64),
                 minted_by: Some(principal.token_id.clone()),
             };
-            let (shares, accounts, store) = (
-                shared.shares.clone(),
-                shared.accounts.clone(),
-                shared.store.clone(),
-            );
-            let made = tokio::task::spawn_blocking(move || {
-                if let Err(why) = shareable(&accounts, &store, &record.account, &doc)? {
-                    return Ok(Err(why));
-                }
-                let token = shares.create(&record)?;
-                store.flush()?;
-                Ok::<_, AccountError>(Ok(token))
-            })
-            .await;
+            let made = server
+                .records(move |state| {
+                    if let Err(why) =
+                        shareable(state.accounts(), state.store(), &record.account, &doc)?
+                    {
+                        return Ok(Err(why));
+                    }
+                    Ok(Ok(state.shares().create(&record)?))
+                })
+                .await;
             match made {
-                Ok(Ok(Err(why))) => refusal(why),
-                Ok(Ok(Ok(token))) => {
+                Ok(Err(why)) => refusal(why),
+                Ok(Ok(token)) => {
                     tracing::info!(account = %principal.account, share = %token.id(), "share created");
                     json(
                         StatusCode::CREATED,
                         json!({ "id": token.id(), "token": token.to_string(), "link": format!("{base}/view/{token}") }),
                     )
                 }
-                Ok(Err(e)) => failed(e),
                 Err(e) => failed(e),
             }
         }
         (Method::PUT, id) if !id.is_empty() && !id.contains('/') => {
-            crate::share_views::repoint(request, id, &principal, shared).await
+            crate::share_views::repoint(request, id, &principal, server).await
         }
         (Method::GET, "") => {
             let (shares, devices, accounts) = (
-                shared.shares.clone(),
-                shared.devices.clone(),
-                shared.accounts.clone(),
+                server.shares().clone(),
+                server.devices().clone(),
+                server.accounts().clone(),
             );
             let account = principal.account.clone();
             let listed = tokio::task::spawn_blocking(move || {
@@ -305,7 +300,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
         }
         (Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
             let (shares, account, target) = (
-                shared.shares.clone(),
+                server.shares().clone(),
                 principal.account.clone(),
                 id.to_owned(),
             );
@@ -314,7 +309,7 @@ pub async fn route(request: Request<Incoming>, path: &str, shared: &Arc<Shared>)
             })
             .await;
             match ours {
-                Ok(Ok(true)) => match shared.revoke(id).await {
+                Ok(Ok(true)) => match server.revoke(id).await {
                     Ok((_, closed)) => {
                         tracing::info!(share = %id, closed, "share revoked");
                         json(

@@ -18,8 +18,8 @@ use nudge_journal::share::{ShareView, read_view};
 use nudge_journal::{Catalog, Settings};
 use tokio::sync::mpsc;
 
-use crate::Shared;
 use crate::respond::{Body, full};
+use crate::server::Server;
 use crate::shares::{Lookup, ShareRecord};
 
 /// How often an open event stream checks that its share still works.
@@ -201,14 +201,14 @@ pub fn fragment(view: &ShareView, today: jiff::civil::Date) -> String {
 }
 
 /// Loads and renders a share's view.
-async fn render(shared: &Arc<Shared>, record: &ShareRecord) -> anyhow::Result<String> {
+async fn render(server: &Arc<Server>, record: &ShareRecord) -> anyhow::Result<String> {
     let doc = record
         .doc()
         .ok_or_else(|| anyhow::anyhow!("the share names a bad document"))?;
-    let store = shared.store.clone();
+    let store = server.store().clone();
     let stored = tokio::task::spawn_blocking(move || store.load(&doc)).await??;
     let Some(stored) = stored else {
-        return Ok("<p class=muted>Nothing shared yet.</p>".into());
+        return Ok("<p class=muted>Nothing server yet.</p>".into());
     };
     let automerge = automerge::Automerge::load(&stored.concat())?;
     let view = read_view(&automerge)?;
@@ -218,7 +218,7 @@ async fn render(shared: &Arc<Shared>, record: &ShareRecord) -> anyhow::Result<St
 /// Serves `/view/...`.
 pub async fn route(
     path: &str,
-    shared: &Arc<Shared>,
+    server: &Arc<Server>,
     ip: std::net::IpAddr,
     socket: &Arc<crate::capacity::Socket>,
 ) -> Response<Body> {
@@ -227,7 +227,7 @@ pub async fn route(
         Some(token) => (token, true),
         None => (rest, false),
     };
-    let record = match shared.shares.lookup(token) {
+    let record = match server.shares().lookup(token) {
         Lookup::Live(record) => record,
         Lookup::Expired => {
             return page(
@@ -238,7 +238,7 @@ pub async fn route(
         }
         Lookup::Unknown => {
             return crate::respond::refused_from(
-                shared,
+                server,
                 ip,
                 page(
                     StatusCode::NOT_FOUND,
@@ -255,14 +255,14 @@ pub async fn route(
             .map(|t| t.id().to_owned())
             .unwrap_or_default();
         return match socket.authenticated(nudge_protocol::TokenKind::Share, &token_id) {
-            Ok(place) => event_stream(shared.clone(), token.to_owned(), record, place),
+            Ok(place) => event_stream(server.clone(), token.to_owned(), record, place),
             Err(full) => {
-                shared.metrics.connections_refused.inc();
+                server.metrics().connections_refused.inc();
                 crate::respond::busy(&full)
             }
         };
     }
-    let main = match render(shared, &record).await {
+    let main = match render(server, &record).await {
         Ok(main) => main,
         Err(e) => {
             tracing::warn!(share = %record.name, "cannot render a share view: {e:#}");
@@ -274,9 +274,9 @@ pub async fn route(
         }
     };
     let title = if record.name.is_empty() {
-        "Shared progress".to_owned()
+        "Server progress".to_owned()
     } else {
-        format!("Progress shared with {}", record.name)
+        format!("Progress server with {}", record.name)
     };
     page(
         StatusCode::OK,
@@ -304,19 +304,19 @@ fn sse(event: &str, data: &str) -> Bytes {
 /// The live stream: the page's main part now, then again after every stored change to the
 /// view; `gone` (and the end) once the share stops working.
 fn event_stream(
-    shared: Arc<Shared>,
+    server: Arc<Server>,
     token: String,
     record: ShareRecord,
     place: crate::capacity::Authenticated,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(8);
-    let mut updates = shared.documents.updates.subscribe();
+    let mut updates = server.documents().updates.subscribe();
     let doc = record.doc();
     tokio::spawn(async move {
         // Held for as long as the stream lasts.
         let _place = place;
         let mut quiet_since = tokio::time::Instant::now();
-        if let Ok(main) = render(&shared, &record).await
+        if let Ok(main) = render(&server, &record).await
             && tx.send(sse("view", &main)).await.is_err()
         {
             return;
@@ -332,7 +332,7 @@ fn event_stream(
                     Err(_) => return,
                 },
                 _ = recheck.tick() => {
-                    match shared.shares.lookup(&token) {
+                    match server.shares().lookup(&token) {
                         // Moved to a new view (`share_views.rs`): the page's EventSource
                         // comes back by itself, to the new one.
                         Lookup::Live(now) if now.view_doc != record.view_doc => return,
@@ -360,7 +360,7 @@ fn event_stream(
                 quiet_since = tokio::time::Instant::now();
             }
             if changed
-                && let Ok(main) = render(&shared, &record).await
+                && let Ok(main) = render(&server, &record).await
                 && tx.send(sse("view", &main)).await.is_err()
             {
                 return;

@@ -80,6 +80,22 @@ pub fn within_quota(used: u64, incoming: u64, quota: Option<u64>) -> Result<(), 
     }
 }
 
+/// Whether a principal holding a token of `kind` may store `incoming` bytes of changes,
+/// its account having `used` bytes of its `quota` (`None`: no quota): a share is read-only
+/// (refused out loud, so that a buddy's client never believes its change is pending), and
+/// the rest is [`within_quota`]. `used` is asked only for a token that may write.
+pub fn may_store(
+    kind: TokenKind,
+    used: impl FnOnce() -> Result<u64, String>,
+    incoming: u64,
+    quota: Option<u64>,
+) -> Result<(), String> {
+    if kind == TokenKind::Share {
+        return Err("this share is read-only: changes refused, nothing stored".into());
+    }
+    within_quota(used()?, incoming, quota)
+}
+
 /// What an empty document with a fresh sync state answers to `message`: our heads are
 /// none, so the peer's next message carries its changes. Holds nothing afterwards.
 pub fn empty_reply(message: SyncMessage) -> Option<SyncMessage> {
@@ -140,6 +156,21 @@ mod tests {
                 }
                 assert_eq!(admit(TokenKind::Share, false, owner, asking), Unavailable);
             }
+        }
+    }
+
+    #[test]
+    fn only_a_share_is_refused_every_write_and_the_rest_meet_the_quota() {
+        let untouched = || -> Result<u64, String> { panic!("a share's usage is never read") };
+        let refused = may_store(TokenKind::Share, untouched, 1, None).unwrap_err();
+        assert!(refused.contains("read-only"), "{refused}");
+        for kind in [TokenKind::Account, TokenKind::Device] {
+            assert_eq!(may_store(kind, || Ok(0), 10, Some(10)), Ok(()));
+            assert!(may_store(kind, || Ok(1), 10, Some(10)).is_err());
+            assert_eq!(
+                may_store(kind, || Err("storage failed".into()), 1, None),
+                Err("storage failed".into())
+            );
         }
     }
 

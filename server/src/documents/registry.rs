@@ -85,7 +85,7 @@ impl Documents {
         }
     }
 
-    /// The loading gate of `doc`, shared by everyone asking for it at the moment.
+    /// The loading gate of `doc`, server by everyone asking for it at the moment.
     pub(super) fn gate(&self, doc: DocumentId) -> Arc<Mutex<()>> {
         let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(gate) = loading.get(&doc).and_then(std::sync::Weak::upgrade) {

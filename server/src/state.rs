@@ -1,0 +1,124 @@
+//! Everything the server keeps, over one [`Store`]: the documents and the record tables
+//! (accounts, tokens, devices, link codes, shares, usage), and the operations that change
+//! several of them at once. Synchronous and free of sockets: the running server calls it
+//! off the runtime ([`crate::server::Server::records`]), which then closes sockets and
+//! forgets documents; the admin commands call it directly when no server holds the store.
+//! Either way the same rule runs, written once. The caller flushes.
+
+use nudge_store::Store;
+
+use crate::accounts::{AccountError, Accounts, Removed};
+use crate::devices::Devices;
+use crate::shares::Shares;
+
+/// The server's state in one store. Cheap to clone: every clone is the same store.
+#[derive(Clone)]
+pub struct State {
+    store: Store,
+    accounts: Accounts,
+    devices: Devices,
+    shares: Shares,
+}
+
+impl State {
+    /// The state kept in `store` (an older store's usage figures are counted once here).
+    pub fn open(store: &Store) -> Result<Self, AccountError> {
+        let records = store.records();
+        let accounts = Accounts::open(&records, &**store)?;
+        Ok(Self {
+            devices: Devices::open(&records, accounts.clone())?,
+            shares: Shares::open(&records, accounts.clone())?,
+            accounts,
+            store: store.clone(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Accounts, tokens and who owns which document.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Device links and device names.
+    pub(crate) fn devices(&self) -> &Devices {
+        &self.devices
+    }
+
+    /// Share links.
+    pub(crate) fn shares(&self) -> &Shares {
+        &self.shares
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), AccountError> {
+        Ok(self.store.flush()?)
+    }
+
+    /// Removes the account called `name`: its tokens (with their device and share
+    /// records), its documents and its figures. `None`: no such account.
+    pub fn remove_account(&self, name: &str) -> Result<Option<Removed>, AccountError> {
+        let Some(removed) = self.accounts.remove(name)? else {
+            return Ok(None);
+        };
+        for token in &removed.tokens {
+            self.devices.forget(token)?;
+            self.shares.forget(token)?;
+        }
+        for doc in &removed.documents {
+            self.store.remove(doc)?;
+        }
+        Ok(Some(removed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shares::ShareRecord;
+    use nudge_store::{DocumentId, Location, NewChange, OpenOptions};
+
+    #[test]
+    fn removing_an_account_takes_its_tokens_records_and_documents() {
+        let store = Store::open(&Location::Memory, &OpenOptions::default()).unwrap();
+        let state = State::open(&store).unwrap();
+        let (account, token) = state.accounts().add("ana").unwrap();
+        let (_, other) = state.accounts().add("bo").unwrap();
+        let view = DocumentId::random();
+        store
+            .append(
+                &view,
+                &[NewChange {
+                    hash: [1; 32],
+                    bytes: vec![1, 2, 3],
+                }],
+            )
+            .unwrap();
+        state.accounts().claim(&view, &account).unwrap();
+        let share = state
+            .shares()
+            .create(&ShareRecord {
+                account: account.clone(),
+                view_doc: view.to_string(),
+                scope: "counts".into(),
+                name: "Bo".into(),
+                created_ms: 0,
+                expires_ms: None,
+                minted_by: Some(token.id().to_owned()),
+            })
+            .unwrap();
+
+        let removed = state.remove_account("ana").unwrap().unwrap();
+        assert_eq!(removed.documents, [view]);
+        assert!(removed.tokens.contains(&share.id().to_owned()));
+        assert!(state.shares().get(share.id()).unwrap().is_none());
+        assert!(store.load(&view).unwrap().is_none());
+        assert!(state.accounts().authenticate(&token.to_string()).is_none());
+        // Nobody else's.
+        assert!(state.accounts().authenticate(&other.to_string()).is_some());
+        assert!(state.remove_account("ana").unwrap().is_none());
+    }
+}
