@@ -202,12 +202,18 @@ impl Accounts {
         self.usage.used(account)
     }
 
-    /// Records that `account` owns `doc` (first delivery of changes). The caller flushes.
-    pub fn claim(&self, doc: &DocumentId, account: &str) -> Result<(), AccountError> {
-        // A document owned already stays its owner's.
-        self.owners
-            .swap(doc.as_bytes(), None, Some(account.as_bytes()))?;
-        Ok(())
+    /// Records that `account` owns `doc`, which nobody owned (its first delivery of
+    /// changes); returns whether `account` owns it now. A document owned already stays
+    /// its owner's, so of two accounts claiming one id at once only one gets it. The
+    /// caller flushes (the flush that stores the changes does).
+    pub fn claim(&self, doc: &DocumentId, account: &str) -> Result<bool, AccountError> {
+        if self
+            .owners
+            .swap(doc.as_bytes(), None, Some(account.as_bytes()))?
+        {
+            return Ok(true);
+        }
+        Ok(self.owner(doc)?.as_deref() == Some(account))
     }
 }
 

@@ -309,7 +309,6 @@ async fn route(
                     let open = DocCommand::Open {
                         conn,
                         remote: remote.to_owned(),
-                        account: principal.account.clone(),
                         access,
                         tx: tx.clone(),
                         kick: kick.clone(),

@@ -273,21 +273,35 @@ impl Server {
         doc: &DocumentId,
         asking: Asking,
     ) -> Result<Admission, String> {
-        let owner = self
-            .accounts()
-            .owner(doc)
-            .map_err(|e| format!("storage failed: {e}"))?;
+        let failed = |e: AccountError| format!("storage failed: {e}");
+        let owner = self.accounts().owner(doc).map_err(failed)?;
         let ownership = match owner {
             None => Ownership::Nobody,
             Some(owner) if owner == principal.account => Ownership::Own,
             Some(_) => Ownership::Other,
         };
-        Ok(admission::admit(
-            principal.kind,
-            principal.share == Some(*doc),
-            ownership,
-            asking,
-        ))
+        let decide = |ownership| {
+            admission::admit(
+                principal.kind,
+                principal.share == Some(*doc),
+                ownership,
+                asking,
+            )
+        };
+        let decision = decide(ownership);
+        // Opening a document nobody owns (to deliver its first changes) makes it the
+        // account's, here and nowhere else; an account that lost the race to another
+        // is asked about as the other's.
+        if ownership == Ownership::Nobody && matches!(decision, Admission::Open(_)) {
+            let ours = self
+                .accounts()
+                .claim(doc, &principal.account)
+                .map_err(failed)?;
+            if !ours {
+                return Ok(decide(Ownership::Other));
+            }
+        }
+        Ok(decision)
     }
 
     /// Whether `principal` may deliver `incoming` bytes of changes at all (read-only
@@ -299,5 +313,69 @@ impl Server {
                 .map_err(|e| format!("storage failed: {e}"))
         };
         admission::may_store(principal.kind, used, incoming, self.config.quota_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nudge_store::{Location, OpenOptions};
+
+    const DELIVERY: Asking = Asking {
+        is_request: false,
+        carries_changes: true,
+    };
+    const SYNC: Asking = Asking {
+        is_request: false,
+        carries_changes: false,
+    };
+
+    #[tokio::test]
+    async fn the_first_account_to_deliver_to_a_new_id_owns_it_and_no_other_gets_in() {
+        let store = Store::open(&Location::Memory, &OpenOptions::default()).unwrap();
+        let server = Server::new(&store, store.docs(), Config::default()).unwrap();
+        let principal = |name: &str| {
+            let (_, token) = server.accounts().add(name).unwrap();
+            server.accounts().authenticate(&token.to_string()).unwrap()
+        };
+        let (ana, bo) = (principal("ana"), principal("bo"));
+        let doc = DocumentId::random();
+        // Asking without changes claims nothing.
+        assert_eq!(server.admit(&bo, &doc, SYNC), Ok(Admission::AnswerAsEmpty));
+        assert_eq!(server.accounts().owner(&doc).unwrap(), None);
+        assert_eq!(
+            server.admit(&ana, &doc, DELIVERY),
+            Ok(Admission::Open(nudge_protocol::Access::ReadWrite))
+        );
+        assert_eq!(
+            server.accounts().owner(&doc).unwrap(),
+            Some(ana.account.clone())
+        );
+        // Bo, a moment later, finds it as another account's.
+        assert_eq!(
+            server.admit(&bo, &doc, DELIVERY),
+            Ok(Admission::Unavailable)
+        );
+        assert_eq!(server.admit(&bo, &doc, SYNC), Ok(Admission::AnswerAsEmpty));
+        assert_eq!(
+            server.admit(&ana, &doc, SYNC),
+            Ok(Admission::Open(nudge_protocol::Access::ReadWrite))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_share_may_store_nothing_and_a_device_only_within_its_quota() {
+        let store = Store::open(&Location::Memory, &OpenOptions::default()).unwrap();
+        let config = Config {
+            quota_bytes: Some(100),
+            ..Config::default()
+        };
+        let server = Server::new(&store, store.docs(), config).unwrap();
+        let (_, token) = server.accounts().add("ana").unwrap();
+        let mut ana = server.accounts().authenticate(&token.to_string()).unwrap();
+        assert_eq!(server.may_store(&ana, 100), Ok(()));
+        assert!(server.may_store(&ana, 101).is_err());
+        ana.kind = nudge_protocol::TokenKind::Share;
+        assert!(server.may_store(&ana, 1).unwrap_err().contains("read-only"));
     }
 }

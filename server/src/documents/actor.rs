@@ -15,8 +15,8 @@ use super::{DocCommand, Documents, Peer};
 
 /// What handling one command came to.
 enum Handled {
-    /// The session's actions, and the connection whose command it was.
-    Actions(Option<PeerKey>, Vec<Action>),
+    /// The session's actions.
+    Actions(Vec<Action>),
     /// Nothing for the session to do.
     Nothing,
     /// Handling the connection's message panicked, with the panic's message.
@@ -162,9 +162,9 @@ impl Documents {
             let mut handled = 0;
             while let Some(command) = next.take() {
                 handled += 1;
-                let (from, actions) = match self.handle(doc, command, &mut session, &mut peers) {
-                    Handled::Actions(from, actions) => (from, actions),
-                    Handled::Nothing => (None, Vec::new()),
+                let actions = match self.handle(doc, command, &mut session, &mut peers) {
+                    Handled::Actions(actions) => actions,
+                    Handled::Nothing => Vec::new(),
                     Handled::Panicked(culprit, why) => {
                         // What is being stored lands first, so that the reload has it.
                         // Changes applied and not handed to a flush go with the discarded
@@ -181,15 +181,14 @@ impl Documents {
                         match self.recover(doc, &mut peers, culprit, why).await {
                             Some((fresh, actions)) => {
                                 session = fresh;
-                                (None, actions)
+                                actions
                             }
                             None => return,
                         }
                     }
                 };
                 for action in actions {
-                    let account = || from.and_then(|c| peers.get(&c)).map(|p| p.account.clone());
-                    match pending.gather(action, account) {
+                    match pending.gather(action) {
                         Some(other) => self.carry_out(doc, other, &mut session, &mut peers),
                         None => delivered = true,
                     }
@@ -228,7 +227,6 @@ impl Documents {
         let Pending {
             changes,
             snapshot,
-            claimant,
             since,
             ..
         } = std::mem::take(pending);
@@ -236,7 +234,7 @@ impl Documents {
         self.metrics.batched_changes.observe(count as f64);
         let batch = session.seal();
         let me = self.clone();
-        let task = tokio::spawn(async move { me.persist(doc, snapshot, changes, claimant).await });
+        let task = tokio::spawn(async move { me.persist(doc, snapshot, changes).await });
         Flight {
             task,
             batch,
@@ -254,33 +252,23 @@ impl Documents {
         peers: &mut HashMap<PeerKey, Peer>,
     ) -> Handled {
         let done = |conn: PeerKey, result: Result<Vec<Action>, String>| match result {
-            Ok(actions) => Handled::Actions(Some(conn), actions),
+            Ok(actions) => Handled::Actions(actions),
             Err(why) => Handled::Panicked(conn, why),
         };
         match command {
             DocCommand::Open {
                 conn,
                 remote,
-                account,
                 access,
                 tx,
                 kick,
             } => {
-                // Until ownership is recorded (at the first persisted change), a document
-                // nobody owns is open to one account only: another cannot slip changes in.
-                if peers.values().any(|p| p.account != account) {
-                    let _ = tx.try_send(Message::DocUnavailable {
-                        sender_id: self.server_id.clone(),
-                        target_id: remote,
-                        document_id: doc.to_string(),
-                    });
-                    return Handled::Nothing;
-                }
+                // Only the owner's connections get here: opening a document nobody owned
+                // made it the account's (`Server::admit`).
                 peers.insert(
                     conn,
                     Peer {
                         remote,
-                        account,
                         access,
                         tx,
                         kick,

@@ -26,9 +26,6 @@ pub(super) struct Pending {
     pub(super) changes: Vec<automerge::Change>,
     /// A big batch, as the whole document: it holds the `changes` before it.
     pub(super) snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)>,
-    /// The account of the first connection that delivered changes (it claims the
-    /// document if nobody owns it).
-    pub(super) claimant: Option<String>,
     /// The bytes of `changes` and `snapshot`.
     pub(super) bytes: usize,
     /// When the first of them arrived (`nudge_ack_latency_seconds`).
@@ -40,13 +37,9 @@ impl Pending {
         self.changes.is_empty() && self.snapshot.is_none()
     }
 
-    /// Takes a persist request into the batch (`claimant` says whose account delivered
-    /// it); hands back any other action, for the caller to carry out.
-    pub(super) fn gather(
-        &mut self,
-        action: Action,
-        claimant: impl FnOnce() -> Option<String>,
-    ) -> Option<Action> {
+    /// Takes a persist request into the batch; hands back any other action, for the
+    /// caller to carry out.
+    pub(super) fn gather(&mut self, action: Action) -> Option<Action> {
         match action {
             Action::Persist(new) => {
                 self.bytes += new.iter().map(|c| c.raw_bytes().len()).sum::<usize>();
@@ -71,9 +64,6 @@ impl Pending {
             other => return Some(other),
         }
         self.since.get_or_insert_with(std::time::Instant::now);
-        if self.claimant.is_none() {
-            self.claimant = claimant();
-        }
         None
     }
 }
@@ -138,22 +128,15 @@ mod tests {
         assert!(pending.is_empty());
         let all = changes(3);
         let bytes: usize = all[..2].iter().map(|c| c.raw_bytes().len()).sum();
-        let claimed = pending.gather(Action::Persist(all[..2].to_vec()), || Some("ana".into()));
-        assert!(claimed.is_none());
+        assert!(pending.gather(Action::Persist(all[..2].to_vec())).is_none());
         assert_eq!(pending.bytes, bytes);
-        assert_eq!(pending.claimant.as_deref(), Some("ana"));
-        // The first claimant stays.
-        pending.gather(Action::Persist(all[2..].to_vec()), || Some("bo".into()));
-        assert_eq!(pending.claimant.as_deref(), Some("ana"));
+        pending.gather(Action::Persist(all[2..].to_vec()));
         let snapshot = vec![1u8; 40];
         let new = vec![automerge::ChangeHash([9; 32])];
-        pending.gather(
-            Action::PersistSnapshot {
-                snapshot: snapshot.clone(),
-                new: new.clone(),
-            },
-            || None,
-        );
+        pending.gather(Action::PersistSnapshot {
+            snapshot: snapshot.clone(),
+            new: new.clone(),
+        });
         assert!(pending.changes.is_empty(), "the snapshot holds them");
         let (bytes, covered) = pending.snapshot.clone().unwrap();
         assert_eq!(bytes, snapshot);
@@ -165,7 +148,7 @@ mod tests {
     #[test]
     fn other_actions_are_handed_back() {
         let mut pending = Pending::default();
-        let back = pending.gather(Action::Reject(7, "no".into()), || None);
+        let back = pending.gather(Action::Reject(7, "no".into()));
         assert!(matches!(back, Some(Action::Reject(7, _))));
         assert!(pending.is_empty());
         assert!(pending.since.is_none());

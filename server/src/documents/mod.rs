@@ -41,8 +41,6 @@ pub enum DocCommand {
         conn: PeerKey,
         /// The peer id it claimed in `join` (used as `targetId` only).
         remote: String,
-        /// Its account.
-        account: String,
         /// What it may do.
         access: Access,
         /// Where to send its messages.
@@ -83,7 +81,6 @@ pub enum DocCommand {
 
 struct Peer {
     remote: String,
-    account: String,
     access: Access,
     tx: mpsc::Sender<Message>,
     kick: Arc<Notify>,

@@ -84,7 +84,6 @@ impl Documents {
         doc: DocumentId,
         snapshot: Option<(Vec<u8>, Vec<automerge::ChangeHash>)>,
         changes: Vec<automerge::Change>,
-        claimant: Option<String>,
     ) -> anyhow::Result<usize> {
         let store = self.store.clone();
         let accounts = self.accounts.clone();
@@ -108,11 +107,6 @@ impl Documents {
                     })
                     .collect();
                 store.append(&doc, &new)?;
-                if let Some(account) = claimant
-                    && accounts.owner(&doc)?.is_none()
-                {
-                    accounts.claim(&doc, &account)?;
-                }
                 // The owner's figure for the quota, in the same flush.
                 if let Some(size) = snapshot_size {
                     accounts.resized(&doc, size)?;

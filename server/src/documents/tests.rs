@@ -24,7 +24,6 @@ async fn open(actor: &mpsc::Sender<DocCommand>, conn: PeerKey) -> Conn {
         .send(DocCommand::Open {
             conn,
             remote: format!("peer{conn}"),
-            account: "acct".into(),
             access: Access::ReadWrite,
             tx,
             kick: kick.clone(),
