@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::accounts::Principal;
-use crate::documents::{CHANNEL, DocCommand};
+use crate::documents::{CHANNEL, DocCommand, Event};
 use crate::server::Server;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
@@ -93,7 +93,7 @@ async fn serve_authenticated(
     let idle = server.config().idle_timeout;
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged = false;
-    let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
+    let (tx, mut rx) = mpsc::channel::<Event>(CHANNEL);
     let kick = Arc::new(tokio::sync::Notify::new());
     let mut opened: HashMap<DocumentId, mpsc::Sender<DocCommand>> = HashMap::new();
     // A share that expires closes its connections then, not only at the next upgrade.
@@ -132,12 +132,12 @@ async fn serve_authenticated(
                 break "too slow: messages were piling up".to_owned();
             }
             outbound = rx.recv() => match outbound {
-                Some(Message::Error { message }) => {
-                    fail(ws, CloseCode::Policy, &message).await;
-                    break message;
+                Some(Event::Dropped(why)) => {
+                    fail(ws, CloseCode::Policy, &why).await;
+                    break why;
                 }
-                Some(message) => {
-                    let bytes = message.encode();
+                Some(event) => {
+                    let bytes = wire(event, server.id(), &remote).encode();
                     server.metrics().messages_out.inc();
                     server.metrics().bytes_out.inc_by(bytes.len() as u64);
                     // A peer that stops reading must not hold this task (and its socket)
@@ -189,6 +189,34 @@ async fn serve_authenticated(
         let _ = doc.send(DocCommand::Close { conn }).await;
     }
     tracing::info!(conn, %ended, "disconnected");
+}
+
+/// The wire message for what a document told this connection: from the server (or, for
+/// a relayed ephemeral message, from the peer that sent it) to `remote`.
+fn wire(event: Event, server_id: &str, remote: &str) -> Message {
+    match event {
+        Event::Sync { doc, data } => Message::Sync {
+            document_id: doc.to_string(),
+            sender_id: server_id.to_owned(),
+            target_id: remote.to_owned(),
+            data,
+        },
+        Event::Ephemeral {
+            doc,
+            sender,
+            session_id,
+            count,
+            data,
+        } => Message::Ephemeral {
+            sender_id: sender,
+            target_id: remote.to_owned(),
+            count,
+            session_id,
+            document_id: doc.to_string(),
+            data,
+        },
+        Event::Dropped(message) => Message::Error { message },
+    }
 }
 
 /// The guard, counted in the metrics.
@@ -254,7 +282,7 @@ async fn route(
     principal: &Principal,
     conn: PeerKey,
     remote: &str,
-    (tx, kick): (&mpsc::Sender<Message>, &Arc<tokio::sync::Notify>),
+    (tx, kick): (&mpsc::Sender<Event>, &Arc<tokio::sync::Notify>),
     opened: &mut HashMap<DocumentId, mpsc::Sender<DocCommand>>,
     ws: &mut Ws,
 ) -> Result<(), String> {
@@ -308,7 +336,6 @@ async fn route(
                     }
                     let open = DocCommand::Open {
                         conn,
-                        remote: remote.to_owned(),
                         access,
                         tx: tx.clone(),
                         kick: kick.clone(),
@@ -349,6 +376,7 @@ async fn route(
             if let Some(actor) = opened.get(&doc) {
                 let relay = DocCommand::Ephemeral {
                     conn,
+                    sender: remote.to_owned(),
                     session_id,
                     count,
                     data,

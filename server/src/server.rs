@@ -64,7 +64,6 @@ impl Server {
             documents: Arc::new(Documents::new(
                 documents,
                 state.accounts().clone(),
-                id.clone(),
                 metrics.clone(),
                 config.storage_timeout,
                 config.unload_after,

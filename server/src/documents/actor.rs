@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nudge_protocol::{Action, Batch, DocSession, Message, PeerKey};
+use nudge_protocol::{Action, Batch, DocSession, PeerKey};
 use nudge_store::DocumentId;
 use tokio::sync::mpsc;
 
 use super::batch::{self, Pending};
-use super::{DocCommand, Documents, Peer};
+use super::{DocCommand, Documents, Event, Peer};
 
 /// What handling one command came to.
 enum Handled {
@@ -35,7 +35,7 @@ struct Flight {
 }
 
 /// What the actor waits for.
-enum Event {
+enum Wake {
     /// The flight landed: stored, with the count of changes since the last snapshot, or not.
     Landed(anyhow::Result<usize>),
     Command(Option<DocCommand>),
@@ -77,18 +77,18 @@ impl Documents {
             let accepting =
                 batch::accepting(closed, flight.as_ref().map(|f| f.drain), pending.bytes);
             let event = match flight.as_mut() {
-                Some(f) if !accepting => Event::Landed(stored((&mut f.task).await)),
+                Some(f) if !accepting => Wake::Landed(stored((&mut f.task).await)),
                 Some(f) => tokio::select! {
                     // A landed flight first: its acknowledgements, and the next flight.
                     biased;
-                    joined = &mut f.task => Event::Landed(stored(joined)),
-                    command = rx.recv() => Event::Command(command),
+                    joined = &mut f.task => Wake::Landed(stored(joined)),
+                    command = rx.recv() => Wake::Command(command),
                 },
                 None if closed => return,
                 // Nobody has it open: it leaves memory after `unload_after` of that.
                 None if peers.is_empty() => {
                     match tokio::time::timeout(self.unload_after, rx.recv()).await {
-                        Ok(command) => Event::Command(command),
+                        Ok(command) => Wake::Command(command),
                         Err(_) => {
                             if self.unload(doc, &rx, &own).await {
                                 return;
@@ -97,10 +97,10 @@ impl Documents {
                         }
                     }
                 }
-                None => Event::Command(rx.recv().await),
+                None => Wake::Command(rx.recv().await),
             };
             let first = match event {
-                Event::Landed(result) => {
+                Wake::Landed(result) => {
                     let Some(landed) = flight.take() else {
                         continue;
                     };
@@ -147,11 +147,11 @@ impl Documents {
                     }
                     continue;
                 }
-                Event::Command(None) => {
+                Wake::Command(None) => {
                     closed = true;
                     continue;
                 }
-                Event::Command(Some(first)) => first,
+                Wake::Command(Some(first)) => first,
             };
             // Group commit: every command already waiting is handled before one store and
             // flush covers all the changes they delivered. Their senders hear nothing
@@ -258,22 +258,13 @@ impl Documents {
         match command {
             DocCommand::Open {
                 conn,
-                remote,
                 access,
                 tx,
                 kick,
             } => {
                 // Only the owner's connections get here: opening a document nobody owned
                 // made it the account's (`Server::admit`).
-                peers.insert(
-                    conn,
-                    Peer {
-                        remote,
-                        access,
-                        tx,
-                        kick,
-                    },
-                );
+                peers.insert(conn, Peer { access, tx, kick });
                 done(conn, guarded(|| session.add_peer(conn, access)))
             }
             DocCommand::Sync { conn, message } => {
@@ -286,24 +277,24 @@ impl Documents {
             ),
             DocCommand::Ephemeral {
                 conn,
+                sender,
                 session_id,
                 count,
                 data,
             } => {
-                let Some(sender) = peers.get(&conn).map(|p| p.remote.clone()) else {
+                if !peers.contains_key(&conn) {
                     return Handled::Nothing;
-                };
+                }
                 for (other, peer) in peers.iter() {
                     if *other == conn {
                         continue;
                     }
                     // Ephemeral data is best effort: a full queue drops it, not the peer.
-                    let _ = peer.tx.try_send(Message::Ephemeral {
-                        sender_id: sender.clone(),
-                        target_id: peer.remote.clone(),
-                        count,
+                    let _ = peer.tx.try_send(Event::Ephemeral {
+                        doc,
+                        sender: sender.clone(),
                         session_id: session_id.clone(),
-                        document_id: doc.to_string(),
+                        count,
                         data: data.clone(),
                     });
                 }
@@ -330,13 +321,7 @@ impl Documents {
                 let Some(peer) = peers.get(&conn) else {
                     return;
                 };
-                let message = Message::Sync {
-                    document_id: doc.to_string(),
-                    sender_id: self.server_id.clone(),
-                    target_id: peer.remote.clone(),
-                    data,
-                };
-                match peer.tx.try_send(message) {
+                match peer.tx.try_send(Event::Sync { doc, data }) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         tracing::info!(%doc, conn, "peer cannot keep up; disconnecting it");
@@ -353,8 +338,8 @@ impl Documents {
             }
             Action::Reject(conn, reason) => {
                 if let Some(peer) = peers.remove(&conn) {
-                    let message = nudge_protocol::rejection::for_document(&doc, &reason);
-                    let _ = peer.tx.try_send(Message::Error { message });
+                    let why = nudge_protocol::rejection::for_document(&doc, &reason);
+                    let _ = peer.tx.try_send(Event::Dropped(why));
                 }
                 session.remove_peer(conn);
             }

@@ -5,8 +5,9 @@
 //! them before they are durable (the other connections get them at once,
 //! `DocSession::relay`). While one batch is stored the actor goes on handling messages and
 //! relaying, gathering the next batch. A connection talks to a document through a bounded
-//! channel, and hears back through its own bounded channel; a peer that cannot keep up is
-//! dropped, never buffered without bound.
+//! channel, and hears back through its own bounded channel as [`Event`]s, which the
+//! connection turns into wire messages (peer ids are the connection's business, not the
+//! document's); a peer that cannot keep up is dropped, never buffered without bound.
 //!
 //! - `registry.rs`: which documents are loaded, load gates, unload, forget.
 //! - `actor.rs`: one document's loop.
@@ -23,7 +24,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nudge_protocol::{Access, Message, PeerKey};
+use nudge_protocol::{Access, PeerKey};
 use nudge_store::{DocStore, DocumentId};
 use tokio::sync::{Mutex, Notify, mpsc};
 
@@ -33,18 +34,44 @@ use crate::metrics::Metrics;
 /// Capacity of each channel (to a document, to a connection).
 pub const CHANNEL: usize = 64;
 
+/// What a document tells one of its connections.
+#[derive(Debug)]
+pub enum Event {
+    /// An Automerge sync message for the document.
+    Sync {
+        /// The document.
+        doc: DocumentId,
+        /// The encoded sync message.
+        data: Vec<u8>,
+    },
+    /// Another connection's ephemeral message, relayed.
+    Ephemeral {
+        /// The document.
+        doc: DocumentId,
+        /// The peer id the other connection claimed.
+        sender: String,
+        /// Its session.
+        session_id: String,
+        /// Its sequence number.
+        count: u64,
+        /// Its payload.
+        data: Vec<u8>,
+    },
+    /// The document dropped this connection: why (sent to the peer as an `error`, and
+    /// the connection closes).
+    Dropped(String),
+}
+
 /// What a connection asks of a document.
 pub enum DocCommand {
     /// Start syncing with this connection.
     Open {
         /// The connection.
         conn: PeerKey,
-        /// The peer id it claimed in `join` (used as `targetId` only).
-        remote: String,
         /// What it may do.
         access: Access,
-        /// Where to send its messages.
-        tx: mpsc::Sender<Message>,
+        /// Where to send what the document tells it.
+        tx: mpsc::Sender<Event>,
         /// Rung when the connection must close (it cannot keep up).
         kick: Arc<Notify>,
     },
@@ -59,6 +86,8 @@ pub enum DocCommand {
     Ephemeral {
         /// The connection it came from.
         conn: PeerKey,
+        /// The peer id that connection claimed.
+        sender: String,
         /// Its session.
         session_id: String,
         /// Its sequence number.
@@ -80,9 +109,8 @@ pub enum DocCommand {
 }
 
 struct Peer {
-    remote: String,
     access: Access,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Event>,
     kick: Arc<Notify>,
 }
 
@@ -90,7 +118,6 @@ struct Peer {
 pub struct Documents {
     store: Arc<dyn DocStore>,
     accounts: Accounts,
-    server_id: String,
     loaded: Mutex<HashMap<DocumentId, mpsc::Sender<DocCommand>>>,
     /// One gate per document being loaded: whoever holds it loads the document, others
     /// asking for the same document wait on it, and nobody waits on the registry's lock
@@ -114,7 +141,6 @@ impl Documents {
     pub fn new(
         store: Arc<dyn DocStore>,
         accounts: Accounts,
-        server_id: String,
         metrics: Arc<Metrics>,
         storage_timeout: std::time::Duration,
         unload_after: std::time::Duration,
@@ -122,7 +148,6 @@ impl Documents {
         Self {
             store,
             accounts,
-            server_id,
             loaded: Mutex::new(HashMap::new()),
             loading: std::sync::Mutex::new(HashMap::new()),
             metrics,

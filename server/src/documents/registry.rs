@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use automerge::Automerge;
-use nudge_protocol::{Action, DocSession, Message, PeerKey};
+use nudge_protocol::{Action, DocSession, PeerKey};
 use nudge_store::DocumentId;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{CHANNEL, DocCommand, Documents, Peer};
+use super::{CHANNEL, DocCommand, Documents, Event, Peer};
 
 impl Documents {
     /// The channel to a document's actor, loading the document if needed.
@@ -134,9 +134,9 @@ impl Documents {
     ) -> Option<(DocSession, Vec<Action>)> {
         tracing::error!(%doc, conn = culprit, "handling a message panicked ({why}); reloading the document and closing that connection");
         if let Some(peer) = peers.remove(&culprit) {
-            let _ = peer.tx.try_send(Message::Error {
-                message: "the server could not handle your message for this document".into(),
-            });
+            let _ = peer.tx.try_send(Event::Dropped(
+                "the server could not handle your message for this document".into(),
+            ));
         }
         let automerge = match self.load(doc).await {
             Ok(automerge) => automerge,

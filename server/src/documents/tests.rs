@@ -11,7 +11,7 @@ use automerge::transaction::Transactable;
 use nudge_store::{Location, MemoryStore, OpenOptions, Store};
 
 struct Conn {
-    rx: mpsc::Receiver<Message>,
+    rx: mpsc::Receiver<Event>,
     doc: Automerge,
     state: SyncState,
     kick: Arc<Notify>,
@@ -23,7 +23,6 @@ async fn open(actor: &mpsc::Sender<DocCommand>, conn: PeerKey) -> Conn {
     actor
         .send(DocCommand::Open {
             conn,
-            remote: format!("peer{conn}"),
             access: Access::ReadWrite,
             tx,
             kick: kick.clone(),
@@ -54,7 +53,7 @@ async fn sync_until(
         }
         let next = tokio::time::timeout(std::time::Duration::from_secs(5), c.rx.recv()).await;
         match next {
-            Ok(Some(Message::Sync { data, .. })) => {
+            Ok(Some(Event::Sync { data, .. })) => {
                 let m = automerge::sync::Message::decode(&data).unwrap();
                 let covered = want.iter().all(|h| m.heads.contains(h));
                 c.doc.receive_sync_message(&mut c.state, m).unwrap();
@@ -160,7 +159,7 @@ async fn settle(
     let mut last = None;
     loop {
         match tokio::time::timeout(quiet, c.rx.recv()).await {
-            Ok(Some(Message::Sync { data, .. })) => {
+            Ok(Some(Event::Sync { data, .. })) => {
                 let m = automerge::sync::Message::decode(&data).unwrap();
                 last = Some(m.heads.clone());
                 c.doc.receive_sync_message(&mut c.state, m).unwrap();
@@ -204,7 +203,6 @@ fn registry(store: Arc<dyn DocStore>, metrics: Arc<Metrics>) -> Arc<Documents> {
     Arc::new(Documents::new(
         store,
         accounts,
-        "server".into(),
         metrics,
         std::time::Duration::from_secs(30),
         std::time::Duration::from_secs(300),
@@ -393,7 +391,7 @@ async fn a_panic_during_a_flush_reloads_what_that_flush_stored() {
     release.send(()).unwrap();
     loop {
         match tokio::time::timeout(std::time::Duration::from_secs(5), b.rx.recv()).await {
-            Ok(Some(Message::Error { .. })) => break,
+            Ok(Some(Event::Dropped(_))) => break,
             Ok(Some(_)) => {}
             other => panic!("the culprit heard {other:?}"),
         }
@@ -557,7 +555,7 @@ async fn a_panic_in_one_document_closes_only_its_culprit_and_reloads_from_storag
     // The culprit is told and dropped (its connection then closes).
     loop {
         match culprit.rx.recv().await {
-            Some(Message::Error { message }) => {
+            Some(Event::Dropped(message)) => {
                 assert!(message.contains("could not handle"), "{message}");
                 break;
             }
