@@ -2,17 +2,90 @@
 //! document, so that `forget` can erase them for good.
 
 use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
 use nudge_journal::when::{relative, rfc3339};
 use nudge_journal::{
     Catalog, Contact, Contacts, Person, PersonEdit, PersonStatus, Resolved, Summary, ids,
 };
+use nudge_replica::{Replica, Touched};
 use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
-use crate::cli::{PersonCommand, PersonFields};
+use crate::cli::one_of;
 use crate::output::{DIM, ID, Out, notice, paint, shell_word};
 use crate::resolve;
-use nudge_replica::{Replica, Touched};
+
+/// Fields of a person.
+#[derive(Args, Debug, Default)]
+pub struct PersonFields {
+    /// How you know them.
+    #[arg(long)]
+    pub how: Option<String>,
+    /// Email (kept in the erasable contacts document).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Phone (kept in the erasable contacts document).
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Web address (kept in the erasable contacts document).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Notes.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Status: to_contact, reached_out, talking, met, dormant.
+    #[arg(long, ignore_case = true, value_parser = one_of(nudge_journal::PersonStatus::ALL.iter().map(|s| s.as_str())))]
+    pub status: Option<String>,
+}
+
+/// `nudge person ...`.
+#[derive(Subcommand, Debug)]
+pub enum PersonCommand {
+    /// Add a person.
+    Add {
+        /// Their name (also their @name).
+        name: String,
+        /// Details.
+        #[command(flatten)]
+        fields: PersonFields,
+        /// Add them even when a similar name exists.
+        #[arg(long)]
+        new: bool,
+    },
+    /// List people, with when each was last contacted.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one person.
+    Show {
+        /// Their id, prefix or name.
+        #[arg(add = crate::complete::people_names())]
+        person: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a person's details.
+    Edit {
+        /// Their id, prefix or name.
+        #[arg(add = crate::complete::people_names())]
+        person: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Details ("" removes one).
+        #[command(flatten)]
+        fields: PersonFields,
+    },
+    /// Erase a person's contact details for good.
+    Forget {
+        /// Their id, prefix or name.
+        #[arg(add = crate::complete::people_names())]
+        person: String,
+    },
+}
 
 fn person_json(
     catalog: &Catalog,
@@ -104,7 +177,7 @@ pub(crate) fn save_contact(session: &Replica, person: &str, update: &Contact) ->
 }
 
 /// Runs a person command.
-pub fn run(session: &Replica, out: &mut Out, cmd: PersonCommand) -> Result<()> {
+pub(crate) fn run(session: &Replica, out: &mut Out, cmd: PersonCommand) -> Result<()> {
     match cmd {
         PersonCommand::Add { name, fields, new } => {
             // Checked first, so that an empty name is not "close to" anyone.

@@ -1,14 +1,64 @@
 //! `nudge idea ...`: the hunches being explored.
 
 use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
 use nudge_journal::when::{relative, rfc3339};
 use nudge_journal::{Catalog, Idea, IdeaStatus, Resolved, Summary, ids};
+use nudge_replica::{Replica, Touched};
 use serde_json::{Value, json};
 
-use crate::cli::IdeaCommand;
 use crate::output::{DIM, GOOD, ID, Out, notice, paint};
 use crate::resolve;
-use nudge_replica::{Replica, Touched};
+
+/// `nudge idea ...`.
+#[derive(Subcommand, Debug)]
+pub enum IdeaCommand {
+    /// Add an idea to explore.
+    Add {
+        /// Its title (also its +name).
+        title: String,
+        /// Why it is worth a look.
+        #[arg(long)]
+        why: Option<String>,
+        /// Add it even when a similar title exists.
+        #[arg(long)]
+        new: bool,
+    },
+    /// List ideas (dead ends too, with --all).
+    List {
+        /// Include dead ends.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one idea.
+    Show {
+        /// Its id, prefix or title.
+        idea: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an idea aside for now.
+    Park(IdeaStatusArgs),
+    /// Pursue an idea in earnest.
+    Pursue(IdeaStatusArgs),
+    /// Close an idea as a dead end: a door closed, something learned.
+    Drop(IdeaStatusArgs),
+}
+
+/// `nudge idea park|pursue|drop`.
+#[derive(Args, Debug)]
+pub struct IdeaStatusArgs {
+    /// Its id, prefix or title.
+    #[arg(add = crate::complete::idea_names())]
+    pub idea: String,
+    /// A note (for drop: what you learned).
+    #[arg(long)]
+    pub note: Option<String>,
+}
 
 fn idea_json(catalog: &Catalog, summary: &Summary, short: &str, idea: &Idea) -> Value {
     json!({
@@ -33,7 +83,7 @@ fn short_ids(catalog: &Catalog) -> std::collections::BTreeMap<String, String> {
 }
 
 /// Runs an idea command.
-pub fn run(session: &Replica, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
+pub(crate) fn run(session: &Replica, out: &mut Out, cmd: IdeaCommand) -> Result<()> {
     match cmd {
         IdeaCommand::Add { title, why, new } => {
             // Checked first, so that an empty title is not "close to" anything.

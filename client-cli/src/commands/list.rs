@@ -1,0 +1,132 @@
+//! `nudge list`: list shifts.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use nudge_journal::when::{parse_date, relative};
+use nudge_journal::{Shift, ShiftStatus};
+use nudge_replica::Replica;
+use serde_json::Value;
+
+use crate::output::{DIM, ID, Out, TAG, notice, paint};
+use crate::resolve::{self, split_words};
+use crate::shifts::{mark, shift_json, tags_text};
+
+/// `nudge list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Filters: +idea, @person.
+    #[arg(value_name = "+IDEA|@PERSON", add = crate::complete::tag_words())]
+    pub tags: Vec<String>,
+    /// Every shift, whatever its status.
+    #[arg(long, conflicts_with_all = ["done", "planned"])]
+    pub all: bool,
+    /// Only done shifts.
+    #[arg(long, conflicts_with = "planned")]
+    pub done: bool,
+    /// Only planned shifts (the default).
+    #[arg(long)]
+    pub planned: bool,
+    /// Only shifts made (or, if not made, added) on or after this day.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `list`.
+pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()> {
+    let Some(view) = session.view()? else {
+        if args.json {
+            out.json(&Vec::<Value>::new())?;
+        } else {
+            notice("No shifts yet. Plan one: nudge add \"Email Sam about UX roles\" +ux @sam");
+        }
+        return Ok(());
+    };
+    let filters = split_words(&args.tags)?;
+    if !filters.text.is_empty() {
+        bail!(
+            "{:?} is not a filter: list takes +idea and @person",
+            filters.text
+        );
+    }
+    let mut idea_ids = Vec::new();
+    for name in &filters.ideas {
+        idea_ids.push(resolve::idea(&view.catalog, name)?.id.clone());
+    }
+    let mut person_ids = Vec::new();
+    for name in &filters.people {
+        person_ids.push(resolve::person(&view.catalog, name)?.id.clone());
+    }
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_date(s, &session.now).map_err(|e| anyhow::anyhow!("--since: {e}")))
+        .transpose()?
+        .map(|d| d.to_string());
+    let only_planned = !args.all && !args.done;
+    let mut shifts: Vec<Shift> = if only_planned {
+        view.summary.open.values().cloned().collect()
+    } else {
+        session.all_shifts()?
+    };
+    shifts.retain(|s| {
+        let status_ok = args.all
+            || (args.done && s.status == ShiftStatus::Done)
+            || (only_planned && s.status == ShiftStatus::Planned);
+        let ideas_ok = idea_ids
+            .iter()
+            .all(|want| s.ideas.iter().any(|raw| view.catalog.idea_id(raw) == want));
+        let people_ok = person_ids.iter().all(|want| {
+            s.people
+                .iter()
+                .any(|raw| view.catalog.person_id(raw) == want)
+        });
+        let since_ok = since.as_ref().is_none_or(|since| {
+            let date = match &s.done {
+                Some(d) => d.date.clone(),
+                None => session.now.local_date(s.created_at_ms).to_string(),
+            };
+            date >= *since
+        });
+        status_ok && ideas_ok && people_ok && since_ok
+    });
+    let when = |s: &Shift| s.done.as_ref().map_or(s.created_at_ms, |d| d.at_ms);
+    shifts.sort_by(|a, b| when(a).cmp(&when(b)).then_with(|| a.id.cmp(&b.id)));
+    if args.json {
+        let items = shifts
+            .iter()
+            .map(|s| shift_json(session, &view.catalog, s))
+            .collect::<Result<Vec<_>>>()?;
+        return out.json(&items);
+    }
+    if shifts.is_empty() {
+        notice(if only_planned {
+            "Nothing planned. Add a five-minute step: nudge add \"...\", or try nudge suggest"
+        } else {
+            "No shifts match."
+        });
+        return Ok(());
+    }
+    for s in &shifts {
+        let age = match &s.done {
+            Some(d) => format!("done {}", relative(d.at_ms, &session.now)),
+            None => format!("added {}", relative(s.created_at_ms, &session.now)),
+        };
+        let tags = tags_text(&view.catalog, s);
+        out.line(format!(
+            "{} {} {}{}  {}",
+            paint(ID, format!("{:<6}", session.shift_short_id(&s.id)?)),
+            mark(s.status),
+            s.text,
+            if tags.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", paint(TAG, tags))
+            },
+            paint(DIM, format!("{} · {}m · {age}", s.kind, s.minutes)),
+        ));
+    }
+    Ok(())
+}
