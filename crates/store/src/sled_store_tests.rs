@@ -1,6 +1,8 @@
 //! The sled backend under test: the conformance suite, locking, damage and recovery.
 
 use super::*;
+use crate::OpenOptions;
+use std::time::Duration;
 
 fn open(dir: &Path) -> SledStore {
     SledStore::open(dir, &OpenOptions::default()).unwrap()
