@@ -15,26 +15,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
-use nudge_journal::automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use futures_util::StreamExt;
+use nudge_journal::automerge::sync::{State as SyncState, SyncDoc};
 use nudge_journal::automerge::transaction::Transactable;
 use nudge_journal::automerge::{Automerge, ChangeHash, ROOT};
-use nudge_protocol::Message;
 use nudge_store::DocumentId;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
+use nudge_testkit::peer::{Peer, connect};
 use nudge_testkit::{Launch, Server, rss_kib};
 
 /// The server's `--unload-after` in this bench.
 const UNLOAD_AFTER: Duration = Duration::from_secs(3);
-/// How long a send may wait to be written, or a relay go without a new change arriving,
-/// before the server counts as stuck.
-const STUCK: Duration = Duration::from_secs(60);
+/// How long a relay may go without a new change arriving before the server counts as
+/// stuck (as long as a send may wait, `peer::STUCK`).
+const STUCK: Duration = nudge_testkit::peer::STUCK;
 
 fn start(data: &Path) -> Result<(Server, String)> {
     let token = nudge_testkit::add_account(data, "bench")?;
@@ -58,181 +52,6 @@ fn start(data: &Path) -> Result<(Server, String)> {
         ..Launch::new(data)
     })?;
     Ok((server, token))
-}
-
-async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
-    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    // Nagle off, as the CLI has it: otherwise back-to-back messages wait for delayed ACKs.
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-    let join = Message::Join {
-        sender_id: me.into(),
-        supported_protocol_versions: vec!["1".into()],
-        metadata: None,
-    };
-    ws.send(WsMessage::Binary(join.encode().into())).await?;
-    // The first binary message; a server may ping first (Node's keeps every connection
-    // alive with pings, and one can come before its answer when it is busy).
-    loop {
-        match ws.next().await {
-            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
-                Message::Peer { sender_id, .. } => return Ok((ws, sender_id)),
-                other => bail!("expected peer, got {other:?}"),
-            },
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
-            other => bail!("expected peer, got {other:?}"),
-        }
-    }
-}
-
-fn sync_message(id: &DocumentId, me: &str, server: &str, m: SyncMessage) -> WsMessage {
-    WsMessage::Binary(
-        Message::Sync {
-            document_id: id.to_string(),
-            sender_id: me.into(),
-            target_id: server.into(),
-            data: m.encode(),
-        }
-        .encode()
-        .into(),
-    )
-}
-
-/// One client of a document: its Automerge copy and sync state over a websocket.
-struct Peer {
-    ws: Ws,
-    me: String,
-    server: String,
-    id: DocumentId,
-    doc: Automerge,
-    state: SyncState,
-    /// Whether it has sent its `request` yet.
-    asked: bool,
-    /// When the last sync message from the server was applied (before the answer to it
-    /// was made and sent: a change has arrived once it is in the document).
-    applied_at: Instant,
-}
-
-impl Peer {
-    /// A client of document `id` holding `doc`, connected to the server at `addr` as `me`.
-    async fn join(
-        addr: &str,
-        token: &str,
-        me: String,
-        id: DocumentId,
-        doc: Automerge,
-    ) -> Result<Self> {
-        let (ws, server) = connect(addr, token, &me).await?;
-        Ok(Self {
-            ws,
-            me,
-            server,
-            id,
-            doc,
-            state: SyncState::new(),
-            asked: false,
-            applied_at: Instant::now(),
-        })
-    }
-
-    async fn send_pending(&mut self) -> Result<()> {
-        if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
-            // A client that has nothing of the document asks for it (`request`), as
-            // automerge-repo clients do; servers that announce nothing answer only that.
-            let message = if self.doc.get_heads().is_empty() && !self.asked {
-                self.asked = true;
-                WsMessage::Binary(
-                    Message::Request {
-                        document_id: self.id.to_string(),
-                        sender_id: self.me.clone(),
-                        target_id: self.server.clone(),
-                        data: m.encode(),
-                    }
-                    .encode()
-                    .into(),
-                )
-            } else {
-                sync_message(&self.id, &self.me, &self.server, m)
-            };
-            // A server that stops reading would otherwise hold this send for ever (seen
-            // with the Node server on a 10,000-shift journal taking changes back to back).
-            tokio::time::timeout(STUCK, self.ws.send(message))
-                .await
-                .map_err(|_| {
-                    anyhow!(
-                        "the server stopped reading (a send waited {} s)",
-                        STUCK.as_secs()
-                    )
-                })??;
-        }
-        Ok(())
-    }
-
-    /// Receives one message, applies it and answers; returns false on timeout.
-    async fn step(&mut self, wait: Duration) -> Result<bool> {
-        let next = match tokio::time::timeout(wait, self.ws.next()).await {
-            Ok(next) => next,
-            Err(_) => return Ok(false),
-        };
-        match next {
-            Some(Ok(WsMessage::Binary(b))) => {
-                // A server that announces its documents (samod's default) also syncs others.
-                match Message::decode(&b)? {
-                    // A server may also ask us for the document (`request`: samod forwards
-                    // a request to the peers it syncs the document with); both are sync.
-                    Message::Sync {
-                        data, document_id, ..
-                    }
-                    | Message::Request {
-                        data, document_id, ..
-                    } if document_id == self.id.to_string() => {
-                        self.doc
-                            .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
-                        self.applied_at = Instant::now();
-                        self.send_pending().await?;
-                    }
-                    // Not there yet (a server that has not finished taking it in): ask
-                    // again shortly, with a fresh sync state, as a client would.
-                    Message::DocUnavailable { document_id, .. }
-                        if document_id == self.id.to_string() =>
-                    {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        self.state = SyncState::new();
-                        self.asked = false;
-                        self.send_pending().await?;
-                    }
-                    _ => {}
-                }
-                Ok(true)
-            }
-            Some(Ok(_)) => Ok(true),
-            other => bail!("connection ended: {other:?}"),
-        }
-    }
-
-    /// Syncs until the server reports exactly our heads.
-    async fn settle(&mut self) -> Result<()> {
-        self.send_pending().await?;
-        loop {
-            let mut ours = self.doc.get_heads();
-            ours.sort();
-            let theirs = self.state.their_heads.clone().map(|mut h| {
-                h.sort();
-                h
-            });
-            // Equal heads are done, whether or not our last message has been answered: a
-            // server with nothing to add sends nothing (samod 0.16 often does not), and
-            // waiting for it was the "samod stops answering" of earlier runs.
-            if theirs == Some(ours) {
-                return Ok(());
-            }
-            if !self.step(Duration::from_secs(10)).await? {
-                bail!("the server stopped answering");
-            }
-        }
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

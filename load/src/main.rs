@@ -27,19 +27,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::sync::{State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc, ScalarValue, Value};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use nudge_protocol::Message;
 use nudge_store::DocumentId;
-use tokio::net::TcpStream;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use nudge_testkit::peer::{Peer, close};
 
 /// Load against a nudge-server.
 #[derive(Parser)]
@@ -172,103 +171,18 @@ async fn share(addr: &str, token: &str, view: DocumentId, name: String) -> Resul
         .ok_or_else(|| anyhow!("no share token in {answer}"))
 }
 
-async fn connect(addr: &str, token: &str, me: &str) -> Result<(Ws, String)> {
-    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    // Nagle off, as the CLI has it: otherwise back-to-back messages wait for delayed ACKs.
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-    hello(&mut ws, me).await.map(|server| (ws, server))
-}
-
-async fn hello(ws: &mut Ws, me: &str) -> Result<String> {
-    let join = Message::Join {
-        sender_id: me.into(),
-        supported_protocol_versions: vec!["1".into()],
-        metadata: None,
-    };
-    ws.send(WsMessage::Binary(join.encode().into())).await?;
-    // The first binary message; a server may ping first (Node's keeps every connection
-    // alive with pings, and one can come before its answer when it is busy).
-    loop {
-        match ws.next().await {
-            Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b)? {
-                Message::Peer { sender_id, .. } => return Ok(sender_id),
-                other => bail!("expected peer, got {other:?}"),
-            },
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
-            other => bail!("expected peer, got {other:?}"),
-        }
-    }
-}
-
-/// One device on one document.
-struct Peer {
-    ws: Ws,
-    me: String,
-    server: String,
-    id: DocumentId,
-    doc: Automerge,
-    state: SyncState,
-}
-
-impl Peer {
-    async fn flush(&mut self) -> Result<()> {
-        if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
-            let message = Message::Sync {
-                document_id: self.id.to_string(),
-                sender_id: self.me.clone(),
-                target_id: self.server.clone(),
-                data: m.encode(),
-            };
-            self.ws
-                .send(WsMessage::Binary(message.encode().into()))
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn receive(&mut self, bytes: &[u8]) -> Result<()> {
-        // Only this device's document: a server that announces every document to every
-        // peer (samod's default share policy) also sends sync messages and requests for
-        // the others, and a request for ours is a sync message too.
-        if let Message::Sync {
-            data, document_id, ..
-        }
-        | Message::Request {
-            data, document_id, ..
-        } = Message::decode(bytes)?
-            && document_id == self.id.to_string()
-        {
-            self.doc
-                .receive_sync_message(&mut self.state, SyncMessage::decode(&data)?)?;
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    fn counter(&self) -> Option<i64> {
-        match self.doc.get(ROOT, "n").ok()?? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Int(i) => Some(*i),
-                _ => None,
-            },
+/// The counter a document holds.
+fn counter(doc: &Automerge) -> Option<i64> {
+    match doc.get(ROOT, "n").ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
             _ => None,
-        }
+        },
+        _ => None,
     }
 }
 
 type Sent = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
-
-/// Sends a close frame and reads until the server answers it (2 s at most).
-async fn close(ws: &mut Ws) {
-    let _ = ws.send(WsMessage::Close(None)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-}
 
 /// One change to the counter, sent at once.
 async fn bump(peer: &mut Peer, n: i64, sent: &Sent, journal: usize) -> Result<()> {
@@ -279,7 +193,7 @@ async fn bump(peer: &mut Peer, n: i64, sent: &Sent, journal: usize) -> Result<()
         .expect("lock")
         .insert((journal, n), Instant::now());
     peer.state.in_flight = false;
-    peer.flush().await
+    peer.send_pending().await
 }
 
 /// Waits (5 s at most) until the server has acknowledged everything `peer` wrote, reading
@@ -351,12 +265,16 @@ async fn writer(
                 }
             }
             next = peer.ws.next() => match next {
-                Some(Ok(WsMessage::Binary(b))) => peer.receive(&b).await?,
+                Some(Ok(WsMessage::Binary(b))) => {
+                    peer.receive(&b).await?;
+                }
                 Some(Ok(_)) => {}
                 _ => bail!("writer {journal} lost its connection"),
             },
             next = next_of(&mut view) => match (next, view.as_mut()) {
-                (Some(Ok(WsMessage::Binary(b))), Some(view)) => view.receive(&b).await?,
+                (Some(Ok(WsMessage::Binary(b))), Some(view)) => {
+                    view.receive(&b).await?;
+                }
                 (Some(Ok(_)), _) => {}
                 _ => bail!("writer {journal} lost its view's connection"),
             }
@@ -396,7 +314,7 @@ async fn observer(
         match next {
             Some(Ok(WsMessage::Binary(b))) => {
                 peer.receive(&b).await?;
-                if let Some(n) = peer.counter().filter(|n| *n > seen) {
+                if let Some(n) = counter(&peer.doc).filter(|n| *n > seen) {
                     let now = Instant::now();
                     let mut sent = sent.lock().expect("lock");
                     let mut lat = latencies.lock().expect("lock");
@@ -426,7 +344,7 @@ async fn stalled(addr: String, token: String, id: DocumentId, until: Instant) ->
         .insert("authorization", format!("Bearer {token}").parse()?);
     let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
     let mut ws = ws;
-    let server = hello(&mut ws, "stalled").await?;
+    let server = nudge_testkit::peer::join(&mut ws, "stalled").await?;
     let mut doc = Automerge::new();
     let mut state = SyncState::new();
     let m = doc
@@ -477,7 +395,6 @@ async fn setup(
 /// nothing else).
 async fn push(addr: &str, token: &str, me: String, view: bool) -> Result<Peer> {
     let id = DocumentId::random();
-    let (ws, server_id) = connect(addr, token, &me).await?;
     let mut doc = Automerge::new();
     let mut tx = doc.transaction();
     if view {
@@ -486,20 +403,15 @@ async fn push(addr: &str, token: &str, me: String, view: bool) -> Result<Peer> {
     tx.put(ROOT, "n", 0i64)?;
     tx.commit();
     let heads = doc.get_heads();
-    let mut w = Peer {
-        ws,
-        me: me.clone(),
-        server: server_id,
-        id,
-        doc,
-        state: SyncState::new(),
-    };
-    w.flush().await?;
+    let mut w = Peer::join(addr, token, me.clone(), id, doc).await?;
+    w.send_pending().await?;
     // Settle: the server has it before the observer asks.
     let started = Instant::now();
     loop {
         match tokio::time::timeout(Duration::from_millis(100), w.ws.next()).await {
-            Ok(Some(Ok(WsMessage::Binary(b)))) => w.receive(&b).await?,
+            Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                w.receive(&b).await?;
+            }
             Ok(Some(Ok(_))) => {}
             Ok(_) => bail!("{me}: the connection closed during setup"),
             Err(_)
@@ -517,7 +429,7 @@ async fn push(addr: &str, token: &str, me: String, view: bool) -> Result<Peer> {
             // first message for a document it has never seen unanswered; samod 0.16 does).
             Err(_) => {
                 w.state.in_flight = false;
-                w.flush().await?
+                w.send_pending().await?
             }
         }
     }
@@ -526,27 +438,9 @@ async fn push(addr: &str, token: &str, me: String, view: bool) -> Result<Peer> {
 
 /// Another device (or, with a share token, a buddy) asking for `id`.
 async fn ask(addr: &str, token: &str, me: String, id: DocumentId) -> Result<Peer> {
-    let (ws, server_id) = connect(addr, token, &me).await?;
-    let mut o = Peer {
-        ws,
-        me,
-        server: server_id,
-        id,
-        doc: Automerge::new(),
-        state: SyncState::new(),
-    };
-    let m = o
-        .doc
-        .generate_sync_message(&mut o.state)
-        .ok_or_else(|| anyhow!("no message"))?;
-    let request = Message::Request {
-        document_id: id.to_string(),
-        sender_id: o.me.clone(),
-        target_id: o.server.clone(),
-        data: m.encode(),
-    };
-    o.ws.send(WsMessage::Binary(request.encode().into()))
-        .await?;
+    // It holds nothing: its first message is a `request`.
+    let mut o = Peer::join(addr, token, me, id, Automerge::new()).await?;
+    o.send_pending().await?;
     Ok(o)
 }
 

@@ -14,8 +14,8 @@ use nudge_protocol::Message;
 use nudge_store::{
     ChangeHash, DocStore, DocumentId, Error, Location, NewChange, OpenOptions, Store, StoredDoc,
 };
+use nudge_testkit::peer::Ws;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const DELAY: Duration = Duration::from_millis(500);
 
@@ -100,9 +100,6 @@ impl DocStore for SlowFlush {
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A data folder with one account, its store seen through a `SlowFlush`.
 fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, Store, Arc<SlowFlush>, String) {
     let data = tempfile::tempdir().unwrap();
@@ -157,29 +154,9 @@ async fn serve(
 
 /// Connects with the token and completes the handshake; returns the server's peer id.
 async fn joined(addr: std::net::SocketAddr, token: &str) -> (Ws, String) {
-    let mut request = format!("ws://{addr}/v1/sync")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let join = Message::Join {
-        sender_id: "phone".into(),
-        supported_protocol_versions: vec!["1".into()],
-        metadata: None,
-    };
-    ws.send(WsMessage::Binary(join.encode().into()))
+    nudge_testkit::peer::connect(&addr.to_string(), token, "phone")
         .await
-        .unwrap();
-    let server_id = match ws.next().await {
-        Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b).unwrap() {
-            Message::Peer { sender_id, .. } => sender_id,
-            other => panic!("expected peer, got {other:?}"),
-        },
-        other => panic!("expected peer, got {other:?}"),
-    };
-    (ws, server_id)
+        .unwrap()
 }
 
 #[test]

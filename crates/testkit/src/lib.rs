@@ -2,10 +2,13 @@
 //! and the load tool (`load/`) share, so that each piece exists once: the real
 //! `nudge-server` process (started, read for its address, killed with SIGKILL, restarted
 //! on the same store and address), accounts made through its admin command, loopback
-//! ports free for a restart, and a process's memory as `/proc` reports it.
+//! ports free for a restart, a process's memory as `/proc` reports it, and a websocket
+//! peer that speaks automerge-repo's protocol ([`peer`]).
 //!
 //! Binaries are found beside the running executable (or one folder up, for a test
 //! executable in `target/*/deps`): the ones built from the current sources.
+
+pub mod peer;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -7,61 +7,21 @@ use std::time::Duration;
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use nudge_protocol::Message;
 use nudge_store::DocumentId;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::util::{Server, add_account, admin, server_bin, stdout};
 
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) use nudge_testkit::peer::{Ws, open as connect, recv};
 
-pub(crate) async fn connect(
-    addr: &str,
-    token: Option<&str>,
-) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{addr}/v1/sync").into_client_request()?;
-    if let Some(token) = token {
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    }
-    Ok(tokio_tungstenite::connect_async(request).await?.0)
-}
-
-pub(crate) async fn recv(ws: &mut Ws, wait: Duration) -> Option<WsMessage> {
-    match tokio::time::timeout(wait, ws.next()).await {
-        Ok(Some(Ok(m))) => Some(m),
-        _ => None,
-    }
-}
-
+/// Says `join` as `me`; the server's peer id (it must answer within 5 s).
 pub(crate) async fn join(ws: &mut Ws, me: &str) -> String {
-    let join = Message::Join {
-        sender_id: me.into(),
-        supported_protocol_versions: vec!["1".into()],
-        metadata: None,
-    };
-    ws.send(WsMessage::Binary(join.encode().into()))
+    tokio::time::timeout(Duration::from_secs(5), nudge_testkit::peer::join(ws, me))
         .await
-        .unwrap();
-    match recv(ws, Duration::from_secs(5)).await {
-        Some(WsMessage::Binary(b)) => match Message::decode(&b).unwrap() {
-            Message::Peer {
-                sender_id,
-                target_id,
-                ..
-            } => {
-                assert_eq!(target_id, me);
-                sender_id
-            }
-            other => panic!("expected peer, got {other:?}"),
-        },
-        other => panic!("expected peer, got {other:?}"),
-    }
+        .expect("the server answered join within 5 s")
+        .expect("the server answered join with peer")
 }
 
 /// Syncs `doc` with the server until the server's heads cover ours and nothing is left to
