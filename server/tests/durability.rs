@@ -3,7 +3,7 @@
 //! that stores the change has completed; and when storage fails, nothing is acknowledged,
 //! connections are closed with the reason and the server stops with an error.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
@@ -11,97 +11,16 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use futures_util::{SinkExt, StreamExt};
 use nudge_protocol::Message;
-use nudge_store::{
-    ChangeHash, DocStore, DocumentId, Error, Location, NewChange, OpenOptions, Store, StoredDoc,
-};
+use nudge_store::{DocumentId, Location, OpenOptions, Store};
+use nudge_testkit::faulty::Faulty;
 use nudge_testkit::peer::Ws;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const DELAY: Duration = Duration::from_millis(500);
 
-/// A store whose flushes take `delay` and are logged with the time they completed, and
-/// whose appends fail once `broken` is set.
-struct SlowFlush {
-    inner: Store,
-    path: std::path::PathBuf,
-    delay: Duration,
-    broken: std::sync::atomic::AtomicBool,
-    completed: Mutex<Vec<Instant>>,
-}
-
-impl SlowFlush {
-    /// Writes fail once `broken` is set, as on a full disk.
-    fn refuse_when_broken(&self) -> Result<(), Error> {
-        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::Io {
-                path: self.path.clone(),
-                detail: "No space left on device (simulated)".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl DocStore for SlowFlush {
-    fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
-        self.refuse_when_broken()?;
-        self.inner.append(doc, changes)
-    }
-    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDoc>, Error> {
-        self.inner.load(doc)
-    }
-    fn changes_after(
-        &self,
-        doc: &DocumentId,
-        position: u64,
-    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
-        self.inner.changes_after(doc, position)
-    }
-    fn position(&self, doc: &DocumentId) -> Result<u64, Error> {
-        self.inner.position(doc)
-    }
-    fn contains(&self, doc: &DocumentId, hash: &ChangeHash) -> Result<bool, Error> {
-        self.inner.contains(doc, hash)
-    }
-    fn changes_since_snapshot(&self, doc: &DocumentId) -> Result<usize, Error> {
-        self.inner.changes_since_snapshot(doc)
-    }
-    fn compact(&self, doc: &DocumentId, snapshot: &[u8], through: u64) -> Result<(), Error> {
-        self.inner.compact(doc, snapshot, through)
-    }
-    fn import(
-        &self,
-        doc: &DocumentId,
-        snapshot: &[u8],
-        hashes: &[ChangeHash],
-    ) -> Result<(), Error> {
-        self.inner.import(doc, snapshot, hashes)
-    }
-    fn append_snapshot(
-        &self,
-        doc: &DocumentId,
-        snapshot: &[u8],
-        new: &[ChangeHash],
-    ) -> Result<usize, Error> {
-        self.refuse_when_broken()?;
-        self.inner.append_snapshot(doc, snapshot, new)
-    }
-    fn remove(&self, doc: &DocumentId) -> Result<(), Error> {
-        self.inner.remove(doc)
-    }
-    fn documents(&self) -> Result<Vec<DocumentId>, Error> {
-        self.inner.documents()
-    }
-    fn flush(&self) -> Result<(), Error> {
-        std::thread::sleep(self.delay);
-        self.inner.flush()?;
-        self.completed.lock().unwrap().push(Instant::now());
-        Ok(())
-    }
-}
-
-/// A data folder with one account, its store seen through a `SlowFlush`.
-fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, Store, Arc<SlowFlush>, String) {
+/// A data folder with one account, its store seen through a [`Faulty`] one whose flushes
+/// take `delay` longer (and whose writes fail, when `broken`).
+fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, Store, Arc<Faulty>, String) {
     let data = tempfile::tempdir().unwrap();
     let location = Location::Folder(data.path().to_path_buf());
     let store = Store::open(&location, &OpenOptions::default()).unwrap();
@@ -109,13 +28,10 @@ fn setup(delay: Duration, broken: bool) -> (tempfile::TempDir, Store, Arc<SlowFl
         .unwrap()
         .add("ana")
         .unwrap();
-    let wrapped = Arc::new(SlowFlush {
-        inner: store.clone(),
-        path: data.path().to_path_buf(),
-        delay,
-        broken: broken.into(),
-        completed: Mutex::default(),
-    });
+    let wrapped = Arc::new(Faulty::over(store.docs()).slow_flushes(delay));
+    if broken {
+        wrapped.break_writes();
+    }
     (data, store, wrapped, token.to_string())
 }
 
@@ -131,7 +47,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// the returned sender is used (or dropped).
 async fn serve(
     store: &Store,
-    wrapped: &Arc<SlowFlush>,
+    wrapped: &Arc<Faulty>,
 ) -> (
     std::net::SocketAddr,
     tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -211,7 +127,7 @@ fn no_acknowledgement_leaves_before_its_flush_completes() {
             }
         }
         let (sent, acked) = (changes_sent_at.unwrap(), acknowledged_at.unwrap());
-        let flushed = slow.completed.lock().unwrap().clone();
+        let flushed = slow.flushed_at();
         assert!(
             flushed.iter().any(|f| *f > sent && *f <= acked),
             "the acknowledgement came {:?} after the changes, with no flush completed in between",
@@ -355,7 +271,7 @@ fn after_the_disk_fills_and_space_returns_nothing_acknowledged_is_lost() {
         );
 
         // The disk fills: the next change is refused, not acknowledged, and the server stops.
-        disk.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+        disk.break_writes();
         let mut tx = doc.transaction();
         tx.put(ROOT, "during", 2).unwrap();
         tx.commit();
@@ -370,8 +286,7 @@ fn after_the_disk_fills_and_space_returns_nothing_acknowledged_is_lost() {
         assert!(stopped.is_err());
 
         // Space returns; the server starts again on the same data.
-        disk.broken
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        disk.mend_writes();
         let (addr, server, stop) = serve(&store, &disk).await;
         // What was acknowledged is there, before the device re-sends anything.
         let (mut ws, server_id) = joined(addr, &token).await;

@@ -8,6 +8,7 @@
 //! Binaries are found beside the running executable (or one folder up, for a test
 //! executable in `target/*/deps`): the ones built from the current sources.
 
+pub mod faulty;
 pub mod peer;
 
 use std::io::{BufRead, BufReader, Read};
