@@ -103,7 +103,10 @@ impl Admin {
             ..nudge_store::OpenOptions::default()
         };
         match Store::open(&Location::Folder(data.to_path_buf()), &options) {
-            Ok(store) => Ok(Self::Direct(Box::new(State::open(&store)?))),
+            Ok(store) => Ok(Self::Direct(Box::new(State::open(
+                &store,
+                nudge_server::clock::system(),
+            )?))),
             Err(nudge_store::Error::Locked { .. }) => {
                 let file = path(data);
                 let text = std::fs::read_to_string(&file).map_err(|_| {

@@ -98,7 +98,7 @@ async fn serve_authenticated(
     let mut opened: HashMap<DocumentId, mpsc::Sender<DocCommand>> = HashMap::new();
     // A share that expires closes its connections then, not only at the next upgrade.
     let expiry = principal.expires_ms.map(|at| {
-        let left = at.saturating_sub(crate::devices::now_ms()).max(0);
+        let left = at.saturating_sub(server.now_ms()).max(0);
         tokio::time::Instant::now() + std::time::Duration::from_millis(left as u64)
     });
     let ended: String = loop {

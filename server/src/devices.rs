@@ -9,10 +9,13 @@
 //! joining device (it sends a random key it keeps), which gets a fresh token in place of
 //! the first, so that `nudge join` killed half-way can simply be run again.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{AccountError, Accounts};
+use crate::clock::Clock;
 use crate::table::{RecordStore, Table};
 use nudge_protocol::{Token, TokenKind};
 
@@ -61,28 +64,27 @@ fn hash(code: &str) -> [u8; 32] {
     Sha256::digest(code.trim().as_bytes()).into()
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Links and device records, beside the accounts.
 #[derive(Clone)]
 pub struct Devices {
     links: Table,
     info: Table,
     accounts: Accounts,
+    clock: Arc<dyn Clock>,
 }
 
 impl Devices {
-    /// The device records kept in `store`.
-    pub fn open(store: &RecordStore, accounts: Accounts) -> Result<Self, AccountError> {
+    /// The device records kept in `store`; times read from `clock`.
+    pub fn open(
+        store: &RecordStore,
+        accounts: Accounts,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AccountError> {
         Ok(Self {
             links: Table::new(store, "links"),
             info: Table::new(store, "token_info"),
             accounts,
+            clock,
         })
     }
 
@@ -97,7 +99,7 @@ impl Devices {
         let mut raw = [0u8; 16];
         getrandom::fill(&mut raw).map_err(|e| AccountError::Random(e.to_string()))?;
         let code: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let expires_ms = now_ms() + ttl_ms;
+        let expires_ms = self.clock.now_ms() + ttl_ms;
         let record = LinkRecord {
             account: account.to_owned(),
             expires_ms,
@@ -126,7 +128,7 @@ impl Devices {
             let Ok(mut record) = serde_json::from_slice::<LinkRecord>(&current) else {
                 return Ok(Err(LinkError::Unknown));
             };
-            if now_ms() > record.expires_ms {
+            if self.clock.now_ms() > record.expires_ms {
                 return Ok(Err(LinkError::Expired));
             }
             let replaced = match &record.redeemed {
@@ -154,7 +156,7 @@ impl Devices {
             }
             let info = TokenInfo {
                 name: name.to_owned(),
-                created_ms: now_ms(),
+                created_ms: self.clock.now_ms(),
                 last_seen_ms: None,
                 minted_by: record.minted_by.clone(),
             };
@@ -181,7 +183,7 @@ impl Devices {
     /// Records that a token connected now (not flushed: a lost "last seen" costs nothing).
     pub fn touch(&self, token_id: &str) -> Result<(), AccountError> {
         let mut info = self.info(token_id)?.unwrap_or_default();
-        info.last_seen_ms = Some(now_ms());
+        info.last_seen_ms = Some(self.clock.now_ms());
         self.info.insert(
             token_id.as_bytes(),
             serde_json::to_vec(&info).unwrap_or_default(),

@@ -177,7 +177,7 @@ fn upgrade(
     if principal.kind == TokenKind::Share {
         // A share token opens its one view, while it lasts.
         match server.shares().get(&principal.token_id) {
-            Ok(Some(record)) if record.live(crate::devices::now_ms()) => {
+            Ok(Some(record)) if record.live(server.now_ms()) => {
                 principal.share = record.doc();
                 principal.expires_ms = record.expires_ms;
             }

@@ -17,6 +17,7 @@ mod accounts;
 mod admin;
 pub mod backup;
 mod capacity;
+pub mod clock;
 mod connection;
 mod device_routes;
 mod devices;
@@ -90,6 +91,8 @@ pub struct Config {
     /// The bytes one account's documents may take in the store (`None`: no limit);
     /// changes that would go past it are refused (`usage.rs`, `admission::within_quota`).
     pub quota_bytes: Option<u64>,
+    /// The wall clock expiry and recorded times are read from (`clock.rs`).
+    pub clock: std::sync::Arc<dyn clock::Clock>,
 }
 
 impl Config {
@@ -117,6 +120,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             metrics_addr: None,
             quota_bytes: Some(DEFAULT_QUOTA_MIB << 20),
+            clock: clock::system(),
         }
     }
 }

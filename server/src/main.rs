@@ -88,6 +88,10 @@ enum Command {
         /// past it are refused (reading goes on).
         #[arg(long, env = "NUDGE_QUOTA_MIB", default_value_t = nudge_server::DEFAULT_QUOTA_MIB)]
         quota_mib: u64,
+        /// For tests: a file whose number (milliseconds) moves the server's wall clock
+        /// forward, read at every use, so that a test ages links and shares without waiting.
+        #[arg(long, value_name = "FILE", hide = true)]
+        test_clock: Option<PathBuf>,
 
         /// The address devices use to reach this server (e.g. https://nudge.example.org),
         /// for device links; default: the address the asking device used.
@@ -281,6 +285,7 @@ fn run(cli: Cli) -> Result<()> {
             max_connections_per_address,
             max_message_bytes,
             quota_mib,
+            test_clock,
             public_url,
             link_ttl,
             send_timeout,
@@ -307,6 +312,12 @@ fn run(cli: Cli) -> Result<()> {
                 trusted_proxies,
                 metrics_addr: metrics_listen,
                 quota_bytes: (quota_mib > 0).then(|| quota_mib.saturating_mul(1 << 20)),
+                clock: match test_clock {
+                    Some(file) => {
+                        std::sync::Arc::new(nudge_server::clock::OffsetFileClock::new(file))
+                    }
+                    None => nudge_server::clock::system(),
+                },
                 ..nudge_server::Config::default()
             };
             let store = open(&data, cache_mib).map_err(|e| {

@@ -53,7 +53,7 @@ impl Server {
         documents: Arc<dyn DocStore>,
         config: Config,
     ) -> Result<Self, AccountError> {
-        let state = State::open(store)?;
+        let state = State::open(store, config.clock.clone())?;
         let id = format!("nudge-server-{}", std::process::id());
         let metrics = Arc::new(Metrics::default());
         let caps = Caps::for_server(
@@ -77,6 +77,11 @@ impl Server {
             throttle: Throttle::default(),
             capacity: Capacity::new(caps),
         })
+    }
+
+    /// Milliseconds since the epoch, by the server's clock (`Config::clock`).
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
     }
 
     /// The peer id this server answers with.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::accounts::{AccountError, Accounts};
-use crate::devices::now_ms;
+use crate::clock::Clock;
 use crate::respond::{Body, MAX_BODY, authenticate, json, storage_failed as failed, text};
 use crate::server::Server;
 use crate::share_views::{refusal, shareable};
@@ -65,6 +65,7 @@ impl ShareRecord {
 pub struct Shares {
     tree: Table,
     accounts: Accounts,
+    clock: Arc<dyn Clock>,
 }
 
 /// Why a share token does not open its view.
@@ -79,11 +80,16 @@ pub enum Lookup {
 }
 
 impl Shares {
-    /// The shares kept in `store`.
-    pub fn open(store: &RecordStore, accounts: Accounts) -> Result<Self, AccountError> {
+    /// The shares kept in `store`; expiry judged by `clock`.
+    pub fn open(
+        store: &RecordStore,
+        accounts: Accounts,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AccountError> {
         Ok(Self {
             tree: Table::new(store, "shares"),
             accounts,
+            clock,
         })
     }
 
@@ -104,7 +110,7 @@ impl Shares {
             return Lookup::Unknown;
         }
         match self.get(&principal.token_id) {
-            Ok(Some(record)) if record.live(now_ms()) => Lookup::Live(record),
+            Ok(Some(record)) if record.live(self.clock.now_ms()) => Lookup::Live(record),
             Ok(Some(_)) => Lookup::Expired,
             _ => Lookup::Unknown,
         }
@@ -239,7 +245,7 @@ pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>)
                     .filter(|c| !c.is_control())
                     .take(64)
                     .collect(),
-                created_ms: now_ms(),
+                created_ms: server.now_ms(),
                 expires_ms: value.get("expires_ms").and_then(Value::as_i64),
                 minted_by: Some(principal.token_id.clone()),
             };

@@ -5,7 +5,11 @@
 //! forgets documents; the admin commands call it directly when no server holds the store.
 //! Either way the same rule runs, written once. The caller flushes.
 
+use std::sync::Arc;
+
 use nudge_store::Store;
+
+use crate::clock::Clock;
 
 use crate::accounts::{AccountError, Accounts, Removed};
 use crate::devices::Devices;
@@ -21,13 +25,14 @@ pub struct State {
 }
 
 impl State {
-    /// The state kept in `store` (an older store's usage figures are counted once here).
-    pub fn open(store: &Store) -> Result<Self, AccountError> {
+    /// The state kept in `store`, its times read from `clock` (an older store's usage
+    /// figures are counted once here).
+    pub fn open(store: &Store, clock: Arc<dyn Clock>) -> Result<Self, AccountError> {
         let records = store.records();
         let accounts = Accounts::open(&records, &**store)?;
         Ok(Self {
-            devices: Devices::open(&records, accounts.clone())?,
-            shares: Shares::open(&records, accounts.clone())?,
+            devices: Devices::open(&records, accounts.clone(), clock.clone())?,
+            shares: Shares::open(&records, accounts.clone(), clock)?,
             accounts,
             store: store.clone(),
         })
@@ -84,7 +89,7 @@ mod tests {
     #[test]
     fn removing_an_account_takes_its_tokens_records_and_documents() {
         let store = Store::open(&Location::Memory, &OpenOptions::default()).unwrap();
-        let state = State::open(&store).unwrap();
+        let state = State::open(&store, crate::clock::system()).unwrap();
         let (account, token) = state.accounts().add("ana").unwrap();
         let (_, other) = state.accounts().add("bo").unwrap();
         let view = DocumentId::random();

@@ -84,7 +84,9 @@ fn devices_join_with_links_and_are_listed() {
 fn expired_reused_and_made_up_links_are_refused() {
     let data = tempfile::tempdir().unwrap();
     let token = add_account(data.path(), "ana");
-    let server = Server::start(data.path());
+    let clock = tempfile::tempdir().unwrap();
+    let clock = clock.path().join("offset-ms");
+    let server = Server::start_with(data.path(), &["--test-clock", clock.to_str().unwrap()]);
     let laptop = first_device(&server, &token);
 
     let used = link(&laptop, &[]);
@@ -95,7 +97,8 @@ fn expired_reused_and_made_up_links_are_refused() {
     assert!(err.contains("used already"), "{err}");
 
     let expiring = link(&laptop, &["--expires", "1"]);
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Two seconds later, by the server's clock.
+    std::fs::write(&clock, "2000").unwrap();
     let err = late.fails(1, &["join", &expiring]);
     assert!(err.contains("expired"), "{err}");
 
