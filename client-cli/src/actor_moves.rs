@@ -55,7 +55,7 @@ pub(crate) fn report_line(moves: &[ActorMove]) -> Option<String> {
     (!moves.is_empty()).then(|| {
         format!(
             "This device was restored from a copy of its home, which the original went on using: its {changes} {} since the copy now sync as a new device identity; nothing was lost (`nudge doctor` shows it).",
-            crate::sync::plural(changes, "change", "changes")
+            crate::output::plural(changes, "change", "changes")
         )
     })
 }

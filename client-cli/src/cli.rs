@@ -33,14 +33,6 @@ pub struct Cli {
     pub command: crate::commands::Command,
 }
 
-/// A value parser that offers `values` to shell completion and `--help`, and hands the
-/// value on as typed (the commands parse it as before).
-pub(crate) fn one_of(
-    values: impl IntoIterator<Item = &'static str>,
-) -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(values)
-}
-
 /// `--color` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorWhen {

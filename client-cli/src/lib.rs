@@ -161,8 +161,14 @@ pub(crate) fn now() -> Result<Now> {
 fn run(cli: Cli, out: &mut Out) -> Result<()> {
     // Generated from the clap definitions; they need no data folder.
     match &cli.command {
-        Command::Completions(args) => return commands::completions::run(out, args),
-        Command::Man(args) => return commands::man::run(out, args),
+        Command::Completions(args) => {
+            let grammar = <Cli as clap::CommandFactory>::command();
+            return commands::completions::run(out, args, grammar);
+        }
+        Command::Man(args) => {
+            let grammar = <Cli as clap::CommandFactory>::command();
+            return commands::man::run(out, args, grammar);
+        }
         // Works with a broken config file, so that one can find it.
         Command::Config(commands::config::ConfigCommand::Path) => {
             out.line(config::path()?.display().to_string());

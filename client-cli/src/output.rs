@@ -90,6 +90,11 @@ pub fn shell_word(text: &str) -> String {
     out
 }
 
+/// `one` for 1, else `many`.
+pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
 #[cfg(test)]
 mod shell_word_tests {
     use super::shell_word;

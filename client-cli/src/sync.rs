@@ -30,7 +30,7 @@ use nudge_protocol::Moved;
 use nudge_store::DocumentId;
 
 use crate::api::Api;
-use crate::output::{Out, paint};
+use crate::output::{Out, paint, plural};
 use crate::remote;
 use nudge_replica::Replica;
 
@@ -154,10 +154,6 @@ pub(crate) fn report_lines(url: &str, report: &Report, new_shifts: usize) -> Vec
         lines.push(paint(crate::output::GOOD, "Joined the account's journal."));
     }
     lines
-}
-
-pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
 }
 
 fn shift_count(session: &Replica) -> Result<usize> {

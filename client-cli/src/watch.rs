@@ -249,7 +249,7 @@ async fn follow_connected(
                 say(format!(
                     "{name}: ↓ {} {}",
                     changes.len(),
-                    sync::plural(changes.len(), "change", "changes")
+                    crate::output::plural(changes.len(), "change", "changes")
                 ));
             }
         }
@@ -348,7 +348,7 @@ async fn connected(
                         say(format!(
                             "↓ {} {}",
                             changes.len(),
-                            sync::plural(changes.len(), "change", "changes")
+                            crate::output::plural(changes.len(), "change", "changes")
                         ));
                     }
                 }
@@ -444,7 +444,7 @@ async fn push_local(
         if sent > 0 {
             say(format!(
                 "↑ {sent} {}",
-                sync::plural(sent, "change", "changes")
+                crate::output::plural(sent, "change", "changes")
             ));
         }
         // A view that now holds words it no longer shows is rebuilt by a full exchange

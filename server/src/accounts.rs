@@ -7,7 +7,7 @@
 use nudge_protocol::{Token, TokenKind};
 use nudge_store::{DocStore, DocumentId};
 
-use crate::table::{RecordStore, Table};
+use crate::table::{RETIRED, RecordStore, Table};
 use crate::usage::Usage;
 
 /// Who a connection authenticated as.
@@ -183,7 +183,9 @@ impl Accounts {
     /// The account owning `doc` (if one does) stored `bytes` more of it. The caller flushes.
     pub fn grew(&self, doc: &DocumentId, bytes: u64) -> Result<(), AccountError> {
         match self.owner(doc)? {
-            Some(owner) if owner.as_bytes() != RETIRED => self.usage.grew(doc, &owner, bytes),
+            Some(owner) if owner.as_bytes() != RETIRED => {
+                Ok(self.usage.grew(doc, &owner, bytes)?)
+            }
             _ => Ok(()),
         }
     }
@@ -192,14 +194,16 @@ impl Accounts {
     /// flushes.
     pub fn resized(&self, doc: &DocumentId, size: u64) -> Result<(), AccountError> {
         match self.owner(doc)? {
-            Some(owner) if owner.as_bytes() != RETIRED => self.usage.resized(doc, &owner, size),
+            Some(owner) if owner.as_bytes() != RETIRED => {
+                Ok(self.usage.resized(doc, &owner, size)?)
+            }
             _ => Ok(()),
         }
     }
 
     /// The bytes the documents of `account` take in the store.
     pub fn used(&self, account: &str) -> Result<u64, AccountError> {
-        self.usage.used(account)
+        Ok(self.usage.used(account)?)
     }
 
     /// Records that `account` owns `doc`, which nobody owned (its first delivery of
@@ -216,9 +220,6 @@ impl Accounts {
         Ok(self.owner(doc)?.as_deref() == Some(account))
     }
 }
-
-/// The owner recorded for a retired document: no account's id (those are 16 hex digits).
-pub(crate) const RETIRED: &[u8] = b"retired";
 
 /// A token as an administrator sees it: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]

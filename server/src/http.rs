@@ -117,7 +117,7 @@ async fn route(
         return crate::view_page::route(&path, &server, peer_ip(&request), &held.1).await;
     }
     if path == "/v1/shares" || path.starts_with("/v1/shares/") {
-        return crate::shares::route(request, &path, &server).await;
+        return crate::share_routes::route(request, &path, &server).await;
     }
     if path == "/v1/devices" || path.starts_with("/v1/devices/") {
         return crate::device_routes::route(request, &path, &server).await;

@@ -27,6 +27,7 @@ mod metrics;
 mod respond;
 mod revocation;
 mod server;
+mod share_routes;
 mod share_views;
 mod shares;
 mod state;

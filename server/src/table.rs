@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use nudge_store::{Error, Record, Records};
 
+/// The owner recorded for a retired document: no account's id (those are 16 hex digits).
+pub(crate) const RETIRED: &[u8] = b"retired";
+
 /// The store the server keeps its records in.
 pub(crate) type RecordStore = Arc<dyn Records>;
 

@@ -8,8 +8,9 @@
 
 use nudge_store::{DocStore, DocumentId, counter};
 
-use crate::accounts::AccountError;
-use crate::table::{RecordStore, Table};
+use nudge_store::Error;
+
+use crate::table::{RETIRED, RecordStore, Table};
 
 /// Under this key (no account id looks like it), the store's usage was counted once.
 const COUNTED: &[u8] = b"\0counted";
@@ -30,14 +31,14 @@ impl Usage {
         records: &RecordStore,
         documents: &dyn DocStore,
         owners: &Table,
-    ) -> Result<Self, AccountError> {
+    ) -> Result<Self, Error> {
         let usage = Self {
             docs: Table::new(records, "usage.docs"),
             accounts: Table::new(records, "usage.accounts"),
         };
         if usage.accounts.get(COUNTED)?.is_none() {
             for (doc, owner) in owners.all()? {
-                if owner == crate::accounts::RETIRED {
+                if owner == RETIRED {
                     continue;
                 }
                 let Ok(doc) = <[u8; 16]>::try_from(doc.as_ref()).map(DocumentId::from_bytes) else {
@@ -52,24 +53,14 @@ impl Usage {
     }
 
     /// `doc`, owned by `account`, now takes `bytes` more. The caller flushes.
-    pub(crate) fn grew(
-        &self,
-        doc: &DocumentId,
-        account: &str,
-        bytes: u64,
-    ) -> Result<(), AccountError> {
+    pub(crate) fn grew(&self, doc: &DocumentId, account: &str, bytes: u64) -> Result<(), Error> {
         self.add(self.docs.clone(), doc.as_bytes(), bytes as i64)?;
         self.add(self.accounts.clone(), account.as_bytes(), bytes as i64)
     }
 
     /// `doc`, owned by `account`, now takes `size` bytes (a snapshot replaced its log).
     /// The caller flushes.
-    pub(crate) fn resized(
-        &self,
-        doc: &DocumentId,
-        account: &str,
-        size: u64,
-    ) -> Result<(), AccountError> {
+    pub(crate) fn resized(&self, doc: &DocumentId, account: &str, size: u64) -> Result<(), Error> {
         let before = counter(
             self.docs
                 .insert(doc.as_bytes(), size.to_be_bytes())?
@@ -83,25 +74,25 @@ impl Usage {
     }
 
     /// `doc`, owned by `account`, is gone from the store. The caller flushes.
-    pub(crate) fn dropped(&self, doc: &DocumentId, account: &str) -> Result<(), AccountError> {
+    pub(crate) fn dropped(&self, doc: &DocumentId, account: &str) -> Result<(), Error> {
         let before = counter(self.docs.remove(doc.as_bytes())?.as_deref());
         self.add(self.accounts.clone(), account.as_bytes(), -(before as i64))
     }
 
     /// The account is gone: its figure with it. The caller flushes.
-    pub(crate) fn forget(&self, account: &str) -> Result<(), AccountError> {
+    pub(crate) fn forget(&self, account: &str) -> Result<(), Error> {
         self.accounts.remove(account.as_bytes())?;
         Ok(())
     }
 
     /// The bytes the documents of `account` take.
-    pub(crate) fn used(&self, account: &str) -> Result<u64, AccountError> {
+    pub(crate) fn used(&self, account: &str) -> Result<u64, Error> {
         Ok(counter(self.accounts.get(account.as_bytes())?.as_deref()))
     }
 
     /// Adds `delta` to a counter, atomically (documents of one account are stored from
     /// several threads at once); it never goes below zero.
-    fn add(&self, table: Table, key: &[u8], delta: i64) -> Result<(), AccountError> {
+    fn add(&self, table: Table, key: &[u8], delta: i64) -> Result<(), Error> {
         if delta == 0 {
             return Ok(());
         }

@@ -6,7 +6,7 @@ use nudge_journal::NewShift;
 use nudge_journal::when::parse_when;
 use nudge_replica::{Replica, Touched};
 
-use crate::cli::one_of;
+use super::one_of;
 use crate::output::{GOOD, ID, Out, paint};
 use crate::resolve::{announce_created, split_words, tag_refs};
 use crate::shifts::{kind, minutes, progress};

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use clap::builder::TypedValueParser as _;
 use nudge_replica::Replica;
 
-use crate::cli::one_of;
+use super::one_of;
 use crate::output::Out;
 use crate::{buddy, buddy_list};
 

@@ -12,9 +12,8 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `nudge completions`: needs no data folder.
-pub(crate) fn run(out: &mut Out, args: &CompletionsArgs) -> Result<()> {
-    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+/// `nudge completions`, for the whole grammar `command`: needs no data folder.
+pub(crate) fn run(out: &mut Out, args: &CompletionsArgs, mut command: clap::Command) -> Result<()> {
     let mut text = Vec::new();
     clap_complete::generate(args.shell, &mut command, "nudge", &mut text);
     out.line(String::from_utf8_lossy(&text).trim_end());

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use nudge_replica::{Replica, Touched, local};
 
-use crate::cli::one_of;
+use super::one_of;
 use crate::output::Out;
 
 /// The settings `get` and `set` know, for errors.

@@ -5,7 +5,7 @@ use clap::Args;
 use nudge_journal::ShiftEdit;
 use nudge_replica::{Replica, Touched};
 
-use crate::cli::one_of;
+use super::one_of;
 use crate::output::{ID, Out, paint};
 use crate::resolve::{self, announce_created, split_words, tag_refs};
 use crate::shifts::{kind, minutes};

@@ -47,7 +47,8 @@ Defaults for colour, week start, weekly goal, remote and device name (\fBnudge c
 "#;
 
 /// Writes `nudge.1` and a page per command (`nudge-sync.1`, `nudge-buddy-invite.1`, ...).
-pub(crate) fn run(out: &mut Out, args: &ManArgs) -> Result<()> {
+/// `root` is the whole grammar.
+pub(crate) fn run(out: &mut Out, args: &ManArgs, root: clap::Command) -> Result<()> {
     let dir = args.out.as_path();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create {}; pick another --out folder", dir.display()))?;
@@ -59,7 +60,7 @@ pub(crate) fn run(out: &mut Out, args: &ManArgs) -> Result<()> {
             .disable_help_subcommand(true)
             .mut_subcommands(without_help)
     }
-    let mut root = without_help(<crate::cli::Cli as clap::CommandFactory>::command());
+    let mut root = without_help(root);
     root.build();
     let mut stack = vec![("nudge".to_owned(), root)];
     while let Some((name, command)) = stack.pop() {

@@ -1,5 +1,5 @@
 //! The commands, one file each (jj's layout): a command's clap arguments live beside its
-//! `run`. The grammar as a whole is [`Command`] (with `crate::cli::Cli` around it); it is
+//! `run`. The grammar as a whole is [`Command`] (with the global options around it); it is
 //! a contract that scripts rely on. Commands that need no store (completions, man pages,
 //! `config path`), open it themselves (doctor) or hold it only in bursts (`sync --watch`)
 //! are started by `crate::run` before the store opens; the rest through [`dispatch`].
@@ -39,6 +39,14 @@ use clap::Subcommand;
 use nudge_replica::Replica;
 
 use crate::output::Out;
+
+/// A value parser that offers `values` to shell completion and `--help`, and hands the
+/// value on as typed (the commands parse it as before).
+pub(crate) fn one_of(
+    values: impl IntoIterator<Item = &'static str>,
+) -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(values)
+}
 
 /// The commands.
 #[derive(Subcommand, Debug)]
@@ -173,8 +181,8 @@ pub(crate) fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Re
         Command::Doctor(args) => {
             crate::doctor::run(session.home(), session.now.clone(), out, args.json)
         }
-        Command::Completions(args) => completions::run(out, &args),
-        Command::Man(args) => man::run(out, &args),
+        // Answered by `crate::run` before any store opens (they need the whole grammar).
+        Command::Completions(_) | Command::Man(_) => Ok(()),
         Command::Sync(args) => sync::run(session, out, args),
     }
 }

@@ -11,7 +11,7 @@ use nudge_replica::{Replica, Touched};
 use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
-use crate::cli::one_of;
+use super::one_of;
 use crate::output::{DIM, ID, Out, notice, paint, shell_word};
 use crate::resolve;
 

@@ -117,7 +117,7 @@ pub fn sync_follows(session: &Replica, out: &mut Out, timeout: Duration) -> Resu
             Ok(0) => {}
             Ok(n) => out.line(format!(
                 "{name}: ↓ {n} {}",
-                super::plural(n, "change", "changes")
+                crate::output::plural(n, "change", "changes")
             )),
             Err(e)
                 if e.downcast_ref::<Failure>()
