@@ -254,7 +254,8 @@ fn main() -> Result<()> {
     }
     // `nudge-bench idle ADDR N SECS`, `populate ADDR DOCS SHIFTS`, `get ADDR ID CHANGES`,
     // `stall ADDR SHIFTS`: connection memory, stored journals, a cold start, and whether a
-    // big document's compaction holds up others, for bench/compare.sh.
+    // big document's compaction holds up others, for bench/compare.sh; `echo ADDR N`: round
+    // trips through an echoing server, for bench/http-stack.sh.
     let arg = |i: usize| args.get(i).map(String::as_str);
     let num = |i: usize| args.get(i).and_then(|n| n.parse::<usize>().ok());
     match (arg(1), arg(2), num(3), num(4)) {
@@ -270,9 +271,12 @@ fn main() -> Result<()> {
         (Some("stall"), Some(addr), Some(shifts), _) => {
             return sync::stall_report(addr, shifts);
         }
-        (Some(cmd @ ("idle" | "populate" | "get" | "stall")), ..) => {
+        (Some("echo"), Some(addr), Some(n), _) => {
+            return sync::echo_report(addr, n);
+        }
+        (Some(cmd @ ("idle" | "populate" | "get" | "stall" | "echo")), ..) => {
             bail!(
-                "usage: nudge-bench idle ADDR N SECS | populate ADDR DOCS SHIFTS | get ADDR ID CHANGES | stall ADDR SHIFTS (got {cmd} with {:?})",
+                "usage: nudge-bench idle ADDR N SECS | populate ADDR DOCS SHIFTS | get ADDR ID CHANGES | stall ADDR SHIFTS | echo ADDR N (got {cmd} with {:?})",
                 &args[2..]
             );
         }
