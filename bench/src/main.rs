@@ -13,8 +13,7 @@
 //! NUDGE_TEST_SCALE=full target/release/nudge-bench sync   # the sync server (`sync.rs`)
 //! ```
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -32,10 +31,6 @@ const IDEAS: &[&str] = &[
     "data journalism",
     "nursing",
 ];
-
-fn nudge_bin() -> Result<PathBuf> {
-    nudge_testkit::bin("nudge")
-}
 
 /// Builds a journal of `n` shifts over about a year: 1 in 100 planned, the rest done.
 fn build(home: &Path, n: usize, now: &Now) -> Result<()> {
@@ -86,13 +81,8 @@ fn bench_now() -> Result<Now> {
 
 /// Runs `nudge` in `home` (with `token` as NUDGE_TOKEN if given); fails if it does.
 fn nudge(home: &Path, args: &[&str], token: Option<&str>) -> Result<String> {
-    let mut cmd = Command::new(nudge_bin()?);
-    cmd.env("NUDGE_HOME", home)
-        .env("NUDGE_CONFIG", home.join("no-user-config.toml"))
-        .env("NUDGE_NOW", "2026-11-25T09:30:00Z")
-        .env("TZ", "Europe/Berlin")
-        .env("NO_COLOR", "1")
-        .args(args);
+    let mut cmd = nudge_testkit::nudge_in(home, "2026-11-25T09:30:00Z", "Europe/Berlin")?;
+    cmd.args(args);
     if let Some(token) = token {
         cmd.env("NUDGE_TOKEN", token);
     }
@@ -108,12 +98,7 @@ fn nudge(home: &Path, args: &[&str], token: Option<&str>) -> Result<String> {
 
 fn run(home: &Path, now: &str, args: &[&str]) -> Result<(Duration, String)> {
     let started = Instant::now();
-    let out = Command::new(nudge_bin()?)
-        .env("NUDGE_HOME", home)
-        .env("NUDGE_CONFIG", home.join("no-user-config.toml"))
-        .env("NUDGE_NOW", now)
-        .env("TZ", "Europe/Berlin")
-        .env("NO_COLOR", "1")
+    let out = nudge_testkit::nudge_in(home, now, "Europe/Berlin")?
         .args(args)
         .output()?;
     let took = started.elapsed();

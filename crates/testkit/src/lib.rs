@@ -38,6 +38,21 @@ pub fn bin(name: &str) -> Result<PathBuf> {
     )
 }
 
+/// `nudge` run in the home `home` as the tests and benchmarks run it: its clock fixed at
+/// `now` (`NUDGE_NOW`), its zone `tz`, the user config file `home/user-config.toml` (none
+/// unless someone writes it there: the real user's is never read), no colour, no log.
+pub fn nudge_in(home: &Path, now: &str, tz: &str) -> Result<Command> {
+    let mut command = Command::new(bin("nudge")?);
+    command
+        .env("NUDGE_HOME", home)
+        .env("NUDGE_CONFIG", home.join("user-config.toml"))
+        .env("NUDGE_NOW", now)
+        .env("TZ", tz)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
+    Ok(command)
+}
+
 /// Makes an account with `nudge-server account add NAME --data DATA`; returns its token.
 pub fn add_account(data: &Path, name: &str) -> Result<String> {
     let out = Command::new(bin("nudge-server")?)

@@ -33,31 +33,20 @@ impl Home {
     }
 
     /// This home's user config file (none unless a test writes one), so that tests never
-    /// read the real user's.
+    /// read the real user's (`nudge_testkit::nudge_in` points NUDGE_CONFIG there).
     pub fn config_path(&self) -> PathBuf {
         self.path().join("user-config.toml")
     }
 
     pub fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(nudge_bin());
-        cmd.env("NUDGE_HOME", self.path())
-            .env("NUDGE_CONFIG", self.config_path())
-            .env("NUDGE_NOW", &self.now)
-            .env("TZ", &self.tz)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .timeout(std::time::Duration::from_secs(30));
+        let mut cmd = assert_cmd::Command::from_std(self.std_cmd());
+        cmd.timeout(std::time::Duration::from_secs(30));
         cmd
     }
 
+    /// `nudge` in this home, as `nudge_testkit::nudge_in` sets it up.
     pub fn std_cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(nudge_bin());
-        cmd.env("NUDGE_HOME", self.path())
-            .env("NUDGE_CONFIG", self.config_path())
-            .env("NUDGE_NOW", &self.now)
-            .env("TZ", &self.tz)
-            .env("NO_COLOR", "1");
-        cmd
+        nudge_testkit::nudge_in(self.path(), &self.now, &self.tz).unwrap()
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
