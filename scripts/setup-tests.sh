@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or checks) everything the test suite needs. .ci/run always runs it.
 # The tests need the Rust toolchain with rustfmt and clippy, Chromium for the buddy
-# page's browser test, node with the npm packages of tests/js for the interop test, and
+# page's browser test, node with the npm packages of tests/js for the interop test,
+# PostgreSQL for the PostgreSQL backend's tests, and
 # both binaries installed with `cargo install --path` into target/install-check.
 # Under CI=true a missing dependency is an error, never a skip.
 set -euo pipefail
@@ -58,6 +59,28 @@ else
   echo "setup-tests: node/npm are missing; the interop test will be skipped (apt-get install nodejs npm)" >&2
 fi
 
+# PostgreSQL for the PostgreSQL backend's tests (crates/store/tests/postgres.rs): Debian's
+# postgresql package, installed here when missing. The tests start a throwaway cluster of
+# their own (nudge-testkit's postgres.rs) and stop it; the package's own cluster is not
+# used, and as root they run it as the package's `postgres` user (through util-linux's
+# setpriv).
+have_postgres() {
+  command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ] && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+if ! have_postgres && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "setup-tests: installing postgresql (apt-get)" >&2
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 || true
+fi
+if ! have_postgres || ! command -v setpriv >/dev/null 2>&1; then
+  if [ "${CI:-}" = "true" ]; then
+    missing+=("PostgreSQL and setpriv (apt-get install postgresql util-linux) for the PostgreSQL backend's tests")
+  else
+    echo "setup-tests: PostgreSQL is missing; its tests will say they skipped (apt-get install postgresql)" >&2
+  fi
+fi
+
 # README's install commands, checked by tests/tests/e2e/install.rs: both binaries
 # installed into target/install-check (debug profile, sharing the workspace's build; done
 # here because re-linking target/debug while tests run would pull binaries from under them).
@@ -76,4 +99,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   for m in "${missing[@]}"; do echo "setup-tests: missing: $m" >&2; done
   exit 1
 fi
-echo "setup-tests: ready ($(cargo --version); $(chromium --version 2>/dev/null || echo 'no chromium'); node $(node --version 2>/dev/null || echo 'missing'))"
+echo "setup-tests: ready ($(cargo --version); $(chromium --version 2>/dev/null || echo 'no chromium'); node $(node --version 2>/dev/null || echo 'missing'); $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | tail -1 | xargs -r basename | sed 's/^/PostgreSQL /'))"

@@ -62,17 +62,32 @@ impl<T: DocStore + Records + ?Sized> Backend for T {}
 pub enum Location {
     /// The embedded database in a folder (sled): nudge's default, nothing else to run.
     Folder(PathBuf),
+    /// A PostgreSQL database (`postgres://USER@HOST:PORT/DB`): for a server on several
+    /// machines; needs the `postgres` feature.
+    Postgres(String),
     /// In memory only, gone when the process ends (tests).
     Memory,
 }
 
 impl Location {
+    /// What an operator wrote: a `postgres://` (or `postgresql://`) URL, else a folder.
+    pub fn parse(spec: &str) -> Self {
+        let spec = spec.trim();
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            Location::Postgres(spec.to_owned())
+        } else {
+            Location::Folder(PathBuf::from(spec))
+        }
+    }
+
     /// Whether a store was ever created here (an admin command run against the wrong
     /// folder must not create an empty store there).
     pub fn holds_a_store(&self) -> bool {
         match self {
             // sled writes `conf` and `db` when it creates a database.
             Location::Folder(dir) => dir.join("conf").exists() || dir.join("db").exists(),
+            // Opening tells (a database that is not there does not connect).
+            Location::Postgres(_) => true,
             Location::Memory => false,
         }
     }
@@ -81,7 +96,7 @@ impl Location {
     pub fn folder(&self) -> Option<&Path> {
         match self {
             Location::Folder(dir) => Some(dir),
-            Location::Memory => None,
+            Location::Postgres(_) | Location::Memory => None,
         }
     }
 }
@@ -90,6 +105,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Folder(dir) => write!(f, "{}", dir.display()),
+            Location::Postgres(url) => f.write_str(&without_password(url)),
             Location::Memory => f.write_str("memory"),
         }
     }
@@ -115,6 +131,15 @@ impl Store {
                 return Err(Error::Io {
                     path: dir.clone(),
                     detail: "this build has no embedded store (the `sled` feature)".into(),
+                });
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => Arc::new(crate::PgStore::open(url)?),
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(url) => {
+                return Err(Error::Io {
+                    path: PathBuf::from(without_password(url)),
+                    detail: "this build has no PostgreSQL backend (the `postgres` feature)".into(),
                 });
             }
             Location::Memory => Arc::new(crate::MemoryStore::new()),
@@ -168,9 +193,39 @@ impl std::ops::Deref for Store {
     }
 }
 
+/// `postgres://user:secret@host/db` without the secret, for messages and logs.
+pub(crate) fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_location_is_a_url_or_a_folder_and_never_shows_a_password() {
+        let pg = Location::parse(" postgres://nudge:hunter2@db.example:5432/nudge ");
+        assert_eq!(
+            pg,
+            Location::Postgres("postgres://nudge:hunter2@db.example:5432/nudge".into())
+        );
+        assert_eq!(pg.to_string(), "postgres://nudge@db.example:5432/nudge");
+        assert_eq!(
+            Location::parse("postgresql://db/nudge").to_string(),
+            "postgresql://db/nudge"
+        );
+        assert_eq!(
+            Location::parse("./nudge-data"),
+            Location::Folder("./nudge-data".into())
+        );
+    }
 
     #[test]
     fn a_memory_store_is_empty_until_written() {

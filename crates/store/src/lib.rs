@@ -22,6 +22,8 @@ mod conformance;
 mod doc_id;
 mod error;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sled")]
 mod pristine;
 mod records;
@@ -37,6 +39,8 @@ pub use backend::{Backend, Check, Location, OpenOptions, Store};
 pub use doc_id::{BadDocumentId, DocumentId};
 pub use error::Error;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
 pub use records::{Record, Records, Table, Update, counter};
 #[cfg(feature = "sled")]
 pub use sled_store::SledStore;

@@ -10,6 +10,7 @@
 
 pub mod faulty;
 pub mod peer;
+pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
