@@ -74,7 +74,16 @@ impl Admin {
     /// Opens the data folder, or finds the server that holds it. A folder without a store
     /// is refused, unless `create` (`account add`): then a new store is made there, and
     /// stderr says where, since a server running on another folder will not know it.
-    pub fn open_or_create(data: &Path, create: bool) -> Result<Self> {
+    pub fn open_or_create(location: &Location, create: bool) -> Result<Self> {
+        let Location::Folder(data) = location else {
+            // A database: opened alongside any running servers (no lock to wait for).
+            let store = Store::open(location, &nudge_store::OpenOptions::default())?;
+            return Ok(Self::Direct(Box::new(State::open(
+                &store,
+                nudge_server::clock::system(),
+            )?)));
+        };
+        let data = data.as_path();
         if !holds_store(data) {
             let absolute = std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf());
             if !create {

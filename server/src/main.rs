@@ -63,9 +63,9 @@ enum Command {
         /// Address to listen on (port 0 picks a free one; the real address is printed).
         #[arg(long, env = "NUDGE_LISTEN", default_value = "127.0.0.1:3030")]
         listen: SocketAddr,
-        /// Data folder (the embedded store).
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is: --data DIR (the embedded store), or --store.
+        #[command(flatten)]
+        at: Where,
         /// Seconds a client has to finish the websocket and protocol handshakes.
         #[arg(long, env = "NUDGE_HANDSHAKE_TIMEOUT", default_value_t = 10)]
         handshake_timeout: u64,
@@ -154,38 +154,60 @@ enum Command {
     Token(TokenCommand),
 }
 
+/// Where the store is: a data folder (sled, nudge's default: nothing else to run), or,
+/// with `--store`, a PostgreSQL database that several servers can share.
+#[derive(clap::Args, Clone, Debug)]
+struct Where {
+    /// Data folder (the embedded store).
+    #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
+    data: PathBuf,
+    /// The store instead of --data: postgres://USER@HOST:PORT/DB (a PostgreSQL database),
+    /// or a data folder.
+    #[arg(long, env = "NUDGE_STORE", value_name = "URL|DIR")]
+    store: Option<String>,
+}
+
+impl Where {
+    fn location(&self) -> Location {
+        match &self.store {
+            Some(spec) => Location::parse(spec),
+            None => Location::Folder(self.data.clone()),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Create an account; prints its token once, alone on the last line.
     Add {
         /// The account's name.
         name: String,
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
     },
     /// List accounts.
     List {
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
     },
     /// Issue a new account token (for a token that leaked); the old one stops working at
     /// once. Devices and shares keep working. Prints the new token, alone on the last line.
     Token {
         /// The account's name.
         name: String,
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
     },
     /// Remove an account: revokes its tokens and deletes its documents.
     Remove {
         /// The account's name.
         name: String,
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
         /// Confirm: the account's journals are deleted from the server for good.
         #[arg(long)]
         yes: bool,
@@ -196,17 +218,17 @@ enum AccountCommand {
 enum TokenCommand {
     /// List tokens (ids only; secrets are never stored).
     List {
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
     },
     /// Revoke a token: it stops working at once and its open connections are closed.
     Revoke {
         /// The token's id (the part after `nudge_acct_`, as `token list` shows it).
         id: String,
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
     },
 }
 
@@ -234,9 +256,11 @@ fn parse_net(text: &str) -> std::result::Result<ipnet::IpNet, String> {
         })
 }
 
-fn open(data: &PathBuf, cache_mib: u64) -> Result<Store> {
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+fn open(location: &Location, cache_mib: u64) -> Result<Store> {
+    if let Location::Folder(data) = location {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+    }
     // A server reads its whole store once as it starts: a damaged page refuses the start
     // instead of a document later (docs/storage.md, "Damage and recovery").
     let options = OpenOptions {
@@ -244,7 +268,7 @@ fn open(data: &PathBuf, cache_mib: u64) -> Result<Store> {
         check: nudge_store::Check::Everything,
         ..OpenOptions::default()
     };
-    Ok(Store::open(&Location::Folder(data.clone()), &options)?)
+    Ok(Store::open(location, &options)?)
 }
 
 async fn shutdown_signal() {
@@ -278,7 +302,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve {
             listen,
-            data,
+            at,
             handshake_timeout,
             idle_timeout,
             max_connections,
@@ -320,7 +344,8 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 ..nudge_server::Config::default()
             };
-            let store = open(&data, cache_mib).map_err(|e| {
+            let location = at.location();
+            let store = open(&location, cache_mib).map_err(|e| {
                 match e.downcast_ref::<nudge_store::Error>() {
                     Some(nudge_store::Error::Locked { .. }) => anyhow::anyhow!(
                         "{e:#} (another server runs on this data folder; stop it first)"
@@ -329,23 +354,31 @@ fn run(cli: Cli) -> Result<()> {
                 }
             })?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let admin_file = admin::path(&data);
+            // The admin routes serve `account` and `token` while a server holds a data
+            // folder; a database needs no go-between (they open it alongside).
+            let folder = location.folder().map(std::path::Path::to_path_buf);
+            let admin_file = folder.as_deref().map(admin::path);
             let served = runtime.block_on(async move {
                 let listener = bind(listen).with_context(|| {
                     format!("cannot listen on {listen}; is another server running there?")
                 })?;
                 let addr = listener.local_addr()?;
-                let secret = admin::write(&data, addr)?;
+                let secret = match &folder {
+                    Some(data) => Some(admin::write(data, addr)?),
+                    None => None,
+                };
                 let config = nudge_server::Config {
-                    admin_secret: Some(secret),
+                    admin_secret: secret,
                     ..config
                 };
                 println!("listening on {addr}");
                 std::io::stdout().flush()?;
-                tracing::info!(%addr, data = %data.display(), "listening on {addr}");
+                tracing::info!(%addr, store = %location, "listening on {addr}");
                 nudge_server::run(listener, store, config, shutdown_signal()).await
             });
-            let _ = std::fs::remove_file(admin_file);
+            if let Some(admin_file) = admin_file {
+                let _ = std::fs::remove_file(admin_file);
+            }
             // A storage call stuck in the store's own threads must not keep the process:
             // everything acknowledged is on disk already.
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -370,14 +403,16 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Account(AccountCommand::Add { name, data }) => {
-            let (id, token) = admin::Admin::open_or_create(&data, true)?.add_account(&name)?;
+        Command::Account(AccountCommand::Add { name, at }) => {
+            let (id, token) =
+                admin::Admin::open_or_create(&at.location(), true)?.add_account(&name)?;
             println!("account {name} ({id}) created; its token (shown only now):");
             println!("{token}");
             Ok(())
         }
-        Command::Account(AccountCommand::Token { name, data }) => {
-            let (token, closed) = admin::Admin::open_or_create(&data, false)?.reissue(&name)?;
+        Command::Account(AccountCommand::Token { name, at }) => {
+            let (token, closed) =
+                admin::Admin::open_or_create(&at.location(), false)?.reissue(&name)?;
             println!(
                 "account {name}: a new token (shown only now); the old one no longer works ({closed} open connection{} closed):",
                 if closed == 1 { "" } else { "s" }
@@ -385,30 +420,35 @@ fn run(cli: Cli) -> Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Account(AccountCommand::List { data }) => {
-            for (id, name, used) in admin::Admin::open_or_create(&data, false)?.accounts()? {
+        Command::Account(AccountCommand::List { at }) => {
+            for (id, name, used) in
+                admin::Admin::open_or_create(&at.location(), false)?.accounts()?
+            {
                 println!("{id}  {name}  {} used", size(used));
             }
             Ok(())
         }
-        Command::Account(AccountCommand::Remove { name, data, yes }) => {
+        Command::Account(AccountCommand::Remove { name, at, yes }) => {
             if !yes {
                 anyhow::bail!(
                     "removing {name:?} deletes its journals from the server for good; add --yes to confirm"
                 );
             }
-            let removed = admin::Admin::open_or_create(&data, false)?.remove_account(&name)?;
+            let removed =
+                admin::Admin::open_or_create(&at.location(), false)?.remove_account(&name)?;
             println!("{removed}");
             Ok(())
         }
-        Command::Token(TokenCommand::List { data }) => {
-            for (id, kind, account) in admin::Admin::open_or_create(&data, false)?.tokens()? {
+        Command::Token(TokenCommand::List { at }) => {
+            for (id, kind, account) in
+                admin::Admin::open_or_create(&at.location(), false)?.tokens()?
+            {
                 println!("{id}  {kind:<5}  {account}");
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Revoke { id, data }) => {
-            let revoked = admin::Admin::open_or_create(&data, false)?.revoke(&id)?;
+        Command::Token(TokenCommand::Revoke { id, at }) => {
+            let revoked = admin::Admin::open_or_create(&at.location(), false)?.revoke(&id)?;
             println!("{revoked}");
             Ok(())
         }

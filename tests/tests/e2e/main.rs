@@ -19,6 +19,7 @@ mod install;
 mod interop;
 mod let_go;
 mod operator;
+mod postgres;
 mod progress;
 mod proxy;
 mod quota;
