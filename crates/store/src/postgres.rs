@@ -130,6 +130,21 @@ impl PgStore {
         })
     }
 
+    /// The value one statement about the record (`$1` table, `$2` key) returns, if any.
+    fn value_of(
+        &self,
+        sql: &'static str,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let (pool, table, key) = (self.pool.clone(), table.to_owned(), key.to_vec());
+        self.run(async move {
+            let client = pool.get().await?;
+            let row = client.query_opt(sql, &[&table, &key]).await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     fn migrate(&self) -> Result<(), Error> {
         let pool = self.pool.clone();
         self.run(async move {
@@ -494,17 +509,11 @@ impl DocStore for PgStore {
 
 impl Records for PgStore {
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let (pool, table, key) = (self.pool.clone(), table.to_owned(), key.to_vec());
-        self.run(async move {
-            let client = pool.get().await?;
-            let row = client
-                .query_opt(
-                    "SELECT value FROM nudge_records WHERE tbl = $1 AND key = $2",
-                    &[&table, &key],
-                )
-                .await?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        self.value_of(
+            "SELECT value FROM nudge_records WHERE tbl = $1 AND key = $2",
+            table,
+            key,
+        )
     }
 
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
@@ -518,17 +527,11 @@ impl Records for PgStore {
     }
 
     fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let (pool, table, key) = (self.pool.clone(), table.to_owned(), key.to_vec());
-        self.run(async move {
-            let client = pool.get().await?;
-            let row = client
-                .query_opt(
-                    "DELETE FROM nudge_records WHERE tbl = $1 AND key = $2 RETURNING value",
-                    &[&table, &key],
-                )
-                .await?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        self.value_of(
+            "DELETE FROM nudge_records WHERE tbl = $1 AND key = $2 RETURNING value",
+            table,
+            key,
+        )
     }
 
     fn swap(
