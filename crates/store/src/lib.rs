@@ -24,6 +24,8 @@ mod error;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_records;
 #[cfg(feature = "sled")]
 mod pristine;
 mod records;

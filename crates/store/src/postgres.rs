@@ -9,7 +9,8 @@
 //!   snapshot;
 //! - `nudge_hashes`: (document, change hash): every change ever stored, so none is stored
 //!   twice;
-//! - `nudge_records`: (table, key) -> value, the [`Records`] of the server.
+//! - `nudge_records`: (table, key) -> value, the [`Records`](crate::Records) of the
+//!   server (`postgres_records.rs`).
 //!
 //! Every call is one transaction; a document's writes lock its `nudge_docs` row first, so
 //! appends to one document are serialised across nodes. A COMMIT returns once the WAL is
@@ -29,7 +30,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::backend::without_password;
-use crate::records::{Record, Records, Update};
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
@@ -68,7 +68,7 @@ const MIGRATION_LOCK: i64 = 0x6e75_6467_6501;
 
 /// A [`DocStore`] and [`Records`] on a PostgreSQL database.
 pub struct PgStore {
-    pool: Pool,
+    pub(crate) pool: Pool,
     runtime: tokio::runtime::Runtime,
     /// The database's URL without its password, for messages.
     shown: String,
@@ -115,7 +115,7 @@ impl PgStore {
     }
 
     /// Runs `work` on the store's runtime and waits for its answer.
-    fn run<T: Send + 'static>(
+    pub(crate) fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, Failure>> + Send + 'static,
     ) -> Result<T, Error> {
@@ -131,7 +131,7 @@ impl PgStore {
     }
 
     /// The value one statement about the record (`$1` table, `$2` key) returns, if any.
-    fn value_of(
+    pub(crate) fn value_of(
         &self,
         sql: &'static str,
         table: &str,
@@ -182,7 +182,7 @@ impl PgStore {
 
 /// What went wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error("{0}")]
     Db(#[from] tokio_postgres::Error),
     #[error("cannot reach the database: {0}")]
@@ -504,123 +504,5 @@ impl DocStore for PgStore {
     fn flush(&self) -> Result<(), Error> {
         // Every call committed, and a COMMIT returns once its WAL is on disk.
         Ok(())
-    }
-}
-
-impl Records for PgStore {
-    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        self.value_of(
-            "SELECT value FROM nudge_records WHERE tbl = $1 AND key = $2",
-            table,
-            key,
-        )
-    }
-
-    fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        // What it replaced, exactly, however many nodes write the same key.
-        loop {
-            let old = self.get(table, key)?;
-            if self.swap(table, key, old.as_deref(), Some(value))? {
-                return Ok(old);
-            }
-        }
-    }
-
-    fn delete(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        self.value_of(
-            "DELETE FROM nudge_records WHERE tbl = $1 AND key = $2 RETURNING value",
-            table,
-            key,
-        )
-    }
-
-    fn swap(
-        &self,
-        table: &str,
-        key: &[u8],
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-    ) -> Result<bool, Error> {
-        let (pool, table, key) = (self.pool.clone(), table.to_owned(), key.to_vec());
-        let (expected, new) = (expected.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
-        self.run(async move {
-            let client = pool.get().await?;
-            // One statement each, so that the comparison and the write are one step.
-            let changed =
-                match (&expected, &new) {
-                    (None, Some(new)) => {
-                        client
-                            .execute(
-                                "INSERT INTO nudge_records (tbl, key, value) VALUES ($1, $2, $3)
-                             ON CONFLICT DO NOTHING",
-                                &[&table, &key, new],
-                            )
-                            .await?
-                    }
-                    (Some(old), Some(new)) => {
-                        client
-                            .execute(
-                                "UPDATE nudge_records SET value = $4
-                             WHERE tbl = $1 AND key = $2 AND value = $3",
-                                &[&table, &key, old, new],
-                            )
-                            .await?
-                    }
-                    (Some(old), None) => client
-                        .execute(
-                            "DELETE FROM nudge_records WHERE tbl = $1 AND key = $2 AND value = $3",
-                            &[&table, &key, old],
-                        )
-                        .await?,
-                    (None, None) => {
-                        let present = client
-                            .query_opt(
-                                "SELECT 1 FROM nudge_records WHERE tbl = $1 AND key = $2",
-                                &[&table, &key],
-                            )
-                            .await?;
-                        u64::from(present.is_none())
-                    }
-                };
-            Ok(changed == 1)
-        })
-    }
-
-    fn update(&self, table: &str, key: &[u8], f: Update<'_>) -> Result<Option<Vec<u8>>, Error> {
-        // Compare and swap until no other writer came in between (`f` may run again).
-        loop {
-            let old = self.get(table, key)?;
-            let new = f(old.as_deref());
-            if self.swap(table, key, old.as_deref(), new.as_deref())? {
-                return Ok(new);
-            }
-        }
-    }
-
-    fn scan(&self, table: &str, prefix: &[u8]) -> Result<Vec<Record>, Error> {
-        let (pool, table, prefix) = (self.pool.clone(), table.to_owned(), prefix.to_vec());
-        self.run(async move {
-            let client = pool.get().await?;
-            let len = prefix.len() as i32;
-            let rows = client
-                .query(
-                    "SELECT key, value FROM nudge_records
-                     WHERE tbl = $1 AND substring(key from 1 for $3) = $2 ORDER BY key",
-                    &[&table, &prefix, &len],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
-    }
-
-    fn tables(&self) -> Result<Vec<String>, Error> {
-        let pool = self.pool.clone();
-        self.run(async move {
-            let client = pool.get().await?;
-            let rows = client
-                .query("SELECT DISTINCT tbl FROM nudge_records ORDER BY tbl", &[])
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
-        })
     }
 }
