@@ -127,3 +127,68 @@ mod tests {
         assert!(state.remove_account("ana").unwrap().is_none());
     }
 }
+
+/// Several servers on one PostgreSQL database: what must hold across them.
+#[cfg(test)]
+mod on_postgres {
+    use super::*;
+    use crate::devices::LinkError;
+    use nudge_store::{Location, OpenOptions};
+
+    /// A node: its own store handle (its own pool) on the shared database.
+    fn node(url: &str) -> State {
+        let store = Store::open(&Location::Postgres(url.to_owned()), &OpenOptions::default())
+            .expect("the database opens");
+        State::open(&store, crate::clock::system()).unwrap()
+    }
+
+    #[test]
+    fn a_link_code_is_redeemed_once_whichever_nodes_race_for_it() {
+        let Some(cluster) = nudge_testkit::postgres::cluster().unwrap() else {
+            return;
+        };
+        let url = cluster.database().unwrap();
+        let first = node(&url);
+        let (account, token) = first.accounts().add("ana").unwrap();
+        let (code, _) = first
+            .devices()
+            .create_link(&account, token.id(), 60_000)
+            .unwrap();
+        // Four nodes, each a device of its own, all at once.
+        let outcomes: Vec<_> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|n| {
+                    let (url, code) = (url.clone(), code.clone());
+                    scope.spawn(move || {
+                        node(&url)
+                            .devices()
+                            .redeem(&code, &format!("device-{n}"), "phone")
+                            .unwrap()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let won: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .filter_map(|o| o.as_ref().err())
+                .all(|e| matches!(e, LinkError::Used)),
+            "{outcomes:?}"
+        );
+        // The winner's token works on every node; no loser's does.
+        let winner = &won[0].token;
+        let other = node(&url);
+        assert!(other.accounts().authenticate(&winner.to_string()).is_some());
+        let devices = other
+            .accounts()
+            .tokens()
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.kind == nudge_protocol::TokenKind::Device)
+            .count();
+        assert_eq!(devices, 1);
+    }
+}
