@@ -22,6 +22,7 @@ use nudge_journal::{Contacts, Journal, Kind, NewShift, Now, TagRef};
 use nudge_replica::Replica;
 use nudge_store::DocumentId;
 
+mod echo;
 mod sync;
 
 const IDEAS: &[&str] = &[
@@ -257,7 +258,7 @@ fn main() -> Result<()> {
             return sync::stall_report(addr, shifts);
         }
         (Some("echo"), Some(addr), Some(n), _) => {
-            return sync::echo_report(addr, n);
+            return echo::echo_report(addr, n);
         }
         (Some(cmd @ ("idle" | "populate" | "get" | "stall" | "echo")), ..) => {
             bail!(

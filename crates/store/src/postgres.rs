@@ -200,6 +200,19 @@ fn unsigned(n: i64) -> u64 {
     n.max(0) as u64
 }
 
+/// A read-only transaction that sees one snapshot of the database for all its reads
+/// (compaction may run meanwhile on another connection).
+async fn read_snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, Failure> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 /// The document's row, locked for this transaction (created, at position 0, if missing);
 /// returns its position.
 async fn lock_doc(tx: &tokio_postgres::Transaction<'_>, doc: &[u8]) -> Result<i64, Failure> {
@@ -268,13 +281,7 @@ impl DocStore for PgStore {
         let (pool, doc) = (self.pool.clone(), doc.as_bytes().to_vec());
         self.run(async move {
             let mut client = pool.get().await?;
-            // One snapshot of the database for both reads (compaction may run meanwhile).
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
+            let tx = read_snapshot(&mut client).await?;
             let Some(row) = tx
                 .query_opt(
                     "SELECT next, snapshot FROM nudge_docs WHERE doc = $1",
@@ -315,12 +322,7 @@ impl DocStore for PgStore {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
         self.run(async move {
             let mut client = pool.get().await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
+            let tx = read_snapshot(&mut client).await?;
             let through: Option<i64> = tx
                 .query_opt("SELECT through FROM nudge_docs WHERE doc = $1", &[&doc])
                 .await?

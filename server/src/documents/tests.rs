@@ -166,15 +166,17 @@ async fn until_heard(
     }
 }
 
-async fn until_flushes(store: &Faulty, n: usize) {
+/// Waits (up to 5 s) until `done` holds; `what` says what never happened otherwise.
+async fn until(mut done: impl FnMut() -> bool, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while store.flushes() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "flush {n} never started"
-        );
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+}
+
+async fn until_flushes(store: &Faulty, n: usize) {
+    until(|| store.flushes() >= n, &format!("flush {n} never started")).await;
 }
 
 /// A document over a store whose flushes each wait for a `()` on the returned sender,
@@ -420,9 +422,7 @@ async fn a_document_that_loads_slowly_holds_up_only_those_asking_for_it() {
         let documents = documents.clone();
         async move { documents.get(slow).await }
     });
-    while store.gated_loads() == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    until(|| store.gated_loads() > 0, "the slow load never started").await;
     // Meanwhile another document opens and syncs as usual.
     let other = tokio::time::timeout(
         std::time::Duration::from_secs(5),

@@ -28,6 +28,7 @@ mod restored;
 mod samod;
 mod security;
 mod server;
+mod server_lifecycle;
 mod share_history;
 mod shell;
 mod sync;
