@@ -196,23 +196,38 @@ impl Admin {
         }
     }
 
-    /// A new account token for `name` (the old one revoked); returns it and how many
-    /// open connections of the old one closed.
-    pub fn reissue(&self, name: &str) -> Result<(String, u64)> {
+    /// What became of the open connections of tokens just revoked: `closed` of them
+    /// closed by the running server; on a shared database, every node closes its own.
+    fn closed(&self, closed: u64) -> String {
+        match self {
+            Self::Direct(state) if state.store().shared().is_some() => {
+                "the running nodes close its open connections".to_owned()
+            }
+            _ => format!(
+                "{closed} open connection{} closed",
+                if closed == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
+    /// A new account token for `name` (the old one revoked); returns it and what became
+    /// of the old one's open connections.
+    pub fn reissue(&self, name: &str) -> Result<(String, String)> {
         match self {
             Self::Direct(state) => {
-                let Some((token, _)) = state.reissue_account_token(name)? else {
+                let Some((token, old)) = state.reissue_account_token(name)? else {
                     bail!("no account is called {name:?}; `nudge-server account list` shows them");
                 };
                 state.flush()?;
-                Ok((token.to_string(), 0))
+                state.withdrawn(old, Vec::new());
+                Ok((token.to_string(), self.closed(0)))
             }
             Self::Running { .. } => {
                 let v = self.call("POST", &format!("accounts/{name}/token"), Some(json!({})))?;
                 match v["token"].as_str() {
                     Some(token) => Ok((
                         token.to_owned(),
-                        v["connections_closed"].as_u64().unwrap_or(0),
+                        self.closed(v["connections_closed"].as_u64().unwrap_or(0)),
                     )),
                     None => bail!("the server answered something unexpected"),
                 }
@@ -258,7 +273,9 @@ impl Admin {
                     bail!("no account is called {name:?}; `nudge-server account list` shows them");
                 };
                 state.flush()?;
-                (removed.tokens.len(), removed.documents.len(), 0)
+                let counts = (removed.tokens.len(), removed.documents.len(), 0);
+                state.withdrawn(removed.tokens, removed.documents);
+                counts
             }
             Self::Running { .. } => {
                 let v = self.call("DELETE", &format!("accounts/{name}"), None)?;
@@ -271,7 +288,8 @@ impl Admin {
             }
         };
         Ok(format!(
-            "account {name} removed: {tokens} tokens revoked, {documents} documents deleted, {closed} connections closed"
+            "account {name} removed: {tokens} tokens revoked, {documents} documents deleted, {}",
+            self.closed(closed as u64)
         ))
     }
 
@@ -315,10 +333,12 @@ impl Admin {
     pub fn revoke(&self, id: &str) -> Result<String> {
         let closed = match self {
             Self::Direct(state) => {
-                if state.revoke(id)?.is_empty() {
+                let revoked = state.revoke(id)?;
+                if revoked.is_empty() {
                     bail!("no token has the id {id:?}; `nudge-server token list` shows them");
                 }
                 state.flush()?;
+                state.withdrawn(revoked, Vec::new());
                 0
             }
             Self::Running { .. } => {
@@ -328,8 +348,8 @@ impl Admin {
             }
         };
         Ok(format!(
-            "token {id} revoked, with every device and share it made ({closed} open connection{} closed)",
-            if closed == 1 { "" } else { "s" }
+            "token {id} revoked, with every device and share it made ({})",
+            self.closed(closed)
         ))
     }
 }

@@ -6,7 +6,7 @@
 //! | `/v1/sync`, `/` | websocket sync (token in `Authorization: Bearer` or `?token=`) |
 //! | `GET /v1/journal` | the account's journal document, `{"journal": id or null}` |
 //! | `PUT /v1/journal` | register the account's journal, `{"journal": id}`; first one wins |
-//! | `GET /healthz` | 200 once storage and a document round-trip work, else 503 |
+//! | `GET /healthz` | 200 once storage and a document round-trip work (and, on a shared database, the other nodes are heard), else 503 |
 //! | `GET /metrics` | OpenMetrics text |
 //! | `POST /v1/devices/link` | a one-time link code for another device (`devices.rs`) |
 //! | `POST /v1/devices/join` | redeem a code for a device token (no token needed) |
@@ -298,7 +298,7 @@ pub(crate) async fn serve_metrics(
 /// back, read by Automerge and removed.
 async fn health(server: &Server) -> Response<Body> {
     let store = server.store().clone();
-    let checked = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+    let check = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         use automerge::transaction::Transactable;
         let mut doc = automerge::AutoCommit::new();
         doc.put(automerge::ROOT, "health", "check")?;
@@ -325,21 +325,38 @@ async fn health(server: &Server) -> Response<Body> {
             "a stored document came back different"
         );
         Ok(())
-    })
-    .await;
+    });
+    let checked = tokio::time::timeout(server.config().storage_timeout, check).await;
+    if let Some(shared) = server.store().shared()
+        && !shared.listening()
+    {
+        tracing::warn!("health check: not hearing the other nodes' announcements");
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not hearing the other nodes on the database (connection lost; reconnecting)\n",
+        );
+    }
     match checked {
-        Ok(Ok(())) => text(StatusCode::OK, "ok\n"),
-        Ok(Err(e)) => {
+        Ok(Ok(Ok(()))) => text(StatusCode::OK, "ok\n"),
+        Ok(Ok(Err(e))) => {
             tracing::error!("health check failed: {e:#}");
             text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("storage failed: {e:#}\n"),
             )
         }
-        Err(e) => text(
+        Ok(Err(e)) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("health check failed: {e}\n"),
         ),
+        Err(_) => {
+            let seconds = server.config().storage_timeout.as_secs_f64();
+            tracing::error!("health check: storage did not answer within {seconds} s");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("storage did not answer within {seconds} s\n"),
+            )
+        }
     }
 }
 

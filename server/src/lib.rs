@@ -24,6 +24,7 @@ mod devices;
 mod documents;
 mod http;
 mod metrics;
+mod nodes;
 mod respond;
 mod revocation;
 mod server;
@@ -177,6 +178,7 @@ pub async fn run_with(
             stopped.clone(),
         ));
     }
+    let following = nodes::follow(&server);
     let storage_failed = server.documents().failed.clone();
     tokio::pin!(shutdown);
     loop {
@@ -220,6 +222,9 @@ pub async fn run_with(
         }
     }
     tracing::info!("shutting down");
+    if let Some(following) = following {
+        following.abort();
+    }
     let _ = stop.send(true);
     // Every connection holds a permit until it has closed its socket.
     let _ = tokio::time::timeout(

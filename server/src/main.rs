@@ -414,8 +414,7 @@ fn run(cli: Cli) -> Result<()> {
             let (token, closed) =
                 admin::Admin::open_or_create(&at.location(), false)?.reissue(&name)?;
             println!(
-                "account {name}: a new token (shown only now); the old one no longer works ({closed} open connection{} closed):",
-                if closed == 1 { "" } else { "s" }
+                "account {name}: a new token (shown only now); the old one no longer works ({closed}):"
             );
             println!("{token}");
             Ok(())

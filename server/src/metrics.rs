@@ -33,6 +33,8 @@ pub struct Metrics {
     pub batched_changes: Histogram,
     /// Logs compacted into snapshots.
     pub compactions: Counter,
+    /// Loaded documents brought up to what other nodes stored (a shared database).
+    pub caught_up: Counter,
     /// Inbound messages the guard refused.
     pub guard_rejections: Counter,
     /// Connections refused at the HTTP handshake for a missing, unknown or revoked token.
@@ -61,6 +63,7 @@ impl Default for Metrics {
         let flush_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let flushes = Counter::default();
         let compactions = Counter::default();
+        let caught_up = Counter::default();
         // 1 to 4,096 changes.
         let batched_changes = Histogram::new(exponential_buckets(1.0, 2.0, 13));
         let guard_rejections = Counter::default();
@@ -149,6 +152,11 @@ impl Default for Metrics {
             compactions.clone(),
         );
         registry.register(
+            "catch_ups",
+            "Loaded documents brought up to what other nodes stored",
+            caught_up.clone(),
+        );
+        registry.register(
             "changes_per_flush",
             "Changes stored by one flush (those that arrived together)",
             batched_changes.clone(),
@@ -176,6 +184,7 @@ impl Default for Metrics {
             flushes,
             batched_changes,
             compactions,
+            caught_up,
             guard_rejections,
             auth_failures,
             connections_refused,

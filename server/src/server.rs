@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use nudge_protocol::admission::{self, Admission, Asking, Ownership};
 use nudge_protocol::{PeerKey, Token};
-use nudge_store::{DocStore, DocumentId, Store};
+use nudge_store::{DocStore, DocumentId, Signal, Store};
 use tokio::sync::Notify;
 
 use crate::Config;
@@ -60,14 +60,18 @@ impl Server {
             config.connections_allowed(),
             config.max_connections_per_address,
         );
+        let mut documents = Documents::new(
+            documents,
+            state.accounts().clone(),
+            metrics.clone(),
+            config.storage_timeout,
+            config.unload_after,
+        );
+        if store.shared().is_some() {
+            documents = documents.sharing();
+        }
         Ok(Self {
-            documents: Arc::new(Documents::new(
-                documents,
-                state.accounts().clone(),
-                metrics.clone(),
-                config.storage_timeout,
-                config.unload_after,
-            )),
+            documents: Arc::new(documents),
             state,
             id,
             config,
@@ -156,9 +160,18 @@ impl Server {
     }
 
     /// After tokens were revoked and documents removed in the store: closes the tokens'
-    /// open websockets and forgets the documents' loaded copies. Returns how many sockets
-    /// closed.
+    /// open websockets and forgets the documents' loaded copies, here and on the other
+    /// nodes of a shared database (`State::withdrawn`). Returns how many sockets closed
+    /// here.
     async fn withdraw(&self, tokens: &[String], documents: &[DocumentId]) -> usize {
+        let closed = self.withdraw_here(tokens, documents).await;
+        let (state, tokens, documents) = (self.state.clone(), tokens.to_vec(), documents.to_vec());
+        let _ = tokio::task::spawn_blocking(move || state.withdrawn(tokens, documents)).await;
+        closed
+    }
+
+    /// [`Self::withdraw`] on this node only.
+    async fn withdraw_here(&self, tokens: &[String], documents: &[DocumentId]) -> usize {
         let closed = {
             let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
             let mut closed = 0;
@@ -247,6 +260,40 @@ impl Server {
     pub(crate) async fn moved_share(&self, share: &str, old: Option<DocumentId>) -> usize {
         let old: Vec<DocumentId> = old.into_iter().collect();
         self.withdraw(&[share.to_owned()], &old).await
+    }
+
+    /// What another node on the shared database announced (`nodes.rs`).
+    pub(crate) async fn heard(&self, signal: Signal) {
+        match signal {
+            Signal::Changed { doc, position } => self.documents.announced(doc, position).await,
+            Signal::Withdrawn { tokens, documents } => {
+                let closed = self.withdraw_here(&tokens, &documents).await;
+                tracing::debug!(closed, "withdrawn by another node");
+            }
+            Signal::Resumed => {
+                self.documents.resume().await;
+                // Revocations announced meanwhile were missed too: ask the store.
+                let live: Vec<String> = {
+                    let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                    live.values().map(|l| l.token_id.clone()).collect()
+                };
+                let accounts = self.accounts().clone();
+                let revoked = tokio::task::spawn_blocking(move || {
+                    live.into_iter()
+                        .filter(|id| accounts.authenticate_id(id).is_none())
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap_or_default();
+                if !revoked.is_empty() {
+                    let closed = self.withdraw_here(&revoked, &[]).await;
+                    tracing::info!(
+                        closed,
+                        "closed sockets revoked while the other nodes were not heard"
+                    );
+                }
+            }
+        }
     }
 
     /// Registers an open websocket of `principal`; returns what wakes it to close.

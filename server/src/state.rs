@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use nudge_store::Store;
+use nudge_store::{DocumentId, Store};
 
 use crate::clock::Clock;
 
@@ -61,6 +61,20 @@ impl State {
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<(), AccountError> {
         Ok(self.store.flush()?)
+    }
+
+    /// Tells the other nodes on a shared database that `tokens` were revoked and
+    /// `documents` removed (once stored): they close the tokens' sockets and forget the
+    /// documents. A node that misses it finds the revoked tokens when it hears again
+    /// (`Server::heard`); nothing to do on a store one process has to itself.
+    pub fn withdrawn(&self, tokens: Vec<String>, documents: Vec<DocumentId>) {
+        if tokens.is_empty() && documents.is_empty() {
+            return;
+        }
+        let signal = nudge_store::Signal::Withdrawn { tokens, documents };
+        if let Err(e) = self.store.announce(&signal) {
+            tracing::warn!("cannot tell the other nodes what was revoked: {e}");
+        }
     }
 
     /// Removes the account called `name`: its tokens (with their device and share

@@ -336,6 +336,19 @@ impl DocSession {
         self.generate(None)
     }
 
+    /// Changes that are durable already, stored by another server on the same database:
+    /// `stored` is what storage holds (change chunks, or a saved document followed by
+    /// them). Applies what is new and tells every peer, as [`Self::relay`] does; nothing
+    /// waits to be persisted for them.
+    pub fn absorb(&mut self, stored: &[u8]) -> Result<Vec<Action>, automerge::AutomergeError> {
+        let before = self.doc.get_heads();
+        self.doc.load_incremental(stored)?;
+        if self.doc.get_heads() == before {
+            return Ok(Vec::new());
+        }
+        Ok(self.generate(None))
+    }
+
     /// Every change asked for so far by [`Action::Persist`] is durable: tell every peer.
     pub fn persisted(&mut self) -> Vec<Action> {
         let batch = self.seal();

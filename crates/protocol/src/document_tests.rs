@@ -104,6 +104,42 @@ fn peers_converge_through_the_session() {
     }
 }
 
+#[test]
+fn changes_stored_elsewhere_reach_every_peer_and_twice_is_nothing() {
+    let mut session = DocSession::new(Automerge::new());
+    let mut clients: BTreeMap<PeerKey, Client> = (1..=2).map(|k| (k, Client::new())).collect();
+    let mut actions = Vec::new();
+    for k in 1..=2 {
+        actions.extend(session.add_peer(k, Access::ReadWrite));
+    }
+    run(&mut session, &mut clients, actions);
+    // Another server's device wrote, and that server stored it: as changes, then as the
+    // whole document its compaction left.
+    let mut elsewhere = Client::new();
+    elsewhere.write("from", 2);
+    let changes: Vec<u8> = elsewhere
+        .doc
+        .get_changes(&[])
+        .iter()
+        .flat_map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let actions = session.absorb(&changes).unwrap();
+    assert_eq!(heads_sent(&actions, 1), vec![elsewhere.doc.get_heads()]);
+    assert_eq!(heads_sent(&actions, 2), vec![elsewhere.doc.get_heads()]);
+    assert_eq!(
+        run(&mut session, &mut clients, actions),
+        0,
+        "nothing to persist"
+    );
+    for c in clients.values() {
+        assert_eq!(
+            c.doc.get(ROOT, "from").unwrap().unwrap().0.as_i64(),
+            Some(2)
+        );
+    }
+    assert!(session.absorb(&elsewhere.doc.save()).unwrap().is_empty());
+}
+
 /// Exchanges messages between one client and the session until the session asks for
 /// a persist or rejects; returns those actions.
 fn until_persist_or_reject(

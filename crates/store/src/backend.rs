@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::records::Records;
+use crate::signal::{Shared, Signal};
 use crate::store::DocStore;
 
 /// How to open a [`Store`] (what a folder's embedded database needs; other backends
@@ -116,12 +117,16 @@ impl std::fmt::Display for Location {
 pub struct Store {
     docs: Arc<dyn Backend>,
     location: Location,
+    /// What the processes sharing the database tell each other; `None`: this process is
+    /// the only one (sled, memory).
+    shared: Option<Arc<dyn Shared>>,
 }
 
 impl Store {
     /// Opens (or creates) the store at `location`; `options` say how (for a folder: how
     /// long to wait for another process, the cache, what to check).
     pub fn open(location: &Location, options: &crate::OpenOptions) -> Result<Self, Error> {
+        let mut shared: Option<Arc<dyn Shared>> = None;
         let docs: Arc<dyn Backend> = match location {
             #[cfg(feature = "sled")]
             Location::Folder(dir) => Arc::new(crate::SledStore::open(dir, options)?),
@@ -134,7 +139,11 @@ impl Store {
                 });
             }
             #[cfg(feature = "postgres")]
-            Location::Postgres(url) => Arc::new(crate::PgStore::open(url)?),
+            Location::Postgres(url) => {
+                let pg = Arc::new(crate::PgStore::open(url)?);
+                shared = Some(pg.clone());
+                pg
+            }
             #[cfg(not(feature = "postgres"))]
             Location::Postgres(url) => {
                 return Err(Error::Io {
@@ -147,6 +156,7 @@ impl Store {
         Ok(Self {
             docs,
             location: location.clone(),
+            shared,
         })
     }
 
@@ -155,6 +165,23 @@ impl Store {
         Self {
             docs: backend,
             location,
+            shared: None,
+        }
+    }
+
+    /// What the processes sharing this database tell each other, if several may (a
+    /// server then catches its documents up with the others' writes); `None`: this
+    /// process is the only one that writes here.
+    pub fn shared(&self) -> Option<&Arc<dyn Shared>> {
+        self.shared.as_ref()
+    }
+
+    /// Tells the other processes on this database `signal`; nothing to do when there
+    /// are none.
+    pub fn announce(&self, signal: &Signal) -> Result<(), Error> {
+        match &self.shared {
+            Some(shared) => shared.announce(signal),
+            None => Ok(()),
         }
     }
 

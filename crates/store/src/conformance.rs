@@ -64,6 +64,10 @@ macro_rules! doc_store_conformance {
                     store.changes_after(&doc, 2).unwrap(),
                     Some(vec![change(3).bytes])
                 );
+                // The position after them is the one asked about plus their count.
+                store.append(&doc, &[change(4), change(3)]).unwrap();
+                let after = store.changes_after(&doc, 2).unwrap().unwrap();
+                assert_eq!(2 + after.len() as u64, store.position(&doc).unwrap());
             }
 
             #[test]

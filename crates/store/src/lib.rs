@@ -12,6 +12,8 @@
 //!   [`records_conformance!`].
 //! - [`Store`]: one database's documents and records behind one handle, opened by its
 //!   [`Location`]; what the server and the admin commands use.
+//! - [`Shared`]: what the nodes on one database tell each other ([`Signal`]), for a
+//!   store that several processes serve at once.
 //! - [`SledStore`]: the backend on sled, used by the CLI and the server.
 //! - [`MemoryStore`]: an in-memory backend for tests of code above the store.
 //! - [`doc_store_conformance!`]: the test suite every backend runs.
@@ -26,11 +28,14 @@ mod memory;
 mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_records;
+#[cfg(feature = "postgres")]
+mod postgres_signal;
 #[cfg(feature = "sled")]
 mod pristine;
 mod records;
 #[cfg(feature = "sled")]
 mod seal;
+mod signal;
 #[cfg(feature = "sled")]
 mod sled_records;
 #[cfg(feature = "sled")]
@@ -44,6 +49,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use records::{Record, Records, Table, Update, counter};
+pub use signal::{Listener, Shared, Signal};
 #[cfg(feature = "sled")]
 pub use sled_store::SledStore;
 pub use store::{ChangeHash, DocStore, NewChange, StoredDoc};

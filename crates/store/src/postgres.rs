@@ -30,6 +30,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::backend::without_password;
+use crate::postgres_signal::{CHANNEL, Hub};
+use crate::signal::Signal;
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
@@ -70,6 +72,8 @@ const MIGRATION_LOCK: i64 = 0x6e75_6467_6501;
 pub struct PgStore {
     pub(crate) pool: Pool,
     runtime: tokio::runtime::Runtime,
+    /// Announcements to and from the other nodes (`postgres_signal.rs`).
+    pub(crate) hub: std::sync::Arc<Hub>,
     /// The database's URL without its password, for messages.
     shown: String,
 }
@@ -88,6 +92,7 @@ impl PgStore {
                 "not a PostgreSQL URL ({e}); use postgres://USER@HOST:PORT/DB"
             ))
         })?;
+        let hub = std::sync::Arc::new(Hub::new(config.clone()));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -108,6 +113,7 @@ impl PgStore {
         let store = Self {
             pool,
             runtime,
+            hub,
             shown,
         };
         store.migrate()?;
@@ -128,6 +134,11 @@ impl PgStore {
             path: PathBuf::from(&self.shown),
             detail: e.to_string(),
         })
+    }
+
+    /// Runs `task` on the store's runtime for as long as the store is open.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(task);
     }
 
     /// The value one statement about the record (`$1` table, `$2` key) returns, if any.
@@ -213,6 +224,18 @@ async fn read_snapshot(
         .await?)
 }
 
+/// The two halves of the advisory lock that compaction of `doc` takes (of its id's first
+/// eight bytes: distinct enough that two documents sharing one is merely a skipped
+/// compaction).
+fn lock_key(doc: &[u8]) -> (i32, i32) {
+    let half = |range: std::ops::Range<usize>| {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(doc.get(range).unwrap_or(&[0; 4]));
+        i32::from_be_bytes(bytes)
+    };
+    (half(0..4), half(4..8))
+}
+
 /// The document's row, locked for this transaction (created, at position 0, if missing);
 /// returns its position.
 async fn lock_doc(tx: &tokio_postgres::Transaction<'_>, doc: &[u8]) -> Result<i64, Failure> {
@@ -228,6 +251,21 @@ async fn lock_doc(tx: &tokio_postgres::Transaction<'_>, doc: &[u8]) -> Result<i6
         )
         .await?;
     Ok(row.get(0))
+}
+
+/// Tells the other nodes, once `tx` commits, that `doc` reached `position`.
+async fn notify(
+    tx: &tokio_postgres::Transaction<'_>,
+    origin: u64,
+    doc: DocumentId,
+    position: i64,
+) -> Result<(), Failure> {
+    let position = unsigned(position);
+    for line in (Signal::Changed { doc, position }).encode(origin) {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &line])
+            .await?;
+    }
+    Ok(())
 }
 
 /// Records `hashes` as stored for `doc`; returns those that were new, in order.
@@ -250,6 +288,7 @@ async fn new_hashes<'h>(
 
 impl DocStore for PgStore {
     fn append(&self, doc: &DocumentId, changes: &[NewChange]) -> Result<usize, Error> {
+        let (origin, id) = (self.hub.origin, *doc);
         let (pool, doc, changes) = (self.pool.clone(), doc.as_bytes().to_vec(), changes.to_vec());
         self.run(async move {
             let mut client = pool.get().await?;
@@ -272,6 +311,9 @@ impl DocStore for PgStore {
                 &[&doc, &next],
             )
             .await?;
+            if added > 0 {
+                notify(&tx, origin, id, next).await?;
+            }
             tx.commit().await?;
             Ok(added)
         })
@@ -390,7 +432,25 @@ impl DocStore for PgStore {
         self.run(async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
+            // One node compacts a document at a time; another that tries meanwhile skips.
+            let (high, low) = lock_key(&doc);
+            let ours: bool = tx
+                .query_one("SELECT pg_try_advisory_xact_lock($1, $2)", &[&high, &low])
+                .await?
+                .get(0);
+            if !ours {
+                return Ok(());
+            }
             let next = lock_doc(&tx, &doc).await?;
+            // A node whose copy lagged behind another's compaction must not put an older
+            // snapshot back: the log entries the newer one covers are gone.
+            let covered: Option<i64> = tx
+                .query_one("SELECT through FROM nudge_docs WHERE doc = $1", &[&doc])
+                .await?
+                .get(0);
+            if covered.is_some_and(|c| c >= through) {
+                return Ok(());
+            }
             tx.execute(
                 "UPDATE nudge_docs SET snapshot = $2, through = $3, next = $4 WHERE doc = $1",
                 &[&doc, &snapshot, &through, &next.max(through)],
@@ -412,6 +472,7 @@ impl DocStore for PgStore {
         snapshot: &[u8],
         hashes: &[ChangeHash],
     ) -> Result<(), Error> {
+        let (origin, id) = (self.hub.origin, *doc);
         let (pool, doc, snapshot, hashes) = (
             self.pool.clone(),
             doc.as_bytes().to_vec(),
@@ -433,6 +494,7 @@ impl DocStore for PgStore {
                 &[&doc, &snapshot, &position],
             )
             .await?;
+            notify(&tx, origin, id, position).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -444,6 +506,7 @@ impl DocStore for PgStore {
         snapshot: &[u8],
         new: &[ChangeHash],
     ) -> Result<usize, Error> {
+        let (origin, id) = (self.hub.origin, *doc);
         let (pool, doc, snapshot, new) = (
             self.pool.clone(),
             doc.as_bytes().to_vec(),
@@ -463,6 +526,9 @@ impl DocStore for PgStore {
             .await?;
             tx.execute("DELETE FROM nudge_log WHERE doc = $1", &[&doc])
                 .await?;
+            if added > 0 {
+                notify(&tx, origin, id, next).await?;
+            }
             tx.commit().await?;
             Ok(added)
         })

@@ -71,7 +71,9 @@ pub trait DocStore: Send + Sync {
 
     /// The changes appended after log position `position`, oldest first, or `None` when
     /// compaction has folded some of them into a snapshot (then load the whole document).
-    /// This is how a long-running reader catches up with what others appended.
+    /// This is how a long-running reader catches up with what others appended. Positions
+    /// grow by one per change: the position after the changes returned is `position`
+    /// plus their count.
     fn changes_after(&self, doc: &DocumentId, position: u64)
     -> Result<Option<Vec<Vec<u8>>>, Error>;
 

@@ -65,3 +65,99 @@ fn a_bad_url_or_an_unreachable_database_is_a_clear_error() {
     assert!(err.contains("127.0.0.1"), "{err}");
     assert!(!err.contains("secret"), "{err}");
 }
+
+/// Waits up to ten seconds for `pred` over what `rx` delivered.
+fn heard(
+    rx: &std::sync::mpsc::Receiver<nudge_store::Signal>,
+    mut pred: impl FnMut(&nudge_store::Signal) -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(signal) if pred(&signal) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_node_hears_the_others_writes_and_announcements_but_not_its_own() {
+    use nudge_store::{Shared, Signal};
+    let Some(cluster) = nudge_testkit::postgres::cluster().unwrap() else {
+        return;
+    };
+    let url = cluster.database().unwrap();
+    let (one, two) = (PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    one.listen(Box::new(move |signal| {
+        let _ = tx.lock().unwrap().send(signal);
+    }));
+    // Listening starts with a resume: whatever was missed before, re-read.
+    assert!(heard(&rx, |s| *s == Signal::Resumed));
+    assert!(one.listening());
+    let doc = DocumentId::random();
+    let change = |n: u8| NewChange {
+        hash: [n; 32],
+        bytes: vec![n; 10],
+    };
+    // Its own write first: it must not hear that one.
+    one.append(&doc, &[change(1)]).unwrap();
+    two.append(&doc, &[change(2), change(3)]).unwrap();
+    let mut first = None;
+    assert!(heard(&rx, |s| {
+        first.get_or_insert(s.clone());
+        matches!(s, Signal::Changed { .. })
+    }));
+    assert_eq!(first, Some(Signal::Changed { doc, position: 3 }));
+    // A write that adds nothing says nothing; an announcement is heard as sent.
+    two.append(&doc, &[change(2)]).unwrap();
+    let withdrawn = Signal::Withdrawn {
+        tokens: vec!["tok1".into()],
+        documents: vec![doc],
+    };
+    two.announce(&withdrawn).unwrap();
+    let mut got = Vec::new();
+    assert!(heard(&rx, |s| {
+        got.push(s.clone());
+        matches!(s, Signal::Withdrawn { documents, .. } if !documents.is_empty())
+    }));
+    assert_eq!(
+        got,
+        vec![
+            Signal::Withdrawn {
+                tokens: vec!["tok1".into()],
+                documents: vec![]
+            },
+            Signal::Withdrawn {
+                tokens: vec![],
+                documents: vec![doc]
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_compaction_behind_another_nodes_puts_no_older_snapshot_back() {
+    let Some(cluster) = nudge_testkit::postgres::cluster().unwrap() else {
+        return;
+    };
+    let url = cluster.database().unwrap();
+    let (one, two) = (PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap());
+    let doc = DocumentId::random();
+    let changes: Vec<NewChange> = (1..=4)
+        .map(|n| NewChange {
+            hash: [n; 32],
+            bytes: vec![n; 10],
+        })
+        .collect();
+    one.append(&doc, &changes).unwrap();
+    two.compact(&doc, b"through four", 4).unwrap();
+    // One's copy held only the first two: its snapshot would lose three and four.
+    one.compact(&doc, b"through two", 2).unwrap();
+    let stored = one.load(&doc).unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"through four"[..]));
+    assert_eq!(stored.position, 4);
+}

@@ -61,10 +61,12 @@ impl Documents {
     pub(super) async fn actor(
         self: Arc<Self>,
         doc: DocumentId,
-        mut session: DocSession,
+        (mut session, mut caught_up): (DocSession, u64),
         mut rx: mpsc::Receiver<DocCommand>,
         own: mpsc::WeakSender<DocCommand>,
     ) {
+        // `caught_up`: the log position the session holds every stored change through
+        // (what compaction may cover on a shared database, `follow.rs`).
         let mut peers: HashMap<PeerKey, Peer> = HashMap::new();
         // Changes handled and not yet handed to a flush, and the flush under way: while a
         // batch is stored, the next one gathers (pipelining), so a slow flush holds up the
@@ -122,13 +124,25 @@ impl Documents {
                     let _ = self.updates.send(doc);
                     let landing = batch::after_landing(since_snapshot, session.longest_wait());
                     if pending.is_empty() {
-                        // Everything applied is stored: the snapshot covers just that.
-                        if landing.compact
-                            && let Err(e) = self.compact(doc, &session).await
-                        {
-                            // Only a storage call that never came back ends up here.
-                            self.fail(doc, &e);
-                            return;
+                        // Everything applied is stored: the snapshot covers just that (and,
+                        // on a shared database, everything stored through `caught_up`).
+                        if landing.compact {
+                            let through = if self.shared {
+                                let read = self
+                                    .catch_up(doc, u64::MAX, &mut session, &mut caught_up)
+                                    .await;
+                                for action in read {
+                                    self.carry_out(doc, action, &mut session, &mut peers);
+                                }
+                                Some(caught_up)
+                            } else {
+                                None
+                            };
+                            if let Err(e) = self.compact(doc, &session, through).await {
+                                // Only a storage call that never came back ends up here.
+                                self.fail(doc, &e);
+                                return;
+                            }
                         }
                     } else {
                         // The next batch goes at once. It takes no new commands while it is
@@ -162,6 +176,18 @@ impl Documents {
             let mut handled = 0;
             while let Some(command) = next.take() {
                 handled += 1;
+                if let DocCommand::CatchUp { position } = command {
+                    let read = self
+                        .catch_up(doc, position, &mut session, &mut caught_up)
+                        .await;
+                    for action in read {
+                        self.carry_out(doc, action, &mut session, &mut peers);
+                    }
+                    if batch::take_more(handled, pending.bytes) {
+                        next = rx.try_recv().ok();
+                    }
+                    continue;
+                }
                 let actions = match self.handle(doc, command, &mut session, &mut peers) {
                     Handled::Actions(actions) => actions,
                     Handled::Nothing => Vec::new(),
@@ -179,8 +205,9 @@ impl Documents {
                         pending = Pending::default();
                         delivered = false;
                         match self.recover(doc, &mut peers, culprit, why).await {
-                            Some((fresh, actions)) => {
+                            Some((fresh, position, actions)) => {
                                 session = fresh;
+                                caught_up = position;
                                 actions
                             }
                             None => return,
@@ -188,7 +215,7 @@ impl Documents {
                     }
                 };
                 for action in actions {
-                    match pending.gather(action) {
+                    match pending.gather(self.storable(action, &session)) {
                         Some(other) => self.carry_out(doc, other, &mut session, &mut peers),
                         None => delivered = true,
                     }
@@ -305,6 +332,8 @@ impl Documents {
                 session.remove_peer(conn);
                 Handled::Nothing
             }
+            // Taken by the loop (it reads storage), never handed here.
+            DocCommand::CatchUp { .. } => Handled::Nothing,
         }
     }
 

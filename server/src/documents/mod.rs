@@ -13,9 +13,11 @@
 //! - `actor.rs`: one document's loop.
 //! - `batch.rs`: the batching and flush policy, without I/O.
 //! - `storage.rs`: the storage calls (store and flush, compact), bounded by a timeout.
+//! - `follow.rs`: catching up with what other nodes on a shared database stored.
 
 mod actor;
 mod batch;
+mod follow;
 mod registry;
 mod storage;
 #[cfg(test)]
@@ -95,6 +97,12 @@ pub enum DocCommand {
         /// Its payload.
         data: Vec<u8>,
     },
+    /// Another node stored changes, and the document's log reached `position`
+    /// (`u64::MAX`: it may have, read it); the document catches up (`follow.rs`).
+    CatchUp {
+        /// The position announced.
+        position: u64,
+    },
     /// The connection went away.
     Close {
         /// The connection.
@@ -134,6 +142,8 @@ pub struct Documents {
     storage_timeout: std::time::Duration,
     /// How long a document nobody has open stays in memory.
     unload_after: std::time::Duration,
+    /// Other nodes write to the same database (`follow.rs`).
+    shared: bool,
 }
 
 impl Documents {
@@ -156,6 +166,7 @@ impl Documents {
             failure: std::sync::Mutex::new(None),
             storage_timeout,
             unload_after,
+            shared: false,
         }
     }
 

@@ -73,14 +73,17 @@ impl Documents {
             drop(guard);
             drop(gate);
             self.drop_gate(doc);
-            let automerge = automerge?;
+            let (automerge, position) = automerge?;
             let (tx, rx) = mpsc::channel(CHANNEL);
             if loaded.insert(doc, tx.clone()).is_none() {
                 self.metrics.documents_loaded.inc();
             }
             let me = self.clone();
             let own = tx.downgrade();
-            tokio::spawn(async move { me.actor(doc, DocSession::new(automerge), rx, own).await });
+            tokio::spawn(async move {
+                me.actor(doc, (DocSession::new(automerge), position), rx, own)
+                    .await
+            });
             return send(tx, command.take()).await;
         }
     }
@@ -108,38 +111,46 @@ impl Documents {
     }
 
     /// `doc` from storage (empty if it has never been stored), read and loaded off the
-    /// runtime.
-    pub(super) async fn load(&self, doc: DocumentId) -> anyhow::Result<Automerge> {
+    /// runtime, with the log position it holds everything through.
+    pub(super) async fn load(&self, doc: DocumentId) -> anyhow::Result<(Automerge, u64)> {
         let store = self.store.clone();
         let stored = self
             .storage("loading a document", move || store.load(&doc))
             .await?;
         match stored {
-            Some(stored) => tokio::task::spawn_blocking(move || Automerge::load(&stored.concat()))
-                .await?
-                .map_err(|e| anyhow::anyhow!("document {doc} in storage cannot be read: {e}")),
-            None => Ok(Automerge::new()),
+            Some(stored) => {
+                let position = stored.position;
+                let automerge =
+                    tokio::task::spawn_blocking(move || Automerge::load(&stored.concat()))
+                        .await?
+                        .map_err(|e| {
+                            anyhow::anyhow!("document {doc} in storage cannot be read: {e}")
+                        })?;
+                Ok((automerge, position))
+            }
+            None => Ok((Automerge::new(), 0)),
         }
     }
 
     /// After a panic while handling `culprit`'s message: that connection is told and
     /// dropped, the document's in-memory state is discarded and reloaded from storage, and
-    /// the other connections start a fresh sync with it. `None` if storage fails too.
+    /// the other connections start a fresh sync with it; with the position it was read
+    /// at. `None` if storage fails too.
     pub(super) async fn recover(
         &self,
         doc: DocumentId,
         peers: &mut HashMap<PeerKey, Peer>,
         culprit: PeerKey,
         why: String,
-    ) -> Option<(DocSession, Vec<Action>)> {
+    ) -> Option<(DocSession, u64, Vec<Action>)> {
         tracing::error!(%doc, conn = culprit, "handling a message panicked ({why}); reloading the document and closing that connection");
         if let Some(peer) = peers.remove(&culprit) {
             let _ = peer.tx.try_send(Event::Dropped(
                 "the server could not handle your message for this document".into(),
             ));
         }
-        let automerge = match self.load(doc).await {
-            Ok(automerge) => automerge,
+        let (automerge, position) = match self.load(doc).await {
+            Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!(%doc, "cannot reload the document: {e:#}");
                 return None;
@@ -150,7 +161,7 @@ impl Documents {
         for (conn, peer) in peers.iter() {
             actions.extend(session.add_peer(*conn, peer.access));
         }
-        Some((session, actions))
+        Some((session, position, actions))
     }
 
     /// Drops a document from memory (after it was deleted): its actor ends once the

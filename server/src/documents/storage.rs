@@ -50,10 +50,14 @@ impl Documents {
     /// [`COMPACT_AFTER`] changes follow the last snapshot and everything applied is stored.
     /// A failure here loses nothing: the log is still there; only storage that stops
     /// answering is an error.
+    /// `through`: the position the session holds everything through (a shared
+    /// database); `None`: this process is the only writer, and its session holds
+    /// everything stored.
     pub(super) async fn compact(
         &self,
         doc: DocumentId,
         session: &DocSession,
+        through: Option<u64>,
     ) -> anyhow::Result<()> {
         let (store, accounts) = (self.store.clone(), self.accounts.clone());
         // Saving a 100,000-change journal takes about 60 ms: long enough that the other
@@ -61,7 +65,10 @@ impl Documents {
         let snapshot = off_the_runtime(|| session.snapshot());
         let result = self
             .storage("compacting a document", move || -> anyhow::Result<()> {
-                let through = store.position(&doc)?;
+                let through = match through {
+                    Some(through) => through,
+                    None => store.position(&doc)?,
+                };
                 store.compact(&doc, &snapshot, through)?;
                 // Flushed with the next batch: a figure a crash loses is only too high.
                 accounts.resized(&doc, snapshot.len() as u64)?;

@@ -76,3 +76,75 @@ fn a_journal_on_postgres_survives_kill_9_and_reaches_another_device() {
         "the data folder was used"
     );
 }
+
+/// This device's token moved to the server at `url` (as an operator's DNS would).
+fn move_to(device: &Home, url: &str) {
+    let token = device.device_token();
+    device.ok(&["remote", "remove"]);
+    device.remote_add(url, &token);
+}
+
+#[test]
+fn two_nodes_on_one_database_carry_changes_live_and_revocations_at_once() {
+    use crate::watch::{Watcher, arrives, has, joined};
+    use std::time::{Duration, Instant};
+    let Some(cluster) = nudge_testkit::postgres::cluster().unwrap() else {
+        return;
+    };
+    let url = cluster.database().unwrap();
+    let added = admin(&url, &["account", "add", "ana"]);
+    let token = added.lines().last().unwrap().trim().to_owned();
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = serve(one_dir.path(), &url);
+    let two = serve(two_dir.path(), &url);
+    let (one_url, two_url) = (
+        format!("http://{}", one.addr),
+        format!("http://{}", two.addr),
+    );
+
+    // The laptop syncs with node 1; the phone and the tablet join through it (a link
+    // code made on node 1), then move to node 2.
+    let laptop = Home::new();
+    laptop.new_id(&["add", "Email Sam about UX roles"]);
+    laptop.remote_add(&one_url, &token);
+    laptop.ok(&["sync", "--timeout", "20"]);
+    let phone = joined(&laptop, "phone");
+    let tablet = joined(&laptop, "tablet");
+    for device in [&phone, &tablet] {
+        move_to(device, &two_url);
+        device.ok(&["sync", "--timeout", "20"]);
+        assert!(has(device, "Email Sam about UX roles"));
+    }
+
+    // Live, both ways, across the nodes.
+    let _laptop_watch = Watcher::start(&laptop);
+    let mut phone_watch = Watcher::start(&phone);
+    let mut tablet_watch = Watcher::start(&tablet);
+    laptop.new_id(&["add", "Written on node 1"]);
+    let took = arrives(&phone, "Written on node 1", Duration::from_secs(10));
+    eprintln!("node 1 -> node 2, device to device, in {took:?}");
+    phone.new_id(&["add", "Written on node 2"]);
+    let took = arrives(&laptop, "Written on node 2", Duration::from_secs(10));
+    eprintln!("node 2 -> node 1, device to device, in {took:?}");
+
+    // Revoked on node 1 (the laptop's `device revoke` goes there): the phone's socket on
+    // node 2 closes at once.
+    laptop.ok(&["device", "revoke", "phone"]);
+    let revoked = Instant::now();
+    assert_eq!(phone_watch.wait(Duration::from_secs(10)), Some(4));
+    let took = revoked.elapsed();
+    eprintln!("revoked on node 1, the watcher on node 2 was cut off after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // Revoked by the admin command on the database itself, beside both nodes.
+    let tablet_id = tablet.device_token().split('_').nth(2).unwrap().to_owned();
+    let said = admin(&url, &["token", "revoke", &tablet_id]);
+    let revoked = Instant::now();
+    assert!(said.contains("the running nodes close"), "{said}");
+    assert_eq!(tablet_watch.wait(Duration::from_secs(10)), Some(4));
+    let took = revoked.elapsed();
+    eprintln!("revoked by the admin command, the watcher on node 2 was cut off after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    // What it held stays.
+    assert!(has(&tablet, "Written on node 2"));
+}

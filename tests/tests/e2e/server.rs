@@ -365,7 +365,7 @@ fn accounts_and_tokens_are_managed_while_the_server_runs() {
             &["account", "remove", "alice", "--yes"],
         ));
         assert!(
-            said.contains("1 documents deleted") && said.contains("1 connections closed"),
+            said.contains("1 documents deleted") && said.contains("1 open connection closed"),
             "{said}"
         );
         match connect(&server.addr, Some(&alice)).await {

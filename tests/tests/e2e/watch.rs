@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::util::{Home, Server, add_account, free_port};
 
 /// A device joined to the account, synced once.
-fn joined(laptop: &Home, name: &str) -> Home {
+pub(crate) fn joined(laptop: &Home, name: &str) -> Home {
     let link = laptop.ok(&["device", "link"]);
     let device = Home::new();
     device.ok(&["join", link.lines().last().unwrap(), "--name", name]);
@@ -24,10 +24,10 @@ fn first_device(server: &Server, token: &str) -> Home {
 
 /// A running watcher; killed with SIGKILL if a test forgets it. What it printed is shown
 /// when the test fails.
-struct Watcher(Child, tempfile::NamedTempFile);
+pub(crate) struct Watcher(Child, tempfile::NamedTempFile);
 
 impl Watcher {
-    fn start(home: &Home) -> Self {
+    pub(crate) fn start(home: &Home) -> Self {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = home
             .std_cmd()
@@ -61,7 +61,7 @@ impl Watcher {
     }
 
     /// Waits for the watcher to exit; its exit code.
-    fn wait(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<i32> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.0.try_wait().unwrap() {
@@ -87,7 +87,7 @@ impl Drop for Watcher {
     }
 }
 
-fn has(home: &Home, text: &str) -> bool {
+pub(crate) fn has(home: &Home, text: &str) -> bool {
     home.json(&["list", "--json", "--all"])
         .as_array()
         .unwrap()
@@ -96,7 +96,7 @@ fn has(home: &Home, text: &str) -> bool {
 }
 
 /// How long until `text` shows on `home`, polling; panics after `limit`.
-fn arrives(home: &Home, text: &str, limit: Duration) -> Duration {
+pub(crate) fn arrives(home: &Home, text: &str, limit: Duration) -> Duration {
     until(limit, &format!("{text:?} to arrive"), || has(home, text))
 }
 
