@@ -71,7 +71,10 @@ const MIGRATION_LOCK: i64 = 0x6e75_6467_6501;
 /// A [`DocStore`] and [`Records`] on a PostgreSQL database.
 pub struct PgStore {
     pub(crate) pool: Pool,
-    runtime: tokio::runtime::Runtime,
+    /// The client's runtime; `None` only while the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Where its tasks go.
+    handle: tokio::runtime::Handle,
     /// Announcements to and from the other nodes (`postgres_signal.rs`).
     pub(crate) hub: std::sync::Arc<Hub>,
     /// The database's URL without its password, for messages.
@@ -112,7 +115,8 @@ impl PgStore {
             .map_err(|e| fail(format!("cannot start the database client: {e}")))?;
         let store = Self {
             pool,
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             hub,
             shown,
         };
@@ -126,7 +130,7 @@ impl PgStore {
         work: impl Future<Output = Result<T, Failure>> + Send + 'static,
     ) -> Result<T, Error> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             let _ = tx.send(work.await);
         });
         let answer = rx.recv().map_err(|_| Failure::Stopped);
@@ -138,7 +142,7 @@ impl PgStore {
 
     /// Runs `task` on the store's runtime for as long as the store is open.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.runtime.spawn(task);
+        self.handle.spawn(task);
     }
 
     /// The value one statement about the record (`$1` table, `$2` key) returns, if any.
@@ -188,6 +192,16 @@ impl PgStore {
             tx.commit().await?;
             Ok(())
         })
+    }
+}
+
+impl Drop for PgStore {
+    /// The store's runtime stops without waiting for its tasks: a store may be dropped
+    /// on a runtime thread (the server's), where waiting is not allowed.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
