@@ -24,6 +24,7 @@ mod devices;
 mod documents;
 mod http;
 mod metrics;
+pub mod migrate;
 mod nodes;
 mod respond;
 mod revocation;

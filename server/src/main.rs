@@ -146,6 +146,22 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Copy a whole store into another: a data folder into a PostgreSQL database, when
+    /// the server outgrows one machine. Stop the server on --from first; then start the
+    /// nodes with `serve --store` the target. Every document's heads are checked in the
+    /// target; devices and buddies keep their tokens.
+    Migrate {
+        /// The store to copy: a data folder (no server may run on it).
+        #[arg(long, value_name = "DIR|URL")]
+        from: String,
+        /// Where to copy it: postgres://USER@HOST:PORT/DB (or a new data folder).
+        #[arg(long, value_name = "URL|DIR")]
+        to: String,
+        /// Copy into a store that holds data already: its documents gain what they lack,
+        /// and its records under the same keys are replaced.
+        #[arg(long)]
+        into_nonempty: bool,
+    },
     /// Manage accounts (whether or not a server runs on the data folder).
     #[command(subcommand)]
     Account(AccountCommand),
@@ -401,6 +417,33 @@ fn run(cli: Cli) -> Result<()> {
                 data.display(),
                 data.display()
             );
+            Ok(())
+        }
+        Command::Migrate {
+            from,
+            to,
+            into_nonempty,
+        } => {
+            let (from, to) = (Location::parse(&from), Location::parse(&to));
+            anyhow::ensure!(
+                from.holds_a_store(),
+                "{from} holds no nudge-server data (no store was ever created there); check --from"
+            );
+            let options = OpenOptions {
+                lock_wait: std::time::Duration::ZERO,
+                background_flush_ms: None,
+                ..OpenOptions::default()
+            };
+            let source = Store::open(&from, &options).with_context(|| {
+                format!("cannot open {from} (stop the server that uses it first)")
+            })?;
+            let target = Store::open(&to, &options).with_context(|| format!("cannot open {to}"))?;
+            let copied = nudge_server::migrate::copy(&source, &target, into_nonempty)?;
+            println!(
+                "copied {} documents ({} merged into ones {to} held) and {} records from {from} into {to}; every document's heads checked",
+                copied.documents, copied.merged, copied.records
+            );
+            println!("start the server with: nudge-server serve --store {to}");
             Ok(())
         }
         Command::Account(AccountCommand::Add { name, at }) => {

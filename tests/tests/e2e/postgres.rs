@@ -148,3 +148,68 @@ fn two_nodes_on_one_database_carry_changes_live_and_revocations_at_once() {
     // What it held stays.
     assert!(has(&tablet, "Written on node 2"));
 }
+
+/// `nudge-server migrate ARGS`: its exit code, stdout and stderr.
+fn migrate(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(server_bin())
+        .arg("migrate")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_data_folder_migrates_to_postgres_and_its_devices_keep_syncing() {
+    use crate::watch::{has, joined};
+    let Some(cluster) = nudge_testkit::postgres::cluster().unwrap() else {
+        return;
+    };
+    let url = cluster.database().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let token = crate::util::add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = Home::new();
+    laptop.new_id(&["add", "Email Sam about UX roles"]);
+    laptop.remote_add(&format!("http://{}", server.addr), &token);
+    laptop.ok(&["sync", "--timeout", "20"]);
+    let phone = joined(&laptop, "phone");
+    phone.new_id(&["log", "Called Priya"]);
+    phone.ok(&["sync", "--timeout", "20"]);
+    let folder = data.path().to_str().unwrap();
+
+    // The server still holds the folder: refused, nothing copied.
+    let (code, _, err) = migrate(&["--from", folder, "--to", &url]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("stop the server"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    drop(server);
+
+    let (code, said, err) = migrate(&["--from", folder, "--to", &url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(said.contains("heads checked"), "{said}");
+    // Twice is refused: the database holds data now.
+    let (code, _, err) = migrate(&["--from", folder, "--to", &url]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--into-nonempty"), "{err}");
+
+    // The devices move to a node on the database with the tokens they had.
+    let unused = tempfile::tempdir().unwrap();
+    let node = serve(unused.path(), &url);
+    let node_url = format!("http://{}", node.addr);
+    for device in [&laptop, &phone] {
+        move_to(device, &node_url);
+    }
+    phone.new_id(&["add", "After the move"]);
+    phone.ok(&["sync", "--timeout", "20"]);
+    laptop.ok(&["sync", "--timeout", "20"]);
+    for text in ["Email Sam about UX roles", "Called Priya", "After the move"] {
+        assert!(has(&laptop, text), "{text}");
+    }
+    assert!(laptop.ok(&["device", "list"]).contains("phone"));
+}
