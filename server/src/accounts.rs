@@ -134,9 +134,19 @@ impl Accounts {
     }
 
     /// Who a presented token belongs to, if it is valid.
-    pub fn authenticate(&self, presented: &str) -> Option<Principal> {
-        let token: Token = presented.parse().ok()?;
-        let record = self.tokens.get(token.id().as_bytes()).ok()??;
+    /// `Ok(None)`: not a token, or not one that works; `Err`: storage could not say.
+    pub fn authenticate(&self, presented: &str) -> Result<Option<Principal>, AccountError> {
+        let Ok(token) = presented.parse::<Token>() else {
+            return Ok(None);
+        };
+        let Some(record) = self.tokens.get(token.id().as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(Self::principal(&token, &record))
+    }
+
+    /// The principal a stored token record grants to `token`, if it is that token's.
+    fn principal(token: &Token, record: &[u8]) -> Option<Principal> {
         let (kind, rest) = record.split_first()?;
         let kind = kind_of(*kind)?;
         if kind != token.kind() || rest.len() != 16 + 32 {
@@ -154,11 +164,8 @@ impl Accounts {
     }
 
     /// Whether a token id is still valid (not revoked).
-    pub fn authenticate_id(&self, token_id: &str) -> Option<()> {
-        self.tokens
-            .contains_key(token_id.as_bytes())
-            .ok()?
-            .then_some(())
+    pub fn authenticate_id(&self, token_id: &str) -> Result<bool, AccountError> {
+        Ok(self.tokens.contains_key(token_id.as_bytes())?)
     }
 
     /// The account that owns a document, if any.

@@ -79,13 +79,22 @@ async fn serve_authenticated(
     revoked: &tokio::sync::Notify,
 ) {
     // The token may have been revoked between the upgrade and now.
-    if server
-        .accounts()
-        .authenticate_id(&principal.token_id)
-        .is_none()
-    {
-        close(ws, CloseCode::Policy, "token revoked").await;
-        return;
+    match server.accounts().authenticate_id(&principal.token_id) {
+        Ok(true) => {}
+        Ok(false) => {
+            close(ws, CloseCode::Policy, "token revoked").await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!("cannot check a token: {e}");
+            close(
+                ws,
+                CloseCode::Again,
+                "the server cannot reach its storage; try again in a moment",
+            )
+            .await;
+            return;
+        }
     }
     let Some(remote) = protocol_handshake(ws, server).await else {
         return;

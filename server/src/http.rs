@@ -327,22 +327,21 @@ async fn health(server: &Server) -> Response<Body> {
         Ok(())
     });
     let checked = tokio::time::timeout(server.config().storage_timeout, check).await;
-    if let Some(shared) = server.store().shared()
-        && !shared.listening()
-    {
-        tracing::warn!("health check: not hearing the other nodes' announcements");
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not hearing the other nodes on the database (connection lost; reconnecting)\n",
-        );
-    }
+    let deaf = server.store().shared().is_some_and(|s| !s.listening());
     match checked {
+        Ok(Ok(Ok(()))) if deaf => {
+            tracing::warn!("health check: not hearing the other nodes' announcements");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not hearing the other nodes on the database (its connection was lost; reconnecting)\n",
+            )
+        }
         Ok(Ok(Ok(()))) => text(StatusCode::OK, "ok\n"),
         Ok(Ok(Err(e))) => {
             tracing::error!("health check failed: {e:#}");
             text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("storage failed: {e:#}\n"),
+                format!("health check failed: {e:#}\n"),
             )
         }
         Ok(Err(e)) => text(

@@ -66,9 +66,26 @@ pub(crate) fn authenticate<B>(
     server: &Server,
     request: &Request<B>,
 ) -> Result<Principal, Box<Response<Body>>> {
-    presented_token(request)
-        .and_then(|t| server.accounts().authenticate(&t))
-        .ok_or_else(|| Box::new(refused(server, request, unauthorized())))
+    let found = match presented_token(request) {
+        Some(token) => server.accounts().authenticate(&token),
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => Err(Box::new(refused(server, request, unauthorized()))),
+        Err(e) => {
+            tracing::error!("cannot check a token: {e}");
+            Err(Box::new(unavailable()))
+        }
+    }
+}
+
+/// 503: storage cannot answer (a shared database that is unreachable or restarting).
+pub(crate) fn unavailable() -> Response<Body> {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server cannot reach its storage right now; try again in a moment\n",
+    )
 }
 
 /// The client address `serve` recorded for a request.

@@ -280,7 +280,7 @@ impl Server {
                 let accounts = self.accounts().clone();
                 let revoked = tokio::task::spawn_blocking(move || {
                     live.into_iter()
-                        .filter(|id| accounts.authenticate_id(id).is_none())
+                        .filter(|id| matches!(accounts.authenticate_id(id), Ok(false)))
                         .collect::<Vec<_>>()
                 })
                 .await
@@ -387,7 +387,11 @@ mod tests {
         let server = Server::new(&store, store.docs(), Config::default()).unwrap();
         let principal = |name: &str| {
             let (_, token) = server.accounts().add(name).unwrap();
-            server.accounts().authenticate(&token.to_string()).unwrap()
+            server
+                .accounts()
+                .authenticate(&token.to_string())
+                .unwrap()
+                .unwrap()
         };
         let (ana, bo) = (principal("ana"), principal("bo"));
         let doc = DocumentId::random();
@@ -423,7 +427,11 @@ mod tests {
         };
         let server = Server::new(&store, store.docs(), config).unwrap();
         let (_, token) = server.accounts().add("ana").unwrap();
-        let mut ana = server.accounts().authenticate(&token.to_string()).unwrap();
+        let mut ana = server
+            .accounts()
+            .authenticate(&token.to_string())
+            .unwrap()
+            .unwrap();
         assert_eq!(server.may_store(&ana, 100), Ok(()));
         assert!(server.may_store(&ana, 101).is_err());
         ana.kind = nudge_protocol::TokenKind::Share;

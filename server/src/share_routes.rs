@@ -62,6 +62,7 @@ pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>)
                 json!({ "doc": record.view_doc, "scope": record.scope, "name": record.name }),
             ),
             Lookup::Expired => text(StatusCode::GONE, "this share link has expired\n"),
+            Lookup::Unavailable => crate::respond::unavailable(),
             Lookup::Unknown => crate::respond::refused(
                 server,
                 &request,

@@ -63,6 +63,8 @@ pub enum Lookup {
     Expired,
     /// Unknown or revoked.
     Unknown,
+    /// Storage cannot say right now.
+    Unavailable,
 }
 
 impl Shares {
@@ -89,8 +91,10 @@ impl Shares {
 
     /// What a presented share token opens.
     pub fn lookup(&self, presented: &str) -> Lookup {
-        let Some(principal) = self.accounts.authenticate(presented) else {
-            return Lookup::Unknown;
+        let principal = match self.accounts.authenticate(presented) {
+            Ok(Some(principal)) => principal,
+            Ok(None) => return Lookup::Unknown,
+            Err(_) => return Lookup::Unavailable,
         };
         if principal.kind != TokenKind::Share {
             return Lookup::Unknown;
@@ -98,7 +102,8 @@ impl Shares {
         match self.get(&principal.token_id) {
             Ok(Some(record)) if record.live(self.clock.now_ms()) => Lookup::Live(record),
             Ok(Some(_)) => Lookup::Expired,
-            _ => Lookup::Unknown,
+            Ok(None) => Lookup::Unknown,
+            Err(_) => Lookup::Unavailable,
         }
     }
 

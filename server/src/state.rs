@@ -135,9 +135,21 @@ mod tests {
         assert!(removed.tokens.contains(&share.id().to_owned()));
         assert!(state.shares().get(share.id()).unwrap().is_none());
         assert!(store.load(&view).unwrap().is_none());
-        assert!(state.accounts().authenticate(&token.to_string()).is_none());
+        assert!(
+            state
+                .accounts()
+                .authenticate(&token.to_string())
+                .unwrap()
+                .is_none()
+        );
         // Nobody else's.
-        assert!(state.accounts().authenticate(&other.to_string()).is_some());
+        assert!(
+            state
+                .accounts()
+                .authenticate(&other.to_string())
+                .unwrap()
+                .is_some()
+        );
         assert!(state.remove_account("ana").unwrap().is_none());
     }
 }
@@ -195,7 +207,13 @@ mod on_postgres {
         // The winner's token works on every node; no loser's does.
         let winner = &won[0].token;
         let other = node(&url);
-        assert!(other.accounts().authenticate(&winner.to_string()).is_some());
+        assert!(
+            other
+                .accounts()
+                .authenticate(&winner.to_string())
+                .unwrap()
+                .is_some()
+        );
         let devices = other
             .accounts()
             .tokens()

@@ -229,6 +229,13 @@ pub async fn route(
     };
     let record = match server.shares().lookup(token) {
         Lookup::Live(record) => record,
+        Lookup::Unavailable => {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                "<h1>Not available right now</h1><p>The server cannot reach its storage. Try again in a moment.</p>",
+            );
+        }
         Lookup::Expired => {
             return page(
                 StatusCode::GONE,
@@ -336,7 +343,8 @@ fn event_stream(
                         // Moved to a new view (`share_views.rs`): the page's EventSource
                         // comes back by itself, to the new one.
                         Lookup::Live(now) if now.view_doc != record.view_doc => return,
-                        Lookup::Live(_) => {}
+                        // Storage cannot say now: the stream goes on.
+                        Lookup::Live(_) | Lookup::Unavailable => {}
                         _ => {
                             let _ = tx.send(sse("gone", "This link no longer works.")).await;
                             return;

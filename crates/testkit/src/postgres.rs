@@ -116,7 +116,18 @@ impl Cluster {
         )?;
         let user = run_as()?;
         clear_stale();
-        let dir = std::env::temp_dir().join(format!("nudge-pg-{}", std::process::id()));
+        let cluster = Self::create(
+            std::env::temp_dir().join(format!("nudge-pg-{}", std::process::id())),
+            bin,
+            user,
+        )?;
+        cluster.spawn_server(false)?;
+        cluster.wait_ready()?;
+        Ok(cluster)
+    }
+
+    /// A new cluster in `dir` (initdb), not started.
+    fn create(dir: PathBuf, bin: PathBuf, user: Option<(u32, u32)>) -> Result<Self> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         if let Some((uid, gid)) = user {
@@ -148,14 +159,13 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        cluster.spawn_server()?;
-        cluster.wait_ready()?;
         Ok(cluster)
     }
 
     /// Starts `postgres` from a thread that lives as long as the process; the server gets
-    /// SIGINT (a fast shutdown) when that thread, and so the process, ends.
-    fn spawn_server(&self) -> Result<()> {
+    /// SIGINT (a fast shutdown) when that thread, and so the process, ends. Should the
+    /// server stop by itself, its folder goes too, unless `keep_dir`. Returns its pid.
+    fn spawn_server(&self, keep_dir: bool) -> Result<u32> {
         // setpriv sets the parent-death signal after it changes the user (a change of user
         // clears it), then runs postgres in its place.
         let mut command = Command::new("setpriv");
@@ -186,8 +196,13 @@ impl Cluster {
             .arg(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join("log"))?);
-        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("log"))?,
+            );
+        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<u32>>();
         let dir = self.dir.clone();
         std::thread::Builder::new()
             .name("postgres".into())
@@ -199,11 +214,13 @@ impl Cluster {
                         return;
                     }
                 };
-                let _ = tx.send(Ok(()));
+                let _ = tx.send(Ok(child.id()));
                 // The server lives as long as this thread, which lives as long as the
                 // process; should it stop by itself, its folder goes.
                 let _ = child.wait();
-                let _ = std::fs::remove_dir_all(&dir);
+                if !keep_dir {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
             })?;
         match rx.recv() {
             Ok(started) => Ok(started?),
@@ -241,6 +258,7 @@ fn clear_stale() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix("nudge-pg-")
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -264,4 +282,83 @@ pub fn cluster() -> Result<Option<&'static Cluster>> {
         }
         Err(why) => bail!("{why}"),
     }
+}
+
+/// A cluster of one test's own, which the test may stop and start again (a database that
+/// goes away and comes back); stopped, and its folder removed, when dropped.
+#[derive(Debug)]
+pub struct Private {
+    cluster: Cluster,
+    /// The running server's pid, if it runs.
+    pid: Option<u32>,
+}
+
+impl std::ops::Deref for Private {
+    type Target = Cluster;
+
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
+impl Private {
+    /// Stops the server (a fast shutdown) and waits until it is gone.
+    pub fn stop(&mut self) -> Result<()> {
+        let Some(pid) = self.pid.take() else {
+            return Ok(());
+        };
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            if Instant::now() > deadline {
+                bail!("PostgreSQL (pid {pid}) did not stop in 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts the server again, on the same port and data.
+    pub fn start(&mut self) -> Result<()> {
+        if self.pid.is_none() {
+            self.pid = Some(self.cluster.spawn_server(true)?);
+            self.cluster.wait_ready()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.cluster.dir);
+    }
+}
+
+/// A cluster of the caller's own ([`Private`]), started. `Ok(None)`: as for [`cluster`].
+pub fn private() -> Result<Option<Private>> {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let Some(bin) = bindir() else {
+        let why =
+            "PostgreSQL is not installed (scripts/setup-tests.sh installs Debian's postgresql)";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            bail!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        return Ok(None);
+    };
+    clear_stale();
+    let dir = std::env::temp_dir().join(format!(
+        "nudge-pg-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut private = Private {
+        cluster: Cluster::create(dir, bin, run_as()?)?,
+        pid: None,
+    };
+    private.start()?;
+    Ok(Some(private))
 }

@@ -111,7 +111,7 @@ impl Documents {
                         Err(e) => {
                             // Never acknowledge what is not stored: this document stops
                             // here, unacknowledged, and the server shuts down.
-                            self.fail(doc, &e);
+                            self.fail(doc, &e, &peers);
                             return;
                         }
                     };
@@ -140,7 +140,7 @@ impl Documents {
                             };
                             if let Err(e) = self.compact(doc, &session, through).await {
                                 // Only a storage call that never came back ends up here.
-                                self.fail(doc, &e);
+                                self.fail(doc, &e, &peers);
                                 return;
                             }
                         }
@@ -197,7 +197,7 @@ impl Documents {
                         // state; nothing acknowledged them, and their senders resync.
                         if let Some(landing) = flight.take() {
                             if let Err(e) = stored(landing.task.await) {
-                                self.fail(doc, &e);
+                                self.fail(doc, &e, &peers);
                                 return;
                             }
                             let _ = self.updates.send(doc);

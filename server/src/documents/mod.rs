@@ -178,8 +178,21 @@ impl Documents {
             .clone()
     }
 
-    /// Records why storage failed and rings [`Self::failed`]: the server stops.
-    pub(super) fn fail(&self, doc: DocumentId, e: &anyhow::Error) {
+    /// Records why storage failed and rings [`Self::failed`]: the server stops. On a
+    /// shared database, where the failure is the database's (lost, or restarting) and
+    /// other nodes may be serving, only this document stops: `peers` are told and
+    /// dropped, nothing they sent since their last acknowledgement counts as stored, and
+    /// the next connection loads the document afresh once the database answers.
+    fn fail(&self, doc: DocumentId, e: &anyhow::Error, peers: &HashMap<PeerKey, Peer>) {
+        if self.shared {
+            tracing::error!(%doc, "the database failed; dropping this document's connections until it answers again: {e:#}");
+            for peer in peers.values() {
+                let _ = peer.tx.try_send(Event::Dropped(
+                    "the server cannot reach its database: nothing since your last acknowledgement was stored; sync again in a moment".into(),
+                ));
+            }
+            return;
+        }
         tracing::error!(%doc, "storage failed, stopping the server: {e:#}");
         let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         if failure.is_none() {

@@ -625,3 +625,53 @@ async fn a_node_that_missed_anothers_changes_loses_none_storing_a_big_batch_and_
     // Node 1's copy caught up with b's on the way.
     assert!(one_metrics.caught_up.get() > 0);
 }
+
+/// On a shared database a failed store drops the document's connections, unacknowledged,
+/// and leaves the server running: the next connection loads the document afresh and
+/// stores once the database answers again (`Documents::fail`).
+#[tokio::test]
+async fn on_a_shared_database_a_failed_store_drops_the_document_not_the_server() {
+    let store = Arc::new(Faulty::over(Arc::new(MemoryStore::new())));
+    let records = Arc::new(MemoryStore::new());
+    let accounts = Accounts::open(&(records.clone() as _), records.as_ref()).unwrap();
+    let documents = Arc::new(
+        Documents::new(
+            store.clone(),
+            accounts,
+            Arc::default(),
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(300),
+        )
+        .sharing(),
+    );
+    let id = DocumentId::random();
+    let actor = documents.get(id).await.unwrap();
+    let mut a = open(&actor, 1).await;
+    settle(&actor, 1, &mut a, std::time::Duration::from_millis(100)).await;
+
+    store.break_writes();
+    write_and_send(&actor, 1, &mut a, 1).await;
+    let told = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match a.rx.recv().await {
+                Some(Event::Dropped(why)) => return why,
+                Some(_) => continue,
+                None => panic!("dropped without a word"),
+            }
+        }
+    })
+    .await
+    .expect("the connection was never told");
+    assert!(told.contains("database"), "{told}");
+    assert_eq!(documents.failure(), None, "the server must not stop");
+    assert_eq!(store.load(&id).unwrap(), None, "nothing was stored");
+
+    // The database answers again: a new connection loads afresh, and stores.
+    store.mend_writes();
+    let actor = documents.get(id).await.unwrap();
+    let mut again = open(&actor, 2).await;
+    again.doc = a.doc.fork();
+    let heads = again.doc.get_heads();
+    sync_until(&actor, 2, &mut again, &heads).await;
+    assert!(store.load(&id).unwrap().is_some());
+}

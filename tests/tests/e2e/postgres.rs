@@ -213,3 +213,81 @@ fn a_data_folder_migrates_to_postgres_and_its_devices_keep_syncing() {
     }
     assert!(laptop.ok(&["device", "list"]).contains("phone"));
 }
+
+/// Polls `GET /healthz` until it answers `status` (at most 30 s); what it said.
+fn health_becomes(base: &str, status: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (now, said) = crate::sync::get(&format!("{base}/healthz"), None);
+        if now == status {
+            return said;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz never answered {status} (last {now}: {said})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_node_that_loses_its_database_stops_acknowledging_and_recovers_by_itself() {
+    use crate::watch::has;
+    let Some(mut pg) = nudge_testkit::postgres::private().unwrap() else {
+        return;
+    };
+    let url = pg.database().unwrap();
+    let added = admin(&url, &["account", "add", "ana"]);
+    let token = added.lines().last().unwrap().trim().to_owned();
+    let unused = tempfile::tempdir().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let node = Server::launch(Launch {
+        extra: &["--store", &url],
+        stderr: Stdio::from(log.reopen().unwrap()),
+        ..Launch::new(unused.path())
+    })
+    .unwrap();
+    let base = format!("http://{}", node.addr);
+    let laptop = Home::new();
+    laptop.new_id(&["add", "Before the outage"]);
+    laptop.remote_add(&base, &token);
+    laptop.ok(&["sync", "--timeout", "20"]);
+    health_becomes(&base, 200);
+    // The tablet watches: its socket is open, and its journal loaded on the node, when
+    // the database goes.
+    let tablet = Home::new();
+    tablet.remote_add(&base, &token);
+    tablet.ok(&["sync", "--timeout", "20"]);
+    let _watching = crate::watch::Watcher::start(&tablet);
+
+    pg.stop().unwrap();
+    let said = health_becomes(&base, 503);
+    eprintln!("/healthz with the database down: {said}");
+    // Nothing is acknowledged: the sync fails, with one line that says why, and the
+    // device keeps what it wrote.
+    laptop.new_id(&["add", "During the outage"]);
+    let out = laptop.run(&["sync", "--timeout", "5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("sync with the database down: {err}");
+    assert!(!out.status.success());
+    assert_ne!(out.status.code(), Some(4), "not a refused token: {err}");
+    assert!(has(&laptop, "During the outage"));
+    tablet.new_id(&["add", "Watched during the outage"]);
+
+    // The database comes back: the node recovers by itself, and the sync goes through.
+    pg.start().unwrap();
+    health_becomes(&base, 200);
+    laptop.ok(&["sync", "--timeout", "20"]);
+    let phone = Home::new();
+    phone.remote_add(&base, &token);
+    phone.ok(&["sync", "--timeout", "20"]);
+    assert!(has(&phone, "During the outage") && has(&phone, "Before the outage"));
+    // The watcher stored its change by itself once the database was back.
+    crate::watch::arrives(
+        &phone,
+        "Watched during the outage",
+        std::time::Duration::from_secs(30),
+    );
+    // The node never stopped.
+    assert_eq!(crate::sync::get(&format!("{base}/healthz"), None).0, 200);
+}

@@ -289,7 +289,7 @@ fn devices_converge_across_server_restarts() {
     assert_eq!(texts(&export(&a)), ["Call Priya", "Email Sam"]);
 }
 
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
