@@ -363,11 +363,10 @@ fn holds_store(data: &Path) -> bool {
     Location::Folder(data.to_path_buf()).holds_a_store()
 }
 
-pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> {
-    if !holds_store(data) {
+pub fn backup(location: &Location, out: &Path) -> Result<nudge_server::backup::Summary> {
+    if !location.holds_a_store() {
         bail!(
-            "{} holds no nudge-server data (no store was ever created there); check --data",
-            data.display()
+            "{location} holds no nudge-server data (no store was ever created there); check --data"
         );
     }
     let partial = {
@@ -396,7 +395,7 @@ pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> 
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let written = (|| -> Result<()> {
         let mut writer = std::io::BufWriter::with_capacity(256 << 10, &file);
-        match Admin::open(data)? {
+        match Admin::open_or_create(location, false)? {
             Admin::Direct(state) => {
                 nudge_server::backup::write(state.store(), &mut writer)?;
             }
@@ -454,8 +453,8 @@ pub fn backup(data: &Path, out: &Path) -> Result<nudge_server::backup::Summary> 
 }
 
 /// `nudge-server restore`: checks the whole backup, then writes it into an empty folder
-/// that no server holds.
-pub fn restore(data: &Path, from: &Path) -> Result<nudge_server::backup::Summary> {
+/// that no server holds, or an empty database.
+pub fn restore(location: &Location, from: &Path) -> Result<nudge_server::backup::Summary> {
     let open_backup = || {
         std::fs::File::open(from)
             .map(std::io::BufReader::new)
@@ -463,6 +462,10 @@ pub fn restore(data: &Path, from: &Path) -> Result<nudge_server::backup::Summary
     };
     nudge_server::backup::verify(open_backup()?)
         .map_err(|e| anyhow!("{} cannot be restored: {e:#}", from.display()))?;
+    let Location::Folder(data) = location else {
+        let store = Store::open(location, &nudge_store::OpenOptions::default())?;
+        return nudge_server::backup::restore(&store, open_backup()?);
+    };
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
     let options = nudge_store::OpenOptions {

@@ -249,7 +249,8 @@ pub fn verify(input: impl Read) -> anyhow::Result<Summary> {
 pub fn restore(store: &Store, input: impl Read) -> anyhow::Result<Summary> {
     if !store.is_empty()? {
         anyhow::bail!(
-            "the data folder already holds data; restore into a new, empty folder (then point the server at it)"
+            "{} already holds data; restore into a new, empty folder or database (then point the server at it)",
+            store.location()
         );
     }
     let mut reader = Reader::new(input)?;

@@ -126,22 +126,23 @@ enum Command {
         #[arg(long, env = "NUDGE_METRICS_LISTEN", value_name = "ADDR")]
         metrics_listen: Option<SocketAddr>,
     },
-    /// Back up the data folder into one file, while the server runs or not; the file is
-    /// checked before it replaces FILE.
+    /// Back up the data folder (or database) into one file, while the server runs or not;
+    /// the file is checked before it replaces FILE.
     Backup {
-        /// Data folder.
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where the store is.
+        #[command(flatten)]
+        at: Where,
         /// The backup file to write (written beside it first, then renamed into place).
         #[arg(long)]
         out: PathBuf,
     },
-    /// Restore a backup into a new, empty data folder (no server may run on it); then
-    /// start the server with `serve --data` that folder.
+    /// Restore a backup into a new, empty data folder (no server may run on it) or an
+    /// empty database; then start the server on it.
     Restore {
-        /// The new data folder (created if missing; must be empty).
-        #[arg(long, env = "NUDGE_DATA", default_value = "./nudge-data")]
-        data: PathBuf,
+        /// Where to restore: a new data folder (created if missing; must be empty), or
+        /// with --store an empty database.
+        #[command(flatten)]
+        at: Where,
         /// The backup file, from `nudge-server backup`.
         #[arg(long)]
         from: PathBuf,
@@ -400,22 +401,25 @@ fn run(cli: Cli) -> Result<()> {
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             served
         }
-        Command::Backup { data, out } => {
-            let summary = admin::backup(&data, &out)?;
+        Command::Backup { at, out } => {
+            let location = at.location();
+            let summary = admin::backup(&location, &out)?;
             println!(
-                "backup of {} written to {} ({summary}; checked)",
-                data.display(),
+                "backup of {location} written to {} ({summary}; checked)",
                 out.display()
             );
             Ok(())
         }
-        Command::Restore { data, from } => {
-            let summary = admin::restore(&data, &from)?;
+        Command::Restore { at, from } => {
+            let location = at.location();
+            let summary = admin::restore(&location, &from)?;
+            let flag = match location {
+                Location::Folder(_) => "--data",
+                _ => "--store",
+            };
             println!(
-                "restored {} into {} ({summary}); start the server with: nudge-server serve --data {}",
+                "restored {} into {location} ({summary}); start the server with: nudge-server serve {flag} {location}",
                 from.display(),
-                data.display(),
-                data.display()
             );
             Ok(())
         }

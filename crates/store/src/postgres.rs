@@ -35,6 +35,9 @@ use crate::signal::Signal;
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
 
+/// How long connecting may take, unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connections the pool keeps at most.
 const POOL_SIZE: usize = 16;
 
@@ -95,6 +98,11 @@ impl PgStore {
                 "not a PostgreSQL URL ({e}); use postgres://USER@HOST:PORT/DB"
             ))
         })?;
+        let mut config = config;
+        // An unreachable database must fail a call, not hold it for the system's minutes.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let hub = std::sync::Arc::new(Hub::new(config.clone()));
         let manager = Manager::from_config(
             config,

@@ -212,6 +212,28 @@ fn a_data_folder_migrates_to_postgres_and_its_devices_keep_syncing() {
         assert!(has(&laptop, text), "{text}");
     }
     assert!(laptop.ok(&["device", "list"]).contains("phone"));
+
+    // A backup of the database, while the node runs, restores into another database.
+    let backups = tempfile::tempdir().unwrap();
+    let file = backups.path().join("nudge.backup");
+    let file = file.to_str().unwrap();
+    let backed = admin(&url, &["backup", "--out", file]);
+    assert!(backed.contains("checked"), "{backed}");
+    let other = cluster.database().unwrap();
+    let restored = admin(&other, &["restore", "--from", file]);
+    assert!(restored.contains("serve --store"), "{restored}");
+    let again = Command::new(server_bin())
+        .args(["restore", "--from", file, "--store", &other])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+    drop(node);
+    let restored_node = serve(unused.path(), &other);
+    let tablet = Home::new();
+    tablet.remote_add(&format!("http://{}", restored_node.addr), &token);
+    tablet.ok(&["sync", "--timeout", "20"]);
+    assert!(has(&tablet, "After the move"));
 }
 
 /// Polls `GET /healthz` until it answers `status` (at most 30 s); what it said.
