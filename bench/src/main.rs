@@ -213,9 +213,10 @@ fn main() -> Result<()> {
     if args.get(1).map(String::as_str) == Some("sync") {
         return sync::run(full);
     }
-    // `nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS]`: the relay against any server
-    // speaking the automerge-repo protocol (bench/compare.sh), on a journal of SHIFTS
-    // shifts (1 if left out); token from NUDGE_TOKEN, if it needs one.
+    // `nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS [ADDR_B]]`: the relay against any
+    // server speaking the automerge-repo protocol (bench/compare.sh), on a journal of
+    // SHIFTS shifts (1 if left out); token from NUDGE_TOKEN, if it needs one. With ADDR_B,
+    // device B syncs there: another node on the same database (bench/nodes.sh).
     if args.get(1).map(String::as_str) == Some("relay") {
         let shifts = match args.get(5) {
             None => Some(1),
@@ -227,9 +228,11 @@ fn main() -> Result<()> {
             args.get(4).and_then(|g| g.parse::<u64>().ok()),
             shifts,
         ) else {
-            bail!("usage: nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS] (GAP_MS 0: back to back)");
+            bail!(
+                "usage: nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS [ADDR_B]] (GAP_MS 0: back to back)"
+            );
         };
-        return sync::relay_report(addr, n, gap, shifts);
+        return sync::relay_report(addr, n, gap, shifts, args.get(6).map(String::as_str));
     }
     // `nudge-bench fetch ADDR SHIFTS`: a new client fetching a document of SHIFTS changes.
     if args.get(1).map(String::as_str) == Some("fetch") {

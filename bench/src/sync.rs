@@ -68,6 +68,7 @@ fn ms(d: Duration) -> String {
 /// changes (None: back to back).
 async fn relay(
     addr: &str,
+    addr_b: &str,
     token: &str,
     n: usize,
     gap: Option<Duration>,
@@ -77,7 +78,7 @@ async fn relay(
     let id = DocumentId::random();
     let mut a = Peer::join(addr, token, format!("a-{id}"), id, shifts_doc(shifts)?).await?;
     a.settle().await.context("device A pushing the journal")?;
-    let mut b = Peer::join(addr, token, format!("b-{id}"), id, Automerge::new()).await?;
+    let mut b = Peer::join(addr_b, token, format!("b-{id}"), id, Automerge::new()).await?;
     b.settle().await.context("device B fetching the journal")?;
 
     let sent: Arc<Mutex<HashMap<ChangeHash, Instant>>> = Arc::default();
@@ -141,11 +142,19 @@ async fn relay(
 
 /// `nudge-bench relay`: prints `p50_ms p99_ms` of the relay against the server at `addr`,
 /// on a journal of `shifts` shifts.
-pub fn relay_report(addr: &str, n: usize, gap_ms: u64, shifts: usize) -> Result<()> {
+/// `addr_b`: where device B syncs (another node on the same database), if not `addr`.
+pub fn relay_report(
+    addr: &str,
+    n: usize,
+    gap_ms: u64,
+    shifts: usize,
+    addr_b: Option<&str>,
+) -> Result<()> {
     let token = std::env::var("NUDGE_TOKEN").unwrap_or_default();
     let runtime = client_runtime()?;
     let gap = (gap_ms > 0).then(|| Duration::from_millis(gap_ms));
-    let latencies = runtime.block_on(relay(addr, &token, n, gap, shifts))?;
+    let latencies =
+        runtime.block_on(relay(addr, addr_b.unwrap_or(addr), &token, n, gap, shifts))?;
     println!(
         "{:.3} {:.3}",
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
@@ -330,12 +339,20 @@ pub fn run(full: bool) -> Result<()> {
     let memory = relay_in_memory(changes, relay_shifts)?;
     let spaced = runtime.block_on(relay(
         &server.addr,
+        &server.addr,
         &token,
         changes,
         Some(Duration::from_millis(20)),
         relay_shifts,
     ))?;
-    let burst = runtime.block_on(relay(&server.addr, &token, changes, None, relay_shifts))?;
+    let burst = runtime.block_on(relay(
+        &server.addr,
+        &server.addr,
+        &token,
+        changes,
+        None,
+        relay_shifts,
+    ))?;
     println!("| run | median | p99 | median / in-memory median |");
     println!("|---|---|---|---|");
     let base = percentile(&memory, 0.5);
@@ -531,7 +548,7 @@ pub fn stall_report(addr: &str, shifts: usize) -> Result<()> {
         let me = format!("big-{id}");
         let mut writer = Peer::join(addr, &token, me, id, big).await?;
         writer.settle().await.context("pushing the big document")?;
-        let alone = relay(addr, &token, 150, gap, 1).await?;
+        let alone = relay(addr, addr, &token, 150, gap, 1).await?;
         let write = async {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let started = Instant::now();
@@ -551,7 +568,7 @@ pub fn stall_report(addr: &str, shifts: usize) -> Result<()> {
                 .context("writing to the big document")?;
             Ok::<_, anyhow::Error>(started.elapsed())
         };
-        let (during, written) = tokio::join!(relay(addr, &token, 150, gap, 1), write);
+        let (during, written) = tokio::join!(relay(addr, addr, &token, 150, gap, 1), write);
         Ok::<_, anyhow::Error>((alone, during?, written?))
     })?;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
