@@ -313,3 +313,76 @@ fn a_node_that_loses_its_database_stops_acknowledging_and_recovers_by_itself() {
     // The node never stopped.
     assert_eq!(crate::sync::get(&format!("{base}/healthz"), None).0, 200);
 }
+
+#[test]
+fn a_buddy_page_on_node_2_updates_live_with_what_the_owner_syncs_to_node_1() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(cluster) = nudge_testkit::postgres::cluster().unwrap() else {
+        return;
+    };
+    let url = cluster.database().unwrap();
+    let added = admin(&url, &["account", "add", "ana"]);
+    let token = added.lines().last().unwrap().trim().to_owned();
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = serve(one_dir.path(), &url);
+    let two = serve(two_dir.path(), &url);
+    let laptop = Home::new();
+    laptop.remote_add(&format!("http://{}", one.addr), &token);
+    laptop.new_id(&["add", "Email Sam about UX roles"]);
+    let invited = laptop.ok(&["buddy", "invite", "Jo", "--scope", "full"]);
+    let share = invited
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit("/view/")
+        .next()
+        .unwrap()
+        .to_owned();
+    laptop.ok(&["sync", "--timeout", "20"]);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // The buddy's page on node 2, its live stream open.
+        let mut stream = tokio::net::TcpStream::connect(&two.addr).await.unwrap();
+        let request = format!(
+            "GET /view/{share}/events HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            two.addr
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        let mut read_until = async |until: &str, got: &mut Vec<u8>| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !String::from_utf8_lossy(got).contains(until) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, stream.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                    _ => panic!(
+                        "no {until:?} on node 2's page: {}",
+                        String::from_utf8_lossy(got)
+                    ),
+                }
+            }
+        };
+        read_until("Email Sam about UX roles", &mut got).await;
+        assert!(!String::from_utf8_lossy(&got).contains("Called Priya"));
+        // The owner logs a shift and syncs it to node 1: node 2's page shows it.
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            laptop.ok(&["log", "Called Priya from node 1"]);
+            laptop.ok(&["sync", "--timeout", "20"]);
+        })
+        .await
+        .unwrap();
+        read_until("Called Priya from node 1", &mut got).await;
+        eprintln!(
+            "node 2's page showed node 1's shift {:?} after the owner started",
+            started.elapsed()
+        );
+    });
+}
