@@ -23,6 +23,7 @@ pub(crate) mod join;
 pub(crate) mod list;
 pub(crate) mod log;
 pub(crate) mod man;
+pub(crate) mod next;
 pub(crate) mod person;
 pub(crate) mod remote;
 pub(crate) mod rm;
@@ -88,7 +89,9 @@ pub enum Command {
     /// People: possible connections.
     #[command(subcommand)]
     Person(person::PersonCommand),
-    /// A few concrete micro shifts to try next.
+    /// The one shift that fits the next few minutes, and the command that marks it done.
+    Next(next::NextArgs),
+    /// A few concrete micro shifts to try next, numbered; --take N plans one.
     Suggest(suggest::SuggestArgs),
     /// Every change to the journal: when, on which device, what.
     History(history::HistoryArgs),
@@ -165,6 +168,7 @@ pub(crate) fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Re
         Command::Week(args) => week::run(session, out, args),
         Command::Idea(command) => idea::run(session, out, command),
         Command::Person(command) => person::run(session, out, command),
+        Command::Next(args) => next::run(session, out, args),
         Command::Suggest(args) => suggest::run(session, out, args),
         Command::History(args) => history::run(session, out, args),
         Command::Export(args) => export::run(session, out, args),

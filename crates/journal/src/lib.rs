@@ -14,7 +14,8 @@
 //! - [`share`]: share views, what an accountability buddy sees, at a scope.
 //! - `adopt.rs`: a device's own records carried into its account's journal.
 //! - [`import`]: `nudge import` of an export or of Taskwarrior's tasks, idempotent.
-//! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`: one command each.
+//! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`,
+//!   `next.rs`: one command each.
 //! - [`reauthor`]: a restored device's changes made again by a fresh actor.
 //! - [`limits`]: one length limit per text field, for commands and import alike.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
@@ -30,6 +31,7 @@ pub mod import;
 mod journal;
 pub mod limits;
 mod model;
+mod next;
 mod reauthor;
 pub mod share;
 mod suggest;
@@ -51,8 +53,9 @@ pub use model::{
     Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Scope, Settings, Shift,
     ShiftStatus, WeekStart,
 };
+pub use next::{Next, STALLED_AFTER_DAYS, next, waiting_days};
 pub use reauthor::reauthor;
-pub use suggest::suggest;
+pub use suggest::{Suggestion, suggest};
 pub use summary::Summary;
 pub use undo::Undone;
 pub use week::{DayCount, IdeaCount, Week, streak, week, weeks};

@@ -104,6 +104,15 @@ impl Summary {
             .map(String::as_str)
     }
 
+    /// The last local date a done shift served any of these idea records.
+    pub fn idea_last_done(&self, raw_ids: &[String]) -> Option<&str> {
+        self.day_ideas
+            .iter()
+            .rev()
+            .find(|(_, ideas)| raw_ids.iter().any(|id| ideas.contains_key(id)))
+            .map(|(date, _)| date.as_str())
+    }
+
     /// Done shifts ever counted for these idea records.
     pub fn idea_done(&self, raw_ids: &[String]) -> u32 {
         self.day_ideas

@@ -467,10 +467,20 @@ fn suggestions_use_the_journal() {
     let mut j = journal();
     add(&mut j, "x", &["pottery"], &["Ann"]);
     let c = j.catalog().unwrap();
-    let s = suggest(&c, &Summary::build(&j.shifts().unwrap()), "2026-11-25");
+    let s = suggest(
+        &c,
+        &Summary::build(&j.shifts().unwrap()),
+        "2026-11-25".parse().unwrap(),
+    );
     assert_eq!(s.len(), 5);
-    assert!(s.iter().any(|l| l.contains("@Ann")));
-    assert!(s.iter().any(|l| l.contains("+pottery")));
+    assert!(
+        s.iter()
+            .any(|l| l.text.contains("@Ann") && l.people.len() == 1)
+    );
+    assert!(
+        s.iter()
+            .any(|l| l.text.contains("+pottery") && l.ideas.len() == 1)
+    );
 }
 
 #[test]

@@ -126,10 +126,9 @@ impl Store {
     /// Opens (or creates) the store at `location`; `options` say how (for a folder: how
     /// long to wait for another process, the cache, what to check).
     pub fn open(location: &Location, options: &crate::OpenOptions) -> Result<Self, Error> {
-        let mut shared: Option<Arc<dyn Shared>> = None;
-        let docs: Arc<dyn Backend> = match location {
+        let (docs, shared): (Arc<dyn Backend>, Option<Arc<dyn Shared>>) = match location {
             #[cfg(feature = "sled")]
-            Location::Folder(dir) => Arc::new(crate::SledStore::open(dir, options)?),
+            Location::Folder(dir) => (Arc::new(crate::SledStore::open(dir, options)?), None),
             #[cfg(not(feature = "sled"))]
             Location::Folder(dir) => {
                 let _ = options;
@@ -141,8 +140,7 @@ impl Store {
             #[cfg(feature = "postgres")]
             Location::Postgres(url) => {
                 let pg = Arc::new(crate::PgStore::open(url)?);
-                shared = Some(pg.clone());
-                pg
+                (pg.clone(), Some(pg))
             }
             #[cfg(not(feature = "postgres"))]
             Location::Postgres(url) => {
@@ -151,7 +149,7 @@ impl Store {
                     detail: "this build has no PostgreSQL backend (the `postgres` feature)".into(),
                 });
             }
-            Location::Memory => Arc::new(crate::MemoryStore::new()),
+            Location::Memory => (Arc::new(crate::MemoryStore::new()), None),
         };
         Ok(Self {
             docs,

@@ -30,7 +30,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::backend::without_password;
-use crate::postgres_signal::{CHANNEL, Hub};
+use crate::postgres_signal::{CHANNEL, Hub, encode};
 use crate::signal::Signal;
 use crate::store::{ChangeHash, DocStore, NewChange, StoredDoc};
 use crate::{DocumentId, Error};
@@ -283,7 +283,7 @@ async fn notify(
     position: i64,
 ) -> Result<(), Failure> {
     let position = unsigned(position);
-    for line in (Signal::Changed { doc, position }).encode(origin) {
+    for line in encode(&Signal::Changed { doc, position }, origin) {
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &line])
             .await?;
     }

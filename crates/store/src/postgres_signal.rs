@@ -59,7 +59,7 @@ impl Hub {
 
     /// A notification's payload, if another store sent it.
     fn heard(&self, payload: &str) {
-        match Signal::decode(payload) {
+        match decode(payload) {
             Some((origin, _)) if origin == self.origin => {}
             Some((_, signal)) => self.deliver(signal),
             None => tracing::warn!(
@@ -142,6 +142,53 @@ impl Hub {
     }
 }
 
+/// The longest run of token ids or documents one announcement carries (a notification's
+/// payload is capped at 8,000 bytes).
+const PER_MESSAGE: usize = 100;
+
+/// `signal` as one or more lines of text, each tagged with the sender's `origin`.
+pub(crate) fn encode(signal: &Signal, origin: u64) -> Vec<String> {
+    match signal {
+        Signal::Changed { doc, position } => vec![format!("c {origin:x} {doc} {position}")],
+        Signal::Withdrawn { tokens, documents } => {
+            let mut out = Vec::new();
+            for chunk in tokens.chunks(PER_MESSAGE) {
+                out.push(format!("t {origin:x} {}", chunk.join(" ")));
+            }
+            for chunk in documents.chunks(PER_MESSAGE) {
+                let ids: Vec<String> = chunk.iter().map(|d| d.to_string()).collect();
+                out.push(format!("d {origin:x} {}", ids.join(" ")));
+            }
+            out
+        }
+        Signal::Resumed => Vec::new(),
+    }
+}
+
+/// A line [`encode`] wrote and its origin; `None` for anything else.
+pub(crate) fn decode(line: &str) -> Option<(u64, Signal)> {
+    let mut words = line.split(' ');
+    let kind = words.next()?;
+    let origin = u64::from_str_radix(words.next()?, 16).ok()?;
+    let signal = match kind {
+        "c" => {
+            let doc = words.next()?.parse().ok()?;
+            let position = words.next()?.parse().ok()?;
+            Signal::Changed { doc, position }
+        }
+        "t" => Signal::Withdrawn {
+            tokens: words.filter(|w| !w.is_empty()).map(str::to_owned).collect(),
+            documents: Vec::new(),
+        },
+        "d" => Signal::Withdrawn {
+            tokens: Vec::new(),
+            documents: words.map(str::parse).collect::<Result<_, _>>().ok()?,
+        },
+        _ => return None,
+    };
+    Some((origin, signal))
+}
+
 impl Shared for PgStore {
     fn listen(&self, listener: Listener) {
         self.hub
@@ -156,7 +203,7 @@ impl Shared for PgStore {
     }
 
     fn announce(&self, signal: &Signal) -> Result<(), Error> {
-        let lines = signal.encode(self.hub.origin);
+        let lines = encode(signal, self.hub.origin);
         if lines.is_empty() {
             return Ok(());
         }
@@ -174,5 +221,51 @@ impl Shared for PgStore {
 
     fn listening(&self) -> bool {
         self.hub.up.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DocumentId;
+
+    #[test]
+    fn signals_survive_their_encoding_and_long_ones_are_split() {
+        let doc = DocumentId::random();
+        let changed = Signal::Changed { doc, position: 42 };
+        assert_eq!(
+            encode(&changed, 7)
+                .iter()
+                .map(|l| decode(l))
+                .collect::<Vec<_>>(),
+            vec![Some((7, changed))]
+        );
+        let tokens: Vec<String> = (0..250).map(|i| format!("tok{i}")).collect();
+        let withdrawn = Signal::Withdrawn {
+            tokens: tokens.clone(),
+            documents: vec![doc],
+        };
+        let lines = encode(&withdrawn, u64::MAX);
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| l.len() < 8000));
+        let mut heard = Vec::new();
+        let mut docs = Vec::new();
+        for line in &lines {
+            let (origin, signal) = decode(line).unwrap();
+            assert_eq!(origin, u64::MAX);
+            let Signal::Withdrawn {
+                tokens: t,
+                documents: d,
+            } = signal
+            else {
+                panic!("{signal:?}");
+            };
+            heard.extend(t);
+            docs.extend(d);
+        }
+        assert_eq!(heard, tokens);
+        assert_eq!(docs, vec![doc]);
+        assert_eq!(decode("c zz nonsense"), None);
+        assert_eq!(decode(""), None);
     }
 }

@@ -18,6 +18,7 @@ mod import;
 mod install;
 mod interop;
 mod let_go;
+mod method;
 mod operator;
 mod postgres;
 mod progress;

@@ -1,0 +1,117 @@
+//! The method's loop through the real binary: `nudge next` (the one shift for the minutes
+//! at hand, and the command that marks it done) and `nudge suggest --take`.
+
+use std::process::Command;
+
+use crate::util::{Home, nudge_bin};
+
+/// Runs `command` (one line, as `nudge next` printed it) through `sh` in `home`, with the
+/// `nudge` under test first on PATH; expects success.
+fn run_printed(home: &Home, command: &str) {
+    let template = home.std_cmd();
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(command);
+    for (key, value) in template.get_envs() {
+        match value {
+            Some(value) => sh.env(key, value),
+            None => sh.env_remove(key),
+        };
+    }
+    let dir = nudge_bin().parent().unwrap().to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![dir];
+    paths.extend(std::env::split_paths(&path));
+    sh.env("PATH", std::env::join_paths(paths).unwrap());
+    let out = sh.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn next_offers_the_longest_waiting_shift_that_fits_and_its_command_marks_it_done() {
+    let mut home = Home::new();
+    // Nothing planned yet: a suggestion, and a command that logs it as made.
+    let first = home.json(&["next", "--json"]);
+    assert_eq!(first["source"], "suggestion", "{first}");
+    let command = first["command"].as_str().unwrap();
+    assert!(command.starts_with("nudge log "), "{command}");
+    run_printed(&home, command);
+    let made = home.json(&["list", "--done", "--json"]);
+    assert_eq!(made[0]["text"], first["text"], "{made}");
+
+    // Planned two weeks ago, one big and one small; and one today.
+    home.now = "2026-11-11T09:30:00Z".into();
+    home.ok(&["add", "Write the cover letter", "--minutes", "45"]);
+    home.ok(&["add", "Email Sam about UX roles", "+ux", "@sam"]);
+    home.now = "2026-11-25T09:30:00Z".into();
+    home.ok(&["add", "Call Priya"]);
+    let next = home.json(&["next", "--json"]);
+    assert_eq!(next["source"], "planned", "{next}");
+    assert_eq!(next["text"], "Email Sam about UX roles");
+    assert_eq!(next["waiting_days"], 14);
+    assert_eq!(next["stalled"], true);
+    let text = home.ok(&["next"]);
+    assert!(
+        text.contains("Email Sam about UX roles") && text.contains("+ux"),
+        "{text}"
+    );
+    assert!(text.contains("Done? nudge done "), "{text}");
+    run_printed(&home, next["command"].as_str().unwrap());
+    let done = home.json(&["list", "--done", "--json"]);
+    assert!(
+        done.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["text"] == "Email Sam about UX roles"),
+        "{done}"
+    );
+    // The 45-minute one fits only a longer gap.
+    assert_eq!(home.json(&["next", "--json"])["text"], "Call Priya");
+    assert_eq!(
+        home.json(&["next", "--minutes", "60", "--json"])["text"],
+        "Write the cover letter"
+    );
+    let err = home.fails(2, &["next", "--minutes", "0"]);
+    assert!(err.contains("--minutes"), "{err}");
+}
+
+#[test]
+fn a_numbered_suggestion_is_planned_with_its_people_and_ideas() {
+    let home = Home::new();
+    home.ok(&["log", "Coffee with Ann", "@Ann"]);
+    home.ok(&["idea", "add", "pottery"]);
+    let listed = home.ok(&["suggest"]);
+    assert!(listed.starts_with("1. "), "{listed}");
+    let suggestions = home.json(&["suggest", "--json"]);
+    // Ann was reached today: no follow-up with her.
+    assert!(
+        suggestions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| !s["text"].as_str().unwrap().contains("@Ann")),
+        "{suggestions}"
+    );
+    let (n, pottery) = suggestions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["text"].as_str().unwrap().contains("+pottery"))
+        .map(|s| {
+            (
+                s["n"].as_u64().unwrap(),
+                s["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .expect("a suggestion about +pottery");
+    let id = home.new_id(&["suggest", "--take", &n.to_string()]);
+    let shown = home.json(&["show", &id, "--json"]);
+    assert_eq!(shown["text"], pottery.as_str());
+    assert_eq!(shown["ideas"][0]["title"], "pottery", "{shown}");
+    assert_eq!(shown["status"], "planned");
+    let err = home.fails(1, &["suggest", "--take", "9"]);
+    assert!(err.contains("no suggestion 9"), "{err}");
+}
