@@ -8,8 +8,8 @@ pub(crate) const GROUPS: &[(&str, &[&str])] = &[
     (
         "Shifts",
         &[
-            "next", "add", "log", "done", "skip", "drop", "edit", "rm", "undo", "list", "show",
-            "week", "history",
+            "next", "add", "log", "done", "shrink", "skip", "drop", "edit", "rm", "undo", "list",
+            "show", "week", "history",
         ],
     ),
     ("Ideas and people", &["idea", "person", "suggest"]),

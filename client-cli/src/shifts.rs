@@ -105,6 +105,7 @@ pub(crate) fn shift_json(session: &Replica, catalog: &Catalog, shift: &Shift) ->
         "people": people,
         "note": shift.note,
         "little_yes": shift.little_yes,
+        "shrunk_from": shift.shrunk_from,
     }))
 }
 

@@ -73,6 +73,7 @@ pub(crate) fn record(
                 ideas,
                 people,
                 done: done.clone(),
+                shrunk_from: None,
             },
         )?;
         let touched = Touched::Shifts(vec![created.id.clone()]);

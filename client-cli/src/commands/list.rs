@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use nudge_journal::when::{parse_date, relative};
-use nudge_journal::{Shift, ShiftStatus};
+use nudge_journal::{STALLED_AFTER_DAYS, Shift, ShiftStatus, waiting_days};
 use nudge_replica::Replica;
 use serde_json::Value;
 
@@ -109,9 +109,16 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()
         });
         return Ok(());
     }
+    let today = session.now.today();
+    let mut stalled = Vec::new();
     for s in &shifts {
+        let waiting = waiting_days(s, &session.now, today);
         let age = match &s.done {
             Some(d) => format!("done {}", relative(d.at_ms, &session.now)),
+            None if s.status == ShiftStatus::Planned && waiting > STALLED_AFTER_DAYS => {
+                stalled.push(session.shift_short_id(&s.id)?);
+                format!("waiting {waiting} days: too big?")
+            }
             None => format!("added {}", relative(s.created_at_ms, &session.now)),
         };
         let tags = tags_text(&view.catalog, s);
@@ -126,6 +133,16 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()
                 format!("  {}", paint(TAG, tags))
             },
             paint(DIM, format!("{} · {}m · {age}", s.kind, s.minutes)),
+        ));
+    }
+    if let Some(first) = stalled.first() {
+        notice(format!(
+            "{} waited over a week: make one smaller with nudge shrink {first} \"a smaller first step\"",
+            if stalled.len() == 1 {
+                "One shift has".to_owned()
+            } else {
+                format!("{} shifts have", stalled.len())
+            }
         ));
     }
     Ok(())

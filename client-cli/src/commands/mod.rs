@@ -28,6 +28,7 @@ pub(crate) mod person;
 pub(crate) mod remote;
 pub(crate) mod rm;
 pub(crate) mod show;
+pub(crate) mod shrink;
 pub(crate) mod skip;
 pub(crate) mod status;
 pub(crate) mod suggest;
@@ -81,6 +82,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Show one shift.
     Show(show::ShowArgs),
+    /// Too big to start? Plan a smaller first step of a planned shift (the big one stays).
+    Shrink(shrink::ShrinkArgs),
     /// This week's shifts against the goal, per day and per idea, and the streak.
     Week(week::WeekArgs),
     /// Ideas: the hunches you are exploring.
@@ -165,6 +168,7 @@ pub(crate) fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Re
         Command::Undo => undo::run(session, out),
         Command::List(args) => list::run(session, out, args),
         Command::Show(args) => show::run(session, out, args),
+        Command::Shrink(args) => shrink::run(session, out, args),
         Command::Week(args) => week::run(session, out, args),
         Command::Idea(command) => idea::run(session, out, command),
         Command::Person(command) => person::run(session, out, command),

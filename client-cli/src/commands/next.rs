@@ -88,9 +88,9 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: NextArgs) -> Result<()
                 ),
             ));
             if stalled {
-                notice(
-                    "It has waited over a week: too big? Plan a smaller first step (nudge add \"...\") and do that instead.",
-                );
+                notice(format!(
+                    "It has waited over a week: too big? Make it smaller: nudge shrink {short} \"a smaller first step\""
+                ));
             }
             out.line(format!("Done? {command}"));
         }

@@ -29,8 +29,21 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ShowArgs) -> Result<()
     let Some(shift) = session.cached_shift(&id)? else {
         bail!("no such shift: {id}");
     };
+    // The smaller steps it was shrunk into, oldest first.
+    let mut steps: Vec<_> = session
+        .all_shifts()?
+        .into_iter()
+        .filter(|s| s.shrunk_from.as_deref() == Some(shift.id.as_str()))
+        .collect();
+    steps.sort_by(|a, b| {
+        a.created_at_ms
+            .cmp(&b.created_at_ms)
+            .then_with(|| a.id.cmp(&b.id))
+    });
     if json {
-        return out.json(&shift_json(session, &view.catalog, &shift)?);
+        let mut shown = shift_json(session, &view.catalog, &shift)?;
+        shown["shrunk_into"] = steps.iter().map(|s| s.id.clone()).collect();
+        return out.json(&shown);
     }
     out.line(format!(
         "{} {} {}",
@@ -66,6 +79,24 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ShowArgs) -> Result<()
     }
     if let Some(yes) = &shift.little_yes {
         out.line(format!("  little yes {yes}"));
+    }
+    if let Some(from) = &shift.shrunk_from {
+        match session.cached_shift(from)? {
+            Some(big) => out.line(format!(
+                "  shrunk from {} {}",
+                paint(ID, session.shift_short_id(from)?),
+                big.text
+            )),
+            None => out.line(format!("  shrunk from {from} (removed)")),
+        }
+    }
+    for step in &steps {
+        out.line(format!(
+            "  shrunk into {} {} {}",
+            paint(ID, session.shift_short_id(&step.id)?),
+            mark(step.status),
+            step.text
+        ));
     }
     Ok(())
 }

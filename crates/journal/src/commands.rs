@@ -40,6 +40,8 @@ pub struct NewShift {
     pub people: Vec<TagRef>,
     /// When it was made, for a shift recorded as done.
     pub done: Option<Zoned>,
+    /// The shift it is a smaller first step of (`nudge shrink`).
+    pub shrunk_from: Option<String>,
 }
 
 /// Changes to a shift; `None` leaves a field as it is.
@@ -122,6 +124,7 @@ impl Journal {
                 }
                 put_optional(tx, &obj, "note", shift.note.as_deref())?;
                 put_optional(tx, &obj, "little_yes", shift.little_yes.as_deref())?;
+                put_optional(tx, &obj, "shrunk_from", shift.shrunk_from.as_deref())?;
                 match &shift.done {
                     Some(at) => {
                         tx.put(&obj, "status", ShiftStatus::Done.as_str())?;

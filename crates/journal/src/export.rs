@@ -23,7 +23,7 @@ pub fn export(catalog: &Catalog, shifts: &[Shift], contacts: &BTreeMap<String, C
                 s.ideas.iter().map(|i| catalog.idea_id(i)).collect();
             let people: std::collections::BTreeSet<&str> =
                 s.people.iter().map(|p| catalog.person_id(p)).collect();
-            json!({
+            let mut shift = json!({
                 "id": s.id,
                 "text": s.text,
                 "status": s.status,
@@ -37,7 +37,12 @@ pub fn export(catalog: &Catalog, shifts: &[Shift], contacts: &BTreeMap<String, C
                 "people": people,
                 "note": s.note,
                 "little_yes": s.little_yes,
-            })
+            });
+            // Only on the steps `nudge shrink` planned (older exports have no such key).
+            if let Some(from) = &s.shrunk_from {
+                shift["shrunk_from"] = json!(from);
+            }
+            shift
         })
         .collect();
     let ideas: Vec<Value> = catalog

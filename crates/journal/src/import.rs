@@ -125,6 +125,8 @@ struct ExportShift {
     people: BTreeSet<String>,
     note: Option<String>,
     little_yes: Option<String>,
+    #[serde(default)]
+    shrunk_from: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -244,6 +246,7 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
             people: s.people,
             note: s.note,
             little_yes: s.little_yes,
+            shrunk_from: s.shrunk_from,
             id: s.id,
         });
     }
@@ -388,6 +391,7 @@ pub fn from_taskwarrior(json: &str, now: &Now) -> Result<Batch, Error> {
             people: BTreeSet::new(),
             note: (!note.is_empty()).then(|| note.join("; ")),
             little_yes: None,
+            shrunk_from: None,
         });
     }
     for (title, id) in projects {
@@ -558,6 +562,7 @@ impl Journal {
                     }
                     put_optional(tx, &obj, "note", shift.note.as_deref())?;
                     put_optional(tx, &obj, "little_yes", shift.little_yes.as_deref())?;
+                    put_optional(tx, &obj, "shrunk_from", shift.shrunk_from.as_deref())?;
                 }
                 Ok(())
             },

@@ -288,6 +288,7 @@ impl Journal {
             people: set(m, "people"),
             note: non_empty(m, "note"),
             little_yes: non_empty(m, "little_yes"),
+            shrunk_from: non_empty(m, "shrunk_from"),
         }
     }
 

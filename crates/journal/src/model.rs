@@ -201,6 +201,8 @@ pub struct Shift {
     pub note: Option<String>,
     /// What it sparked.
     pub little_yes: Option<String>,
+    /// The shift it is a smaller first step of (`nudge shrink`), by id.
+    pub shrunk_from: Option<String>,
 }
 
 /// A hunch being tracked.

@@ -1,6 +1,7 @@
 //! `next`: the one shift that fits this moment. From the planned shifts that take no longer
-//! than the minutes at hand, and serve no idea set aside (parked) or closed (a dead end),
-//! the one that has waited longest, counting the days its ideas went untouched too (a
+//! than the minutes at hand, serve no idea set aside (parked) or closed (a dead end), and
+//! are not waiting for a smaller first step of theirs (`nudge shrink`), the one that has
+//! waited longest, counting the days its ideas went untouched too (a
 //! shift for a neglected idea comes before an equally old one for a busy idea); nothing
 //! planned fits, the first suggestion.
 
@@ -54,10 +55,16 @@ pub fn next(catalog: &Catalog, summary: &Summary, now: &Now, minutes: u32) -> Op
         })
     };
     let waiting = |shift: &Shift| waiting_days(shift, now, today);
+    // A shift shrunk into a step still planned waits for that step.
+    let shrunk: std::collections::BTreeSet<&str> = summary
+        .open
+        .values()
+        .filter_map(|s| s.shrunk_from.as_deref())
+        .collect();
     let best = summary
         .open
         .values()
-        .filter(|s| s.minutes <= minutes && !set_aside(s))
+        .filter(|s| s.minutes <= minutes && !set_aside(s) && !shrunk.contains(s.id.as_str()))
         .max_by(|a, b| {
             (waiting(a) + idle(a))
                 .cmp(&(waiting(b) + idle(b)))

@@ -144,6 +144,7 @@ mod tests {
             people: ["p1".to_string()].into(),
             note: None,
             little_yes: None,
+            shrunk_from: None,
         }
     }
 

@@ -226,3 +226,40 @@ fn suggestions_follow_up_only_after_a_week_and_name_stale_people_and_untouched_i
     assert_eq!(bo.people.len(), 1);
     assert_eq!(s.len(), 5);
 }
+
+#[test]
+fn a_shift_shrunk_into_a_planned_step_waits_for_it() {
+    let mut j = journal();
+    let big = shift(
+        &mut j,
+        "2026-11-01T09:00:00Z",
+        "Email ten people",
+        5,
+        &[],
+        &[],
+        false,
+    );
+    shift(
+        &mut j,
+        "2026-11-20T09:00:00Z",
+        "Call Priya",
+        5,
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(text_of(next_of(&j, 5)), "Email ten people");
+    let step = j
+        .add_shift(
+            &at(TODAY),
+            NewShift {
+                text: "Choose who to email first".into(),
+                shrunk_from: Some(big.clone()),
+                ..NewShift::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(j.shift(&step.id).unwrap().unwrap().shrunk_from, Some(big));
+    // The step is newer than Call Priya: the older waits first, the big one not at all.
+    assert_eq!(text_of(next_of(&j, 5)), "Call Priya");
+}

@@ -21,7 +21,7 @@ use nudge_journal::{Catalog, Shift, Summary};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the cache's shape changes; an old cache is then rebuilt.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 /// Number of shift files.
 pub const BUCKETS: usize = 16;
 
@@ -284,6 +284,7 @@ pub(crate) fn sample_shift(id: &str) -> Shift {
         people: Default::default(),
         note: None,
         little_yes: None,
+        shrunk_from: None,
     }
 }
 

@@ -115,3 +115,59 @@ fn a_numbered_suggestion_is_planned_with_its_people_and_ideas() {
     let err = home.fails(1, &["suggest", "--take", "9"]);
     assert!(err.contains("no suggestion 9"), "{err}");
 }
+
+#[test]
+fn a_stalled_shift_is_flagged_and_shrinks_into_a_linked_first_step() {
+    let mut home = Home::new();
+    home.now = "2026-11-11T09:30:00Z".into();
+    let big = home.new_id(&[
+        "add",
+        "Email ten people about UX roles",
+        "+ux",
+        "--minutes",
+        "5",
+    ]);
+    home.now = "2026-11-25T09:30:00Z".into();
+    // Flagged in list and next, with the command that shrinks it.
+    let out = home.run(&["list"]);
+    let (listed, told) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(listed.contains("waiting 14 days: too big?"), "{listed}");
+    assert!(told.contains("nudge shrink "), "{told}");
+    let out = home.run(&["next"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nudge shrink "));
+
+    let step = home.new_id(&["shrink", &big[..6], "Choose who to email first", "@sam"]);
+    let shown = home.json(&["show", &step, "--json"]);
+    assert_eq!(shown["shrunk_from"], big.as_str());
+    assert_eq!(
+        shown["ideas"][0]["title"], "ux",
+        "the big shift's idea is kept: {shown}"
+    );
+    assert_eq!(shown["people"][0]["name"], "sam");
+    let big_shown = home.json(&["show", &big, "--json"]);
+    assert_eq!(big_shown["status"], "planned", "the big one stays");
+    assert_eq!(big_shown["shrunk_into"], serde_json::json!([step]));
+    assert!(home.ok(&["show", &big]).contains("shrunk into"));
+    // Next is the step, not the big one that waits for it.
+    assert_eq!(home.json(&["next", "--json"])["id"], step.as_str());
+    home.ok(&["done", &step]);
+    assert_eq!(home.json(&["next", "--json"])["id"], big.as_str());
+
+    // Only a planned shift shrinks.
+    let err = home.fails(1, &["shrink", &step, "Smaller still"]);
+    assert!(err.contains("only a planned shift"), "{err}");
+    // The link travels in an export, and an import keeps it.
+    let export = home.ok(&["export", "--json"]);
+    assert!(export.contains("\"shrunk_from\""), "{export}");
+    let file = home.path().join("export.json");
+    std::fs::write(&file, &export).unwrap();
+    let other = Home::new();
+    other.ok(&["import", file.to_str().unwrap()]);
+    assert_eq!(
+        other.json(&["show", &big, "--json"])["shrunk_into"],
+        serde_json::json!([step])
+    );
+}
