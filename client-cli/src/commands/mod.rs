@@ -25,6 +25,7 @@ pub(crate) mod log;
 pub(crate) mod man;
 pub(crate) mod next;
 pub(crate) mod person;
+pub(crate) mod person_shifts;
 pub(crate) mod remote;
 pub(crate) mod rm;
 pub(crate) mod show;

@@ -7,7 +7,7 @@ use clap::Args;
 use nudge_journal::{Catalog, Next, STALLED_AFTER_DAYS, Summary};
 use nudge_replica::Replica;
 
-use crate::output::{DIM, ID, Out, TAG, notice, paint};
+use crate::output::{DIM, ID, Out, TAG, notice, paint, shell_word};
 use crate::shifts::tags_text;
 
 /// `nudge next`.
@@ -22,19 +22,6 @@ pub struct NextArgs {
     /// Print JSON: {"source": "planned" or "suggestion", "text", "command", ...}.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `text` as one shell word.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@+-_.,:/=".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// `next`.
@@ -131,17 +118,4 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: NextArgs) -> Result<()
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_word;
-
-    #[test]
-    fn a_shell_word_survives_quotes_and_spaces() {
-        assert_eq!(shell_word("@Ann"), "@Ann");
-        assert_eq!(shell_word("Ask a friend"), "'Ask a friend'");
-        assert_eq!(shell_word("I'd"), r"'I'\''d'");
-        assert_eq!(shell_word(""), "''");
-    }
 }

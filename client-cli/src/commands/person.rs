@@ -11,7 +11,7 @@ use nudge_replica::{Replica, Touched};
 use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
-use super::one_of;
+use super::{one_of, person_shifts};
 use crate::output::{DIM, ID, Out, notice, paint, shell_word};
 use crate::resolve;
 
@@ -94,15 +94,17 @@ fn person_json(
     p: &Person,
     contact: &Contact,
 ) -> Value {
+    let last = summary.last_contact(&catalog.person_group(&p.id));
     json!({
         "id": p.id,
         "short_id": short,
         "name": p.name,
         "how_known": p.how_known,
         "notes": p.notes,
-        "status": p.status,
+        "status": p.effective_status(last),
+        "status_set_by_hand": p.status_manual,
         "created_at": rfc3339(p.created_at_ms),
-        "last_contact": summary.last_contact(&catalog.person_group(&p.id)),
+        "last_contact": last,
         "contact": contact,
     })
 }
@@ -242,13 +244,22 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: PersonCommand) -> Resul
             }
             for p in people {
                 let last = view.summary.last_contact(&view.catalog.person_group(&p.id));
+                let how = p
+                    .how_known
+                    .as_deref()
+                    .map(|how| format!("{how} · "))
+                    .unwrap_or_default();
                 out.line(format!(
                     "{} @{}  {}",
                     paint(ID, format!("{:<6}", shorts[&p.id])),
                     p.name,
                     paint(
                         DIM,
-                        format!("{} · last contact {}", p.status, last.unwrap_or("never"))
+                        format!(
+                            "{how}{} · last contact {}",
+                            p.effective_status(last),
+                            last.unwrap_or("never")
+                        )
                     ),
                 ));
             }
@@ -262,20 +273,26 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: PersonCommand) -> Resul
                 .unwrap_or_default();
             let contact = view.catalog.contact(&contacts, &found.id);
             let shorts = short_ids(&view.catalog);
+            let shifts = person_shifts::involving(session, &view.catalog, &found.id)?;
             if json {
-                return out.json(&person_json(
+                let mut shown = person_json(
                     &view.catalog,
                     &view.summary,
                     &shorts[&found.id],
                     found,
                     &contact,
-                ));
+                );
+                shown["shifts"] = person_shifts::json_of(session, &shifts)?.into();
+                return out.json(&shown);
             }
+            let last = view
+                .summary
+                .last_contact(&view.catalog.person_group(&found.id));
             out.line(format!(
                 "{} @{}  ({})",
                 paint(ID, &shorts[&found.id]),
                 found.name,
-                found.status
+                found.effective_status(last)
             ));
             out.line(format!("  id       {}", found.id));
             out.line(format!(
@@ -297,10 +314,8 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: PersonCommand) -> Resul
             if let Some(notes) = &found.notes {
                 out.line(format!("  notes    {notes}"));
             }
-            let last = view
-                .summary
-                .last_contact(&view.catalog.person_group(&found.id));
             out.line(format!("  last contact {}", last.unwrap_or("never")));
+            person_shifts::print(session, out, &shifts)?;
         }
         PersonCommand::Edit {
             person,

@@ -315,7 +315,7 @@ impl Journal {
             |tx, roots| {
                 let id = create_person(tx, now, roots, &name)?;
                 let obj = obj_at(tx, &roots.people, &id).ok_or(Error::NoSuchPerson)?;
-                apply_person_edit(tx, &obj, edit)?;
+                apply_person_edit(tx, now, &obj, edit)?;
                 Ok(id)
             },
         )
@@ -338,7 +338,7 @@ impl Journal {
             |tx, roots| {
                 for id in group {
                     let obj = obj_at(tx, &roots.people, id).ok_or(Error::NoSuchPerson)?;
-                    apply_person_edit(tx, &obj, edit)?;
+                    apply_person_edit(tx, now, &obj, edit)?;
                 }
                 Ok(())
             },
@@ -508,6 +508,7 @@ fn tag_id(
 
 fn apply_person_edit(
     tx: &mut Transaction<'_>,
+    now: &Now,
     obj: &ObjId,
     edit: &PersonEdit,
 ) -> Result<(), Error> {
@@ -518,6 +519,8 @@ fn apply_person_edit(
     put_optional(tx, obj, "notes", edit.notes.as_deref())?;
     if let Some(status) = edit.status {
         tx.put(obj, "status", status.as_str())?;
+        // Set by hand: it no longer moves with the shifts that name them.
+        tx.put(obj, "status_set_at", ScalarValue::Timestamp(now.ms()))?;
     }
     Ok(())
 }

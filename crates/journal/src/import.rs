@@ -195,6 +195,9 @@ pub fn from_export(json: &str) -> Result<Batch, Error> {
             name: Field::PersonName.clean_at(&p.name, &what("name"))?,
             how_known: p.how_known,
             notes: p.notes,
+            // A status other than the first one was set by someone; the first one moves
+            // with the shifts, as on the device that exported it.
+            status_manual: p.status != PersonStatus::ToContact,
             status: p.status,
             created_at_ms: parse_time(&p.created_at, &what("created_at"))?,
             id: p.id,
@@ -532,6 +535,9 @@ impl Journal {
                     )?;
                     put_optional(tx, &obj, "how_known", person.how_known.as_deref())?;
                     put_optional(tx, &obj, "notes", person.notes.as_deref())?;
+                    if person.status_manual {
+                        tx.put(&obj, "status_set_at", ScalarValue::Timestamp(now.ms()))?;
+                    }
                 }
                 for (shift, ideas, people) in &new_shifts {
                     if obj_at(tx, &roots.shifts, &shift.id).is_some() {

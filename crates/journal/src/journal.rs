@@ -395,5 +395,6 @@ fn read_person(id: &str, m: &Map) -> Person {
         notes: non_empty(m, "notes"),
         status: parsed(m, "status", PersonStatus::ToContact),
         created_at_ms: time_ms(m, "created_at").unwrap_or(0),
+        status_manual: time_ms(m, "status_set_at").is_some(),
     }
 }

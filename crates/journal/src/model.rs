@@ -235,10 +235,26 @@ pub struct Person {
     pub how_known: Option<String>,
     /// Notes.
     pub notes: Option<String>,
-    /// Where things stand.
+    /// Where things stand, as last set (see [`Person::effective_status`]).
     pub status: PersonStatus,
     /// When they were added.
     pub created_at_ms: i64,
+    /// Whether someone set the status by hand (`person add/edit --status`): it then stays
+    /// as set, instead of moving with the shifts that name them.
+    pub status_manual: bool,
+}
+
+impl Person {
+    /// Where things stand: as set by hand, else moved on by the shifts that name them (to
+    /// contact becomes reached out once a done shift involved them, `last_contact`).
+    pub fn effective_status(&self, last_contact: Option<&str>) -> PersonStatus {
+        match self.status {
+            PersonStatus::ToContact if !self.status_manual && last_contact.is_some() => {
+                PersonStatus::ReachedOut
+            }
+            status => status,
+        }
+    }
 }
 
 /// Contact details, kept in the separate contacts document.

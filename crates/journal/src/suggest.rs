@@ -80,7 +80,7 @@ pub fn suggest(catalog: &Catalog, summary: &Summary, today: Date) -> Vec<Suggest
     });
     for (days, last, person) in people.iter().take(2) {
         let tag = tag('@', &person.name);
-        let text = match (person.status, days, last) {
+        let text = match (person.effective_status(*last), days, last) {
             (PersonStatus::ToContact, None, _) => {
                 format!("Draft a two-line hello to {tag}: who you are and one question")
             }

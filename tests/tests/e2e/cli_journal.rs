@@ -48,6 +48,7 @@ fn the_first_command_creates_the_journal_and_add_prints_the_id_last() {
             "note",
             "people",
             "short_id",
+            "shrunk_from",
             "status",
             "text"
         ]
@@ -339,7 +340,8 @@ fn people_with_contacts_last_contact_and_forget() {
             "name",
             "notes",
             "short_id",
-            "status"
+            "status",
+            "status_set_by_hand"
         ]
     );
     assert_eq!(p["id"], sam);

@@ -171,3 +171,62 @@ fn a_stalled_shift_is_flagged_and_shrinks_into_a_linked_first_step() {
         serde_json::json!([step])
     );
 }
+
+#[test]
+fn people_move_with_the_shifts_that_name_them_unless_set_by_hand() {
+    let mut home = Home::new();
+    home.ok(&[
+        "person",
+        "add",
+        "Priya",
+        "--how",
+        "met at the teaching fair",
+    ]);
+    home.ok(&["person", "add", "Sam"]);
+    let status =
+        |home: &Home, name: &str| home.json(&["person", "show", name, "--json"])["status"].clone();
+    assert_eq!(status(&home, "Priya"), "to_contact");
+    home.now = "2026-11-20T09:30:00Z".into();
+    home.ok(&["log", "Called Priya about teaching", "@Priya"]);
+    home.now = "2026-11-25T09:30:00Z".into();
+    let id = home.new_id(&["log", "Coffee with Priya", "@Priya"]);
+    home.ok(&[
+        "done",
+        &id[..6],
+        "--little-yes",
+        "she offered a classroom visit",
+    ]);
+    home.now = "2026-11-25T10:00:00Z".into();
+    home.ok(&["add", "Send Priya the lesson plan", "@Priya"]);
+    // Contacted: she moved on by herself.
+    assert_eq!(status(&home, "Priya"), "reached_out");
+    let shown = home.json(&["person", "show", "Priya", "--json"]);
+    let texts: Vec<&str> = shown["shifts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Send Priya the lesson plan",
+            "Coffee with Priya",
+            "Called Priya about teaching"
+        ],
+        "newest first: {shown}"
+    );
+    let text = home.ok(&["person", "show", "Priya"]);
+    assert!(
+        text.contains("little yes: she offered a classroom visit"),
+        "{text}"
+    );
+    let listed = home.ok(&["person", "list"]);
+    assert!(listed.contains("met at the teaching fair"), "{listed}");
+    // A status set by hand wins over the shifts.
+    home.ok(&["person", "edit", "Sam", "--status", "to_contact"]);
+    home.ok(&["log", "Messaged Sam", "@Sam"]);
+    assert_eq!(status(&home, "Sam"), "to_contact");
+    home.ok(&["person", "edit", "Priya", "--status", "met"]);
+    assert_eq!(status(&home, "Priya"), "met");
+}
