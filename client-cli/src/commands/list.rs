@@ -11,18 +11,24 @@ use crate::output::{DIM, ID, Out, TAG, notice, paint};
 use crate::resolve::{self, split_words};
 use crate::shifts::{mark, shift_json, tags_text};
 
+/// Done shifts `list --done` shows unless told otherwise.
+const DONE_LIMIT: usize = 20;
+
 /// `nudge list`.
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Filters: +idea, @person.
     #[arg(value_name = "+IDEA|@PERSON", add = crate::complete::tag_words())]
     pub tags: Vec<String>,
-    /// Every shift, whatever its status.
-    #[arg(long, conflicts_with_all = ["done", "planned"])]
+    /// Every shift, whatever its status (with --done: every done shift, no limit).
+    #[arg(long, conflicts_with = "planned")]
     pub all: bool,
-    /// Only done shifts.
+    /// Only done shifts, newest first (the 20 newest unless --limit or --all).
     #[arg(long, conflicts_with = "planned")]
     pub done: bool,
+    /// With --done: how many of the newest to show (0: all).
+    #[arg(long, value_name = "N", requires = "done")]
+    pub limit: Option<usize>,
     /// Only planned shifts (the default).
     #[arg(long)]
     pub planned: bool,
@@ -66,13 +72,15 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()
         .transpose()?
         .map(|d| d.to_string());
     let only_planned = !args.all && !args.done;
+    // `--done --all`: every done shift, unlimited.
+    let every_status = args.all && !args.done;
     let mut shifts: Vec<Shift> = if only_planned {
         view.summary.open.values().cloned().collect()
     } else {
         session.all_shifts()?
     };
     shifts.retain(|s| {
-        let status_ok = args.all
+        let status_ok = every_status
             || (args.done && s.status == ShiftStatus::Done)
             || (only_planned && s.status == ShiftStatus::Planned);
         let ideas_ok = idea_ids
@@ -94,6 +102,18 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()
     });
     let when = |s: &Shift| s.done.as_ref().map_or(s.created_at_ms, |d| d.at_ms);
     shifts.sort_by(|a, b| when(a).cmp(&when(b)).then_with(|| a.id.cmp(&b.id)));
+    let mut hidden = 0;
+    if args.done {
+        // What was made lately first; a long past is one --all away.
+        shifts.reverse();
+        let limit = match (args.all, args.limit) {
+            (true, _) | (false, Some(0)) => usize::MAX,
+            (false, Some(n)) => n,
+            (false, None) => DONE_LIMIT,
+        };
+        hidden = shifts.len().saturating_sub(limit);
+        shifts.truncate(limit);
+    }
     if args.json {
         let items = shifts
             .iter()
@@ -133,6 +153,12 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()
                 format!("  {}", paint(TAG, tags))
             },
             paint(DIM, format!("{} · {}m · {age}", s.kind, s.minutes)),
+        ));
+    }
+    if hidden > 0 {
+        notice(format!(
+            "{hidden} older done shift{} not shown: --limit N or --all for more",
+            if hidden == 1 { "" } else { "s" }
         ));
     }
     if let Some(first) = stalled.first() {

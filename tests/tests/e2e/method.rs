@@ -230,3 +230,29 @@ fn people_move_with_the_shifts_that_name_them_unless_set_by_hand() {
     home.ok(&["person", "edit", "Priya", "--status", "met"]);
     assert_eq!(status(&home, "Priya"), "met");
 }
+
+#[test]
+fn done_shifts_list_newest_first_and_the_long_past_is_one_flag_away() {
+    let mut home = Home::new();
+    for day in 1..=25 {
+        home.now = format!("2026-11-{day:02}T09:30:00Z");
+        home.ok(&["log", &format!("Made on day {day}")]);
+    }
+    let out = home.run(&["list", "--done"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 20, "{listed}");
+    assert!(lines[0].contains("Made on day 25"), "{listed}");
+    assert!(lines[19].contains("Made on day 6"), "{listed}");
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(told.contains("5 older done shifts not shown"), "{told}");
+    let count = |args: &[&str]| home.json(args).as_array().unwrap().len();
+    assert_eq!(count(&["list", "--done", "--limit", "3", "--json"]), 3);
+    assert_eq!(count(&["list", "--done", "--limit", "0", "--json"]), 25);
+    assert_eq!(count(&["list", "--done", "--all", "--json"]), 25);
+    assert_eq!(
+        home.json(&["list", "--done", "--limit", "1", "--json"])[0]["text"],
+        "Made on day 25"
+    );
+    home.fails(2, &["list", "--limit", "3"]);
+}
