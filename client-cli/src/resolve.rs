@@ -134,8 +134,25 @@ pub fn split_words(words: &[String]) -> Result<Words> {
     Ok(out)
 }
 
+/// This command as typed, with the tag `{sigil}{name}` replaced by `{sigil}{existing}`:
+/// the exact command that uses the existing record.
+fn corrected(sigil: char, name: &str, existing: &str) -> String {
+    let typed = format!("{sigil}{name}");
+    let mut words = vec!["nudge".to_owned()];
+    for arg in std::env::args().skip(1) {
+        let arg = if arg == typed {
+            format!("{sigil}{existing}")
+        } else {
+            arg
+        };
+        words.push(crate::output::shell_word(&arg));
+    }
+    words.join(" ")
+}
+
 /// Resolves tag names to records; unknown names become new records (with a notice), and a
-/// name close to an existing one is an error unless `allow_new`.
+/// name really likely the same as an existing one is an error (that says the command using
+/// the existing one) unless `allow_new`.
 pub fn tag_refs(
     catalog: &Catalog,
     ideas: &[String],
@@ -147,7 +164,8 @@ pub fn tag_refs(
         idea_refs.push(match catalog.resolve_idea(name) {
             Resolved::Existing(id) => TagRef::Existing(id.to_owned()),
             Resolved::Similar(close) if !allow_new => bail!(
-                "no idea is called {name:?}, but +{close} is close: use +{close}, or add --new to create +{name}"
+                "no idea is called {name:?}, but +{close} is: {}  (or add --new to create +{name})",
+                corrected('+', name, close)
             ),
             _ => TagRef::New(name.trim().to_owned()),
         });
@@ -157,7 +175,8 @@ pub fn tag_refs(
         person_refs.push(match catalog.resolve_person(name) {
             Resolved::Existing(id) => TagRef::Existing(id.to_owned()),
             Resolved::Similar(close) if !allow_new => bail!(
-                "nobody is called {name:?}, but @{close} is close: use @{close}, or add --new to add @{name}"
+                "nobody is called {name:?}, but @{close} is: {}  (or add --new to add @{name})",
+                corrected('@', name, close)
             ),
             _ => TagRef::New(name.trim().to_owned()),
         });

@@ -38,15 +38,35 @@ pub fn normalize(name: &str) -> String {
         .join(" ")
 }
 
-/// Whether two normalized names are close enough that one is probably a typo of the other.
+/// A normalized name with what a person may well type differently left out: accents,
+/// spaces, and a trailing plural `s`.
+fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    let mut folded: String = name
+        .nfd()
+        .filter(|c| !is_combining_mark(*c) && !c.is_whitespace())
+        .collect();
+    if folded.chars().count() >= 3 && folded.ends_with('s') {
+        folded.pop();
+    }
+    folded
+}
+
+/// Whether two normalized names are really likely the same (one a typo or a variant of
+/// the other): equal once folded (case, accents, spaces, a trailing s), or a few letters
+/// apart in a long name. Short names must match folded: `ux` is not `ui`, nor `bea` `ben`.
 fn similar(a: &str, b: &str) -> bool {
-    let limit = if a.chars().count().min(b.chars().count()) <= 4 {
-        1
-    } else {
-        2
+    let (a, b) = (fold(a), fold(b));
+    if a == b {
+        return true;
+    }
+    let allowed = match a.chars().count().min(b.chars().count()) {
+        0..=4 => 0,
+        5..=9 => 1,
+        _ => 2,
     };
-    strsim::levenshtein(a, b) <= limit
-        || (a.len() >= 3 && b.len() >= 3 && (a.starts_with(b) || b.starts_with(a)))
+    strsim::levenshtein(&a, &b) <= allowed
 }
 
 /// Records sharing a name merge into the oldest (then lowest id): two devices that both
@@ -253,7 +273,12 @@ mod tests {
             Resolved::Existing("bbbb")
         );
         assert_eq!(c.resolve_idea("teachin"), Resolved::Similar("Teaching"));
-        assert_eq!(c.resolve_idea("uxx"), Resolved::Similar("UX"));
+        // Short names are only the same when they are equal folded.
+        assert_eq!(c.resolve_idea("uxx"), Resolved::New);
+        assert_eq!(c.resolve_idea("ui"), Resolved::New);
+        assert_eq!(c.resolve_idea("UXs"), Resolved::Similar("UX"));
+        assert_eq!(c.resolve_idea("Téaching"), Resolved::Similar("Teaching"));
+        assert_eq!(c.resolve_idea("teach ings"), Resolved::Similar("Teaching"));
         assert_eq!(c.resolve_idea("gardening"), Resolved::New);
         assert_eq!(normalize("  UX_design-Work "), "ux design work");
     }

@@ -84,7 +84,11 @@ fn bad_values_are_refused_clearly() {
             "cannot read the time",
         ),
         (vec!["add", "+ux"], "say what the shift is"),
-        (vec!["add", "Email", "+uxx"], "+ux is close"),
+        (vec!["add", "Email", "+UXs"], "+ux is: nudge add Email +ux"),
+        (
+            vec!["add", "Email Sam", "+Ux-s"],
+            "nudge add \"Email Sam\" +ux",
+        ),
         (vec!["list", "+nothing-like-it"], "no idea is called"),
         (vec!["list", "--since", "blue"], "cannot read the date"),
         (vec!["idea", "drop", "gardening"], "no idea is called"),
@@ -98,7 +102,13 @@ fn bad_values_are_refused_clearly() {
     }
     assert_eq!(home.ok(&["export", "--json"]), before, "nothing changed");
     // --new creates a name close to an existing one on purpose.
-    home.ok(&["add", "Email", "+uxx", "--new"]);
+    home.ok(&["add", "Email", "+UXs", "--new"]);
+    // A name merely near a short one is no typo: +ui is its own idea, @bea her own person.
+    home.ok(&["add", "Sketch a screen", "+ui"]);
+    home.ok(&["add", "Coffee", "@ben"]);
+    home.ok(&["add", "Call", "@bea"]);
+    let people = home.json(&["person", "list", "--json"]);
+    assert_eq!(people.as_array().unwrap().len(), 2, "{people}");
 }
 
 #[test]
