@@ -27,6 +27,7 @@ pub(crate) mod next;
 pub(crate) mod person;
 pub(crate) mod person_shifts;
 pub(crate) mod remote;
+pub(crate) mod review;
 pub(crate) mod rm;
 pub(crate) mod show;
 pub(crate) mod shrink;
@@ -87,6 +88,9 @@ pub enum Command {
     Shrink(shrink::ShrinkArgs),
     /// This week's shifts against the goal, per day and per idea, and the streak.
     Week(week::WeekArgs),
+    /// The weekly review: shifts vs the goal and the week before, little yeses, doors
+    /// closed, people, stalled shifts, the running total.
+    Review(review::ReviewArgs),
     /// Ideas: the hunches you are exploring.
     #[command(subcommand)]
     Idea(idea::IdeaCommand),
@@ -171,6 +175,7 @@ pub(crate) fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Re
         Command::Show(args) => show::run(session, out, args),
         Command::Shrink(args) => shrink::run(session, out, args),
         Command::Week(args) => week::run(session, out, args),
+        Command::Review(args) => review::run(session, out, args),
         Command::Idea(command) => idea::run(session, out, command),
         Command::Person(command) => person::run(session, out, command),
         Command::Next(args) => next::run(session, out, args),

@@ -256,3 +256,70 @@ fn done_shifts_list_newest_first_and_the_long_past_is_one_flag_away() {
     );
     home.fails(2, &["list", "--limit", "3"]);
 }
+
+#[test]
+fn the_weekly_review_reads_the_week_against_the_one_before() {
+    let mut home = Home::new();
+    let at = |home: &mut Home, when: &str| home.now = format!("{when}T09:30:00Z");
+    at(&mut home, "2026-10-01");
+    home.ok(&["person", "add", "Bo"]);
+    home.ok(&["idea", "add", "pottery"]);
+    at(&mut home, "2026-11-10");
+    home.ok(&["add", "Email ten studios"]);
+    // The week before: two made.
+    at(&mut home, "2026-11-17");
+    home.ok(&["log", "Read about UX", "+ux"]);
+    home.ok(&["log", "Sketched a flow", "+ux"]);
+    // This week (Monday 23 to Sunday 29): three, a little yes, a door closed.
+    at(&mut home, "2026-11-23");
+    let id = home.new_id(&["log", "Coffee with Sam", "@Sam", "+ux"]);
+    home.ok(&["done", &id[..6], "--little-yes", "Sam offered an intro"]);
+    at(&mut home, "2026-11-24");
+    home.ok(&["log", "Called Sam back", "@Sam"]);
+    home.ok(&[
+        "idea",
+        "drop",
+        "pottery",
+        "--note",
+        "the clay dust is not for me",
+    ]);
+    at(&mut home, "2026-11-25");
+    home.ok(&["log", "Wrote a UX case study", "+ux"]);
+
+    let r = home.json(&["review", "--json"]);
+    assert_eq!(r["week"]["start"], "2026-11-23", "{r}");
+    assert_eq!(r["week"]["done"], 3);
+    assert_eq!(r["before"]["done"], 2);
+    assert_eq!(r["little_yeses"][0]["text"], "Sam offered an intro");
+    assert_eq!(r["doors_closed"][0]["title"], "pottery");
+    assert_eq!(r["reached"][0]["name"], "Sam");
+    assert_eq!(r["reached"][0]["shifts"], 2);
+    let stale: Vec<&str> = r["stale"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(stale, ["Bo"], "{r}");
+    assert_eq!(r["stalled"][0]["text"], "Email ten studios");
+    assert_eq!(r["total"], 5);
+    assert_eq!(r["weeks_to_go"], 1116, "1,395 to go at 5 in 4 weeks: {r}");
+    let text = home.ok(&["review"]);
+    for part in [
+        "3/20 micro shifts: 1 more than the week before (2)",
+        "Sam offered an intro",
+        "the clay dust is not for me",
+        "People reached: @Sam (2)",
+        "@Bo (last contact never)",
+        "nudge shrink ",
+        "Running total: 5 of the method's ~1400",
+    ] {
+        assert!(text.contains(part), "no {part:?} in\n{text}");
+    }
+    let last = home.json(&["review", "--week", "last", "--json"]);
+    assert_eq!(last["week"]["start"], "2026-11-16");
+    assert_eq!(last["week"]["done"], 2);
+    assert!(last["little_yeses"].as_array().unwrap().is_empty());
+    let err = home.fails(1, &["review", "--week", "someday"]);
+    assert!(err.contains("--week"), "{err}");
+}
