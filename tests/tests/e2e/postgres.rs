@@ -26,6 +26,20 @@ fn admin(url: &str, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// A new account on the database at `url`; its token.
+fn account(url: &str) -> String {
+    let added = admin(url, &["account", "add", "ana"]);
+    added.lines().last().unwrap().trim().to_owned()
+}
+
+/// Two nodes on the database at `url`, and the (unused) folders they were given.
+fn two_nodes(url: &str) -> (Server, Server, [tempfile::TempDir; 2]) {
+    let folders = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let one = serve(folders[0].path(), url);
+    let two = serve(folders[1].path(), url);
+    (one, two, folders)
+}
+
 fn serve(data: &std::path::Path, url: &str) -> Server {
     Server::launch(Launch {
         extra: &["--store", url],
@@ -42,9 +56,8 @@ fn a_journal_on_postgres_survives_kill_9_and_reaches_another_device() {
     };
     let url = cluster.database().unwrap();
     // The account lives in the database, not in a folder.
-    let added = admin(&url, &["account", "add", "ana"]);
-    let token = added.lines().last().unwrap().trim().to_owned();
-    assert!(token.starts_with("nudge_acct_"), "{added}");
+    let token = account(&url);
+    assert!(token.starts_with("nudge_acct_"), "{token}");
     let unused = tempfile::tempdir().unwrap();
 
     let mut server = serve(unused.path(), &url);
@@ -92,11 +105,8 @@ fn two_nodes_on_one_database_carry_changes_live_and_revocations_at_once() {
         return;
     };
     let url = cluster.database().unwrap();
-    let added = admin(&url, &["account", "add", "ana"]);
-    let token = added.lines().last().unwrap().trim().to_owned();
-    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let one = serve(one_dir.path(), &url);
-    let two = serve(two_dir.path(), &url);
+    let token = account(&url);
+    let (one, two, _folders) = two_nodes(&url);
     let (one_url, two_url) = (
         format!("http://{}", one.addr),
         format!("http://{}", two.addr),
@@ -259,8 +269,7 @@ fn a_node_that_loses_its_database_stops_acknowledging_and_recovers_by_itself() {
         return;
     };
     let url = pg.database().unwrap();
-    let added = admin(&url, &["account", "add", "ana"]);
-    let token = added.lines().last().unwrap().trim().to_owned();
+    let token = account(&url);
     let unused = tempfile::tempdir().unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let node = Server::launch(Launch {
@@ -322,11 +331,8 @@ fn a_buddy_page_on_node_2_updates_live_with_what_the_owner_syncs_to_node_1() {
         return;
     };
     let url = cluster.database().unwrap();
-    let added = admin(&url, &["account", "add", "ana"]);
-    let token = added.lines().last().unwrap().trim().to_owned();
-    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let one = serve(one_dir.path(), &url);
-    let two = serve(two_dir.path(), &url);
+    let token = account(&url);
+    let (one, two, _folders) = two_nodes(&url);
     let laptop = Home::new();
     laptop.remote_add(&format!("http://{}", one.addr), &token);
     laptop.new_id(&["add", "Email Sam about UX roles"]);
