@@ -176,6 +176,14 @@ impl Api {
         if status == 401 {
             return Err(refused(&self.url));
         }
+        // Busy or its storage away (a database restarting): as unreachable, so that a
+        // watcher tries again instead of giving up.
+        if status == 503 {
+            return Err(unreachable(
+                &self.url,
+                format!("it answered 503: {}", text.trim()),
+            ));
+        }
         if status == 429 {
             return Err(throttled(&self.url));
         }
