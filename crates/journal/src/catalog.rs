@@ -69,6 +69,16 @@ fn similar(a: &str, b: &str) -> bool {
     strsim::levenshtein(&a, &b) <= allowed
 }
 
+/// For people, also: one name is the other's first words (`@sam` and then "Sam Lee" is
+/// usually the same person, given a surname).
+fn similar_person(a: &str, b: &str) -> bool {
+    let first_words = |long: &str, short: &str| {
+        long.strip_prefix(short)
+            .is_some_and(|rest| rest.starts_with(' '))
+    };
+    similar(a, b) || first_words(a, b) || first_words(b, a)
+}
+
 /// Records sharing a name merge into the oldest (then lowest id): two devices that both
 /// created `+ux` while offline end up with one idea, and no tag is lost.
 fn aliases<'a>(
@@ -168,6 +178,7 @@ impl Catalog {
             title,
             self.canonical_ideas()
                 .map(|i| (i.id.as_str(), i.title.as_str())),
+            similar,
         )
     }
 
@@ -177,6 +188,7 @@ impl Catalog {
             name,
             self.canonical_people()
                 .map(|p| (p.id.as_str(), p.name.as_str())),
+            similar_person,
         )
     }
 
@@ -221,7 +233,11 @@ fn group(canonical: &str, alias: &BTreeMap<String, String>) -> Vec<String> {
     ids
 }
 
-fn resolve<'a>(name: &str, entries: impl Iterator<Item = (&'a str, &'a str)>) -> Resolved<'a> {
+fn resolve<'a>(
+    name: &str,
+    entries: impl Iterator<Item = (&'a str, &'a str)>,
+    similar: fn(&str, &str) -> bool,
+) -> Resolved<'a> {
     let wanted = normalize(name);
     let mut close = None;
     for (id, title) in entries {
@@ -279,6 +295,10 @@ mod tests {
         assert_eq!(c.resolve_idea("UXs"), Resolved::Similar("UX"));
         assert_eq!(c.resolve_idea("Téaching"), Resolved::Similar("Teaching"));
         assert_eq!(c.resolve_idea("teach ings"), Resolved::Similar("Teaching"));
+        // An idea's first word is not the idea; a person's first name usually is them.
+        assert_eq!(c.resolve_idea("teaching kids"), Resolved::New);
+        assert!(similar_person("sam lee", "sam") && similar_person("sam", "sam lee"));
+        assert!(!similar_person("samuel", "sam") && !similar_person("bea", "ben"));
         assert_eq!(c.resolve_idea("gardening"), Resolved::New);
         assert_eq!(normalize("  UX_design-Work "), "ux design work");
     }

@@ -300,7 +300,11 @@ fn a_node_that_loses_its_database_stops_acknowledging_and_recovers_by_itself() {
     let out = laptop.run(&["sync", "--timeout", "5"]);
     let err = String::from_utf8_lossy(&out.stderr);
     eprintln!("sync with the database down: {err}");
-    assert_eq!(out.status.code(), Some(3), "as unreachable, not a refused token: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "as unreachable, not a refused token: {err}"
+    );
     assert!(err.contains("cannot reach its storage"), "{err}");
     assert!(has(&laptop, "During the outage"));
     tablet.new_id(&["add", "Watched during the outage"]);
