@@ -19,6 +19,8 @@ mod actor;
 mod batch;
 mod follow;
 mod registry;
+#[cfg(test)]
+mod shared_tests;
 mod storage;
 #[cfg(test)]
 mod tests;

@@ -107,7 +107,9 @@ fn connections_beyond_the_cap_are_closed_and_idle_ones_are_pinged_then_closed() 
             connect(&server.addr, Some(&token)).await.is_err(),
             "a third connection is refused"
         );
-        // `a` stops answering: pinged after 1 s of silence, closed after 2 s.
+        // `a` stops answering: pinged after 1 s of silence, closed after 2 s. It must not
+        // read meanwhile (reading sends the pong), so the silence itself is the test's
+        // stimulus, not a wait for something.
         tokio::time::sleep(Duration::from_millis(2600)).await;
         let mut saw_ping = false;
         let mut reason = None;
@@ -124,9 +126,18 @@ fn connections_beyond_the_cap_are_closed_and_idle_ones_are_pinged_then_closed() 
         }
         assert!(saw_ping);
         assert_eq!(reason.as_deref(), Some("idle: no answer to ping"));
-        // Its slot is free again.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut c = connect(&server.addr, Some(&token)).await.unwrap();
+        // Its slot is free again, once the server has let go of it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut c = loop {
+            match connect(&server.addr, Some(&token)).await {
+                Ok(c) => break c,
+                Err(e) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the slot never came free: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         join(&mut c, "c").await;
     });
 }
