@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
+use nudge_journal::Scope;
 use nudge_journal::automerge::Automerge;
 use nudge_journal::share::{self, Share, ShareView, ViewInput};
-use nudge_journal::{Catalog, Scope, Settings};
 use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
@@ -285,15 +285,17 @@ fn read(session: &Replica, doc: &DocumentId) -> Result<ShareView> {
 
 /// This week's (done, days) of a view, in the owner's week.
 fn this_week(view: &ShareView, session: &Replica) -> (u32, nudge_journal::Week) {
-    let catalog = Catalog {
-        settings: Settings {
-            weekly_goal: view.weekly_goal,
-            week_start: view.week_start.unwrap_or(Settings::default().week_start),
-        },
-        ..Catalog::default()
-    };
-    let week = nudge_journal::week(&view.summary(), &catalog, session.now.today());
+    let week = nudge_journal::week(
+        &view.summary(),
+        &view.catalog(),
+        owners_today(view, session),
+    );
     (week.done, week)
+}
+
+/// Today where the owner is (their device writes its time zone into the view).
+fn owners_today(view: &ShareView, session: &Replica) -> jiff::civil::Date {
+    view.today(session.now.ts, &session.now.tz)
 }
 
 /// `nudge following`.
@@ -342,7 +344,8 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
         .map_err(|_| anyhow!("{} is damaged", follows_path(session.home()).display()))?;
     let view = read(session, &doc)?;
     let (done, week) = this_week(&view, session);
-    let streak = nudge_journal::streak(&view.summary(), session.now.today());
+    let today = owners_today(&view, session);
+    let streak = nudge_journal::streak(&view.summary(), &view.paused, today);
     if as_json {
         return out.json(&json!({
             "name": name,
@@ -363,7 +366,7 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
         view.weekly_goal,
         format!("{name}: {done}/{} micro shifts this week", view.weekly_goal),
     ));
-    for row in crate::ui::day_rows(&week.days, session.now.today()) {
+    for row in crate::ui::day_rows(&week.days, today) {
         out.line(row);
     }
     out.line(crate::ui::streak(streak));

@@ -75,6 +75,7 @@ impl Config {
         Settings {
             weekly_goal: self.weekly_goal.unwrap_or(defaults.weekly_goal),
             week_start: self.week_start.unwrap_or(defaults.week_start),
+            display_name: None,
         }
     }
 }

@@ -9,7 +9,7 @@ pub(crate) const GROUPS: &[(&str, &[&str])] = &[
         "Shifts",
         &[
             "next", "add", "log", "done", "shrink", "skip", "drop", "edit", "rm", "undo", "list",
-            "show", "week", "review", "history",
+            "show", "week", "review", "pause", "history",
         ],
     ),
     ("Ideas and people", &["idea", "person", "suggest"]),

@@ -33,7 +33,7 @@ pub(crate) fn progress(session: &Replica) -> Result<String> {
     let view = session.require_view()?;
     let today = session.now.today();
     let week = nudge_journal::week(&view.summary, &view.catalog, today);
-    let streak = nudge_journal::streak(&view.summary, today);
+    let streak = nudge_journal::streak(&view.summary, &view.catalog.paused_days(), today);
     Ok(format!(
         "{}/{} micro shifts this week · streak {streak} day{}",
         week.done,

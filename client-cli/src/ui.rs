@@ -4,7 +4,7 @@
 use jiff::civil::Date;
 use nudge_journal::DayCount;
 
-use crate::output::{GOOD, paint};
+use crate::output::{DIM, GOOD, paint};
 
 /// `done/goal micro shifts …`, green once the goal is reached.
 pub(crate) fn headline(done: u32, goal: u32, text: String) -> String {
@@ -15,7 +15,8 @@ pub(crate) fn headline(done: u32, goal: u32, text: String) -> String {
     }
 }
 
-/// One line per day: the date, the count (none for a day still to come) and a bar.
+/// One line per day: the date, the count (none for a day still to come), a bar, and
+/// `paused` on a planned day off.
 pub(crate) fn day_rows(days: &[DayCount], today: Date) -> Vec<String> {
     days.iter()
         .map(|d| {
@@ -24,8 +25,13 @@ pub(crate) fn day_rows(days: &[DayCount], today: Date) -> Vec<String> {
             } else {
                 d.done.to_string()
             };
+            let paused = if d.paused {
+                paint(DIM, " paused")
+            } else {
+                String::new()
+            };
             format!(
-                "  {} {:<3} {}",
+                "  {} {:<3} {}{paused}",
                 d.date.strftime("%a %d"),
                 count,
                 paint(GOOD, "█".repeat(d.done.min(40) as usize))

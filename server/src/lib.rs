@@ -37,6 +37,7 @@ mod table;
 mod throttle;
 mod usage;
 mod view_page;
+mod view_render;
 
 use std::future::Future;
 use std::sync::Arc;

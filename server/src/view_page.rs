@@ -6,7 +6,6 @@
 //! the credential).
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +14,12 @@ use hyper::body::{Bytes, Frame};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use nudge_journal::share::{ShareView, read_view};
-use nudge_journal::{Catalog, Settings};
 use tokio::sync::mpsc;
 
 use crate::respond::{Body, full};
 use crate::server::Server;
 use crate::shares::{Lookup, ShareRecord};
+use crate::view_render::{STYLE, esc, fragment, heading};
 
 /// How often an open event stream checks that its share still works.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -28,21 +27,6 @@ const RECHECK: Duration = Duration::from_secs(1);
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// An event stream with no update for this long ends.
 const IDLE_STREAM: Duration = Duration::from_secs(10 * 60);
-
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response<Body> {
     let html = format!(
@@ -98,107 +82,18 @@ fn locked_down(headers: &mut hyper::HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#222;line-height:1.4}\
-h1{font-size:1.3rem}.big{font-size:2rem;font-weight:700}.days{display:grid;grid-template-columns:repeat(7,1fr);gap:.3rem;align-items:end;height:7rem;margin:1rem 0}\
-.day{text-align:center;font-size:.8rem}.bar{background:#3a7;border-radius:3px;margin:0 auto;width:70%}.muted{color:#777}ul{padding-left:1.2rem}\
-.tag{color:#276;font-weight:600}.gone{background:#fee;padding:.5rem;border-radius:4px}";
-
-/// Live updates, as progressive enhancement: replaces the main part with each `view` event.
-const SCRIPT: &str = "<script>if(window.EventSource){var es=new EventSource(location.pathname.replace(/\\/$/,'')+'/events');\
-es.addEventListener('view',function(e){document.getElementById('view').innerHTML=e.data;});\
-es.addEventListener('gone',function(e){document.getElementById('status').innerHTML='<p class=gone>'+e.data+'</p>';es.close();});}</script>";
-
-/// The page's main part for a view, as of `today`.
-pub fn fragment(view: &ShareView, today: jiff::civil::Date) -> String {
-    let catalog = Catalog {
-        settings: Settings {
-            weekly_goal: view.weekly_goal,
-            week_start: view.week_start.unwrap_or(Settings::default().week_start),
-        },
-        ..Catalog::default()
-    };
-    let summary = view.summary();
-    let week = nudge_journal::week(&summary, &catalog, today);
-    let streak = nudge_journal::streak(&summary, today);
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<p class=big><span id=done>{}</span>/<span id=goal>{}</span> micro shifts this week</p>",
-        week.done, week.goal
-    );
-    let top = week.days.iter().map(|d| d.done).max().unwrap_or(0).max(1);
-    out.push_str("<div class=days>");
-    for d in &week.days {
-        let height = if d.date > today {
-            0
-        } else {
-            d.done * 100 / top
-        };
-        let _ = write!(
-            out,
-            "<div class=day><div class=bar style=\"height:{}rem\"></div>{}<br>{}</div>",
-            f64::from(height) * 0.05,
-            d.date.strftime("%a"),
-            if d.date > today {
-                String::new()
-            } else {
-                d.done.to_string()
-            }
-        );
-    }
-    out.push_str("</div>");
-    let _ = write!(
-        out,
-        "<p>Streak: <b id=streak>{streak}</b> day{}. Doors closed: <b id=doors>{}</b>.</p>",
-        if streak == 1 { "" } else { "s" },
-        view.doors_closed
-    );
-    let statuses: Vec<String> = view
-        .ideas_by_status
-        .iter()
-        .map(|(s, n)| format!("{n} {}", esc(&s.replace('_', " "))))
-        .collect();
-    if !statuses.is_empty() {
-        let _ = write!(out, "<p>Ideas: {}</p>", statuses.join(", "));
-    }
-    if !view.ideas.is_empty() {
-        out.push_str("<h2>Ideas</h2><ul>");
-        for idea in &view.ideas {
-            let _ = write!(
-                out,
-                "<li><span class=tag>+{}</span> <span class=muted>{}</span>{}</li>",
-                esc(&idea.title),
-                esc(&idea.status.replace('_', " ")),
-                idea.closing_note
-                    .as_ref()
-                    .map(|n| format!(" — {}", esc(n)))
-                    .unwrap_or_default()
-            );
-        }
-        out.push_str("</ul>");
-    }
-    if !view.shifts.is_empty() {
-        out.push_str("<h2>Recent micro shifts</h2><ul id=shifts>");
-        for s in view.shifts.iter().take(20) {
-            let _ = write!(
-                out,
-                "<li>{} {}{}{}</li>",
-                if s.status == "done" { "✔" } else { "○" },
-                esc(&s.text),
-                s.done_date
-                    .as_ref()
-                    .map(|d| format!(" <span class=muted>{}</span>", esc(d)))
-                    .unwrap_or_default(),
-                s.little_yes
-                    .as_ref()
-                    .map(|y| format!("<br><span class=muted>little yes: {}</span>", esc(y)))
-                    .unwrap_or_default()
-            );
-        }
-        out.push_str("</ul>");
-    }
-    out
-}
+/// Live updates, as progressive enhancement: replaces the main part with each `view` event,
+/// tells screen readers the new numbers (the `live` region), and keeps "updated N minutes
+/// ago" current. `data-live` on the body says the stream is open.
+const SCRIPT: &str = "<script>(function(){\
+function say(){var s=document.getElementById('say'),l=document.getElementById('live');if(s&&l){l.textContent=s.textContent;}}\
+function tick(){var u=document.getElementById('updated');if(!u){return;}var m=Math.floor((Date.now()-Number(u.getAttribute('data-at')))/60000),h=Math.floor(m/60),d=Math.floor(m/1440);\
+u.textContent=m<1?'just now':m<60?m+(m==1?' minute':' minutes')+' ago':m<2880?h+(h==1?' hour':' hours')+' ago':d+' days ago';}\
+setInterval(tick,30000);\
+if(window.EventSource){var es=new EventSource(location.pathname.replace(/\\/$/,'')+'/events');\
+es.addEventListener('open',function(){document.body.setAttribute('data-live','1');});\
+es.addEventListener('view',function(e){document.getElementById('view').innerHTML=e.data;say();});\
+es.addEventListener('gone',function(e){document.getElementById('status').innerHTML='<p class=gone>'+e.data+'</p>';es.close();});}})();</script>";
 
 /// Loads and renders a share's view.
 async fn render(server: &Arc<Server>, record: &ShareRecord) -> anyhow::Result<String> {
@@ -208,11 +103,19 @@ async fn render(server: &Arc<Server>, record: &ShareRecord) -> anyhow::Result<St
     let store = server.store().clone();
     let stored = tokio::task::spawn_blocking(move || store.load(&doc)).await??;
     let Some(stored) = stored else {
-        return Ok("<p class=muted>Nothing server yet.</p>".into());
+        return Ok(format!(
+            "<h1 id=who>{}</h1><p class=muted>Nothing shared yet.</p>",
+            esc(&heading(&ShareView::default(), &record.name))
+        ));
     };
     let automerge = automerge::Automerge::load(&stored.concat())?;
     let view = read_view(&automerge)?;
-    Ok(fragment(&view, jiff::Zoned::now().date()))
+    Ok(fragment(
+        &view,
+        &record.name,
+        jiff::Timestamp::now(),
+        &jiff::tz::TimeZone::system(),
+    ))
 }
 
 /// Serves `/view/...`.
@@ -280,17 +183,11 @@ pub async fn route(
             );
         }
     };
-    let title = if record.name.is_empty() {
-        "Server progress".to_owned()
-    } else {
-        format!("Progress server with {}", record.name)
-    };
     page(
         StatusCode::OK,
-        &title,
+        &heading(&ShareView::default(), &record.name),
         &format!(
-            "<h1>{}</h1><div id=status></div><main id=view>{main}</main><p class=muted>Read-only. Updates live when they sync.</p>{SCRIPT}",
-            esc(&title)
+            "<div id=status></div><main id=view>{main}</main><p id=live class=sr aria-live=polite></p><p class=muted>Read-only. Updates live when they sync.</p>{SCRIPT}"
         ),
     )
 }

@@ -8,15 +8,15 @@ use super::one_of;
 use crate::output::Out;
 
 /// The settings `get` and `set` know, for errors.
-const KEYS: &str =
-    "weekly_goal, week_start (travel with the journal), device.name, color (this device only)";
+const KEYS: &str = "weekly_goal, week_start, display_name (travel with the journal), device.name, color (this device only)";
 
 /// `nudge config ...`.
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Print a setting (or all of them).
     Get {
-        /// weekly_goal, week_start (travel with the journal); device.name, color (this device).
+        /// weekly_goal, week_start, display_name (travel with the journal); device.name,
+        /// color (this device).
         key: Option<String>,
         /// Print JSON: an object of the settings asked for.
         #[arg(long)]
@@ -24,10 +24,11 @@ pub enum ConfigCommand {
     },
     /// Change a setting.
     Set {
-        /// weekly_goal, week_start, device.name or color.
-        #[arg(value_parser = one_of(["weekly_goal", "week_start", "device.name", "color"]))]
+        /// weekly_goal, week_start, display_name (the name your buddy's page shows), device.name
+        /// or color.
+        #[arg(value_parser = one_of(["weekly_goal", "week_start", "display_name", "device.name", "color"]))]
         key: String,
-        /// The new value.
+        /// The new value (for display_name, "" clears it).
         value: String,
     },
     /// Print where the config file is (TOML: defaults for color, week_start, weekly_goal,
@@ -45,6 +46,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: ConfigCommand) -> Resul
         Ok(match key {
             "weekly_goal" => settings.weekly_goal.to_string(),
             "week_start" => settings.week_start.to_string(),
+            "display_name" => settings.display_name.clone().unwrap_or_default(),
             local::DEVICE_NAME => session.device_name()?,
             local::COLOR => session.color()?,
             other => bail!("unknown setting {other:?}; the settings are {KEYS}"),
@@ -58,6 +60,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: ConfigCommand) -> Resul
                 None => vec![
                     "weekly_goal",
                     "week_start",
+                    "display_name",
                     local::DEVICE_NAME,
                     local::COLOR,
                 ],
@@ -89,7 +92,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: ConfigCommand) -> Resul
             }
         }
         ConfigCommand::Set { key, value } => match key.as_str() {
-            "weekly_goal" | "week_start" => {
+            "weekly_goal" | "week_start" | "display_name" => {
                 session.write(|journal, _| {
                     journal.set_setting(&session.now, &key, value.trim())?;
                     Ok(((), Touched::Shifts(vec![])))
@@ -125,9 +128,9 @@ pub(crate) fn run(session: &Replica, out: &mut Out, cmd: ConfigCommand) -> Resul
 
 fn get_fresh(session: &Replica, key: &str) -> Result<String> {
     let settings = session.require_view()?.catalog.settings;
-    Ok(if key == "weekly_goal" {
-        settings.weekly_goal.to_string()
-    } else {
-        settings.week_start.to_string()
+    Ok(match key {
+        "weekly_goal" => settings.weekly_goal.to_string(),
+        "display_name" => settings.display_name.unwrap_or_default(),
+        _ => settings.week_start.to_string(),
     })
 }

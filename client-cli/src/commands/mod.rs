@@ -24,6 +24,7 @@ pub(crate) mod list;
 pub(crate) mod log;
 pub(crate) mod man;
 pub(crate) mod next;
+pub(crate) mod pause;
 pub(crate) mod person;
 pub(crate) mod person_shifts;
 pub(crate) mod remote;
@@ -91,6 +92,8 @@ pub enum Command {
     /// The weekly review: shifts vs the goal and the week before, little yeses, doors
     /// closed, people, stalled shifts, the running total.
     Review(review::ReviewArgs),
+    /// Plan days off ahead (from tomorrow; at most 7 in any 30): they keep the streak.
+    Pause(pause::PauseArgs),
     /// Ideas: the hunches you are exploring.
     #[command(subcommand)]
     Idea(idea::IdeaCommand),
@@ -176,6 +179,7 @@ pub(crate) fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Re
         Command::Shrink(args) => shrink::run(session, out, args),
         Command::Week(args) => week::run(session, out, args),
         Command::Review(args) => review::run(session, out, args),
+        Command::Pause(args) => pause::run(session, out, args),
         Command::Idea(command) => idea::run(session, out, command),
         Command::Person(command) => person::run(session, out, command),
         Command::Next(args) => next::run(session, out, args),

@@ -66,6 +66,18 @@ fn print(session: &Replica, out: &mut Out, r: &Review) -> Result<()> {
             versus(w.done, r.before.done)
         ),
     ));
+    let paused: Vec<String> = w
+        .days
+        .iter()
+        .filter(|d| d.paused)
+        .map(|d| d.date.strftime("%a %d").to_string())
+        .collect();
+    if !paused.is_empty() {
+        out.line(paint(
+            DIM,
+            format!("  paused: {} (kept in the streak)", paused.join(", ")),
+        ));
+    }
     for idea in &w.ideas {
         let before = r
             .before

@@ -34,7 +34,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: WeekArgs) -> Result<()
     };
     let today = session.now.today();
     let weeks = nudge_journal::weeks(&summary, &catalog, today, last);
-    let streak = nudge_journal::streak(&summary, today);
+    let streak = nudge_journal::streak(&summary, &catalog.paused_days(), today);
     let doors = catalog.doors_closed();
     if as_json {
         return out.json(&json!({ "weeks": weeks, "streak": streak, "doors_closed": doors }));

@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Contact, Idea, IdeaStatus, Person, Settings};
 
+impl Catalog {
+    /// Every paused day.
+    pub fn paused_days(&self) -> std::collections::BTreeSet<jiff::civil::Date> {
+        crate::paused_days(self.pauses.values())
+    }
+}
+
 /// Settings, ideas, people and devices, with the merging of same-named entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -26,6 +33,9 @@ pub struct Catalog {
     pub idea_alias: BTreeMap<String, String>,
     /// For each person record that shares its name with an older one, the older one's id.
     pub person_alias: BTreeMap<String, String>,
+    /// Planned days off, by id.
+    #[serde(default)]
+    pub pauses: BTreeMap<String, crate::Pause>,
 }
 
 /// How names compare: case, `-`, `_` and runs of spaces do not matter.

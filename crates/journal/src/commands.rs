@@ -345,11 +345,12 @@ impl Journal {
         )
     }
 
-    /// Sets a journal setting: `weekly_goal` or `week_start`.
+    /// Sets a journal setting: `weekly_goal`, `week_start` or `display_name` (empty clears it).
     pub fn set_setting(&mut self, now: &Now, key: &str, value: &str) -> Result<(), Error> {
         enum Parsed {
             Goal(u32),
             Start(WeekStart),
+            Name(Option<String>),
         }
         let parsed = match key {
             "weekly_goal" => Parsed::Goal(
@@ -368,9 +369,13 @@ impl Journal {
                     .parse::<WeekStart>()
                     .map_err(|e| Error::Invalid(format!("week_start: {e}")))?,
             ),
+            "display_name" => Parsed::Name(match value.trim() {
+                "" => None,
+                name => Some(crate::limits::Field::PersonName.clean(name)?),
+            }),
             other => {
                 return Err(Error::Invalid(format!(
-                    "unknown setting {other:?}: the journal has weekly_goal and week_start"
+                    "unknown setting {other:?}: the journal has weekly_goal, week_start and display_name"
                 )));
             }
         };
@@ -381,6 +386,8 @@ impl Journal {
                 match parsed {
                     Parsed::Goal(g) => tx.put(&roots.settings, "weekly_goal", i64::from(g))?,
                     Parsed::Start(s) => tx.put(&roots.settings, "week_start", s.as_str())?,
+                    Parsed::Name(Some(n)) => tx.put(&roots.settings, "display_name", n)?,
+                    Parsed::Name(None) => tx.delete(&roots.settings, "display_name")?,
                 }
                 Ok(())
             },

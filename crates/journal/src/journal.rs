@@ -183,6 +183,7 @@ impl Journal {
                     .and_then(|g| u32::try_from(g).ok())
                     .unwrap_or(defaults.weekly_goal),
                 week_start: parsed(&settings, "week_start", defaults.week_start),
+                display_name: non_empty(&settings, "display_name"),
             },
             contacts_doc: match self.doc.get(ROOT, "contacts_doc") {
                 Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
@@ -208,6 +209,7 @@ impl Journal {
                 catalog.devices.insert(actor.clone(), name);
             }
         }
+        catalog.pauses = crate::pause::read(&self.doc);
         catalog.finish();
         Ok(catalog)
     }

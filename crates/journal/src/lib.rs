@@ -15,7 +15,7 @@
 //! - `adopt.rs`: a device's own records carried into its account's journal.
 //! - [`import`]: `nudge import` of an export or of Taskwarrior's tasks, idempotent.
 //! - `undo.rs`, `history.rs`, `contacts.rs`, `export.rs`, `suggest.rs`,
-//!   `next.rs`, `review.rs`: one command each.
+//!   `next.rs`, `review.rs`, `pause.rs`: one command each.
 //! - [`reauthor`]: a restored device's changes made again by a fresh actor.
 //! - [`limits`]: one length limit per text field, for commands and import alike.
 //! - [`when`]: the clock, date words, relative times; [`ids`]: random ids and short prefixes.
@@ -32,6 +32,7 @@ mod journal;
 pub mod limits;
 mod model;
 mod next;
+mod pause;
 mod reauthor;
 mod review;
 pub mod share;
@@ -55,6 +56,7 @@ pub use model::{
     ShiftStatus, WeekStart,
 };
 pub use next::{Next, STALLED_AFTER_DAYS, next, waiting_days};
+pub use pause::{MAX_PAUSED_DAYS, PAUSE_WINDOW_DAYS, Pause, paused_days};
 pub use reauthor::reauthor;
 pub use review::{METHOD_TOTAL, Review, review};
 pub use suggest::{Suggestion, suggest};

@@ -282,6 +282,9 @@ pub struct Settings {
     pub weekly_goal: u32,
     /// The first day of a week.
     pub week_start: WeekStart,
+    /// How the owner is named to a buddy (their share page), if set.
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 impl Default for Settings {
@@ -289,6 +292,7 @@ impl Default for Settings {
         Self {
             weekly_goal: 20,
             week_start: WeekStart::Monday,
+            display_name: None,
         }
     }
 }

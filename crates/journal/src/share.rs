@@ -4,7 +4,7 @@
 //!
 //! | scope | the view holds |
 //! |---|---|
-//! | `counts` | goal, week start, shifts made per local day, ideas by status, doors closed |
+//! | `counts` | goal, week start, shifts made per local day, paused days, ideas by status, doors closed, the owner's time zone and display name |
 //! | `titles` | and the latest shifts (text, status, dates, ideas) and the ideas (title, status, dates) |
 //! | `full` | and notes, little yeses, why an idea, what a closed door taught |
 //!
@@ -16,7 +16,7 @@
 //! wrote from a newer journal. Changing a share's scope means a new view document (and
 //! token): Automerge keeps history, so narrowing a view in place would keep what it showed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::hydrate::Value as HValue;
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
@@ -24,10 +24,12 @@ use automerge::{ActorId, Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
 use crate::catalog::Catalog;
 use crate::journal::{Journal, obj_at, secs};
-use crate::model::{IdeaStatus, Scope, Shift, ShiftStatus, WeekStart};
+use crate::model::{IdeaStatus, Scope, Settings, Shift, ShiftStatus, WeekStart};
+use crate::pause::Pause;
 use crate::summary::Summary;
 use crate::values::{int, non_empty, parsed, string, time_ms};
 use crate::{Error, Now};
+use jiff::civil::Date;
 
 mod history;
 mod read;
@@ -124,6 +126,12 @@ pub struct ShareView {
     pub ideas: Vec<ViewIdea>,
     /// When an owner device last refreshed it (ms).
     pub updated_at_ms: Option<i64>,
+    /// The owner's planned days off.
+    pub paused: BTreeSet<Date>,
+    /// The owner device's time zone (IANA name or offset), which "today" follows.
+    pub time_zone: Option<String>,
+    /// How the owner is named, if they set it (`nudge config set display_name`).
+    pub display_name: Option<String>,
 }
 
 impl ShareView {
@@ -133,6 +141,43 @@ impl ShareView {
             day_counts: self.days.clone(),
             ..Summary::default()
         }
+    }
+
+    /// The owner's settings and pauses as a [`Catalog`], for `week`.
+    pub fn catalog(&self) -> Catalog {
+        let defaults = Settings::default();
+        Catalog {
+            settings: Settings {
+                weekly_goal: self.weekly_goal,
+                week_start: self.week_start.unwrap_or(defaults.week_start),
+                display_name: self.display_name.clone(),
+            },
+            pauses: self
+                .paused
+                .iter()
+                .map(|d| {
+                    let pause = Pause {
+                        id: d.to_string(),
+                        from: *d,
+                        to: *d,
+                        note: None,
+                        created_at_ms: 0,
+                    };
+                    (pause.id.clone(), pause)
+                })
+                .collect(),
+            ..Catalog::default()
+        }
+    }
+
+    /// The owner's today at `ts`: in the owner's time zone, else in `fallback`.
+    pub fn today(&self, ts: jiff::Timestamp, fallback: &jiff::tz::TimeZone) -> Date {
+        let tz = self
+            .time_zone
+            .as_deref()
+            .and_then(crate::when::zone_named)
+            .unwrap_or_else(|| fallback.clone());
+        ts.to_zoned(tz).date()
     }
 }
 
@@ -278,6 +323,32 @@ pub fn refresh_view(
             &ROOT,
             "week_start",
             ScalarValue::Str(settings.week_start.as_str().into()),
+        )?);
+        writes += usize::from(set_opt(
+            &mut tx,
+            &ROOT,
+            "display_name",
+            settings.display_name.as_deref(),
+        )?);
+        writes += usize::from(set(
+            &mut tx,
+            &ROOT,
+            "time_zone",
+            ScalarValue::Str(now.tz_name().into()),
+        )?);
+        // Paused days from 12 weeks back on, as one value: every owner device writes the
+        // same from the same journal.
+        let since = now.today().saturating_sub(jiff::ToSpan::days(84));
+        let paused: Vec<String> = catalog
+            .paused_days()
+            .range(since..)
+            .map(ToString::to_string)
+            .collect();
+        writes += usize::from(set(
+            &mut tx,
+            &ROOT,
+            "paused",
+            ScalarValue::Str(paused.join(",").into()),
         )?);
         let made: BTreeMap<String, u32> = input
             .summary

@@ -1,5 +1,7 @@
 //! The weekly view: shifts made per day and per idea against the goal, and the streak.
 
+use std::collections::BTreeSet;
+
 use jiff::ToSpan;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -15,6 +17,8 @@ pub struct DayCount {
     pub date: Date,
     /// Done shifts that day.
     pub done: u32,
+    /// Whether it is a planned day off (`nudge pause`).
+    pub paused: bool,
 }
 
 /// Shifts made for one idea in a week.
@@ -54,11 +58,13 @@ fn day(date: Date) -> String {
 /// The week (per the journal's week start) containing `date`.
 pub fn week(summary: &Summary, catalog: &Catalog, date: Date) -> Week {
     let start = last_weekday(date, catalog.settings.week_start.weekday());
+    let paused = catalog.paused_days();
     let days: Vec<DayCount> = (0..7)
         .filter_map(|i| start.checked_add(i.days()).ok())
         .map(|d| DayCount {
             date: d,
             done: summary.day_counts.get(&day(d)).copied().unwrap_or(0),
+            paused: paused.contains(&d),
         })
         .collect();
     let mut ideas: std::collections::BTreeMap<&str, u32> = Default::default();
@@ -106,9 +112,11 @@ pub fn weeks(summary: &Summary, catalog: &Catalog, today: Date, n: usize) -> Vec
     out
 }
 
-/// Consecutive local days, ending today or yesterday, each with at least one done shift.
-pub fn streak(summary: &Summary, today: Date) -> u32 {
-    let has = |d: Date| summary.day_counts.get(&day(d)).is_some_and(|n| *n > 0);
+/// Consecutive local days, ending today or yesterday, each with at least one done shift or
+/// paused (a paused day counts as kept).
+pub fn streak(summary: &Summary, paused: &BTreeSet<Date>, today: Date) -> u32 {
+    let has =
+        |d: Date| paused.contains(&d) || summary.day_counts.get(&day(d)).is_some_and(|n| *n > 0);
     let mut date = if has(today) {
         today
     } else {
@@ -170,9 +178,18 @@ mod tests {
     #[test]
     fn streak_ends_today_or_yesterday() {
         let s = summary(&[("2026-11-21", 1), ("2026-11-22", 1), ("2026-11-23", 2)]);
-        assert_eq!(streak(&s, date("2026-11-23")), 3);
-        assert_eq!(streak(&s, date("2026-11-24")), 3);
-        assert_eq!(streak(&s, date("2026-11-25")), 0);
-        assert_eq!(streak(&Summary::default(), date("2026-11-25")), 0);
+        let none = BTreeSet::new();
+        assert_eq!(streak(&s, &none, date("2026-11-23")), 3);
+        assert_eq!(streak(&s, &none, date("2026-11-24")), 3);
+        assert_eq!(streak(&s, &none, date("2026-11-25")), 0);
+        assert_eq!(streak(&Summary::default(), &none, date("2026-11-25")), 0);
+        // A paused day in the middle keeps it, and counts.
+        let s = summary(&[("2026-11-20", 1), ("2026-11-22", 1)]);
+        let paused: BTreeSet<Date> = [date("2026-11-21")].into();
+        assert_eq!(streak(&s, &none, date("2026-11-22")), 1);
+        assert_eq!(streak(&s, &paused, date("2026-11-22")), 3);
+        // Paused today and yesterday, nothing made then: kept back to the 22nd.
+        let paused: BTreeSet<Date> = [date("2026-11-23"), date("2026-11-24")].into();
+        assert_eq!(streak(&s, &paused, date("2026-11-24")), 3);
     }
 }

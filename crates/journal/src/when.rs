@@ -265,6 +265,44 @@ pub fn parse_date(text: &str, now: &Now) -> Result<Date, String> {
         .ok_or_else(|| format!("cannot read the date {text:?}: {WHEN_HELP}"))
 }
 
+/// Parses a day ahead (`nudge pause`): `today`, `tomorrow`, a weekday (the coming one,
+/// after today), `in N days` / `in N weeks`, or a date.
+pub fn parse_day_ahead(text: &str, now: &Now) -> Result<Date, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let today = now.today();
+    let bad = || {
+        format!(
+            "cannot read the day {text:?}: use tomorrow, a weekday ('friday': the coming one), 'in 3 days', 'in 2 weeks' or 2026-12-24"
+        )
+    };
+    match lower.as_str() {
+        "today" => return Ok(today),
+        "tomorrow" => return today.tomorrow().map_err(|_| bad()),
+        _ => {}
+    }
+    if let Some(rest) = lower.strip_prefix("in ") {
+        let mut words = rest.split_whitespace();
+        let n: i64 = words.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+        let unit = match words.next() {
+            Some("day" | "days") => 1,
+            Some("week" | "weeks") => 7,
+            _ => return Err(bad()),
+        };
+        if words.next().is_some() || !(0..=3650).contains(&n) {
+            return Err(bad());
+        }
+        return today.checked_add((n * unit).days()).map_err(|_| bad());
+    }
+    if let Some(day) = weekday_of(&lower) {
+        let ahead = (day.to_monday_zero_offset() - today.weekday().to_monday_zero_offset() + 7) % 7;
+        let ahead = if ahead == 0 { 7 } else { ahead };
+        return today
+            .checked_add(i64::from(ahead).days())
+            .map_err(|_| bad());
+    }
+    lower.parse::<Date>().map_err(|_| bad())
+}
+
 /// A short relative phrase for an instant: `just now`, `5m ago`, `3h ago`, `yesterday`,
 /// `4d ago`, or the date.
 pub fn relative(ms: i64, now: &Now) -> String {

@@ -144,7 +144,7 @@ fn log_with_a_time_counts_for_that_day() {
     let w = week(&summary, &c, now().today());
     assert_eq!(w.done, 1);
     assert_eq!(w.days[1].done, 1, "Tuesday");
-    assert_eq!(streak(&summary, now().today()), 1);
+    assert_eq!(streak(&summary, &Default::default(), now().today()), 1);
 }
 
 #[test]

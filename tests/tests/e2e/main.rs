@@ -20,6 +20,7 @@ mod interop;
 mod let_go;
 mod method;
 mod operator;
+mod pause;
 mod postgres;
 mod progress;
 mod proxy;

@@ -68,6 +68,11 @@ pub fn read_view(doc: &Automerge) -> Result<ShareView, Error> {
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
         updated_at_ms: time_ms(&root, "updated_at"),
+        paused: string(&root, "paused")
+            .map(|s| s.split(',').filter_map(|d| d.parse().ok()).collect())
+            .unwrap_or_default(),
+        time_zone: non_empty(&root, "time_zone"),
+        display_name: non_empty(&root, "display_name"),
         ..ShareView::default()
     };
     for (id, v) in map_at("ideas").iter() {
