@@ -187,7 +187,7 @@ pub fn chart(weeks: &[nudge_journal::Week], goal: u32) -> String {
         };
         let _ = write!(
             out,
-            "<rect class=bar x={x} y={} width={bar} height={h} rx=2 fill=\"{fill}\"><title>{}</title></rect>",
+            "<rect class=wk x={x} y={} width={bar} height={h} rx=2 fill=\"{fill}\"><title>{}</title></rect>",
             u64::from(base) - h,
             esc(&described[i])
         );
@@ -209,7 +209,8 @@ pub fn chart(weeks: &[nudge_journal::Week], goal: u32) -> String {
     let goal_y = u64::from(base) - scale(goal);
     let _ = write!(
         out,
-        "<line x1=0 x2={width} y1={goal_y} y2={goal_y} stroke=\"#595959\" stroke-dasharray=\"4 3\"><title>goal {goal}</title></line></svg>"
+        "<line x1=0 x2={width} y1={goal_y} y2={goal_y} stroke=\"#595959\" stroke-dasharray=\"4 3\"></line><text x={width} y={} font-size=9 text-anchor=end fill=\"#595959\">goal {goal}</text></svg>",
+        goal_y.saturating_sub(3)
     );
     out
 }
@@ -296,7 +297,7 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("aria-valuenow=2"), "{html}");
-        assert_eq!(html.matches("<rect class=bar").count(), CHART_WEEKS);
+        assert_eq!(html.matches("<rect class=wk").count(), CHART_WEEKS);
         // In the server's zone it would still be Sunday, in the week before.
         let html = fragment(
             &ShareView {

@@ -1,7 +1,10 @@
 //! The buddy's web page in a real browser: headless Chromium, driven over the DevTools
 //! protocol (a websocket, spoken here with tokio-tungstenite and serde_json), loads
-//! `/view/<token>`, shows the owner's numbers, and updates within 2 s of an owner sync
-//! without a reload. A screenshot is kept in `target/tmp/buddy-view.png`.
+//! `/view/<token>`, shows the owner's numbers in the owner's time zone (name, progress bar,
+//! days to come and paused days, the 8-week chart, text contrast of 4.5:1 at least), and
+//! updates within 2 s of an owner sync without a reload, telling screen readers. The chart's
+//! screenshot (`target/tmp/buddy-chart.png`) must hold its bars; the whole page is kept in
+//! `target/tmp/buddy-view.png`.
 //!
 //! Chromium comes from `scripts/setup-tests.sh` (Debian's `chromium`). Under `CI=true` a
 //! missing browser fails the test; elsewhere it is skipped with a message.
@@ -140,6 +143,33 @@ impl Cdp {
     }
 }
 
+/// The owner's zone for the test: one whose date differs from UTC's right now (UTC-12
+/// before noon UTC, UTC+14 from noon), so a page that counted in the server's zone fails.
+fn owners_zone() -> &'static str {
+    if jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour()
+        < 12
+    {
+        "Etc/GMT+12"
+    } else {
+        "Etc/GMT-14"
+    }
+}
+
+/// The lowest text contrast on the page (against white) and the text that has it. SVG text
+/// is drawn in its `fill`; hidden elements and SVG titles (tooltips) do not count.
+const CONTRAST: &str = r#"(function(){
+function lum(c){var m=c.match(/[\d.]+/g);if(!m){return 1;}var v=m.slice(0,3).map(function(x){x=x/255;return x<=0.03928?x/12.92:Math.pow((x+0.055)/1.055,2.4);});return 0.2126*v[0]+0.7152*v[1]+0.0722*v[2];}
+var worst=99,what='';
+document.querySelectorAll('body *').forEach(function(e){
+ var own=Array.prototype.some.call(e.childNodes,function(n){return n.nodeType===3&&n.textContent.trim();});
+ if(!own||e.tagName.toLowerCase()==='title'||e.closest('[hidden]')||e.closest('script')||e.closest('.sr')){return;}
+ var cs=getComputedStyle(e);var c=(e instanceof SVGElement)?cs.fill:cs.color;
+ var r=(1.05)/(lum(c)+0.05);if(r<worst){worst=r;what=e.tagName+' '+c+' '+e.textContent.trim().slice(0,30);}
+});
+return JSON.stringify([worst,what]);})()"#;
+
 #[test]
 fn the_buddys_page_shows_the_numbers_and_updates_live() {
     let Some(binary) = chromium() else {
@@ -149,12 +179,27 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
     let token = add_account(data.path(), "ana");
     let server = Server::start(data.path());
     let mut laptop = Home::new();
-    // The page counts the week the server's clock is in: the owner's clock is the real one
-    // here (and its zone UTC, as the server's), whatever day the test runs.
-    laptop.now = jiff::Timestamp::now().to_string();
-    laptop.tz = "UTC".into();
+    // The owner's clock is the real one; their zone is one where the date is not UTC's
+    // (the server's), and their week starts today, so tomorrow (paused) is in it.
+    let now = jiff::Timestamp::now();
+    laptop.now = now.to_string();
+    laptop.tz = owners_zone().into();
+    let today = now
+        .to_zoned(jiff::tz::TimeZone::get(owners_zone()).unwrap())
+        .date();
+    let weekday = today.strftime("%A").to_string().to_lowercase();
+    laptop.ok(&["config", "set", "week_start", &weekday]);
+    laptop.ok(&["config", "set", "display_name", "Ana"]);
     laptop.remote_add(&format!("http://{}", server.addr), &token);
+    for (text, at) in [
+        ("Read a UX case study", "10d ago"),
+        ("Asked Sam for an intro", "10d ago"),
+        ("Listed three schools", "20d ago"),
+    ] {
+        laptop.ok(&["log", text, "--at", at]);
+    }
     laptop.ok(&["log", "Called Priya", "+teaching"]);
+    laptop.ok(&["pause", "--from", "tomorrow"]);
     laptop.ok(&["sync"]);
     let invited = laptop.ok(&["buddy", "invite", "Jo", "--scope", "titles"]);
     let link = invited.lines().last().unwrap().to_owned();
@@ -178,32 +223,87 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
             )
             .await;
         cdp.session = attached["sessionId"].as_str().map(str::to_owned);
-        // The page as served.
-        let done = "document.getElementById('done') && document.getElementById('done').textContent";
+        // The page as served, with its live stream open.
+        let ready = "document.body && document.body.getAttribute('data-live') === '1' && document.getElementById('done').textContent";
         let started = Instant::now();
-        while cdp.eval(done).await != json!("1") {
+        while cdp.eval(ready).await != json!("1") {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "the page never showed 1 done"
+                "the page never showed 1 done with its stream open"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let attr = |selector: &str, name: &str| {
+            format!("(function(){{var e=document.querySelector({selector:?});return e&&e.getAttribute({name:?});}})()")
+        };
+        let text = |selector: &str| {
+            format!("(function(){{var e=document.querySelector({selector:?});return e&&e.textContent;}})()")
+        };
+        assert_eq!(cdp.eval(&text("#goal")).await, json!("20"));
+        assert_eq!(cdp.eval(&text("#who")).await, json!("Ana's micro shifts"));
+        // Today is the owner's today, not the server's.
         assert_eq!(
-            cdp.eval("document.getElementById('goal').textContent")
-                .await,
-            json!("20")
+            cdp.eval(&attr(".day.today", "data-date")).await,
+            json!(today.to_string())
         );
-        let text = cdp.eval("document.body.innerText").await;
-        assert!(text.as_str().unwrap().contains("Called Priya"), "{text}");
-        // Give the event stream a moment to open, and mark the page: a reload would lose it.
+        assert_eq!(cdp.eval(&attr(".day.today", "data-done")).await, json!("1"));
+        let tomorrow = today.tomorrow().unwrap().to_string();
+        assert_eq!(cdp.eval(&attr(".day.paused", "data-date")).await, json!(tomorrow));
+        assert_eq!(
+            cdp.eval("document.querySelectorAll('.day.future').length").await,
+            json!(5)
+        );
+        assert_eq!(
+            cdp.eval(&attr("[role=progressbar]", "aria-valuenow")).await,
+            json!("1")
+        );
+        assert_eq!(
+            cdp.eval("document.querySelectorAll('svg#weeks rect.wk').length").await,
+            json!(8)
+        );
+        let updated = cdp.eval(&text("#updated")).await;
+        assert!(
+            updated.as_str().is_some_and(|u| u.ends_with("ago") || u == "just now"),
+            "{updated}"
+        );
+        let body = cdp.eval("document.body.innerText").await;
+        assert!(body.as_str().unwrap().contains("Called Priya"), "{body}");
+        let contrast: (f64, String) =
+            serde_json::from_str(cdp.eval(CONTRAST).await.as_str().unwrap()).unwrap();
+        eprintln!("lowest text contrast: {:.2} ({})", contrast.0, contrast.1);
+        assert!(contrast.0 >= 4.5, "text below 4.5:1: {contrast:?}");
+        // The chart is drawn: its part of a screenshot holds the bars' green.
+        let rect: Vec<f64> = serde_json::from_str(
+            cdp.eval("JSON.stringify((function(r){return [r.x,r.y+window.scrollY,r.width,r.height];})(document.getElementById('weeks').getBoundingClientRect()))")
+                .await
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let shot = cdp
+            .call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true, "clip": {
+                    "x": rect[0], "y": rect[1], "width": rect[2], "height": rect[3], "scale": 1
+                }}),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("buddy-chart.png");
+        std::fs::write(&path, &png).unwrap();
+        let green = bar_pixels(&png);
+        eprintln!("chart: {green} bar pixels ({})", path.display());
+        assert!(green >= 200, "the chart's bars are not drawn ({green} pixels)");
+        // Mark the page: a reload would lose it.
         cdp.eval("window.__notReloaded = true").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
 
         // The owner makes progress and syncs; the page follows without a reload.
         laptop.ok(&["log", "Booked a pottery class", "+pottery"]);
         laptop.ok(&["sync"]);
         let synced = Instant::now();
-        while cdp.eval(done).await != json!("2") {
+        while cdp.eval(&text("#done")).await != json!("2") {
             assert!(
                 synced.elapsed() < Duration::from_secs(2),
                 "the page did not update within 2 s of the owner's sync"
@@ -212,12 +312,16 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
         }
         eprintln!("page updated {:?} after the owner's sync", synced.elapsed());
         assert_eq!(cdp.eval("window.__notReloaded === true").await, json!(true));
-        let text = cdp.eval("document.body.innerText").await;
+        let body = cdp.eval("document.body.innerText").await;
         assert!(
-            text.as_str().unwrap().contains("Booked a pottery class"),
-            "{text}"
+            body.as_str().unwrap().contains("Booked a pottery class"),
+            "{body}"
         );
 
+        assert!(
+            cdp.eval(&text("#live")).await.as_str().unwrap().contains("2 of 20"),
+            "the live region tells screen readers the new numbers"
+        );
         let shot = cdp
             .call("Page.captureScreenshot", json!({ "format": "png" }))
             .await;
@@ -244,4 +348,18 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
+}
+
+/// Pixels of the chart's bar greens (#2a7a50, #3f9a6b) in a PNG, give or take antialiasing.
+fn bar_pixels(png: &[u8]) -> usize {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    let near = |p: &[u8], c: [u8; 3]| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 12);
+    buf[..info.buffer_size()]
+        .chunks(step)
+        .filter(|p| p.len() >= 3 && (near(p, [0x2a, 0x7a, 0x50]) || near(p, [0x3f, 0x9a, 0x6b])))
+        .count()
 }
