@@ -12,6 +12,14 @@ impl Catalog {
     pub fn paused_days(&self) -> std::collections::BTreeSet<jiff::civil::Date> {
         crate::paused_days(self.pauses.values())
     }
+
+    /// Whether a buddy follows: a share neither revoked nor expired by `today` (UTC).
+    pub fn has_buddy(&self, today: jiff::civil::Date) -> bool {
+        let start_ms = today
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_or(0, |z| z.timestamp().as_millisecond());
+        self.shares.values().any(|s| s.active(start_ms))
+    }
 }
 
 /// Settings, ideas, people and devices, with the merging of same-named entries.
@@ -36,6 +44,9 @@ pub struct Catalog {
     /// Planned days off, by id.
     #[serde(default)]
     pub pauses: BTreeMap<String, crate::Pause>,
+    /// Buddy shares the journal lists, by id (never a token).
+    #[serde(default)]
+    pub shares: BTreeMap<String, crate::share::Share>,
 }
 
 /// How names compare: case, `-`, `_` and runs of spaces do not matter.

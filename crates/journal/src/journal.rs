@@ -210,6 +210,7 @@ impl Journal {
             }
         }
         catalog.pauses = crate::pause::read(&self.doc);
+        catalog.shares = crate::share::shares_in(&self.doc);
         catalog.finish();
         Ok(catalog)
     }

@@ -4,7 +4,8 @@
 //! The rules: people first, those not reached the longest (never a follow-up with
 //! someone reached in the last 7 days; 30 days without contact makes a person stale);
 //! then ideas being explored or pursued, those untouched the longest (two weeks without
-//! a done shift is untouched); then general ones, varied by day, to make five.
+//! a done shift is untouched); then a buddy, while none follows; then general ones, varied
+//! by day, to make five.
 
 use jiff::civil::Date;
 
@@ -20,6 +21,10 @@ const GENERAL: &[&str] = &[
     "Ask a friend: \"what do you think I'd be good at?\"",
     "Write one sentence on what a great ordinary workday would look like",
 ];
+
+/// Offered while no buddy follows the journal.
+pub const BUDDY: &str =
+    "Ask one friend to be your accountability buddy (then: nudge buddy invite THEIR-NAME)";
 
 /// Someone reached this many days ago or less gets no follow-up suggestion.
 pub const FOLLOW_UP_AFTER_DAYS: i64 = 7;
@@ -136,6 +141,9 @@ pub fn suggest(catalog: &Catalog, summary: &Summary, today: Date) -> Vec<Suggest
             ideas: vec![idea.id.clone()],
             people: Vec::new(),
         });
+    }
+    if !catalog.has_buddy(today) {
+        out.push(Suggestion::general(BUDDY));
     }
     let seed = today.to_string().bytes().fold(0usize, |acc, b| {
         acc.wrapping_mul(31).wrapping_add(b as usize)

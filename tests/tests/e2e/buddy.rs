@@ -70,7 +70,17 @@ fn a_buddy_follows_the_owners_progress_at_each_scope_and_never_sees_people() {
         "she offered an intro",
     ]);
     laptop.ok(&["sync"]);
+    // With no buddy yet, suggestions offer to ask for one; once a buddy follows, not.
+    let buddy_line = |home: &Home| {
+        home.json(&["suggest", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["text"].as_str().unwrap().contains("accountability buddy"))
+    };
+    assert!(buddy_line(&laptop));
     let titles_link = invite(&laptop, "Jo", "titles");
+    assert!(!buddy_line(&laptop));
     let counts_link = invite(&laptop, "Kim", "counts");
     // A second owner device joins and works too.
     let phone = Home::new();
