@@ -24,6 +24,8 @@ pub(crate) const GROUPS: &[(&str, &[&str])] = &[
             "buddy",
             "follow",
             "following",
+            "cheer",
+            "cheers",
             "unfollow",
         ],
     ),

@@ -18,6 +18,7 @@ mod actor_moves;
 pub mod api;
 mod buddy;
 mod buddy_list;
+mod cheers;
 mod cli;
 mod commands;
 mod complete;

@@ -17,6 +17,7 @@ mod accounts;
 mod admin;
 pub mod backup;
 mod capacity;
+mod cheers;
 pub mod clock;
 mod connection;
 mod device_routes;

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub compactions: Counter,
     /// Loaded documents brought up to what other nodes stored (a shared database).
     pub caught_up: Counter,
+    /// Cheers buddies sent (stored).
+    pub cheers: Counter,
     /// Inbound messages the guard refused.
     pub guard_rejections: Counter,
     /// Connections refused at the HTTP handshake for a missing, unknown or revoked token.
@@ -64,6 +66,7 @@ impl Default for Metrics {
         let flushes = Counter::default();
         let compactions = Counter::default();
         let caught_up = Counter::default();
+        let cheers = Counter::default();
         // 1 to 4,096 changes.
         let batched_changes = Histogram::new(exponential_buckets(1.0, 2.0, 13));
         let guard_rejections = Counter::default();
@@ -156,6 +159,7 @@ impl Default for Metrics {
             "Loaded documents brought up to what other nodes stored",
             caught_up.clone(),
         );
+        registry.register("cheers", "Cheers buddies sent", cheers.clone());
         registry.register(
             "changes_per_flush",
             "Changes stored by one flush (those that arrived together)",
@@ -185,6 +189,7 @@ impl Default for Metrics {
             batched_changes,
             compactions,
             caught_up,
+            cheers,
             guard_rejections,
             auth_failures,
             connections_refused,

@@ -8,6 +8,7 @@
 //! | `PUT /v1/shares/<id>` `{"view_doc"}` | account or device | `{"view_doc", "connections_closed"}`: the share shows a new view document (`share_views.rs`) |
 //! | `DELETE /v1/shares/<id>` | account or device | `{"revoked", "connections_closed"}` |
 //! | `GET /v1/shares/<share token>` | the share token is in the path | `{"doc", "scope", "name"}`; 404 unknown, 410 expired |
+//! | `POST /v1/shares/<share token>/cheers` `{"text"}` | the share token is in the path | `{"id", "text", "at_ms"}` (201); 400 a bad cheer, 429 over 10 an hour, 404/410 (`cheers.rs`) |
 
 use std::sync::Arc;
 
@@ -54,6 +55,15 @@ pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>)
         .trim_start_matches('/')
         .to_owned();
     let method = request.method().clone();
+    // A buddy's cheer, with the share token in the path (`cheers.rs`).
+    if method == Method::POST
+        && let Some(token) = rest
+            .strip_suffix("/cheers")
+            .filter(|t| t.starts_with("nudge_"))
+    {
+        let token = token.to_owned();
+        return crate::cheers::post(request, &token, server).await;
+    }
     // The share token itself, in the path: what it opens.
     if method == Method::GET && rest.starts_with("nudge_") {
         return match server.shares().lookup(&rest) {
@@ -125,7 +135,15 @@ pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>)
                     {
                         return Ok(Err(why));
                     }
-                    Ok(Ok(state.shares().create(&record)?))
+                    let token = state.shares().create(&record)?;
+                    // Its cheers document, the owner's before the link leaves their hands.
+                    let _ = crate::cheers::ensure(
+                        state,
+                        token.id(),
+                        &record.account,
+                        record.created_ms,
+                    )?;
+                    Ok(Ok(token))
                 })
                 .await;
             match made {

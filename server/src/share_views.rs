@@ -19,7 +19,7 @@ use crate::accounts::{AccountError, Accounts, Principal};
 use crate::respond::{Body, MAX_BODY, json, storage_failed as failed, text};
 use crate::server::Server;
 
-/// Why a document cannot be server.
+/// Why a document cannot be shared.
 pub(crate) enum NotShareable {
     /// It is not on the server, or not this account's.
     NotStored,
@@ -50,12 +50,12 @@ pub(crate) fn shareable(
     })
 }
 
-/// The answer to a document that cannot be server.
+/// The answer to a document that cannot be shared.
 pub(crate) fn refusal(why: NotShareable) -> Response<Body> {
     match why {
         NotShareable::NotAView => text(
             StatusCode::FORBIDDEN,
-            "only a share view document can be server (`nudge buddy invite` makes one); never the journal or the contacts\n",
+            "only a share view document can be shared (`nudge buddy invite` makes one); never the journal or the contacts\n",
         ),
         NotShareable::NotStored => text(
             StatusCode::CONFLICT,

@@ -83,8 +83,9 @@ fn locked_down(headers: &mut hyper::HeaderMap) {
 }
 
 /// Live updates, as progressive enhancement: replaces the main part with each `view` event,
-/// tells screen readers the new numbers (the `live` region), and keeps "updated N minutes
-/// ago" current. `data-live` on the body says the stream is open.
+/// tells screen readers the new numbers (the `live` region), keeps "updated N minutes ago"
+/// current, and sends cheers (`POST /v1/shares/<token>/cheers`). `data-live` on the body
+/// says the stream is open.
 const SCRIPT: &str = "<script>(function(){\
 function say(){var s=document.getElementById('say'),l=document.getElementById('live');if(s&&l){l.textContent=s.textContent;}}\
 function tick(){var u=document.getElementById('updated');if(!u){return;}var m=Math.floor((Date.now()-Number(u.getAttribute('data-at')))/60000),h=Math.floor(m/60),d=Math.floor(m/1440);\
@@ -93,15 +94,33 @@ setInterval(tick,30000);\
 if(window.EventSource){var es=new EventSource(location.pathname.replace(/\\/$/,'')+'/events');\
 es.addEventListener('open',function(){document.body.setAttribute('data-live','1');});\
 es.addEventListener('view',function(e){document.getElementById('view').innerHTML=e.data;say();});\
-es.addEventListener('gone',function(e){document.getElementById('status').innerHTML='<p class=gone>'+e.data+'</p>';es.close();});}})();</script>";
+es.addEventListener('gone',function(e){document.getElementById('status').innerHTML='<p class=gone>'+e.data+'</p>';es.close();});}\
+var f=document.getElementById('cheer');if(f&&window.fetch){f.hidden=false;f.addEventListener('submit',function(ev){ev.preventDefault();\
+var t=document.getElementById('cheer-text'),s=document.getElementById('cheer-status'),k=location.pathname.replace(/\\/$/,'').split('/').pop();\
+fetch('/v1/shares/'+k+'/cheers',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({text:t.value})})\
+.then(function(r){return r.text().then(function(b){if(r.ok){t.value='';s.textContent='Sent. Thank you!';}else{s.textContent=b.trim();}});})\
+.catch(function(){s.textContent='Not sent: the server cannot be reached.';});});}})();</script>";
+
+/// A cheer back to the owner: shown by the script (it posts with `fetch`; without
+/// JavaScript the page stays read-only).
+const CHEER_FORM: &str = "<form id=cheer hidden><label for=cheer-text>Send a cheer</label><br>\
+<textarea id=cheer-text maxlength=500 rows=2 required></textarea><br><button type=submit>Send a cheer</button> <span id=cheer-status role=status></span></form>";
 
 /// Loads and renders a share's view.
-async fn render(server: &Arc<Server>, record: &ShareRecord) -> anyhow::Result<String> {
+async fn render(
+    server: &Arc<Server>,
+    record: &ShareRecord,
+    share_id: &str,
+) -> anyhow::Result<String> {
     let doc = record
         .doc()
         .ok_or_else(|| anyhow::anyhow!("the share names a bad document"))?;
     let store = server.store().clone();
-    let stored = tokio::task::spawn_blocking(move || store.load(&doc)).await??;
+    let share_id = share_id.to_owned();
+    let (stored, cheers) = tokio::task::spawn_blocking(move || {
+        anyhow::Ok((store.load(&doc)?, crate::cheers::sent(&store, &share_id)?))
+    })
+    .await??;
     let Some(stored) = stored else {
         return Ok(format!(
             "<h1 id=who>{}</h1><p class=muted>Nothing shared yet.</p>",
@@ -112,6 +131,7 @@ async fn render(server: &Arc<Server>, record: &ShareRecord) -> anyhow::Result<St
     let view = read_view(&automerge)?;
     Ok(fragment(
         &view,
+        &cheers,
         &record.name,
         jiff::Timestamp::now(),
         &jiff::tz::TimeZone::system(),
@@ -158,13 +178,13 @@ pub async fn route(
             );
         }
     };
+    let share_id = token
+        .parse::<nudge_protocol::Token>()
+        .map(|t| t.id().to_owned())
+        .unwrap_or_default();
     if events {
         // A stream counts against its share link, like a websocket does.
-        let token_id = token
-            .parse::<nudge_protocol::Token>()
-            .map(|t| t.id().to_owned())
-            .unwrap_or_default();
-        return match socket.authenticated(nudge_protocol::TokenKind::Share, &token_id) {
+        return match socket.authenticated(nudge_protocol::TokenKind::Share, &share_id) {
             Ok(place) => event_stream(server.clone(), token.to_owned(), record, place),
             Err(full) => {
                 server.metrics().connections_refused.inc();
@@ -172,7 +192,7 @@ pub async fn route(
             }
         };
     }
-    let main = match render(server, &record).await {
+    let main = match render(server, &record, &share_id).await {
         Ok(main) => main,
         Err(e) => {
             tracing::warn!(share = %record.name, "cannot render a share view: {e:#}");
@@ -187,7 +207,7 @@ pub async fn route(
         StatusCode::OK,
         &heading(&ShareView::default(), &record.name),
         &format!(
-            "<div id=status></div><main id=view>{main}</main><p id=live class=sr aria-live=polite></p><p class=muted>Read-only. Updates live when they sync.</p>{SCRIPT}"
+            "<div id=status></div><main id=view>{main}</main><p id=live class=sr aria-live=polite></p>{CHEER_FORM}<p class=muted>Read-only, but for cheers. Updates live when they sync.</p>{SCRIPT}"
         ),
     )
 }
@@ -206,7 +226,7 @@ fn sse(event: &str, data: &str) -> Bytes {
 }
 
 /// The live stream: the page's main part now, then again after every stored change to the
-/// view; `gone` (and the end) once the share stops working.
+/// view or to the share's cheers; `gone` (and the end) once the share stops working.
 fn event_stream(
     server: Arc<Server>,
     token: String,
@@ -216,11 +236,17 @@ fn event_stream(
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let mut updates = server.documents().updates.subscribe();
     let doc = record.doc();
+    let share_id = token
+        .parse::<nudge_protocol::Token>()
+        .map(|t| t.id().to_owned())
+        .unwrap_or_default();
+    // A new cheer shows on the page too.
+    let cheers = nudge_protocol::cheers_doc(&share_id);
     tokio::spawn(async move {
         // Held for as long as the stream lasts.
         let _place = place;
         let mut quiet_since = tokio::time::Instant::now();
-        if let Ok(main) = render(&server, &record).await
+        if let Ok(main) = render(&server, &record, &share_id).await
             && tx.send(sse("view", &main)).await.is_err()
         {
             return;
@@ -230,7 +256,7 @@ fn event_stream(
         loop {
             let changed = tokio::select! {
                 update = updates.recv() => match update {
-                    Ok(id) => Some(id) == doc,
+                    Ok(id) => Some(id) == doc || id == cheers,
                     // Missed some: render anyway.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                     Err(_) => return,
@@ -265,7 +291,7 @@ fn event_stream(
                 quiet_since = tokio::time::Instant::now();
             }
             if changed
-                && let Ok(main) = render(&server, &record).await
+                && let Ok(main) = render(&server, &record, &share_id).await
                 && tx.send(sse("view", &main)).await.is_err()
             {
                 return;

@@ -10,8 +10,11 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use nudge_journal::cheers::Cheer;
 use nudge_journal::share::ShareView;
 
+/// How many of the latest cheers the page shows.
+pub const RECENT_CHEERS: usize = 5;
 /// How many weeks the chart shows.
 pub const CHART_WEEKS: usize = 8;
 
@@ -69,7 +72,13 @@ pub fn heading(view: &ShareView, share_name: &str) -> String {
 }
 
 /// The page's main part for a view, at `now` (today in the owner's zone, else `fallback`).
-pub fn fragment(view: &ShareView, share_name: &str, now: Timestamp, fallback: &TimeZone) -> String {
+pub fn fragment(
+    view: &ShareView,
+    cheers: &[Cheer],
+    share_name: &str,
+    now: Timestamp,
+    fallback: &TimeZone,
+) -> String {
     let today = view.today(now, fallback);
     let catalog = view.catalog();
     let summary = view.summary();
@@ -115,6 +124,19 @@ pub fn fragment(view: &ShareView, share_name: &str, now: Timestamp, fallback: &T
     let weeks = nudge_journal::weeks(&summary, &catalog, today, CHART_WEEKS);
     out.push_str("<h2>The last 8 weeks</h2>");
     out.push_str(&chart(&weeks, week.goal));
+    if !cheers.is_empty() {
+        out.push_str("<h2>Cheers sent</h2><ul id=cheers>");
+        for c in cheers.iter().rev().take(RECENT_CHEERS) {
+            let _ = write!(
+                out,
+                "<li>{} <span class=muted>— {}, {}</span></li>",
+                esc(&c.text),
+                esc(&c.from),
+                ago(c.at_ms, now)
+            );
+        }
+        out.push_str("</ul>");
+    }
     ideas_and_shifts(&mut out, view);
     out
 }
@@ -282,7 +304,7 @@ mod tests {
     fn the_page_follows_the_owners_zone_and_marks_days() {
         // 2026-12-06 12:00 UTC is already Monday 2026-12-07 on Kiritimati (UTC+14).
         let now: Timestamp = "2026-12-06T12:00:00Z".parse().unwrap();
-        let html = fragment(&view(), "Jo", now, &TimeZone::UTC);
+        let html = fragment(&view(), &[], "Jo", now, &TimeZone::UTC);
         assert!(html.contains("Ana &lt;3&#39;s micro shifts"), "{html}");
         assert!(
             html.contains("class=\"day today\" data-date=2026-12-07 data-done=2"),
@@ -304,6 +326,7 @@ mod tests {
                 time_zone: None,
                 ..view()
             },
+            &[],
             "Jo",
             now,
             &TimeZone::UTC,

@@ -6,6 +6,8 @@
 
 pub(crate) mod add;
 pub(crate) mod buddy;
+pub(crate) mod cheer;
+pub(crate) mod cheers;
 pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod device;
@@ -131,6 +133,10 @@ pub enum Command {
     Buddy(buddy::BuddyCommand),
     /// Follow someone's progress with the link they sent (a read-only copy on this device).
     Follow(follow::FollowArgs),
+    /// Send a short cheer to someone you follow: nudge cheer ana "Great week!"
+    Cheer(cheer::CheerArgs),
+    /// The cheers your buddies sent you, newest first.
+    Cheers(cheers::CheersArgs),
     /// The people this device follows.
     Following(following::FollowingArgs),
     /// Stop following someone (their view is removed from this device).
@@ -158,6 +164,7 @@ impl Command {
                 | Command::Device(_)
                 | Command::Buddy(_)
                 | Command::Follow(_)
+                | Command::Cheer(_)
                 | Command::Unfollow(_)
         )
     }
@@ -191,6 +198,8 @@ pub(crate) fn dispatch(command: Command, session: &Replica, out: &mut Out) -> Re
         Command::Remote(command) => remote::run(session, out, command),
         Command::Buddy(command) => buddy::run(session, out, command),
         Command::Follow(args) => follow::run(session, out, args),
+        Command::Cheer(args) => cheer::run(session, out, args),
+        Command::Cheers(args) => cheers::run(session, out, args),
         Command::Following(args) => following::run(session, out, args),
         Command::Unfollow(args) => unfollow::run(session, out, args),
         Command::Device(command) => device::run(session, out, command),

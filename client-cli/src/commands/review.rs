@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 use jiff::ToSpan;
+use nudge_journal::cheers::Cheer;
 use nudge_journal::when::parse_date;
 use nudge_journal::{Catalog, Review, Summary};
 use nudge_replica::Replica;
@@ -47,13 +48,20 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ReviewArgs) -> Result<
     };
     let shifts = session.all_shifts()?;
     let review = nudge_journal::review(&catalog, &summary, &shifts, &session.now, date);
+    let (start, end) = (review.week.start, review.week.end);
+    let cheers: Vec<Cheer> = crate::cheers::received(session)?
+        .into_iter()
+        .filter(|c| (start..=end).contains(&session.now.local_date(c.at_ms)))
+        .collect();
     if args.json {
-        return out.json(&review);
+        let mut value = serde_json::to_value(&review)?;
+        value["cheers"] = serde_json::to_value(&cheers)?;
+        return out.json(&value);
     }
-    print(session, out, &review)
+    print(session, out, &review, &cheers)
 }
 
-fn print(session: &Replica, out: &mut Out, r: &Review) -> Result<()> {
+fn print(session: &Replica, out: &mut Out, r: &Review, cheers: &[Cheer]) -> Result<()> {
     let w = &r.week;
     out.line(format!("Week of {} to {}", w.start, w.end));
     out.line(crate::ui::headline(
@@ -153,6 +161,17 @@ fn print(session: &Replica, out: &mut Out, r: &Review) -> Result<()> {
             out.line(paint(
                 DIM,
                 format!("    nudge shrink {short} \"a smaller first step\""),
+            ));
+        }
+    }
+    if !cheers.is_empty() {
+        out.line("");
+        out.line("Cheers from your buddies");
+        for c in cheers {
+            out.line(format!(
+                "  {}  {}",
+                paint(GOOD, format!("\"{}\"", c.text.replace('\n', " "))),
+                paint(DIM, &c.from)
             ));
         }
     }

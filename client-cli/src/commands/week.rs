@@ -36,8 +36,11 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: WeekArgs) -> Result<()
     let weeks = nudge_journal::weeks(&summary, &catalog, today, last);
     let streak = nudge_journal::streak(&summary, &catalog.paused_days(), today);
     let doors = catalog.doors_closed();
+    let unseen = crate::cheers::unseen(session)?;
     if as_json {
-        return out.json(&json!({ "weeks": weeks, "streak": streak, "doors_closed": doors }));
+        return out.json(
+            &json!({ "weeks": weeks, "streak": streak, "doors_closed": doors, "new_cheers": unseen }),
+        );
     }
     for (i, w) in weeks.iter().enumerate() {
         if i > 0 {
@@ -71,6 +74,9 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: WeekArgs) -> Result<()
     out.line(crate::ui::streak(streak));
     if let Some(line) = crate::ui::doors_closed(doors) {
         out.line(line);
+    }
+    if let Some(line) = crate::cheers::headline(&unseen) {
+        out.line(crate::output::paint(crate::output::GOOD, line));
     }
     Ok(())
 }

@@ -60,6 +60,18 @@ pub(crate) fn active_views(session: &Replica, link: &Link) -> Result<Vec<Documen
         .collect())
 }
 
+/// The cheers documents of the journal's shares that are not revoked.
+fn cheers_docs(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
+    let Some(journal) = session.journal_id()?.and_then(|id| link.client.doc(&id)) else {
+        return Ok(Vec::new());
+    };
+    Ok(share::shares_in(journal)
+        .into_values()
+        .filter(|s| s.revoked_at_ms.is_none())
+        .map(|s| nudge_protocol::cheers_doc(&s.id))
+        .collect())
+}
+
 /// Refreshes each view the connection holds (and has content) from the journal as stored
 /// now; stores the changes and returns them, to be sent.
 pub(crate) fn refresh_held(
@@ -102,14 +114,15 @@ pub(crate) fn refresh_held(
     Ok(out)
 }
 
-/// Refreshes every active share view of the journal over `link`: pulls each view, writes
-/// what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
+/// Refreshes every active share view of the journal over `link`: pulls each view (and
+/// each share's cheers), writes what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
 pub(crate) async fn refresh_views(session: &Replica, link: &mut Link) -> Result<usize> {
     let views = active_views(session, link)?;
     if views.is_empty() {
         return Ok(0);
     }
-    for id in &views {
+    // The shares' cheers come down with the views (read-only: the server writes them).
+    for id in cheers_docs(session, link)?.iter().chain(&views) {
         if link.client.doc(id).is_none() {
             let stored = session.load_automerge(id)?.unwrap_or_default();
             link.add(*id, stored).await?;

@@ -22,6 +22,7 @@
 
 mod adopt;
 mod catalog;
+pub mod cheers;
 mod commands;
 mod contacts;
 mod export;

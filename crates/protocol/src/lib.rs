@@ -16,10 +16,12 @@
 //! - [`Token`] (`token.rs`): bearer tokens with a visible id, stored only as SHA-256.
 //! - [`receive_sync_message`] (`receive.rs`): automerge's receive without its walk over
 //!   the whole history on every message.
+//! - [`cheers_doc`] (`cheers.rs`): where a share's cheers live.
 //! - `sync_shape.rs`: the structural check of Automerge sync messages that keeps crafted
 //!   bloom filters away from automerge's decoder.
 
 pub mod admission;
+mod cheers;
 mod client;
 mod document;
 #[doc(hidden)]
@@ -32,6 +34,7 @@ pub mod rejection;
 pub mod sync_shape;
 mod token;
 
+pub use cheers::cheers_doc;
 pub use client::{ClientError, ClientSync, Moved};
 pub use document::{Access, Action, Batch, DocSession, PeerKey, SNAPSHOT_BATCH};
 pub use guard::{Inbound, Limits, Rejection, inspect};

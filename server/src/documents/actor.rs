@@ -290,7 +290,14 @@ impl Documents {
                 kick,
             } => {
                 // Only the owner's connections get here: opening a document nobody owned
-                // made it the account's (`Server::admit`).
+                // made it the account's (`Server::admit`). A share's cheers are written by
+                // the server alone (`cheers.rs`): every peer reads them only, so nothing a
+                // peer stores (or a compaction after it) can race the server's writes.
+                let access = if nudge_journal::cheers::is_cheers(session.doc()) {
+                    nudge_protocol::Access::ReadOnly
+                } else {
+                    access
+                };
                 peers.insert(conn, Peer { access, tx, kick });
                 done(conn, guarded(|| session.add_peer(conn, access)))
             }

@@ -2,7 +2,8 @@
 //! deliver, and hears from the store when another node stored changes to a document
 //! (`nudge_store::Signal`). A loaded copy then reads what was stored after the position
 //! it is known to hold everything through (`caught_up`) and tells its peers, as a relay.
-//! Nothing here runs for a store that one process has to itself.
+//! On a store that one process has to itself, only the server's own writes outside a
+//! document's actor (a buddy's cheer, `cheers.rs`) are announced this way.
 //!
 //! Two rules keep the shared log whole: a node compacts only through a position its copy
 //! has caught up with (the store refuses to go back to an older snapshot), and a big batch
@@ -73,7 +74,8 @@ impl Documents {
     }
 
     /// In the actor: brings `session` up to what is stored, if the store holds more than
-    /// `caught_up` and at least `position`; returns the messages for its peers. A read
+    /// `caught_up` and at least `position` (announced by another node, or by this server
+    /// writing outside the actor); returns the messages for its peers. A read
     /// that fails is only logged: the changes stay stored, and the next announcement (or
     /// compaction) tries again.
     pub(super) async fn catch_up(
@@ -83,7 +85,7 @@ impl Documents {
         session: &mut DocSession,
         caught_up: &mut u64,
     ) -> Vec<Action> {
-        if !self.shared || position <= *caught_up {
+        if position <= *caught_up {
             return Vec::new();
         }
         let (store, from) = (self.store.clone(), *caught_up);

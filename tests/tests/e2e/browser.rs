@@ -333,6 +333,33 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
         assert!(png.starts_with(b"\x89PNG"));
         eprintln!("screenshot: {}", path.display());
 
+        // The buddy cheers from the page: it is sent, and shows among the cheers.
+        cdp.eval("document.getElementById('cheer-text').value='Go Ana!';document.querySelector('#cheer button').click()").await;
+        let cheered = Instant::now();
+        while cdp.eval(&text("#cheer-status")).await != json!("Sent. Thank you!") {
+            assert!(
+                cheered.elapsed() < Duration::from_secs(5),
+                "the cheer was not sent: {}",
+                cdp.eval(&text("#cheer-status")).await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        while !cdp
+            .eval(&text("#cheers"))
+            .await
+            .as_str()
+            .is_some_and(|t| t.contains("Go Ana!"))
+        {
+            assert!(
+                cheered.elapsed() < Duration::from_secs(5),
+                "the page did not show the cheer"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        laptop.ok(&["sync"]);
+        let cheers = laptop.json(&["cheers", "--json"]);
+        assert_eq!(cheers[0]["text"], "Go Ana!", "{cheers}");
+
         // Revoked: the open page says so.
         laptop.ok(&["buddy", "revoke", "Jo"]);
         let revoked = Instant::now();

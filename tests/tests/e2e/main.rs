@@ -4,6 +4,7 @@
 mod backup;
 mod browser;
 mod buddy;
+mod cheers;
 mod cli_errors;
 mod cli_journal;
 mod crash;
