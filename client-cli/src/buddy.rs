@@ -17,7 +17,7 @@ use nudge_store::DocumentId;
 use serde_json::{Value, json};
 
 use crate::api::Api;
-use crate::output::{DIM, Out, TAG, paint};
+use crate::output::{DIM, GOOD, Out, TAG, paint};
 use crate::remote::{self, Remote};
 use crate::sync::Link;
 use crate::sync::follows::{Follow, fetch, follows, follows_path, save_follows};
@@ -346,8 +346,10 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
     let (done, week) = this_week(&view, session);
     let today = owners_today(&view, session);
     let streak = nudge_journal::streak(&view.summary(), &view.paused, today);
+    let review = view.review(today, &session.now.tz);
     if as_json {
         return out.json(&json!({
+            "review": review,
             "name": name,
             "scope": view.scope,
             "revoked": f.revoked,
@@ -370,6 +372,26 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
         out.line(row);
     }
     out.line(crate::ui::streak(streak));
+    out.line(format!(
+        "{}; {}",
+        nudge_journal::versus(review.week.done, review.before.done),
+        review.pace.sentence()
+    ));
+    for door in &review.doors_closed {
+        let note = door
+            .note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default();
+        out.line(format!("door closed this week: +{}{note}", door.title));
+    }
+    for yes in &review.little_yeses {
+        out.line(format!(
+            "little yes ({}): {}",
+            yes.date,
+            paint(GOOD, &yes.text)
+        ));
+    }
     let statuses: Vec<String> = view
         .ideas_by_status
         .iter()

@@ -82,7 +82,8 @@ pub fn fragment(
     let today = view.today(now, fallback);
     let catalog = view.catalog();
     let summary = view.summary();
-    let week = nudge_journal::week(&summary, &catalog, today);
+    let review = view.review(today, fallback);
+    let week = &review.week;
     let streak = nudge_journal::streak(&summary, &view.paused, today);
     let heading = heading(view, share_name);
     let mut out = String::new();
@@ -114,13 +115,14 @@ pub fn fragment(
         "<div class=progress role=progressbar aria-label=\"Towards the week's goal\" aria-valuemin=0 aria-valuemax={} aria-valuenow={}><div style=\"width:{percent}%\"></div></div>",
         week.goal, week.done
     );
-    days(&mut out, &week, today);
+    days(&mut out, week, today);
     let _ = write!(
         out,
         "<p>Streak: <b id=streak>{streak}</b> day{}. Doors closed: <b id=doors>{}</b>.</p>",
         if streak == 1 { "" } else { "s" },
         view.doors_closed
     );
+    week_in_review(&mut out, &review);
     let weeks = nudge_journal::weeks(&summary, &catalog, today, CHART_WEEKS);
     out.push_str("<h2>The last 8 weeks</h2>");
     out.push_str(&chart(&weeks, week.goal));
@@ -139,6 +141,46 @@ pub fn fragment(
     }
     ideas_and_shifts(&mut out, view);
     out
+}
+
+/// The review of the week, within the share's scope (`ShareView::review`).
+fn week_in_review(out: &mut String, review: &nudge_journal::share::ViewReview) {
+    out.push_str("<h2>The week in review</h2><section id=review>");
+    let _ = write!(
+        out,
+        "<p>{} micro shifts: {}.</p><p>{}.</p>",
+        review.week.done,
+        esc(&nudge_journal::versus(review.week.done, review.before.done)),
+        esc(&review.pace.sentence())
+    );
+    if !review.doors_closed.is_empty() {
+        out.push_str("<p>Doors closed (each one a relief):</p><ul>");
+        for door in &review.doors_closed {
+            let _ = write!(
+                out,
+                "<li><span class=tag>+{}</span>{}</li>",
+                esc(&door.title),
+                door.note
+                    .as_ref()
+                    .map(|n| format!(" — {}", esc(n)))
+                    .unwrap_or_default()
+            );
+        }
+        out.push_str("</ul>");
+    }
+    if !review.little_yeses.is_empty() {
+        out.push_str("<p>Little yeses:</p><ul>");
+        for yes in &review.little_yeses {
+            let _ = write!(
+                out,
+                "<li>{} <span class=muted>{}</span></li>",
+                esc(&yes.text),
+                esc(&yes.date)
+            );
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</section>");
 }
 
 /// The week's days: a bar for each day so far, a dashed slot for days to come, a hatched

@@ -25,15 +25,6 @@ pub struct ReviewArgs {
     pub json: bool,
 }
 
-/// Signed difference, for "vs the week before".
-fn versus(now: u32, before: u32) -> String {
-    match i64::from(now) - i64::from(before) {
-        0 => "the same as the week before".to_owned(),
-        d if d > 0 => format!("{d} more than the week before ({before})"),
-        d => format!("{} fewer than the week before ({before})", -d),
-    }
-}
-
 /// `review`.
 pub(crate) fn run(session: &Replica, out: &mut Out, args: ReviewArgs) -> Result<()> {
     let today = session.now.today();
@@ -71,7 +62,7 @@ fn print(session: &Replica, out: &mut Out, r: &Review, cheers: &[Cheer]) -> Resu
             "  {}/{} micro shifts: {}",
             w.done,
             w.goal,
-            versus(w.done, r.before.done)
+            nudge_journal::versus(w.done, r.before.done)
         ),
     ));
     let paused: Vec<String> = w
@@ -176,17 +167,6 @@ fn print(session: &Replica, out: &mut Out, r: &Review, cheers: &[Cheer]) -> Resu
         }
     }
     out.line("");
-    let pace = match r.weeks_to_go {
-        Some(weeks) => format!(
-            "; at {:.1} a week (the last 4 weeks), about {weeks} weeks to go",
-            r.pace_per_week
-        ),
-        None if r.total >= r.method_total => ": there, by the method's count".to_owned(),
-        None => String::new(),
-    };
-    out.line(format!(
-        "Running total: {} of the method's ~{} micro shifts{pace}",
-        r.total, r.method_total
-    ));
+    out.line(r.pace.sentence());
     Ok(())
 }

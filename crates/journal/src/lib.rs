@@ -59,7 +59,7 @@ pub use model::{
 pub use next::{Next, STALLED_AFTER_DAYS, next, waiting_days};
 pub use pause::{MAX_PAUSED_DAYS, PAUSE_WINDOW_DAYS, Pause, paused_days};
 pub use reauthor::reauthor;
-pub use review::{METHOD_TOTAL, Review, review};
+pub use review::{DoorClosed, LittleYes, METHOD_TOTAL, Pace, Review, pace, review, versus};
 pub use suggest::{Suggestion, suggest};
 pub use summary::Summary;
 pub use undo::Undone;

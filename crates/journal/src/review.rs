@@ -22,6 +22,77 @@ pub const METHOD_TOTAL: u32 = 1400;
 /// Weeks the pace is averaged over.
 const PACE_WEEKS: i64 = 4;
 
+/// The running total against the method's, and the pace it implies.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pace {
+    /// Done shifts ever, up to the end of the week.
+    pub total: u32,
+    /// The method's ~1,400.
+    pub method_total: u32,
+    /// Done shifts a week, averaged over the four weeks ending with this one.
+    pub pace_per_week: f64,
+    /// Weeks to the method's total at that pace (`None`: no pace yet, or there already).
+    pub weeks_to_go: Option<u32>,
+}
+
+impl Pace {
+    /// "Running total: 123 of the method's ~1400 micro shifts; at 12.5 a week ..."
+    pub fn sentence(&self) -> String {
+        let pace = match self.weeks_to_go {
+            Some(weeks) => format!(
+                "; at {:.1} a week (the last 4 weeks), about {weeks} weeks to go",
+                self.pace_per_week
+            ),
+            None if self.total >= self.method_total => ": there, by the method's count".to_owned(),
+            None => String::new(),
+        };
+        format!(
+            "Running total: {} of the method's ~{} micro shifts{pace}",
+            self.total, self.method_total
+        )
+    }
+}
+
+/// Signed difference, for "vs the week before".
+pub fn versus(now: u32, before: u32) -> String {
+    match i64::from(now) - i64::from(before) {
+        0 => "the same as the week before".to_owned(),
+        d if d > 0 => format!("{d} more than the week before ({before})"),
+        d => format!("{} fewer than the week before ({before})", -d),
+    }
+}
+
+/// The total and pace as of the end of `week`.
+pub fn pace(summary: &Summary, week: &Week) -> Pace {
+    let end = week.end.to_string();
+    let total: u32 = summary
+        .day_counts
+        .iter()
+        .filter(|(d, _)| d.as_str() <= end.as_str())
+        .map(|(_, n)| n)
+        .sum();
+    let pace_from = week
+        .start
+        .checked_sub(((PACE_WEEKS - 1) * 7).days())
+        .unwrap_or(week.start)
+        .to_string();
+    let recent: u32 = summary
+        .day_counts
+        .range(pace_from..)
+        .filter(|(d, _)| d.as_str() <= end.as_str())
+        .map(|(_, n)| n)
+        .sum();
+    let pace_per_week = f64::from(recent) / PACE_WEEKS as f64;
+    let weeks_to_go = (pace_per_week > 0.0 && total < METHOD_TOTAL)
+        .then(|| (f64::from(METHOD_TOTAL - total) / pace_per_week).ceil() as u32);
+    Pace {
+        total,
+        method_total: METHOD_TOTAL,
+        pace_per_week,
+        weeks_to_go,
+    }
+}
+
 /// A little yes of the week.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LittleYes {
@@ -90,14 +161,10 @@ pub struct Review {
     pub stale: Vec<Stale>,
     /// Planned shifts waiting over a week by then.
     pub stalled: Vec<Stalled>,
-    /// Done shifts ever, up to the end of the week.
-    pub total: u32,
-    /// The method's ~1,400.
-    pub method_total: u32,
-    /// Done shifts a week, averaged over the four weeks ending with this one.
-    pub pace_per_week: f64,
-    /// Weeks to the method's total at that pace (`None`: no pace yet, or there already).
-    pub weeks_to_go: Option<u32>,
+    /// The running total and its pace (`total`, `method_total`, `pace_per_week`,
+    /// `weeks_to_go` in JSON).
+    #[serde(flatten)]
+    pub pace: Pace,
 }
 
 /// The review of the week containing `date`; `shifts` are all the journal's shifts.
@@ -218,26 +285,7 @@ pub fn review(
             .cmp(&a.waiting_days)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let total: u32 = summary
-        .day_counts
-        .iter()
-        .filter(|(d, _)| d.as_str() <= end.as_str())
-        .map(|(_, n)| n)
-        .sum();
-    let pace_from = this
-        .start
-        .checked_sub(((PACE_WEEKS - 1) * 7).days())
-        .unwrap_or(this.start)
-        .to_string();
-    let recent: u32 = summary
-        .day_counts
-        .range(pace_from..)
-        .filter(|(d, _)| d.as_str() <= end.as_str())
-        .map(|(_, n)| n)
-        .sum();
-    let pace_per_week = f64::from(recent) / PACE_WEEKS as f64;
-    let weeks_to_go = (pace_per_week > 0.0 && total < METHOD_TOTAL)
-        .then(|| (f64::from(METHOD_TOTAL - total) / pace_per_week).ceil() as u32);
+    let pace = pace(summary, &this);
     Review {
         week: this,
         before,
@@ -246,9 +294,6 @@ pub fn review(
         reached,
         stale,
         stalled,
-        total,
-        method_total: METHOD_TOTAL,
-        pace_per_week,
-        weeks_to_go,
+        pace,
     }
 }

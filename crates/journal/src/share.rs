@@ -33,10 +33,12 @@ use jiff::civil::Date;
 
 mod history;
 mod read;
+mod review;
 
 pub use history::{fresh_view, holds_forgotten_text};
 use read::hydrate;
 pub use read::{born_as_view, read_view};
+pub use review::ViewReview;
 
 /// What marks a document as a share view.
 pub const VIEW_KIND: &str = "nudge-share";
@@ -103,6 +105,8 @@ pub struct ViewIdea {
     pub why: Option<String>,
     /// What closing it taught (`full` only).
     pub closing_note: Option<String>,
+    /// When it was parked or closed (ms).
+    pub closed_at_ms: Option<i64>,
 }
 
 /// A share view, read.

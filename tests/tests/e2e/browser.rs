@@ -261,6 +261,14 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
             cdp.eval("document.querySelectorAll('svg#weeks rect.wk').length").await,
             json!(8)
         );
+        // The week in review, as the scope allows.
+        let review = cdp.eval(&text("#review")).await;
+        let review = review.as_str().unwrap_or_default();
+        assert!(
+            review.contains("1 micro shifts: 1 more than the week before (0)")
+                && review.contains("Running total: 4 of the method's ~1400 micro shifts"),
+            "{review}"
+        );
         let updated = cdp.eval(&text("#updated")).await;
         assert!(
             updated.as_str().is_some_and(|u| u.ends_with("ago") || u == "just now"),

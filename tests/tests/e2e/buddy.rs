@@ -120,6 +120,14 @@ fn a_buddy_follows_the_owners_progress_at_each_scope_and_never_sees_people() {
     let shown = jo.json(&["buddy", "show", "ana", "--json"]);
     assert_eq!(shown["week"]["done"], owner_week["done"], "{shown}");
     assert_eq!(shown["week"]["goal"], owner_week["goal"]);
+    // The review, within the scope: the owner's total; no little yes below `full`.
+    let owner_review = laptop.json(&["review", "--json"]);
+    assert_eq!(
+        shown["review"]["pace"]["total"], owner_review["total"],
+        "{shown}"
+    );
+    assert_eq!(shown["review"]["little_yeses"], Value::Array(vec![]));
+    assert!(plain.contains("Running total: "), "{plain}");
     let mut texts: Vec<&str> = shown["shifts"]
         .as_array()
         .unwrap()

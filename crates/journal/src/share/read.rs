@@ -83,6 +83,7 @@ pub fn read_view(doc: &Automerge) -> Result<ShareView, Error> {
                 status: string(m, "status").unwrap_or_default(),
                 why: non_empty(m, "why"),
                 closing_note: non_empty(m, "closing_note"),
+                closed_at_ms: time_ms(m, "closed_at"),
             });
         }
     }

@@ -197,3 +197,54 @@ fn the_journal_lists_shares_and_their_revocation() {
     assert!(!j.shares()["abc123abc123"].active(now.ms()));
     assert!(j.revoke_share(&now, "nope").is_err());
 }
+
+#[test]
+fn a_view_reviews_the_week_within_its_scope() {
+    let mut j = journal();
+    let catalog = j.catalog().unwrap();
+    let ux = catalog.canonical_ideas().next().unwrap().id.clone();
+    j.set_idea_status(
+        &now(),
+        &[ux],
+        "ux research",
+        IdeaStatus::DeadEnd,
+        Some("too much screen time"),
+    )
+    .unwrap();
+    let today: jiff::civil::Date = "2026-11-25".parse().unwrap();
+    let utc = jiff::tz::TimeZone::UTC;
+    let full = read_view(&refreshed(&j, Scope::Full))
+        .unwrap()
+        .review(today, &utc);
+    assert_eq!(full.week.done, 1);
+    assert_eq!(full.pace.total, 1);
+    assert_eq!(full.little_yeses.len(), 1);
+    assert_eq!(full.little_yeses[0].text, "a warm reply");
+    assert_eq!(full.doors_closed.len(), 1);
+    assert_eq!(
+        full.doors_closed[0].note.as_deref(),
+        Some("too much screen time")
+    );
+    let titles = read_view(&refreshed(&j, Scope::Titles))
+        .unwrap()
+        .review(today, &utc);
+    assert_eq!(
+        (titles.little_yeses.len(), titles.doors_closed.len()),
+        (0, 1)
+    );
+    assert_eq!(titles.doors_closed[0].note, None);
+    let counts = read_view(&refreshed(&j, Scope::Counts))
+        .unwrap()
+        .review(today, &utc);
+    assert_eq!(
+        (counts.little_yeses.len(), counts.doors_closed.len()),
+        (0, 0)
+    );
+    assert_eq!(counts.pace.total, 1);
+    // The week after, it is the week before.
+    let later = read_view(&refreshed(&j, Scope::Full))
+        .unwrap()
+        .review("2026-12-02".parse().unwrap(), &utc);
+    assert_eq!((later.week.done, later.before.done), (0, 1));
+    assert!(later.little_yeses.is_empty() && later.doors_closed.is_empty());
+}
