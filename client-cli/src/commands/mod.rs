@@ -26,6 +26,7 @@ pub(crate) mod list;
 pub(crate) mod log;
 pub(crate) mod man;
 pub(crate) mod next;
+pub(crate) mod next_timer;
 pub(crate) mod pause;
 pub(crate) mod person;
 pub(crate) mod person_shifts;

@@ -13,7 +13,7 @@ use crate::shifts::tags_text;
 /// `nudge next`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  nudge next                 five minutes in a queue: what to do\n  nudge next --minutes 20    a longer gap"
+    after_help = "Examples:\n  nudge next                 five minutes in a queue: what to do\n  nudge next --minutes 20    a longer gap\n  nudge next --start         and a five-minute timer for it"
 )]
 pub struct NextArgs {
     /// The minutes you have.
@@ -22,6 +22,10 @@ pub struct NextArgs {
     /// Print JSON: {"source": "planned" or "suggestion", "text", "command", ...}.
     #[arg(long)]
     pub json: bool,
+    /// Start an N-minute timer for it (a progress bar; Ctrl-C stops it), then say whether
+    /// it was done.
+    #[arg(long, conflicts_with = "json")]
+    pub start: bool,
 }
 
 /// `next`.
@@ -80,6 +84,15 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: NextArgs) -> Result<()
                 ));
             }
             out.line(format!("Done? {command}"));
+            if args.start {
+                return super::next_timer::start(
+                    session,
+                    out,
+                    super::next_timer::Timed::Planned(shift.id.clone()),
+                    minutes,
+                    &command,
+                );
+            }
         }
         Some(Next::Suggested(suggestion)) => {
             let mut words = vec![
@@ -108,6 +121,15 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: NextArgs) -> Result<()
             notice(format!("Nothing planned fits {minutes} minutes; try this:"));
             out.line(&suggestion.text);
             out.line(format!("Done? {command}"));
+            if args.start {
+                return super::next_timer::start(
+                    session,
+                    out,
+                    super::next_timer::Timed::Suggested(suggestion),
+                    minutes,
+                    &command,
+                );
+            }
             notice("Or plan it for later: nudge suggest --take 1");
         }
         None => {

@@ -323,3 +323,106 @@ fn the_weekly_review_reads_the_week_against_the_one_before() {
     let err = home.fails(1, &["review", "--week", "someday"]);
     assert!(err.contains("--week"), "{err}");
 }
+
+/// `nudge next --start` with a minute of `ms_per_minute`, the answer on stdin.
+fn started(home: &Home, ms_per_minute: u64, answer: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = home.std_cmd();
+    cmd.args(["next", "--start"])
+        .env("NUDGE_TIMER_MS_PER_MINUTE", ms_per_minute.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn next_start_times_the_shift_and_marks_it_done_on_yes() {
+    let home = Home::new();
+    home.ok(&["add", "Email Sam about UX roles", "+ux"]);
+    // "n": nothing marked, and the command to mark it later.
+    let out = started(&home, 20, "n\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Not marked. When it is done: nudge done"),
+        "{stdout}"
+    );
+    assert_eq!(
+        home.json(&["list", "--done", "--json"]),
+        serde_json::json!([])
+    );
+    // "y": marked done.
+    let out = started(&home, 20, "y\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Done: Email Sam about UX roles"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1/20 micro shifts this week"), "{stdout}");
+    let made = home.json(&["list", "--done", "--json"]);
+    assert_eq!(made[0]["text"], "Email Sam about UX roles", "{made}");
+    // Nothing planned: the suggestion is logged as made, with its tags.
+    let out = started(&home, 20, "yes\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Done: "), "{stdout}");
+    assert_eq!(
+        home.json(&["list", "--done", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn next_start_lets_the_store_go_and_ctrl_c_stops_it() {
+    use std::io::{BufRead, BufReader};
+    let home = Home::new();
+    home.ok(&["add", "Call Priya"]);
+    // A five-minute timer of a minute a minute: stopped long before it ends.
+    let mut child = home
+        .std_cmd()
+        .args(["next", "--start"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Timer: 5 minutes") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the timer never started"
+        );
+    }
+    // Meanwhile the device works: the store is not held.
+    home.ok(&["add", "Book a class"]);
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(
+        rest.contains("Stopped after 0 minutes. When it is done: nudge done"),
+        "{rest}"
+    );
+    assert_eq!(
+        home.json(&["list", "--done", "--json"]),
+        serde_json::json!([])
+    );
+}
