@@ -117,3 +117,79 @@ fn a_buddys_cheers_reach_the_owner_and_never_the_journal() {
         10
     );
 }
+
+#[test]
+fn nobody_writes_a_cheers_document_over_the_wire_not_even_its_owner() {
+    use automerge::sync::{State as SyncState, SyncDoc};
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT};
+    use futures_util::SinkExt;
+    use nudge_protocol::Message;
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    use crate::server::{connect, join, recv, runtime, sync};
+
+    let data = tempfile::tempdir().unwrap();
+    let token = add_account(data.path(), "ana");
+    let server = Server::start(data.path());
+    let laptop = Home::new();
+    laptop.remote_add(&format!("http://{}", server.addr), &token);
+    laptop.ok(&["log", "Called Priya"]);
+    laptop.ok(&["sync"]);
+    let invited = laptop.ok(&["buddy", "invite", "Jo"]);
+    let share = share_token_of(&invited);
+    let (status, _) = post(&server.addr.to_string(), &share, r#"{"text":"Go!"}"#);
+    assert_eq!(status, 201);
+    let id = share.parse::<nudge_protocol::Token>().unwrap();
+    let cheers = nudge_protocol::cheers_doc(id.id());
+    runtime().block_on(async {
+        // The owner's own account token reads it...
+        let mut ws = connect(&server.addr, Some(&token)).await.unwrap();
+        let server_id = join(&mut ws, "owner").await;
+        let mut doc = Automerge::new();
+        sync(&mut ws, "owner", &server_id, &cheers, &mut doc, "request")
+            .await
+            .unwrap();
+        assert_eq!(nudge_journal::cheers::read(&doc).len(), 1);
+        // ...and may not write it: a forged change is refused out loud.
+        let mut forged = doc.fork();
+        let mut tx = forged.transaction();
+        tx.put(ROOT, "kind", "hacked").unwrap();
+        tx.commit();
+        let mut state = SyncState::new();
+        let mut message = forged.generate_sync_message(&mut state).unwrap();
+        message.changes = forged
+            .get_changes(&doc.get_heads())
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<Vec<u8>>>()
+            .into();
+        let sync_message = Message::Sync {
+            document_id: cheers.to_string(),
+            sender_id: "owner".into(),
+            target_id: server_id.clone(),
+            data: message.encode(),
+        };
+        ws.send(WsMessage::Binary(sync_message.encode().into()))
+            .await
+            .unwrap();
+        let mut told = None;
+        for _ in 0..5 {
+            match recv(&mut ws, Duration::from_secs(2)).await {
+                Some(WsMessage::Binary(b)) => {
+                    if let Ok(Message::Error { message }) = Message::decode(&b) {
+                        told = Some(message);
+                    }
+                }
+                Some(WsMessage::Close(_)) | None => break,
+                Some(_) => {}
+            }
+        }
+        assert!(told.unwrap_or_default().contains("read-only"));
+    });
+    // Still a cheers document with its one cheer.
+    laptop.ok(&["sync"]);
+    let all = laptop.json(&["cheers", "--json"]);
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+}
