@@ -4,16 +4,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use automerge::sync::{State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
-use futures_util::SinkExt;
-use nudge_protocol::Message;
 use nudge_store::{DocumentId, Location, OpenOptions, Store};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::server::{connect, join, recv, runtime, sync};
+use crate::server::{connect, forged_refusal, join, recv, runtime, sync};
 use crate::util::{Home, Server, add_account};
 
 fn owner(server: &Server, token: &str) -> Home {
@@ -198,41 +195,11 @@ fn a_hostile_buddy_cannot_change_anything() {
             // First learn the view (allowed), then send changes: refused out loud.
             let mut doc = Automerge::new();
             let _ = sync(&mut ws, "mallory", &server_id, &view, &mut doc, "request").await;
-            let mut forged = doc.fork();
-            let mut tx = forged.transaction();
-            tx.put(ROOT, "weekly_goal", 1).unwrap();
-            tx.put(ROOT, "hacked", true).unwrap();
-            tx.commit();
-            let mut state = SyncState::new();
-            let mut message = forged.generate_sync_message(&mut state).unwrap();
-            message.changes = forged
-                .get_changes(&doc.get_heads())
-                .iter()
-                .map(|c| c.raw_bytes().to_vec())
-                .collect::<Vec<Vec<u8>>>()
-                .into();
-            let sync_message = Message::Sync {
-                document_id: target.to_string(),
-                sender_id: "mallory".into(),
-                target_id: server_id.clone(),
-                data: message.encode(),
-            };
-            ws.send(WsMessage::Binary(sync_message.encode().into()))
-                .await
-                .unwrap();
-            let mut told = None;
-            for _ in 0..5 {
-                match recv(&mut ws, Duration::from_secs(2)).await {
-                    Some(WsMessage::Binary(b)) => {
-                        if let Ok(Message::Error { message }) = Message::decode(&b) {
-                            told = Some(message);
-                        }
-                    }
-                    Some(WsMessage::Close(_)) | None => break,
-                    Some(_) => {}
-                }
-            }
-            let told = told.unwrap_or_default();
+            let told = forged_refusal(&mut ws, "mallory", &server_id, &target, &doc, |tx| {
+                tx.put(ROOT, "weekly_goal", 1).unwrap();
+                tx.put(ROOT, "hacked", true).unwrap();
+            })
+            .await;
             assert!(told.contains("read-only"), "for {target}: {told:?}");
         }
         // Asking for the owner's journal: as if it did not exist.

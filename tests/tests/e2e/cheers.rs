@@ -120,15 +120,10 @@ fn a_buddys_cheers_reach_the_owner_and_never_the_journal() {
 
 #[test]
 fn nobody_writes_a_cheers_document_over_the_wire_not_even_its_owner() {
-    use automerge::sync::{State as SyncState, SyncDoc};
     use automerge::transaction::Transactable;
     use automerge::{Automerge, ROOT};
-    use futures_util::SinkExt;
-    use nudge_protocol::Message;
-    use std::time::Duration;
-    use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-    use crate::server::{connect, join, recv, runtime, sync};
+    use crate::server::{connect, forged_refusal, join, runtime, sync};
 
     let data = tempfile::tempdir().unwrap();
     let token = add_account(data.path(), "ana");
@@ -153,40 +148,11 @@ fn nobody_writes_a_cheers_document_over_the_wire_not_even_its_owner() {
             .unwrap();
         assert_eq!(nudge_journal::cheers::read(&doc).len(), 1);
         // ...and may not write it: a forged change is refused out loud.
-        let mut forged = doc.fork();
-        let mut tx = forged.transaction();
-        tx.put(ROOT, "kind", "hacked").unwrap();
-        tx.commit();
-        let mut state = SyncState::new();
-        let mut message = forged.generate_sync_message(&mut state).unwrap();
-        message.changes = forged
-            .get_changes(&doc.get_heads())
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect::<Vec<Vec<u8>>>()
-            .into();
-        let sync_message = Message::Sync {
-            document_id: cheers.to_string(),
-            sender_id: "owner".into(),
-            target_id: server_id.clone(),
-            data: message.encode(),
-        };
-        ws.send(WsMessage::Binary(sync_message.encode().into()))
-            .await
-            .unwrap();
-        let mut told = None;
-        for _ in 0..5 {
-            match recv(&mut ws, Duration::from_secs(2)).await {
-                Some(WsMessage::Binary(b)) => {
-                    if let Ok(Message::Error { message }) = Message::decode(&b) {
-                        told = Some(message);
-                    }
-                }
-                Some(WsMessage::Close(_)) | None => break,
-                Some(_) => {}
-            }
-        }
-        assert!(told.unwrap_or_default().contains("read-only"));
+        let told = forged_refusal(&mut ws, "owner", &server_id, &cheers, &doc, |tx| {
+            tx.put(ROOT, "kind", "hacked").unwrap();
+        })
+        .await;
+        assert!(told.contains("read-only"), "{told:?}");
     });
     // Still a cheers document with its one cheer.
     laptop.ok(&["sync"]);

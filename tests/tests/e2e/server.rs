@@ -23,6 +23,51 @@ pub(crate) async fn join(ws: &mut Ws, me: &str) -> String {
         .expect("the server answered join with peer")
 }
 
+/// Sends the changes `forge` makes on a copy of `base` to `target` as a sync message, and
+/// returns the error the server answered with (empty if none came in five messages).
+pub(crate) async fn forged_refusal(
+    ws: &mut Ws,
+    me: &str,
+    server: &str,
+    target: &DocumentId,
+    base: &Automerge,
+    forge: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> String {
+    let mut forged = base.fork();
+    let mut tx = forged.transaction();
+    forge(&mut tx);
+    tx.commit();
+    let mut state = SyncState::new();
+    let mut message = forged.generate_sync_message(&mut state).unwrap();
+    message.changes = forged
+        .get_changes(&base.get_heads())
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect::<Vec<Vec<u8>>>()
+        .into();
+    let sync_message = Message::Sync {
+        document_id: target.to_string(),
+        sender_id: me.into(),
+        target_id: server.to_owned(),
+        data: message.encode(),
+    };
+    ws.send(WsMessage::Binary(sync_message.encode().into()))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        match recv(ws, Duration::from_secs(2)).await {
+            Some(WsMessage::Binary(b)) => {
+                if let Ok(Message::Error { message }) = Message::decode(&b) {
+                    return message;
+                }
+            }
+            Some(WsMessage::Close(_)) | None => break,
+            Some(_) => {}
+        }
+    }
+    String::new()
+}
+
 /// Syncs `doc` with the server until the server's heads cover ours and nothing is left to
 /// say. `Err` carries `doc-unavailable` or an error message.
 pub(crate) async fn sync(
