@@ -22,7 +22,7 @@ fn completions_for_every_shell_name_the_commands() {
     for values in [
         "counts titles full",
         "to_contact reached_out talking met dormant",
-        "weekly_goal week_start device.name color",
+        "weekly_goal week_start display_name device.name color",
     ] {
         assert!(bash.contains(values), "bash does not complete {values:?}");
     }
