@@ -106,12 +106,12 @@ fetch('/v1/shares/'+k+'/cheers',{method:'POST',headers:{'content-type':'applicat
 const CHEER_FORM: &str = "<form id=cheer hidden><label for=cheer-text>Send a cheer</label><br>\
 <textarea id=cheer-text maxlength=500 rows=2 required></textarea><br><button type=submit>Send a cheer</button> <span id=cheer-status role=status></span></form>";
 
-/// Loads and renders a share's view.
+/// Loads and renders a share's view: the page's main part, and its title.
 async fn render(
     server: &Arc<Server>,
     record: &ShareRecord,
     share_id: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let doc = record
         .doc()
         .ok_or_else(|| anyhow::anyhow!("the share names a bad document"))?;
@@ -122,20 +122,25 @@ async fn render(
     })
     .await??;
     let Some(stored) = stored else {
-        return Ok(format!(
-            "<h1 id=who>{}</h1><p class=muted>Nothing shared yet.</p>",
-            esc(&heading(&ShareView::default(), &record.name))
+        let title = heading(&ShareView::default(), &record.name);
+        return Ok((
+            format!(
+                "<h1 id=who>{}</h1><p class=muted>Nothing shared yet.</p>",
+                esc(&title)
+            ),
+            title,
         ));
     };
     let automerge = automerge::Automerge::load(&stored.concat())?;
     let view = read_view(&automerge)?;
-    Ok(fragment(
+    let main = fragment(
         &view,
         &cheers,
         &record.name,
         jiff::Timestamp::now(),
         &jiff::tz::TimeZone::system(),
-    ))
+    );
+    Ok((main, heading(&view, &record.name)))
 }
 
 /// Serves `/view/...`.
@@ -192,8 +197,8 @@ pub async fn route(
             }
         };
     }
-    let main = match render(server, &record, &share_id).await {
-        Ok(main) => main,
+    let (main, title) = match render(server, &record, &share_id).await {
+        Ok(rendered) => rendered,
         Err(e) => {
             tracing::warn!(share = %record.name, "cannot render a share view: {e:#}");
             return page(
@@ -205,7 +210,7 @@ pub async fn route(
     };
     page(
         StatusCode::OK,
-        &heading(&ShareView::default(), &record.name),
+        &title,
         &format!(
             "<div id=status></div><main id=view>{main}</main><p id=live class=sr aria-live=polite></p>{CHEER_FORM}<p class=muted>Read-only, but for cheers. Updates live when they sync.</p>{SCRIPT}"
         ),
@@ -246,7 +251,7 @@ fn event_stream(
         // Held for as long as the stream lasts.
         let _place = place;
         let mut quiet_since = tokio::time::Instant::now();
-        if let Ok(main) = render(&server, &record, &share_id).await
+        if let Ok((main, _)) = render(&server, &record, &share_id).await
             && tx.send(sse("view", &main)).await.is_err()
         {
             return;
@@ -291,7 +296,7 @@ fn event_stream(
                 quiet_since = tokio::time::Instant::now();
             }
             if changed
-                && let Ok(main) = render(&server, &record, &share_id).await
+                && let Ok((main, _)) = render(&server, &record, &share_id).await
                 && tx.send(sse("view", &main)).await.is_err()
             {
                 return;

@@ -241,6 +241,7 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
         };
         assert_eq!(cdp.eval(&text("#goal")).await, json!("20"));
         assert_eq!(cdp.eval(&text("#who")).await, json!("Ana's micro shifts"));
+        assert_eq!(cdp.eval("document.title").await, json!("Ana's micro shifts"));
         // Today is the owner's today, not the server's.
         assert_eq!(
             cdp.eval(&attr(".day.today", "data-date")).await,

@@ -1,4 +1,5 @@
-//! Reading a share view, as any client may have written it (unknown fields are ignored),
+//! Reading a share view, as any client may have written it (unknown fields are ignored), and
+//! what readers derive from one (its summary, catalog and the owner's today),
 //! and telling a document made as a view from one passed off as one.
 
 use std::collections::BTreeMap;
@@ -115,4 +116,51 @@ pub fn read_view(doc: &Automerge) -> Result<ShareView, Error> {
         when(b).cmp(&when(a)).then_with(|| a.id.cmp(&b.id))
     });
     Ok(view)
+}
+
+impl ShareView {
+    /// The per-day counts as a [`Summary`], for `week` and `streak`.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            day_counts: self.days.clone(),
+            ..Summary::default()
+        }
+    }
+
+    /// The owner's settings and pauses as a [`Catalog`], for `week`.
+    pub fn catalog(&self) -> Catalog {
+        let defaults = Settings::default();
+        Catalog {
+            settings: Settings {
+                weekly_goal: self.weekly_goal,
+                week_start: self.week_start.unwrap_or(defaults.week_start),
+                display_name: self.display_name.clone(),
+            },
+            pauses: self
+                .paused
+                .iter()
+                .map(|d| {
+                    let pause = Pause {
+                        id: d.to_string(),
+                        from: *d,
+                        to: *d,
+                        note: None,
+                        created_at_ms: 0,
+                    };
+                    (pause.id.clone(), pause)
+                })
+                .collect(),
+            ..Catalog::default()
+        }
+    }
+
+    /// The owner's today at `ts`: in the owner's time zone, else in `fallback`.
+    pub fn today(&self, ts: jiff::Timestamp, fallback: &jiff::tz::TimeZone) -> Date {
+        let tz = self
+            .time_zone
+            .as_deref()
+            .and_then(crate::when::zone_named)
+            .unwrap_or_else(|| fallback.clone());
+        ts.to_zoned(tz).date()
+    }
 }
