@@ -343,10 +343,10 @@ pub fn show(session: &Replica, out: &mut Out, name: &str, as_json: bool) -> Resu
         .parse()
         .map_err(|_| anyhow!("{} is damaged", follows_path(session.home()).display()))?;
     let view = read(session, &doc)?;
-    let (done, week) = this_week(&view, session);
     let today = owners_today(&view, session);
     let streak = nudge_journal::streak(&view.summary(), &view.paused, today);
     let review = view.review(today, &session.now.tz);
+    let (done, week) = (review.week.done, &review.week);
     if as_json {
         return out.json(&json!({
             "review": review,

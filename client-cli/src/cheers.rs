@@ -56,14 +56,19 @@ pub(crate) fn unseen(session: &Replica) -> Result<Vec<Cheer>> {
         .collect())
 }
 
-/// `N new cheer(s) from NAME: "TEXT"`, for `week`.
+/// A cheer's text in quotes, on one line.
+pub(crate) fn quoted(cheer: &Cheer) -> String {
+    format!("\"{}\"", cheer.text.replace('\n', " "))
+}
+
+/// `N new cheer(s) · NAME said: "TEXT"`, for `week`.
 pub(crate) fn headline(unseen: &[Cheer]) -> Option<String> {
     let last = unseen.last()?;
     let n = unseen.len();
     Some(format!(
-        "{n} new cheer{} · {} said: \"{}\" (nudge cheers)",
+        "{n} new cheer{} · {} said: {} (nudge cheers)",
         if n == 1 { "" } else { "s" },
         last.from,
-        last.text.replace('\n', " ")
+        quoted(last)
     ))
 }

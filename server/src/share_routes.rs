@@ -137,12 +137,11 @@ pub async fn route(request: Request<Incoming>, path: &str, server: &Arc<Server>)
                     }
                     let token = state.shares().create(&record)?;
                     // Its cheers document, the owner's before the link leaves their hands.
-                    let _ = crate::cheers::ensure(
-                        state,
-                        token.id(),
-                        &record.account,
-                        record.created_ms,
-                    )?;
+                    let made =
+                        crate::cheers::ensure(state, token.id(), &record.account, record.created_ms)?;
+                    if made.is_err() {
+                        tracing::warn!(share = %token.id(), "its cheers document's id is taken: it will take no cheers");
+                    }
                     Ok(Ok(token))
                 })
                 .await;

@@ -190,7 +190,7 @@ pub async fn route(
     if events {
         // A stream counts against its share link, like a websocket does.
         return match socket.authenticated(nudge_protocol::TokenKind::Share, &share_id) {
-            Ok(place) => event_stream(server.clone(), token.to_owned(), record, place),
+            Ok(place) => event_stream(server.clone(), token.to_owned(), share_id, record, place),
             Err(full) => {
                 server.metrics().connections_refused.inc();
                 crate::respond::busy(&full)
@@ -235,16 +235,13 @@ fn sse(event: &str, data: &str) -> Bytes {
 fn event_stream(
     server: Arc<Server>,
     token: String,
+    share_id: String,
     record: ShareRecord,
     place: crate::capacity::Authenticated,
 ) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let mut updates = server.documents().updates.subscribe();
     let doc = record.doc();
-    let share_id = token
-        .parse::<nudge_protocol::Token>()
-        .map(|t| t.id().to_owned())
-        .unwrap_or_default();
     // A new cheer shows on the page too.
     let cheers = nudge_protocol::cheers_doc(&share_id);
     tokio::spawn(async move {

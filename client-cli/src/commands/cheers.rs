@@ -47,7 +47,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: CheersArgs) -> Result<
         let new = if c.at_ms > seen { " new" } else { "" };
         out.line(format!(
             "{}  {}",
-            paint(GOOD, format!("\"{}\"", c.text.replace('\n', " "))),
+            paint(GOOD, crate::cheers::quoted(c)),
             paint(DIM, format!("{}, {when}{new}", c.from))
         ));
     }

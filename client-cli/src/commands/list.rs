@@ -100,8 +100,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: ListArgs) -> Result<()
         });
         status_ok && ideas_ok && people_ok && since_ok
     });
-    let when = |s: &Shift| s.done.as_ref().map_or(s.created_at_ms, |d| d.at_ms);
-    shifts.sort_by(|a, b| when(a).cmp(&when(b)).then_with(|| a.id.cmp(&b.id)));
+    shifts.sort_by(|a, b| a.when_ms().cmp(&b.when_ms()).then_with(|| a.id.cmp(&b.id)));
     let mut hidden = 0;
     if args.done {
         // What was made lately first; a long past is one --all away.

@@ -25,6 +25,9 @@ pub(crate) enum Timed {
     Suggested(Suggestion),
 }
 
+/// How often the bar moves.
+const TICK: Duration = Duration::from_millis(200);
+
 fn minute() -> Duration {
     let ms = std::env::var("NUDGE_TIMER_MS_PER_MINUTE")
         .ok()
@@ -51,29 +54,23 @@ fn run_timer(minutes: u32) -> Result<Ended> {
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {msg}").context("the timer's style")?,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .enable_io()
-        .build()
-        .context("cannot start the timer")?;
-    let ended = runtime.block_on(async {
+    let ended = crate::sync::views::runtime()?.block_on(async {
         // Listening for Ctrl-C before saying it stops the timer: from then on it does.
         let mut interrupt =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
                 .context("cannot listen for Ctrl-C")?;
         notice(format!("Timer: {minutes} minutes. Ctrl-C stops it."));
         let started = Instant::now();
-        let mut tick = tokio::time::interval(
-            Duration::from_millis(200).min(total.max(Duration::from_millis(1))),
-        );
-        let deadline = tokio::time::sleep(total);
-        tokio::pin!(deadline);
+        // The bar moves, and the end is noticed, on each tick.
+        let mut tick = tokio::time::interval(TICK.min(total).max(Duration::from_millis(1)));
         loop {
             tokio::select! {
-                _ = &mut deadline => return anyhow::Ok(Ended::Elapsed),
                 _ = interrupt.recv() => return Ok(Ended::Stopped(started.elapsed())),
                 _ = tick.tick() => {
-                    let gone = started.elapsed().min(total);
+                    let gone = started.elapsed();
+                    if gone >= total {
+                        return anyhow::Ok(Ended::Elapsed);
+                    }
                     let left = (total - gone).as_secs();
                     bar.set_position(gone.as_millis() as u64);
                     bar.set_message(format!("{}:{:02} left", left / 60, left % 60));

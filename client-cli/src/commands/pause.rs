@@ -4,8 +4,8 @@
 
 use anyhow::{Result, anyhow};
 use clap::Args;
-use nudge_journal::Pause;
 use nudge_journal::when::parse_day_ahead;
+use nudge_journal::{MAX_PAUSED_DAYS, PAUSE_WINDOW_DAYS, Pause};
 use nudge_replica::{Replica, Touched};
 use serde_json::json;
 
@@ -61,9 +61,8 @@ fn span(p: &Pause) -> String {
 /// `pause`.
 pub(crate) fn run(session: &Replica, out: &mut Out, args: PauseArgs) -> Result<()> {
     if let Some(id) = &args.cancel {
-        let id = id.trim().to_ascii_lowercase();
         let pause = session.write(|journal, _| {
-            let pause = journal.cancel_pause(&session.now, &id)?;
+            let pause = journal.cancel_pause(&session.now, id)?;
             Ok((pause, Touched::Shifts(vec![])))
         })?;
         if args.json {
@@ -111,14 +110,8 @@ fn short(id: &str) -> &str {
 }
 
 fn list(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
-    let Some(view) = session.view()? else {
-        if as_json {
-            return out.json(&json!({ "pauses": [] }));
-        }
-        out.line("No pauses. Plan days off ahead: nudge pause --from DAY --to DAY");
-        return Ok(());
-    };
-    let mut pauses: Vec<&Pause> = view.catalog.pauses.values().collect();
+    let catalog = session.view()?.map(|v| v.catalog).unwrap_or_default();
+    let mut pauses: Vec<&Pause> = catalog.pauses.values().collect();
     pauses.sort_by(|a, b| b.from.cmp(&a.from).then_with(|| a.id.cmp(&b.id)));
     if as_json {
         let all: Vec<_> = pauses.iter().map(|p| pause_json(p)).collect();
@@ -149,16 +142,13 @@ fn list(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
             paint(DIM, when)
         ));
     }
-    let recent = nudge_journal::paused_days(view.catalog.pauses.values())
-        .range(today.saturating_sub(jiff::ToSpan::days(29))..=today)
-        .count();
+    let window = today.saturating_sub(jiff::ToSpan::days(PAUSE_WINDOW_DAYS - 1));
+    let recent = catalog.paused_days().range(window..=today).count();
     if recent > 0 {
         out.line(paint(
             DIM,
             format!(
-                "{recent} of {} paused days used in the last {} days",
-                nudge_journal::MAX_PAUSED_DAYS,
-                nudge_journal::PAUSE_WINDOW_DAYS
+                "{recent} of {MAX_PAUSED_DAYS} paused days used in the last {PAUSE_WINDOW_DAYS} days"
             ),
         ));
     }

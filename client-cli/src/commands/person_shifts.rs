@@ -21,8 +21,7 @@ pub(crate) fn involving(
         .into_iter()
         .filter(|s| s.people.iter().any(|raw| group.contains(raw)))
         .collect();
-    let when = |s: &Shift| s.done.as_ref().map_or(s.created_at_ms, |d| d.at_ms);
-    shifts.sort_by(|a, b| when(b).cmp(&when(a)).then_with(|| a.id.cmp(&b.id)));
+    shifts.sort_by(|a, b| b.when_ms().cmp(&a.when_ms()).then_with(|| a.id.cmp(&b.id)));
     Ok(shifts)
 }
 

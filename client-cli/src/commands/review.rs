@@ -161,7 +161,7 @@ fn print(session: &Replica, out: &mut Out, r: &Review, cheers: &[Cheer]) -> Resu
         for c in cheers {
             out.line(format!(
                 "  {}  {}",
-                paint(GOOD, format!("\"{}\"", c.text.replace('\n', " "))),
+                paint(GOOD, crate::cheers::quoted(c)),
                 paint(DIM, &c.from)
             ));
         }

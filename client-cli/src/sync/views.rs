@@ -46,15 +46,20 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the network runtime")
 }
 
-/// The active share views the journal lists, read from the connection's copy of the
-/// journal (no document load).
-pub(crate) fn active_views(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
+/// The shares the journal lists, read from the connection's copy of the journal (no
+/// document load).
+fn shares(session: &Replica, link: &Link) -> Result<Vec<share::Share>> {
     let Some(journal) = session.journal_id()?.and_then(|id| link.client.doc(&id)) else {
         return Ok(Vec::new());
     };
+    Ok(share::shares_in(journal).into_values().collect())
+}
+
+/// The active share views the journal lists.
+pub(crate) fn active_views(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
     let now_ms = wall_ms();
-    Ok(share::shares_in(journal)
-        .into_values()
+    Ok(shares(session, link)?
+        .into_iter()
         .filter(|s| s.active(now_ms))
         .filter_map(|s| s.view_doc.parse().ok())
         .collect())
@@ -62,11 +67,8 @@ pub(crate) fn active_views(session: &Replica, link: &Link) -> Result<Vec<Documen
 
 /// The cheers documents of the journal's shares that are not revoked.
 fn cheers_docs(session: &Replica, link: &Link) -> Result<Vec<DocumentId>> {
-    let Some(journal) = session.journal_id()?.and_then(|id| link.client.doc(&id)) else {
-        return Ok(Vec::new());
-    };
-    Ok(share::shares_in(journal)
-        .into_values()
+    Ok(shares(session, link)?
+        .into_iter()
         .filter(|s| s.revoked_at_ms.is_none())
         .map(|s| nudge_protocol::cheers_doc(&s.id))
         .collect())
@@ -115,7 +117,8 @@ pub(crate) fn refresh_held(
 }
 
 /// Refreshes every active share view of the journal over `link`: pulls each view (and
-/// each share's cheers), writes what differs, pushes it. Called by `nudge sync` once the journal itself is in sync.
+/// each share's cheers), writes what differs, pushes it. Called by `nudge sync` once the
+/// journal itself is in sync.
 pub(crate) async fn refresh_views(session: &Replica, link: &mut Link) -> Result<usize> {
     let views = active_views(session, link)?;
     if views.is_empty() {

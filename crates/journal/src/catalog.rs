@@ -7,21 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Contact, Idea, IdeaStatus, Person, Settings};
 
-impl Catalog {
-    /// Every paused day.
-    pub fn paused_days(&self) -> std::collections::BTreeSet<jiff::civil::Date> {
-        crate::paused_days(self.pauses.values())
-    }
-
-    /// Whether a buddy follows: a share neither revoked nor expired by `today` (UTC).
-    pub fn has_buddy(&self, today: jiff::civil::Date) -> bool {
-        let start_ms = today
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map_or(0, |z| z.timestamp().as_millisecond());
-        self.shares.values().any(|s| s.active(start_ms))
-    }
-}
-
 /// Settings, ideas, people and devices, with the merging of same-named entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -135,6 +120,19 @@ pub enum Resolved<'a> {
 }
 
 impl Catalog {
+    /// Every paused day.
+    pub fn paused_days(&self) -> std::collections::BTreeSet<jiff::civil::Date> {
+        crate::paused_days(self.pauses.values())
+    }
+
+    /// Whether a buddy follows: a share neither revoked nor expired by `today` (UTC).
+    pub fn has_buddy(&self, today: jiff::civil::Date) -> bool {
+        let start_ms = today
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_or(0, |z| z.timestamp().as_millisecond());
+        self.shares.values().any(|s| s.active(start_ms))
+    }
+
     /// Computes the alias maps after the records are read.
     pub fn finish(&mut self) {
         self.idea_alias = aliases(

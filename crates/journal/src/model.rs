@@ -205,6 +205,13 @@ pub struct Shift {
     pub shrunk_from: Option<String>,
 }
 
+impl Shift {
+    /// When it happened, for ordering: when it was made, else when it was added (ms).
+    pub fn when_ms(&self) -> i64 {
+        self.done.as_ref().map_or(self.created_at_ms, |d| d.at_ms)
+    }
+}
+
 /// A hunch being tracked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Idea {

@@ -192,18 +192,18 @@ impl Journal {
         Ok(pause)
     }
 
-    /// Cancels a pause that has not begun (one that has keeps the days it covered).
+    /// Cancels a pause (by id or prefix) that has not begun (one that has keeps the days
+    /// it covered).
     pub fn cancel_pause(&mut self, now: &Now, id: &str) -> Result<Pause, Error> {
         let pauses = self.pauses();
-        let matching: Vec<&Pause> = pauses.values().filter(|p| p.id.starts_with(id)).collect();
-        let pause = match matching.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
+        let pause = match crate::ids::lookup(id, pauses.keys()) {
+            crate::ids::Lookup::One(found) => pauses[found].clone(),
+            crate::ids::Lookup::None => {
                 return Err(Error::Invalid(format!(
                     "no pause has the id {id}; `nudge pause` lists them"
                 )));
             }
-            _ => {
+            crate::ids::Lookup::Many(_) => {
                 return Err(Error::Invalid(format!(
                     "several pauses start with {id}; give more of the id"
                 )));

@@ -238,8 +238,7 @@ fn root_map(view: &impl ReadDoc, key: &str) -> Result<ObjId, Error> {
 /// The latest shifts: by when they were made, else added; newest first; at most `n`.
 fn latest(shifts: &[Shift], n: usize) -> Vec<&Shift> {
     let mut all: Vec<&Shift> = shifts.iter().collect();
-    let when = |s: &Shift| s.done.as_ref().map_or(s.created_at_ms, |d| d.at_ms);
-    all.sort_by(|a, b| when(b).cmp(&when(a)).then_with(|| a.id.cmp(&b.id)));
+    all.sort_by(|a, b| b.when_ms().cmp(&a.when_ms()).then_with(|| a.id.cmp(&b.id)));
     all.truncate(n);
     all
 }

@@ -3,7 +3,8 @@
 //! `nudge-server` process (started, read for its address, killed with SIGKILL, restarted
 //! on the same store and address), accounts made through its admin command, loopback
 //! ports free for a restart, a process's memory as `/proc` reports it, and a websocket
-//! peer that speaks automerge-repo's protocol ([`peer`]).
+//! peer that speaks automerge-repo's protocol ([`peer`]), and waiting on a condition with a
+//! deadline ([`wait`]).
 //!
 //! Binaries are found beside the running executable (or one folder up, for a test
 //! executable in `target/*/deps`): the ones built from the current sources.
@@ -11,6 +12,7 @@
 pub mod faulty;
 pub mod peer;
 pub mod postgres;
+pub mod wait;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -77,14 +77,12 @@ async fn a_node_that_missed_anothers_changes_loses_none_storing_a_big_batch_and_
         assert!((0..5).all(|n| keys.contains(&format!("k{n}"))));
     };
     everything_stored();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while one_metrics.compactions.get() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "node 1 never compacted"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    nudge_testkit::wait::until_async(
+        std::time::Duration::from_secs(20),
+        "node 1 to compact",
+        || std::future::ready(one_metrics.compactions.get() > 0),
+    )
+    .await;
     everything_stored();
     // Node 1's copy caught up with b's on the way.
     assert!(one_metrics.caught_up.get() > 0);

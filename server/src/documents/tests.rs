@@ -173,11 +173,10 @@ async fn until_heard(
 
 /// Waits (up to 5 s) until `done` holds; `what` says what never happened otherwise.
 async fn until(mut done: impl FnMut() -> bool, what: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    nudge_testkit::wait::until_async(std::time::Duration::from_secs(5), what, || {
+        std::future::ready(done())
+    })
+    .await;
 }
 
 async fn until_flushes(store: &Faulty, n: usize) {

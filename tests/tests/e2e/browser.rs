@@ -106,6 +106,13 @@ struct Cdp {
 
 impl Cdp {
     async fn call(&mut self, method: &str, params: Value) -> Value {
+        let answer = self.answer(method, params).await;
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// Chromium's whole answer to a call, an error included.
+    async fn answer(&mut self, method: &str, params: Value) -> Value {
         self.next += 1;
         let id = self.next;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -125,11 +132,43 @@ impl Cdp {
             if let WsMessage::Text(text) = next {
                 let value: Value = serde_json::from_str(&text).unwrap();
                 if value["id"] == id {
-                    assert!(value.get("error").is_none(), "{method}: {value}");
-                    return value["result"].clone();
+                    return value;
                 }
             }
         }
+    }
+
+    /// Waits, at most `limit`, until the JavaScript `condition` holds in the page: checked
+    /// now and on every change to the page (a `MutationObserver`), never on a timer.
+    /// Returns how long it took.
+    async fn until(&mut self, condition: &str, limit: Duration, what: &str) -> Duration {
+        let started = Instant::now();
+        let expression = format!(
+            "new Promise(function(done){{function holds(){{try{{return !!({condition});}}catch(e){{return false;}}}}\
+if(holds()){{done(true);return;}}\
+new MutationObserver(function(_,o){{if(holds()){{o.disconnect();done(true);}}}})\
+.observe(document,{{subtree:true,childList:true,characterData:true,attributes:true}});}})"
+        );
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let params =
+                json!({ "expression": expression, "awaitPromise": true, "returnByValue": true });
+            let answer = tokio::time::timeout_at(deadline, self.answer("Runtime.evaluate", params))
+                .await
+                .unwrap_or_else(|_| panic!("waited {limit:?} for {what}"));
+            // The page navigated meanwhile (from about:blank, say): ask the new one.
+            let navigated = answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("context was destroyed"));
+            if !navigated {
+                assert!(
+                    answer.get("error").is_none(),
+                    "waiting for {what}: {answer}"
+                );
+                break;
+            }
+        }
+        started.elapsed()
     }
 
     async fn eval(&mut self, expression: &str) -> Value {
@@ -223,22 +262,24 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
             )
             .await;
         cdp.session = attached["sessionId"].as_str().map(str::to_owned);
-        // The page as served, with its live stream open.
-        let ready = "document.body && document.body.getAttribute('data-live') === '1' && document.getElementById('done').textContent";
-        let started = Instant::now();
-        while cdp.eval(ready).await != json!("1") {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the page never showed 1 done with its stream open"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let attr = |selector: &str, name: &str| {
             format!("(function(){{var e=document.querySelector({selector:?});return e&&e.getAttribute({name:?});}})()")
         };
         let text = |selector: &str| {
             format!("(function(){{var e=document.querySelector({selector:?});return e&&e.textContent;}})()")
         };
+        // The JavaScript condition `expression === value`.
+        let is = |expression: &str, value: &str| format!("({expression}) === {value:?}");
+        // The page as served, with its live stream open.
+        cdp.until(
+            &format!(
+                "document.body.getAttribute('data-live') === '1' && {}",
+                is(&text("#done"), "1")
+            ),
+            Duration::from_secs(20),
+            "the page to show 1 done with its stream open",
+        )
+        .await;
         assert_eq!(cdp.eval(&text("#goal")).await, json!("20"));
         assert_eq!(cdp.eval(&text("#who")).await, json!("Ana's micro shifts"));
         assert_eq!(cdp.eval("document.title").await, json!("Ana's micro shifts"));
@@ -311,15 +352,14 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
         // The owner makes progress and syncs; the page follows without a reload.
         laptop.ok(&["log", "Booked a pottery class", "+pottery"]);
         laptop.ok(&["sync"]);
-        let synced = Instant::now();
-        while cdp.eval(&text("#done")).await != json!("2") {
-            assert!(
-                synced.elapsed() < Duration::from_secs(2),
-                "the page did not update within 2 s of the owner's sync"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        eprintln!("page updated {:?} after the owner's sync", synced.elapsed());
+        let took = cdp
+            .until(
+                &is(&text("#done"), "2"),
+                Duration::from_secs(2),
+                "the page to update within 2 s of the owner's sync",
+            )
+            .await;
+        eprintln!("page updated {took:?} after the owner's sync");
         assert_eq!(cdp.eval("window.__notReloaded === true").await, json!(true));
         let body = cdp.eval("document.body.innerText").await;
         assert!(
@@ -344,45 +384,30 @@ fn the_buddys_page_shows_the_numbers_and_updates_live() {
 
         // The buddy cheers from the page: it is sent, and shows among the cheers.
         cdp.eval("document.getElementById('cheer-text').value='Go Ana!';document.querySelector('#cheer button').click()").await;
-        let cheered = Instant::now();
-        while cdp.eval(&text("#cheer-status")).await != json!("Sent. Thank you!") {
-            assert!(
-                cheered.elapsed() < Duration::from_secs(5),
-                "the cheer was not sent: {}",
-                cdp.eval(&text("#cheer-status")).await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        while !cdp
-            .eval(&text("#cheers"))
-            .await
-            .as_str()
-            .is_some_and(|t| t.contains("Go Ana!"))
-        {
-            assert!(
-                cheered.elapsed() < Duration::from_secs(5),
-                "the page did not show the cheer"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        cdp.until(
+            &is(&text("#cheer-status"), "Sent. Thank you!"),
+            Duration::from_secs(5),
+            "the cheer to be sent",
+        )
+        .await;
+        cdp.until(
+            &format!("({}).indexOf('Go Ana!') >= 0", text("#cheers")),
+            Duration::from_secs(5),
+            "the page to show the cheer",
+        )
+        .await;
         laptop.ok(&["sync"]);
         let cheers = laptop.json(&["cheers", "--json"]);
         assert_eq!(cheers[0]["text"], "Go Ana!", "{cheers}");
 
         // Revoked: the open page says so.
         laptop.ok(&["buddy", "revoke", "Jo"]);
-        let revoked = Instant::now();
-        while cdp
-            .eval("document.getElementById('status').textContent")
-            .await
-            != json!("This link no longer works.")
-        {
-            assert!(
-                revoked.elapsed() < Duration::from_secs(5),
-                "the page never said the link stopped working"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        cdp.until(
+            &is(&text("#status"), "This link no longer works."),
+            Duration::from_secs(5),
+            "the page to say the link stopped working",
+        )
+        .await;
     });
 }
 

@@ -127,17 +127,11 @@ fn connections_beyond_the_cap_are_closed_and_idle_ones_are_pinged_then_closed() 
         assert!(saw_ping);
         assert_eq!(reason.as_deref(), Some("idle: no answer to ping"));
         // Its slot is free again, once the server has let go of it.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut c = loop {
-            match connect(&server.addr, Some(&token)).await {
-                Ok(c) => break c,
-                Err(e) => assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the slot never came free: {e}"
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let mut c =
+            nudge_testkit::wait::retry(Duration::from_secs(10), "the slot to come free", || {
+                connect(&server.addr, Some(&token))
+            })
+            .await;
         join(&mut c, "c").await;
     });
 }

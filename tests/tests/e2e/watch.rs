@@ -4,6 +4,8 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use nudge_testkit::wait::until;
+
 use crate::util::{Home, Server, add_account, free_port};
 
 /// A device joined to the account, synced once.
@@ -98,18 +100,6 @@ pub(crate) fn has(home: &Home, text: &str) -> bool {
 /// How long until `text` shows on `home`, polling; panics after `limit`.
 pub(crate) fn arrives(home: &Home, text: &str, limit: Duration) -> Duration {
     until(limit, &format!("{text:?} to arrive"), || has(home, text))
-}
-
-/// Waits until `done` holds, looking every 20 ms, at most `limit`; returns how long.
-fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if done() {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
