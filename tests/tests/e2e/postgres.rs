@@ -318,7 +318,9 @@ fn a_node_that_loses_its_database_stops_acknowledging_and_recovers_by_itself() {
     phone.ok(&["sync", "--timeout", "20"]);
     assert!(has(&phone, "During the outage") && has(&phone, "Before the outage"));
     // The watcher stored its change by itself once the database was back: at its next
-    // try, which its backoff (up to 30 s, with jitter) may put a while off.
+    // try, which its backoff (up to 30 s, with jitter) may put a while off, after the
+    // phone's sync above. So the phone watches too, and hears of it live.
+    let _phone_watching = crate::watch::Watcher::start(&phone);
     crate::watch::arrives(
         &phone,
         "Watched during the outage",

@@ -38,19 +38,10 @@ impl Watcher {
             .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
-        let started = Instant::now();
         // Watching once `status` says so and the first sync is through.
-        loop {
-            let status = home.json(&["status", "--json"]);
-            if status["watcher"] == "watching" {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the watcher never started"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        until(Duration::from_secs(10), "the watcher to start", || {
+            home.json(&["status", "--json"])["watcher"] == "watching"
+        });
         Self(child, log)
     }
 
