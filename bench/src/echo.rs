@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use futures_util::StreamExt;
 
-use crate::sync::{client_runtime, percentile};
+use crate::sync::client_runtime;
 use nudge_testkit::peer::connect;
+use nudge_testkit::percentile;
 
 /// `nudge-bench echo ADDR N` (bench/http-stack.sh): N round trips of a 300-byte binary
 /// message through a server that echoes them (`http-stack`), one at a time on one joined

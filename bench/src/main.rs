@@ -11,6 +11,7 @@
 //! NUDGE_TEST_SCALE=full target/release/nudge-bench
 //! target/release/nudge-bench build DIR N   # only build a home with N shifts, to profile
 //! NUDGE_TEST_SCALE=full target/release/nudge-bench sync   # the sync server (`sync.rs`)
+//! NUDGE_TEST_SCALE=full target/release/nudge-bench flood  # syncs under floods (`flood.rs`)
 //! ```
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use nudge_replica::Replica;
 use nudge_store::DocumentId;
 
 mod echo;
+mod flood;
 mod sync;
 
 const IDEAS: &[&str] = &[
@@ -212,6 +214,9 @@ fn main() -> Result<()> {
     let full = std::env::var("NUDGE_TEST_SCALE").as_deref() == Ok("full");
     if args.get(1).map(String::as_str) == Some("sync") {
         return sync::run(full);
+    }
+    if args.get(1).map(String::as_str) == Some("flood") {
+        return flood::run(full);
     }
     // `nudge-bench relay ADDR CHANGES GAP_MS [SHIFTS [ADDR_B]]`: the relay against any
     // server speaking the automerge-repo protocol (bench/compare.sh), on a journal of

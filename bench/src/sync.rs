@@ -22,7 +22,7 @@ use nudge_journal::automerge::{Automerge, ChangeHash, ROOT};
 use nudge_store::DocumentId;
 
 use nudge_testkit::peer::{Peer, connect};
-use nudge_testkit::{Launch, Server, rss_kib};
+use nudge_testkit::{Launch, Server, percentile, rss_kib};
 
 /// The server's `--unload-after` in this bench.
 const UNLOAD_AFTER: Duration = Duration::from_secs(3);
@@ -52,11 +52,6 @@ fn start(data: &Path) -> Result<(Server, String)> {
         ..Launch::new(data)
     })?;
     Ok((server, token))
-}
-
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn ms(d: Duration) -> String {

@@ -2,14 +2,15 @@
 //! and the load tool (`load/`) share, so that each piece exists once: the real
 //! `nudge-server` process (started, read for its address, killed with SIGKILL, restarted
 //! on the same store and address), accounts made through its admin command, loopback
-//! ports free for a restart, a process's memory as `/proc` reports it, and a websocket
-//! peer that speaks automerge-repo's protocol ([`peer`]), and waiting on a condition with a
-//! deadline ([`wait`]).
+//! ports free for a restart, a process's memory as `/proc` reports it, a websocket peer
+//! that speaks automerge-repo's protocol ([`peer`]), the connection floods of the
+//! hardening issue ([`flood`]), and waiting on a condition with a deadline ([`wait`]).
 //!
 //! Binaries are found beside the running executable (or one folder up, for a test
 //! executable in `target/*/deps`): the ones built from the current sources.
 
 pub mod faulty;
+pub mod flood;
 pub mod peer;
 pub mod postgres;
 pub mod wait;
@@ -19,6 +20,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
+
+/// The `p` quantile (0.0 to 1.0) of `times`, nearest rank; zero of none.
+pub fn percentile(times: &[std::time::Duration], p: f64) -> std::time::Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let at = ((sorted.len() as f64 - 1.0) * p).round().max(0.0) as usize;
+    sorted
+        .get(at.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
 
 /// A binary of this workspace built with the running executable (`nudge`, `nudge-server`).
 pub fn bin(name: &str) -> Result<PathBuf> {
@@ -285,5 +297,21 @@ pub fn free_port() -> u16 {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn percentile_is_the_nearest_rank_and_zero_of_nothing() {
+        let ms = |n| Duration::from_millis(n);
+        let times: Vec<Duration> = (1..=100).rev().map(ms).collect();
+        assert_eq!(super::percentile(&times, 0.5), ms(51));
+        assert_eq!(super::percentile(&times, 0.99), ms(99));
+        assert_eq!(super::percentile(&times, 1.0), ms(100));
+        assert_eq!(super::percentile(&[ms(7)], 0.99), ms(7));
+        assert_eq!(super::percentile(&[], 0.99), Duration::ZERO);
     }
 }
