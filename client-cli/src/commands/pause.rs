@@ -35,7 +35,9 @@ pub struct PauseArgs {
     pub json: bool,
 }
 
-fn pause_json(p: &Pause) -> serde_json::Value {
+/// A pause as JSON; `counted` is false for one that went over the limit together with a
+/// pause planned on another device ([`nudge_journal::Counted`]).
+fn pause_json(p: &Pause, counted: bool) -> serde_json::Value {
     json!({
         "id": p.id,
         "from": p.from.to_string(),
@@ -43,6 +45,7 @@ fn pause_json(p: &Pause) -> serde_json::Value {
         "days": p.days().len(),
         "note": p.note,
         "created_at": nudge_journal::when::rfc3339(p.created_at_ms),
+        "counted": counted,
     })
 }
 
@@ -66,7 +69,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: PauseArgs) -> Result<(
             Ok((pause, Touched::Shifts(vec![])))
         })?;
         if args.json {
-            return out.json(&json!({ "cancelled": pause_json(&pause) }));
+            return out.json(&json!({ "cancelled": pause_json(&pause, true) }));
         }
         out.line(format!("Cancelled the pause {}", span(&pause)));
         return Ok(());
@@ -87,7 +90,7 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: PauseArgs) -> Result<(
         Ok((pause, Touched::Shifts(vec![])))
     })?;
     if args.json {
-        return out.json(&pause_json(&pause));
+        return out.json(&pause_json(&pause, true));
     }
     let n = pause.days().len();
     out.line(format!(
@@ -111,10 +114,14 @@ fn short(id: &str) -> &str {
 
 fn list(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
     let catalog = session.view()?.map(|v| v.catalog).unwrap_or_default();
+    let counted = catalog.counted_pauses();
     let mut pauses: Vec<&Pause> = catalog.pauses.values().collect();
     pauses.sort_by(|a, b| b.from.cmp(&a.from).then_with(|| a.id.cmp(&b.id)));
     if as_json {
-        let all: Vec<_> = pauses.iter().map(|p| pause_json(p)).collect();
+        let all: Vec<_> = pauses
+            .iter()
+            .map(|p| pause_json(p, !counted.over.contains(&p.id)))
+            .collect();
         return out.json(&json!({ "pauses": all }));
     }
     if pauses.is_empty() {
@@ -123,7 +130,9 @@ fn list(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
     }
     let today = session.now.today();
     for p in pauses {
-        let when = if p.from > today {
+        let when = if counted.over.contains(&p.id) {
+            "not counted: planned apart from another device's pause, it went over 7 paused days in 30 (cancel it and plan days that fit)"
+        } else if p.from > today {
             "planned"
         } else if p.to >= today {
             "now"
@@ -143,7 +152,7 @@ fn list(session: &Replica, out: &mut Out, as_json: bool) -> Result<()> {
         ));
     }
     let window = today.saturating_sub(jiff::ToSpan::days(PAUSE_WINDOW_DAYS - 1));
-    let recent = catalog.paused_days().range(window..=today).count();
+    let recent = counted.days.range(window..=today).count();
     if recent > 0 {
         out.line(paint(
             DIM,

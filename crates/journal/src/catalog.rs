@@ -120,9 +120,14 @@ pub enum Resolved<'a> {
 }
 
 impl Catalog {
-    /// Every paused day.
+    /// Which pauses count, and the days they cover (`pause::count`).
+    pub fn counted_pauses(&self) -> crate::Counted {
+        crate::pause::count(self.pauses.values())
+    }
+
+    /// Every paused day that counts.
     pub fn paused_days(&self) -> std::collections::BTreeSet<jiff::civil::Date> {
-        crate::paused_days(self.pauses.values())
+        self.counted_pauses().days
     }
 
     /// Whether a buddy follows: a share neither revoked nor expired by `today` (UTC).

@@ -57,7 +57,7 @@ pub use model::{
     ShiftStatus, WeekStart,
 };
 pub use next::{Next, STALLED_AFTER_DAYS, next, waiting_days};
-pub use pause::{MAX_PAUSED_DAYS, PAUSE_WINDOW_DAYS, Pause, paused_days};
+pub use pause::{Counted, MAX_PAUSED_DAYS, PAUSE_WINDOW_DAYS, Pause, paused_days};
 pub use reauthor::reauthor;
 pub use review::{DoorClosed, LittleYes, METHOD_TOTAL, Pace, Review, pace, review, versus};
 pub use suggest::{Suggestion, suggest};

@@ -1,7 +1,8 @@
 //! Paused days: days off planned ahead. A paused day keeps the streak (it counts as kept),
 //! and `week`, `review` and the buddy's page show it. A pause starts tomorrow at the
 //! earliest, so it cannot erase a day already missed (Beeminder's "akrasia horizon"), and
-//! no 30 days hold more than 7 paused ones.
+//! no 30 days hold more than 7 paused ones: checked when a pause is planned, and again
+//! when pauses are read ([`count`]), since two devices apart can each plan within it.
 //!
 //! Pauses live in the root map `pauses` (id -> pause). Journals made before pauses existed
 //! lack it, and two devices may each create it on their first pause while apart: the map
@@ -64,9 +65,52 @@ fn days(from: Date, to: Date) -> Vec<Date> {
     out
 }
 
-/// Every day some pause covers.
+/// Which pauses count, and the days they cover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Every day a counted pause covers.
+    pub days: BTreeSet<Date>,
+    /// The ids of the pauses that do not count.
+    pub over: BTreeSet<String>,
+}
+
+/// Counts pauses in the order they were planned (then by id, so every device agrees),
+/// each only if, with those counted before it, no 30 days hold more than 7 paused ones.
+/// [`check`] refuses such a pause on one device, but two devices planning while apart can
+/// together go over the limit: then the later pause does not count, and the streak, the
+/// week and the buddy's page all read the same days.
+pub fn count<'a>(pauses: impl IntoIterator<Item = &'a Pause>) -> Counted {
+    let mut planned: Vec<&Pause> = pauses.into_iter().collect();
+    planned.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    let mut counted = Counted::default();
+    for pause in planned {
+        let days = pause.days();
+        if days.len() <= MAX_PAUSED_DAYS && over_limit(&days, &counted.days).is_none() {
+            counted.days.extend(days);
+        } else {
+            counted.over.insert(pause.id.clone());
+        }
+    }
+    counted
+}
+
+/// Every day a pause that counts covers ([`count`]).
 pub fn paused_days<'a>(pauses: impl IntoIterator<Item = &'a Pause>) -> BTreeSet<Date> {
-    pauses.into_iter().flat_map(Pause::days).collect()
+    count(pauses).days
+}
+
+/// The first 30-day window holding a day of `new` that, with `taken`, holds more than 7
+/// paused days: its first and last day and how many it holds.
+fn over_limit(new: &[Date], taken: &BTreeSet<Date>) -> Option<(Date, Date, usize)> {
+    let (&from, &to) = (new.first()?, new.last()?);
+    let all: BTreeSet<Date> = taken.iter().chain(new).copied().collect();
+    days(from.saturating_sub((PAUSE_WINDOW_DAYS - 1).days()), to)
+        .into_iter()
+        .map(|first| {
+            let last = first.saturating_add((PAUSE_WINDOW_DAYS - 1).days());
+            (first, last, all.range(first..=last).count())
+        })
+        .find(|&(_, _, n)| n > MAX_PAUSED_DAYS)
 }
 
 /// Whether a pause `from..=to` may be planned on `today`, beside the days already paused.
@@ -91,16 +135,10 @@ pub fn check(from: Date, to: Date, today: Date, paused: &BTreeSet<Date>) -> Resu
             new.len()
         )));
     }
-    let all: BTreeSet<Date> = paused.iter().copied().chain(new.iter().copied()).collect();
-    // Every 30-day window that holds a new day.
-    for first in days(from.saturating_sub((PAUSE_WINDOW_DAYS - 1).days()), to) {
-        let last = first.saturating_add((PAUSE_WINDOW_DAYS - 1).days());
-        let n = all.range(first..=last).count();
-        if n > MAX_PAUSED_DAYS {
-            return Err(Error::Invalid(format!(
-                "that makes {n} paused days between {first} and {last}; at most {MAX_PAUSED_DAYS} in any {PAUSE_WINDOW_DAYS} days (`nudge pause` lists the pauses)"
-            )));
-        }
+    if let Some((first, last, n)) = over_limit(&new, paused) {
+        return Err(Error::Invalid(format!(
+            "that makes {n} paused days between {first} and {last}; at most {MAX_PAUSED_DAYS} in any {PAUSE_WINDOW_DAYS} days (`nudge pause` lists the pauses)"
+        )));
     }
     Ok(())
 }
@@ -256,5 +294,32 @@ mod tests {
         assert!(err.to_string().contains("at most 7"), "{err}");
         // Beyond the window it is a new 30 days.
         check(d("2027-01-07"), d("2027-01-13"), today, &taken).unwrap();
+    }
+
+    fn pause(id: &str, from: &str, to: &str, created_at_ms: i64) -> Pause {
+        Pause {
+            id: id.into(),
+            from: d(from),
+            to: d(to),
+            note: None,
+            created_at_ms,
+        }
+    }
+
+    #[test]
+    fn pauses_over_the_limit_together_count_in_the_order_they_were_planned() {
+        let first = pause("b", "2026-12-01", "2026-12-05", 10);
+        let second = pause("a", "2026-12-08", "2026-12-11", 20);
+        let apart = pause("c", "2027-02-01", "2027-02-07", 30);
+        let too_long = pause("d", "2027-04-01", "2027-04-08", 5);
+        let counted = count([&second, &apart, &first, &too_long]);
+        assert_eq!(
+            counted.over,
+            BTreeSet::from(["a".to_owned(), "d".to_owned()])
+        );
+        assert_eq!(counted.days.len(), 12);
+        // Planned at the same moment: the id decides, the same on every device.
+        let tie = pause("a", "2026-12-08", "2026-12-11", 10);
+        assert_eq!(count([&first, &tie]).over, BTreeSet::from(["b".to_owned()]));
     }
 }

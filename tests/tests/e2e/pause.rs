@@ -81,3 +81,72 @@ fn paused_days_are_planned_ahead_and_keep_the_streak() {
         1
     );
 }
+
+#[test]
+fn pauses_planned_apart_on_two_devices_never_count_more_than_seven_days_in_thirty() {
+    let data = tempfile::tempdir().unwrap();
+    let token = crate::util::add_account(data.path(), "ana");
+    let server = crate::util::Server::start(data.path());
+    let url = format!("http://{}", server.addr);
+    let mut laptop = Home::new();
+    laptop.remote_add(&url, &token);
+    laptop.ok(&["log", "Called Priya"]);
+    laptop.ok(&["sync"]);
+    let mut phone = Home::new();
+    phone.remote_add(&url, &token);
+    phone.ok(&["sync"]);
+
+    // Apart, each plans within the limit: 5 days on the laptop, then 4 on the phone.
+    laptop.ok(&["pause", "--from", "2026-12-01", "--to", "2026-12-05"]);
+    phone.now = "2026-11-25T10:30:00Z".into();
+    phone.ok(&["pause", "--from", "2026-12-08", "--to", "2026-12-11"]);
+    for home in [&laptop, &phone, &laptop] {
+        home.ok(&["sync"]);
+    }
+
+    // Together they make 9 in 30: the later one does not count, on both devices alike
+    // (seen on Wednesday 9 December, in the week of the phone's pause).
+    let paused_in_week = |home: &Home| -> Vec<String> {
+        let week = home.json(&["week", "--json"]);
+        week["weeks"][0]["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["paused"] == true)
+            .map(|d| d["date"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    laptop.now = "2026-12-09T09:30:00Z".into();
+    phone.now = laptop.now.clone();
+    for home in [&laptop, &phone] {
+        let listed = home.json(&["pause", "--json"]);
+        let counted: Vec<(&str, bool)> = listed["pauses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["from"].as_str().unwrap(), p["counted"] == true))
+            .collect();
+        assert_eq!(
+            counted,
+            [("2026-12-08", false), ("2026-12-01", true)],
+            "{listed}"
+        );
+        let text = home.ok(&["pause"]);
+        assert!(text.contains("not counted"), "{text}");
+        assert!(paused_in_week(home).is_empty());
+    }
+
+    // The laptop takes its pause back (before it began): the phone's counts now.
+    laptop.now = "2026-11-25T11:30:00Z".into();
+    let first = laptop.json(&["pause", "--json"])["pauses"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    laptop.ok(&["pause", "--cancel", &first[..8]]);
+    laptop.ok(&["sync"]);
+    phone.ok(&["sync"]);
+    assert_eq!(
+        paused_in_week(&phone),
+        ["2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11"]
+    );
+}
