@@ -105,10 +105,13 @@ fn watchers_exchange_changes_live_and_survive_a_server_restart() {
     let _b = Watcher::start(&phone);
 
     laptop.new_id(&["add", "Live from the laptop"]);
-    let took = arrives(&phone, "Live from the laptop", Duration::from_secs(1));
+    // Live: no command syncs in between. How fast is printed, not asserted (CI runs this
+    // beside many other tests on two cores); the deadline only ends a test that hangs.
+    let took = arrives(&phone, "Live from the laptop", Duration::from_secs(10));
     eprintln!("laptop -> phone in {took:?}");
     phone.new_id(&["add", "Live from the phone"]);
-    arrives(&laptop, "Live from the phone", Duration::from_secs(1));
+    let took = arrives(&laptop, "Live from the phone", Duration::from_secs(10));
+    eprintln!("phone -> laptop in {took:?}");
 
     // The server goes away; both keep working offline, then reconnect by themselves.
     server.kill9();
@@ -121,7 +124,7 @@ fn watchers_exchange_changes_live_and_survive_a_server_restart() {
         Duration::from_secs(15),
     );
     phone.new_id(&["add", "After the restart"]);
-    arrives(&laptop, "After the restart", Duration::from_secs(2));
+    arrives(&laptop, "After the restart", Duration::from_secs(10));
     drop(server);
 }
 
