@@ -1,12 +1,18 @@
 //! The server's HTTP routes, as the CLI calls them (blocking, `ureq`), and the errors
 //! with exit codes of their own: 3 the server cannot be reached, 4 it refused the token,
 //! 5 it asked this address to slow down (429).
+//!
+//! An `Api` made for a command's session ([`Api::letting_go`]) lets go of the device's
+//! store before every call, so that other commands work offline while this one waits on
+//! the network (the next use of the store opens it again).
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use nudge_store::DocumentId;
 use serde_json::Value;
+
+use nudge_replica::Replica;
 
 use crate::remote::{self, Endpoints, Remote};
 
@@ -86,13 +92,15 @@ pub fn ended(url: &str, why: &str) -> anyhow::Error {
 }
 
 /// A server's HTTP routes.
-pub struct Api {
+pub struct Api<'s> {
     agent: ureq::Agent,
     /// The address as the user gave it (for messages).
     pub url: String,
     /// Where to reach it.
     pub endpoints: Endpoints,
     token: Option<String>,
+    /// The session whose store is let go before each call.
+    session: Option<&'s Replica>,
 }
 
 /// What a route answered that was not a success, for callers that explain it themselves.
@@ -103,7 +111,7 @@ pub struct Refusal {
     pub reason: String,
 }
 
-impl Api {
+impl Api<'static> {
     /// The routes of `remote`'s server, with its token.
     pub fn new(remote: &Remote, endpoints: Endpoints, timeout: Duration) -> Self {
         let mut api = Self::anonymous(&remote.url, endpoints, timeout);
@@ -123,6 +131,29 @@ impl Api {
             url: url.to_owned(),
             endpoints,
             token: None,
+            session: None,
+        }
+    }
+
+    /// The same routes, letting go of `session`'s store before each call.
+    pub fn letting_go(self, session: &Replica) -> Api<'_> {
+        Api {
+            agent: self.agent,
+            url: self.url,
+            endpoints: self.endpoints,
+            token: self.token,
+            session: Some(session),
+        }
+    }
+}
+
+impl Api<'_> {
+    /// Lets go of the session's store, if this was made [`Api::letting_go`]: before every
+    /// HTTP call, and before a websocket connects (`Link::connect`).
+    pub fn let_go(&self) -> Result<()> {
+        match self.session {
+            Some(session) => session.park(),
+            None => Ok(()),
         }
     }
 
@@ -139,6 +170,7 @@ impl Api {
         route: &str,
         body: Option<Value>,
     ) -> Result<Result<Value, Refusal>> {
+        self.let_go()?;
         let url = format!("{}{route}", self.endpoints.http);
         let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = match method {
@@ -258,16 +290,17 @@ impl Api {
     }
 }
 
-/// This device's remote and its routes; `missing` is the error when none is set.
-pub fn connected(
-    home: &std::path::Path,
+/// This device's remote and its routes, letting go of `session`'s store before each call;
+/// `missing` is the error when none is set.
+pub fn connected<'s>(
+    session: &'s Replica,
     timeout: Duration,
     missing: &str,
-) -> Result<(Remote, Api)> {
-    let Some(remote) = remote::load(home)? else {
+) -> Result<(Remote, Api<'s>)> {
+    let Some(remote) = remote::load(session.home())? else {
         bail!("{missing}");
     };
     let endpoints = remote::endpoints(&remote.url)?;
-    let api = Api::new(&remote, endpoints, timeout);
+    let api = Api::new(&remote, endpoints, timeout).letting_go(session);
     Ok((remote, api))
 }

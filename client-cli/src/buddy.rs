@@ -239,12 +239,12 @@ pub fn follow(
         },
         endpoints.clone(),
         timeout,
-    );
-    let info = match Api::anonymous(&base, endpoints, timeout).call(
-        "GET",
-        &format!("/v1/shares/{token}"),
-        None,
-    )? {
+    )
+    .letting_go(session);
+    let info = match Api::anonymous(&base, endpoints, timeout)
+        .letting_go(session)
+        .call("GET", &format!("/v1/shares/{token}"), None)?
+    {
         Ok(v) => v,
         Err(r) => bail!("{}; nothing was changed here", r.reason),
     };

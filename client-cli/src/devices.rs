@@ -12,9 +12,9 @@ use crate::output::{DIM, ID, Out, paint};
 use crate::remote::{self, Remote};
 use nudge_replica::{Replica, local};
 
-fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api)> {
+fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api<'_>)> {
     crate::api::connected(
-        session.home(),
+        session,
         timeout,
         "this device does not sync yet: `nudge join LINK` with a link from a linked device, or `nudge remote add URL`",
     )
@@ -84,7 +84,7 @@ pub fn join(
         }
         // Joined before (perhaps a run cut short after the token was stored): if its token
         // still works, just sync; if it was revoked, redeem the new link in its place.
-        let api = Api::new(&existing, endpoints.clone(), timeout);
+        let api = Api::new(&existing, endpoints.clone(), timeout).letting_go(session);
         match api.call("GET", "/v1/devices", None) {
             Ok(_) => {
                 out.line(format!(
@@ -113,7 +113,7 @@ pub fn join(
             key
         }
     };
-    let api = Api::anonymous(&base, endpoints, timeout);
+    let api = Api::anonymous(&base, endpoints, timeout).letting_go(session);
     let body = json!({ "code": code, "device_key": device_key, "name": name });
     let value = match api.call("POST", "/v1/devices/join", Some(body))? {
         Ok(value) => value,

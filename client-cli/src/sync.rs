@@ -64,16 +64,15 @@ pub(crate) fn contacts_id(doc: &Automerge) -> Result<Option<DocumentId>> {
 pub(crate) fn prepare(
     session: &Replica,
     timeout: Duration,
-) -> Result<Option<(Api, Option<DocumentId>)>> {
+) -> Result<Option<(Api<'_>, Option<DocumentId>)>> {
     let Some(remote) = remote::load(session.home())? else {
         bail!(
             "no remote is set: run `nudge remote add URL` with the account's token in NUDGE_TOKEN"
         );
     };
     let endpoints = remote::endpoints(&remote.url)?;
-    let api = Api::new(&remote, endpoints, timeout);
+    let api = Api::new(&remote, endpoints, timeout).letting_go(session);
     let local = session.journal_id()?;
-    session.park()?;
     let account_journal = api.journal()?;
     if account_journal.is_none() && local.is_none() {
         return Ok(None);
@@ -163,11 +162,10 @@ fn shift_count(session: &Replica) -> Result<usize> {
 /// One full sync over a new connection; returns what moved and the connection, still open.
 pub(crate) async fn exchange(
     session: &Replica,
-    api: &Api,
+    api: &Api<'_>,
     account_journal: Option<DocumentId>,
     timeout: Duration,
 ) -> Result<(Report, Link)> {
-    session.park()?;
     let mut link = Link::connect(api, timeout).await?;
     // What other commands write from here on, while the store is let go, goes too (below).
     let mut seen = session.writes_seen()?;
@@ -183,7 +181,6 @@ pub(crate) async fn exchange(
             };
             sync_pair(session, &mut link, local).await?;
             pushed = moved_pair(&link, local)?;
-            session.park()?;
             api.register(&local)?
         }
         Some(journal) => {

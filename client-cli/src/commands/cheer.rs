@@ -50,7 +50,8 @@ pub(crate) fn run(session: &Replica, out: &mut Out, args: CheerArgs) -> Result<(
         &f.url,
         remote::endpoints(&f.url)?,
         std::time::Duration::from_secs(args.timeout.max(1)),
-    );
+    )
+    .letting_go(session);
     let answer = match api.call(
         "POST",
         &format!("/v1/shares/{}/cheers", f.token),

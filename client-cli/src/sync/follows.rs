@@ -81,7 +81,6 @@ pub(crate) fn fetch(
     timeout: Duration,
 ) -> Result<usize> {
     runtime()?.block_on(async {
-        session.park()?;
         let mut link = Link::connect(api, timeout).await?;
         let stored = session.load_automerge(&doc)?.unwrap_or_default();
         link.add(doc, stored).await?;
@@ -112,7 +111,8 @@ pub fn sync_follows(session: &Replica, out: &mut Out, timeout: Duration) -> Resu
             },
             remote::endpoints(&f.url)?,
             timeout,
-        );
+        )
+        .letting_go(session);
         match fetch(session, &api, doc, timeout) {
             Ok(0) => {}
             Ok(n) => out.line(format!(
@@ -149,9 +149,8 @@ pub(crate) fn follow_moved_view(
     f: &mut Follow,
     timeout: Duration,
 ) -> Result<bool> {
-    session.park()?;
-    let Some(moved) =
-        current_view(f, timeout).filter(|d| *d != f.doc && d.parse::<DocumentId>().is_ok())
+    let Some(moved) = current_view(session, f, timeout)
+        .filter(|d| *d != f.doc && d.parse::<DocumentId>().is_ok())
     else {
         return Ok(false);
     };
@@ -164,9 +163,10 @@ pub(crate) fn follow_moved_view(
 
 /// The view document a followed share shows now, as its server says (`None` if it does
 /// not say: offline, revoked or expired, which the fetch that follows reports).
-pub(crate) fn current_view(f: &Follow, timeout: Duration) -> Option<String> {
+fn current_view(session: &Replica, f: &Follow, timeout: Duration) -> Option<String> {
     let endpoints = remote::endpoints(&f.url).ok()?;
     let info = Api::anonymous(&f.url, endpoints, timeout)
+        .letting_go(session)
         .call("GET", &format!("/v1/shares/{}", f.token), None)
         .ok()?
         .ok()?;

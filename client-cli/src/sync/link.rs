@@ -113,7 +113,8 @@ impl Drop for Progress {
 }
 
 impl Link {
-    pub(crate) async fn connect(api: &Api, timeout: Duration) -> Result<Self> {
+    pub(crate) async fn connect(api: &Api<'_>, timeout: Duration) -> Result<Self> {
+        api.let_go()?;
         let url = api.url.clone();
         let endpoints = &api.endpoints;
         let token = api.token().unwrap_or_default();

@@ -59,7 +59,6 @@ pub(crate) async fn rebuild_views(session: &Replica, link: &mut Link) -> Result<
         session.sync_flush()?;
         link.add(id, fresh).await?;
         link.until_done(session).await?;
-        session.park()?;
         let answer = api.call(
             "PUT",
             &format!("/v1/shares/{}", s.id),

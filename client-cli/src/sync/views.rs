@@ -31,9 +31,9 @@ pub(crate) fn projection_input(
     Ok((view.catalog, view.summary, shifts))
 }
 
-pub(crate) fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api)> {
+pub(crate) fn connected(session: &Replica, timeout: Duration) -> Result<(Remote, Api<'_>)> {
     crate::api::connected(
-        session.home(),
+        session,
         timeout,
         "sharing needs the sync server: `nudge join LINK` or `nudge remote add URL` first",
     )

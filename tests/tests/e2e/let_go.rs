@@ -1,6 +1,6 @@
-//! `nudge sync` lets go of the device's store while it waits on the network: other
-//! commands work offline meanwhile, and what they write goes out with that same sync (it
-//! is never marked synced unsent).
+//! `nudge sync`, and every other command that asks the server, lets go of the device's
+//! store while it waits on the network: other commands work offline meanwhile, and what
+//! they write goes out with that same sync (it is never marked synced unsent).
 
 use std::process::Stdio;
 use std::sync::mpsc;
@@ -170,4 +170,69 @@ async fn read_frame(from: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<V
     from.read_exact(&mut rest).await?;
     frame.extend(rest);
     Ok(frame)
+}
+
+/// A server that reads each request and never answers; sends each request line on.
+async fn silent(listener: TcpListener, asked: mpsc::Sender<String>) {
+    let mut held = Vec::new();
+    while let Ok((mut stream, _)) = listener.accept().await {
+        if let Some(head) = crate::util::read_http_head(&mut stream).await {
+            let _ = asked.send(head.lines().next().unwrap_or_default().to_owned());
+        }
+        held.push(stream);
+    }
+}
+
+#[test]
+fn every_command_that_asks_the_server_lets_go_of_the_store_while_it_waits() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (asked, asks) = mpsc::channel();
+    runtime.spawn(silent(listener, asked));
+    let home = Home::new();
+    home.new_id(&["add", "Email Sam"]);
+    let token = format!("nudge_acct_{}_{}", "a".repeat(12), "b".repeat(64));
+    home.remote_add(&base, &token);
+    let share = format!("{base}/view/nudge_share_{}", "c".repeat(40));
+    let commands: [&[&str]; 5] = [
+        &["device", "link"],
+        &["device", "list"],
+        &["buddy", "invite", "Jo"],
+        &["follow", &share, "--timeout", "120"],
+        &["buddy", "list"],
+    ];
+    for (i, args) in commands.into_iter().enumerate() {
+        let mut waiting = home
+            .std_cmd()
+            .args(args)
+            .env("NUDGE_SYNC_TIMEOUT", "120")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let request = asks
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{args:?} never reached the server"));
+        let started = Instant::now();
+        let text = format!("Written while {} waits", args.join(" "));
+        home.new_id(&["add", &text]);
+        let listed = home.ok(&["list"]);
+        eprintln!(
+            "{args:?} waiting on {request:?}: add and list in {:?}",
+            started.elapsed()
+        );
+        assert!(
+            waiting.try_wait().unwrap().is_none(),
+            "{args:?} ended before the other commands ran"
+        );
+        waiting.kill().unwrap();
+        waiting.wait().unwrap();
+        assert!(listed.contains(&text), "{listed}");
+        assert_eq!(
+            texts(&home.json(&["export", "--json"])).len(),
+            i + 2,
+            "nothing was lost"
+        );
+    }
 }
