@@ -69,6 +69,7 @@ if (mode === "journal") {
     step: "read",
     stringify: serialises(doc),
     schema_version: Number(doc.schema_version),
+    schema_minor: Number(doc.schema_minor ?? 0),
     shifts: Object.values(doc.shifts ?? {}).map(s => ({
       text: str(s.text),
       status: str(s.status),

@@ -12,6 +12,8 @@ use crate::model::{Contact, Idea, IdeaStatus, Person, Settings};
 pub struct Catalog {
     /// The journal's schema major version.
     pub schema_version: u64,
+    /// The journal's schema minor version (0 before minor versions were written).
+    pub schema_minor: u64,
     /// Settings that travel with the journal.
     pub settings: Settings,
     /// Every idea record, by raw id (same-titled ones included).

@@ -16,6 +16,12 @@ use crate::{Error, ids};
 /// The schema major version this code writes. A journal with a higher one is read-only here.
 pub const SCHEMA_MAJOR: u64 = 1;
 
+/// The schema minor version this code writes: raised by additive changes, which older
+/// readers ignore (docs/schema.md, "Versioning"). 1 (2026-12-07): pauses, `shrunk_from`,
+/// the `display_name` setting and the shares' cheers documents. A journal without the key
+/// is 1.0, and every write of this code brings it up to this.
+pub const SCHEMA_MINOR: u64 = 1;
+
 /// The root objects of a journal.
 pub(crate) struct Roots {
     pub shifts: ObjId,
@@ -70,6 +76,7 @@ impl Journal {
         let ok: Result<(), automerge::AutomergeError> = (|| {
             // Signed: JavaScript reads unsigned integers as BigInt.
             tx.put(ROOT, "schema_version", SCHEMA_MAJOR as i64)?;
+            tx.put(ROOT, "schema_minor", SCHEMA_MINOR as i64)?;
             tx.put(ROOT, "created_at", ScalarValue::Timestamp(now.ms()))?;
             let settings = tx.put_object(ROOT, "settings", ObjType::Map)?;
             let defaults = settings_values;
@@ -141,7 +148,17 @@ impl Journal {
 
     /// The schema major version the journal says it has.
     pub fn schema_version(&self) -> u64 {
-        match self.doc.get(ROOT, "schema_version") {
+        self.root_number("schema_version")
+    }
+
+    /// The schema minor version the journal says it has (0 for a journal made before
+    /// minor versions were written).
+    pub fn schema_minor(&self) -> u64 {
+        self.root_number("schema_minor")
+    }
+
+    fn root_number(&self, key: &str) -> u64 {
+        match self.doc.get(ROOT, key) {
             Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
                 ScalarValue::Uint(u) => *u,
                 ScalarValue::Int(i) => (*i).max(0) as u64,
@@ -178,6 +195,7 @@ impl Journal {
         let defaults = Settings::default();
         let mut catalog = Catalog {
             schema_version: self.schema_version(),
+            schema_minor: self.schema_minor(),
             settings: Settings {
                 weekly_goal: int(&settings, "weekly_goal")
                     .and_then(|g| u32::try_from(g).ok())
@@ -306,10 +324,16 @@ impl Journal {
         let roots = self.roots()?;
         let device = self.device.clone();
         let actor = self.doc.get_actor().to_hex_string();
+        let behind = self.schema_minor() < SCHEMA_MINOR;
         let mut tx = self.doc.transaction();
         let result = f(&mut tx, &roots).and_then(|value| {
             if let Some(name) = &device {
                 name_device(&mut tx, now, &roots, &actor, name)?;
+            }
+            // A write of this code may use what the minor version added: say so (only
+            // beside a real change; two devices writing the same number agree).
+            if behind && tx.pending_ops() > 0 {
+                tx.put(ROOT, "schema_minor", SCHEMA_MINOR as i64)?;
             }
             Ok(value)
         });

@@ -51,7 +51,7 @@ pub use commands::{Created, NewShift, PersonEdit, ShiftEdit, TagRef};
 pub use contacts::Contacts;
 pub use export::export;
 pub use history::{HistoryEntry, history};
-pub use journal::{Journal, SCHEMA_MAJOR};
+pub use journal::{Journal, SCHEMA_MAJOR, SCHEMA_MINOR};
 pub use model::{
     Contact, DoneAt, Idea, IdeaStatus, Kind, Person, PersonStatus, Scope, Settings, Shift,
     ShiftStatus, WeekStart,

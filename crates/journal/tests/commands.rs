@@ -326,6 +326,30 @@ fn a_newer_schema_is_read_but_never_written() {
 }
 
 #[test]
+fn a_journal_from_before_minor_versions_is_read_and_brought_up_by_its_next_write() {
+    let mut j = journal();
+    assert_eq!(j.catalog().unwrap().schema_minor, SCHEMA_MINOR);
+    // A 1.0 journal: made before the minor version was written.
+    add(&mut j, "Email Sam", &[], &[]);
+    let mut tx = j.doc_mut().transaction();
+    tx.delete(ROOT, "schema_minor").unwrap();
+    tx.commit();
+    assert_eq!(j.schema_minor(), 0);
+    assert_eq!(j.shifts().unwrap().len(), 1);
+    // A write that changes nothing leaves it as it is; a real one marks it 1.1.
+    let heads = j.doc().get_heads();
+    assert!(j.set_setting(&now(), "weekly_goal", "nope").is_err());
+    assert_eq!(j.doc().get_heads(), heads);
+    j.set_setting(&now(), "weekly_goal", "5").unwrap();
+    let c = j.catalog().unwrap();
+    assert_eq!(
+        (c.schema_version, c.schema_minor),
+        (SCHEMA_MAJOR, SCHEMA_MINOR)
+    );
+    assert_eq!(c.settings.weekly_goal, 5);
+}
+
+#[test]
 fn fields_this_version_does_not_know_survive_edits() {
     let mut j = journal();
     let id = add(&mut j, "Email Sam", &[], &[]).id;

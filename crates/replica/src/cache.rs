@@ -21,7 +21,7 @@ use nudge_journal::{Catalog, Shift, Summary};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the cache's shape changes; an old cache is then rebuilt.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 /// Number of shift files.
 pub const BUCKETS: usize = 16;
 

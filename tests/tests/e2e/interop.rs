@@ -165,6 +165,7 @@ fn a_javascript_automerge_repo_client_reads_and_writes_the_journal() {
         "JSON.stringify of the journal: {read}"
     );
     assert_eq!(read["schema_version"], 1, "{read}");
+    assert_eq!(read["schema_minor"], 1, "the journal says 1.1: {read}");
     let mut seen: Vec<&str> = read["shifts"]
         .as_array()
         .unwrap()
