@@ -26,13 +26,12 @@ pub async fn until_async<F: Future<Output = bool>>(
     mut done: impl FnMut() -> F,
 ) -> Duration {
     let started = Instant::now();
-    loop {
-        if done().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
-        tokio::time::sleep(POLL).await;
-    }
+    retry(limit, what, || {
+        let check = done();
+        async move { if check.await { Ok(()) } else { Err("not yet") } }
+    })
+    .await;
+    started.elapsed()
 }
 
 /// Tries `attempt` until it succeeds, at most `limit`; panics with `what` and the last
