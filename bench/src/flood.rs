@@ -14,6 +14,8 @@ use anyhow::{Context, Result};
 use nudge_testkit::flood::Flood;
 use nudge_testkit::{Server, percentile};
 
+use crate::ms;
+
 /// What one phase took: each sync's wall time, and the server's CPU seconds meanwhile.
 #[derive(Default)]
 struct Phase {
@@ -61,10 +63,6 @@ fn timed_syncs(
     Ok(())
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
 pub fn run(full: bool) -> Result<()> {
     let (rounds, per_round) = if full { (5, 60) } else { (3, 20) };
     let data = tempfile::tempdir()?;
@@ -84,7 +82,8 @@ pub fn run(full: bool) -> Result<()> {
     crate::nudge(home.path(), &["sync"], None)?;
 
     let (mut quiet, mut flooded) = (Phase::default(), Phase::default());
-    let mut tried = 0;
+    // Attacker connections in all, and while the flooded syncs ran.
+    let (mut tried, mut during) = (0, 0);
     for round in 0..rounds {
         timed_syncs(
             home.path(),
@@ -94,6 +93,7 @@ pub fn run(full: bool) -> Result<()> {
             &mut quiet,
         )?;
         let flood = Flood::start(&server.addr, &share)?;
+        let before = flood.attempts();
         let result = timed_syncs(
             home.path(),
             &server,
@@ -101,6 +101,7 @@ pub fn run(full: bool) -> Result<()> {
             &format!("Flooded {round}"),
             &mut flooded,
         );
+        during += flood.attempts() - before;
         tried += flood.stop();
         result?;
     }
@@ -126,9 +127,10 @@ pub fn run(full: bool) -> Result<()> {
         percentile(&flooded.syncs, p).as_secs_f64() / percentile(&quiet.syncs, p).as_secs_f64()
     };
     println!(
-        "flooded / quiet: p50 {:.2}x, p99 {:.2}x (target p99 within 2x); {tried} attacker connections tried",
+        "flooded / quiet: p50 {:.2}x, p99 {:.2}x (target p99 within 2x); {tried} attacker connections tried, {:.0} a second while the flooded syncs ran",
         ratio(0.5),
-        ratio(0.99)
+        ratio(0.99),
+        during as f64 / flooded.wall.as_secs_f64().max(1e-9)
     );
     Ok(())
 }
